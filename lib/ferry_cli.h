@@ -1,0 +1,45 @@
+/* ferry_cli: the command-line plumbing every program shares -- --config, -X, --help,
+ * --version, --log-level -- and the precedence rule: defaults < file < env < flags.
+ * Flags are recorded while getopt runs and applied last by ferry_cli_finish(). */
+#ifndef FERRY_CLI_H
+#define FERRY_CLI_H
+
+#include <getopt.h>
+#include <stddef.h>
+
+#include "ferry_conf.h"
+
+/* Exit codes shared by all programs. */
+#define FERRY_EXIT_OK 0
+#define FERRY_EXIT_FAILURE 1
+#define FERRY_EXIT_USAGE 2
+
+/* Long options every program accepts; put these in each program's getopt table. */
+#define FERRY_CLI_LONGOPTS                                                                     \
+    {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},                \
+        {"version", no_argument, NULL, 'V'}, {"log-level", required_argument, NULL, 'L'},      \
+        {"dump-config", no_argument, NULL, 'D'}
+#define FERRY_CLI_SHORTOPTS "c:hVX:"
+
+typedef struct ferry_cli ferry_cli;
+
+ferry_cli *ferry_cli_new(const ferry_conf_def *prog_defs);
+void ferry_cli_destroy(ferry_cli *cli);
+
+/* Handles a common option. Returns 1 if handled, 0 if not ours, -1 on error (errstr). */
+int ferry_cli_common_opt(ferry_cli *cli, int opt, const char *arg, char *errstr,
+                         size_t errstr_size);
+/* Records key=value from a program-specific flag (applied after file and env). */
+int ferry_cli_set(ferry_cli *cli, const char *key, const char *value, char *errstr,
+                  size_t errstr_size);
+int ferry_cli_wants_help(const ferry_cli *cli);
+int ferry_cli_wants_version(const ferry_cli *cli);
+
+/* Applies file (--config, or FERRY_CONFIG), then env, then flags; initialises logging
+ * from log.level/log.format. Returns the finished conf (owned by cli) or NULL + errstr. */
+ferry_conf *ferry_cli_finish(ferry_cli *cli, const char *program, const char *worker_id,
+                             char *errstr, size_t errstr_size);
+
+void ferry_cli_print_version(const char *program);
+
+#endif

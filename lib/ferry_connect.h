@@ -1,0 +1,14 @@
+/* ferry_connect: builds service handles from a ferry_conf, so every program reads the
+ * same settings the same way (URL, password file, credentials, timeouts). */
+#ifndef FERRY_CONNECT_H
+#define FERRY_CONNECT_H
+
+#include <stddef.h>
+
+#include "ferry_conf.h"
+#include "ferry_redis.h"
+
+/* redis.url, redis.password_file. Does not connect yet (see ferry_redis_new). */
+ferry_redis *ferry_connect_redis(const ferry_conf *conf, char *errstr, size_t errstr_size);
+
+#endif

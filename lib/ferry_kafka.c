@@ -1,0 +1,201 @@
+#include "ferry_kafka.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "ferry_log.h"
+
+typedef struct apply_ctx {
+    rd_kafka_conf_t *kconf;
+    char *errstr;
+    size_t errstr_size;
+    int failed;
+} apply_ctx;
+
+static void apply_prop(const char *prop, const char *value, void *opaque)
+{
+    apply_ctx *a = opaque;
+    if (a->failed)
+        return;
+    if (rd_kafka_conf_set(a->kconf, prop, value, a->errstr, a->errstr_size) != RD_KAFKA_CONF_OK)
+        a->failed = 1;
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    ferry_log_level lvl = level <= LOG_ERR       ? FERRY_LOG_ERROR
+                          : level == LOG_WARNING ? FERRY_LOG_WARN
+                          : level <= LOG_INFO    ? FERRY_LOG_INFO
+                                                 : FERRY_LOG_DEBUG;
+    /* -X properties go to every handle (as with kcat), so a consumer property reaching
+     * the producer (or the reverse) is expected, not worth a warning. */
+    if (!strcmp(fac, "CONFWARN") && strstr(buf, "will be ignored by this"))
+        lvl = FERRY_LOG_DEBUG;
+    FERRY_LOG(lvl, NULL, "librdkafka %s: %s", fac, buf);
+}
+
+/* Our defaults first, then the user's pass-through properties so they can override. */
+static rd_kafka_conf_t *base_conf(const ferry_conf *conf, const char *const *defaults,
+                                  char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *kconf = rd_kafka_conf_new();
+    apply_ctx a = {kconf, errstr, errstr_size, 0};
+
+    rd_kafka_conf_set_log_cb(kconf, log_cb);
+    apply_prop("bootstrap.servers", ferry_conf_str(conf, "kafka.brokers"), &a);
+    for (size_t i = 0; defaults && defaults[i] && !a.failed; i += 2)
+        apply_prop(defaults[i], defaults[i + 1], &a);
+    if (!a.failed)
+        ferry_conf_kafka_foreach(conf, apply_prop, &a);
+    if (a.failed) {
+        rd_kafka_conf_destroy(kconf);
+        return NULL;
+    }
+    return kconf;
+}
+
+typedef struct delivery {
+    atomic_int done;
+    rd_kafka_resp_err_t err;
+    int32_t partition;
+    int64_t offset;
+} delivery;
+
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    delivery *d = m->_private;
+    if (!d)
+        return;
+    d->err = m->err;
+    d->partition = m->partition;
+    d->offset = m->offset;
+    atomic_store(&d->done, 1);
+}
+
+rd_kafka_t *ferry_kafka_producer_new(const ferry_conf *conf, char *errstr, size_t errstr_size)
+{
+    static const char *const defaults[] = {
+        "enable.idempotence", "true", "acks", "all", "linger.ms", "5",
+        /* A delivery report always arrives within this bound, so a synchronous produce
+         * never waits forever. */
+        "message.timeout.ms", "60000", NULL};
+    rd_kafka_conf_t *kconf = base_conf(conf, defaults, errstr, errstr_size);
+    rd_kafka_t *rk;
+
+    if (!kconf)
+        return NULL;
+    rd_kafka_conf_set_dr_msg_cb(kconf, dr_msg_cb);
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, kconf, errstr, errstr_size);
+    if (!rk)
+        rd_kafka_conf_destroy(kconf);
+    return rk;
+}
+
+int ferry_kafka_producer_destroy(rd_kafka_t *rk, int timeout_ms)
+{
+    int left;
+    if (!rk)
+        return 0;
+    rd_kafka_flush(rk, timeout_ms);
+    left = rd_kafka_outq_len(rk);
+    rd_kafka_destroy(rk);
+    return left;
+}
+
+rd_kafka_t *ferry_kafka_consumer_new(const ferry_conf *conf, const char *group_id,
+                                     ferry_kafka_conf_cb customize, void *opaque,
+                                     char *errstr, size_t errstr_size)
+{
+    const char *defaults[] = {"group.id", group_id,
+                              "enable.auto.offset.store", "false",
+                              "enable.auto.commit", "true",
+                              "auto.offset.reset", "earliest",
+                              "enable.partition.eof", "false",
+                              NULL};
+    rd_kafka_conf_t *kconf = base_conf(conf, defaults, errstr, errstr_size);
+    rd_kafka_t *rk;
+
+    if (!kconf)
+        return NULL;
+    /* ferry's own guarantees depend on this one; a pass-through must not undo it. */
+    if (rd_kafka_conf_set(kconf, "enable.auto.offset.store", "false", errstr, errstr_size) !=
+        RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(kconf);
+        return NULL;
+    }
+    if (customize)
+        customize(kconf, opaque);
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, kconf, errstr, errstr_size);
+    if (!rk) {
+        rd_kafka_conf_destroy(kconf);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
+ferry_rc ferry_kafka_classify(rd_kafka_resp_err_t e)
+{
+    switch (e) {
+    case RD_KAFKA_RESP_ERR_NO_ERROR:
+        return FERRY_OK;
+    case RD_KAFKA_RESP_ERR__FATAL:
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+        return FERRY_ERR_PERMANENT;
+    default:
+        return FERRY_ERR_RETRYABLE;
+    }
+}
+
+ferry_rc ferry_kafka_produce_sync(rd_kafka_t *rk, const char *topic, const void *key,
+                                  size_t key_len, const void *value, size_t value_len,
+                                  const rd_kafka_headers_t *headers, int32_t *partition,
+                                  int64_t *offset, ferry_error *err)
+{
+    delivery d = {0};
+    rd_kafka_headers_t *hdrs = headers ? rd_kafka_headers_copy(headers) : NULL;
+    rd_kafka_resp_err_t e;
+
+    atomic_init(&d.done, 0);
+    e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+                          RD_KAFKA_V_KEY((void *)key, key_len),
+                          RD_KAFKA_V_VALUE((void *)value, value_len),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(&d), RD_KAFKA_V_END);
+    if (e) {
+        rd_kafka_headers_destroy(hdrs); /* ownership passes only on success */
+        return ferry_error_set(err, ferry_kafka_classify(e), FERRY_EC_KAFKA,
+                               "producing to %s: %s", topic, rd_kafka_err2str(e));
+    }
+    /* d lives on this stack: wait for its report, which message.timeout.ms bounds. */
+    while (!atomic_load(&d.done))
+        rd_kafka_poll(rk, 20);
+    if (d.err)
+        return ferry_error_set(err, ferry_kafka_classify(d.err), FERRY_EC_KAFKA,
+                               "delivery to %s failed: %s", topic, rd_kafka_err2str(d.err));
+    if (partition)
+        *partition = d.partition;
+    if (offset)
+        *offset = d.offset;
+    return FERRY_OK;
+}
+
+int ferry_kafka_header_str(const rd_kafka_headers_t *hdrs, const char *name, char *out,
+                           size_t size)
+{
+    const void *v;
+    size_t n;
+    if (!hdrs || rd_kafka_header_get_last(hdrs, name, &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    if (!v)
+        n = 0;
+    if (n >= size)
+        n = size - 1;
+    memcpy(out, v, n);
+    out[n] = '\0';
+    return 0;
+}

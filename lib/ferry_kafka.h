@@ -1,0 +1,45 @@
+/* ferry_kafka: librdkafka handles built from ferry's configuration, with the settings
+ * ferry's guarantees rely on (idempotent acks=all producer; manual offset store consumer),
+ * librdkafka's log bridged into ferry_log, and a synchronous produce for the places that
+ * must know an event is durable before going on (publish, DLQ, notifications). */
+#ifndef FERRY_KAFKA_H
+#define FERRY_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferry_conf.h"
+#include "ferry_error.h"
+
+/* Producer: enable.idempotence=true, acks=all, plus pass-through properties (which win).
+ * Returns NULL + errstr. Destroy with ferry_kafka_producer_destroy (flushes first). */
+rd_kafka_t *ferry_kafka_producer_new(const ferry_conf *conf, char *errstr, size_t errstr_size);
+/* Flushes up to timeout_ms, then destroys. Returns the number of messages NOT delivered. */
+int ferry_kafka_producer_destroy(rd_kafka_t *rk, int timeout_ms);
+
+/* Consumer in `group_id`: enable.auto.offset.store=false, auto.offset.reset=earliest,
+ * plus pass-through properties (which win). The caller sets callbacks on the conf via
+ * `customize` (may be NULL) before the handle is created. NULL + errstr on failure. */
+typedef void (*ferry_kafka_conf_cb)(rd_kafka_conf_t *kconf, void *opaque);
+rd_kafka_t *ferry_kafka_consumer_new(const ferry_conf *conf, const char *group_id,
+                                     ferry_kafka_conf_cb customize, void *opaque,
+                                     char *errstr, size_t errstr_size);
+
+/* Produces one message and waits for its delivery report (bounded by the producer's
+ * message.timeout.ms). `headers` may be NULL; it is copied, the caller keeps ownership.
+ * partition/offset (may be NULL) receive where it landed. Thread-safe: many threads may
+ * call this on one producer. */
+ferry_rc ferry_kafka_produce_sync(rd_kafka_t *rk, const char *topic, const void *key,
+                                  size_t key_len, const void *value, size_t value_len,
+                                  const rd_kafka_headers_t *headers, int32_t *partition,
+                                  int64_t *offset, ferry_error *err);
+
+/* Retryable unless librdkafka says the error is fatal or the message can never fit. */
+ferry_rc ferry_kafka_classify(rd_kafka_resp_err_t e);
+
+/* Reads a header as text into out (NUL-terminated, truncated). Returns 0 if present. */
+int ferry_kafka_header_str(const rd_kafka_headers_t *hdrs, const char *name, char *out,
+                           size_t size);
+
+#endif

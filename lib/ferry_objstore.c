@@ -1,0 +1,363 @@
+/* Backend-neutral part of ferry_objstore: configuration defaults, backend selection,
+ * listings, the batch runner and the blocking helpers, all built on a backend's
+ * submit/pump/cancel_queued. */
+#include "ferry_objstore.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ferry_objstore {
+    const ferry_objstore_backend *be;
+    void *impl;
+    int max_in_flight;
+};
+
+void ferry_objstore_conf_init(ferry_objstore_conf *conf)
+{
+    memset(conf, 0, sizeof(*conf));
+    conf->backend = "sigv4";
+    conf->region = "us-east-1";
+    conf->path_style = 1;
+    conf->connect_timeout_ms = 10000;
+    conf->request_timeout_ms = 60000;
+    conf->stall_timeout_ms = 120000;
+    conf->max_in_flight = 16;
+    conf->max_response_bytes = 16u << 20;
+    conf->multipart_threshold = (uint64_t)5 << 30;
+    conf->multipart_part_size = (uint64_t)256 << 20;
+}
+
+ferry_objstore *ferry_objstore_new(const ferry_objstore_conf *conf, ferry_error *err)
+{
+    static const ferry_objstore_backend *const backends[] = {&ferry_objstore_sigv4_backend};
+    const char *name = conf->backend ? conf->backend : "sigv4";
+    const ferry_objstore_backend *be = NULL;
+    ferry_objstore *os;
+    size_t i;
+
+    for (i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+        if (!strcmp(backends[i]->name, name))
+            be = backends[i];
+    if (!be) {
+        ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_CONFIG,
+                        "unknown object store backend \"%.40s\" (known: sigv4)", name);
+        return NULL;
+    }
+    if (conf->max_in_flight < 1 || conf->max_in_flight > 1024) {
+        ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_CONFIG,
+                        "object store max_in_flight must be 1..1024 (got %d)",
+                        conf->max_in_flight);
+        return NULL;
+    }
+    os = calloc(1, sizeof(*os));
+    if (!os) {
+        ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INTERNAL, "out of memory");
+        return NULL;
+    }
+    os->be = be;
+    os->max_in_flight = conf->max_in_flight;
+    os->impl = be->create(conf, err);
+    if (!os->impl) {
+        free(os);
+        return NULL;
+    }
+    return os;
+}
+
+void ferry_objstore_destroy(ferry_objstore *os)
+{
+    if (!os)
+        return;
+    os->be->destroy(os->impl);
+    free(os);
+}
+
+int ferry_objstore_max_in_flight(const ferry_objstore *os)
+{
+    return os->max_in_flight;
+}
+
+const char *ferry_objstore_backend_name(const ferry_objstore *os)
+{
+    return os->be->name;
+}
+
+void ferry_objstore_listing_init(ferry_objstore_listing *l)
+{
+    memset(l, 0, sizeof(*l));
+}
+
+void ferry_objstore_listing_free(ferry_objstore_listing *l)
+{
+    if (!l)
+        return;
+    free(l->entries);
+    free(l->arena_);
+    ferry_objstore_listing_init(l);
+}
+
+void ferry_objstore_op_init(ferry_objstore_op *op, ferry_objstore_op_type type)
+{
+    memset(op, 0, sizeof(*op));
+    op->type = type;
+    op->src_size = FERRY_OBJSTORE_SIZE_UNKNOWN;
+}
+
+void ferry_objstore_submit(ferry_objstore *os, ferry_objstore_op *op)
+{
+    os->be->submit(os->impl, op);
+}
+
+size_t ferry_objstore_pump(ferry_objstore *os, int timeout_ms)
+{
+    return os->be->pump(os->impl, timeout_ms);
+}
+
+void ferry_objstore_cancel_queued(ferry_objstore *os)
+{
+    os->be->cancel_queued(os->impl);
+}
+
+static void exec_done(ferry_objstore_op *op, void *opaque)
+{
+    (void)op;
+    *(int *)opaque = 1;
+}
+
+ferry_rc ferry_objstore_exec(ferry_objstore *os, ferry_objstore_op *op)
+{
+    int finished = 0;
+
+    op->done = exec_done;
+    op->done_opaque = &finished;
+    ferry_objstore_submit(os, op);
+    while (!finished)
+        ferry_objstore_pump(os, 1000);
+    return op->rc;
+}
+
+/* ---------------------------------------------------------------- batch */
+
+typedef struct batch {
+    const ferry_objstore_batch_opts *opts;
+    size_t in_flight, finished;
+} batch;
+
+static void batch_done(ferry_objstore_op *op, void *opaque)
+{
+    batch *b = opaque;
+
+    b->in_flight--;
+    b->finished++;
+    if (b->opts && b->opts->done)
+        b->opts->done(op, b->opts->opaque);
+}
+
+ferry_rc ferry_objstore_run_batch(ferry_objstore *os, ferry_objstore_op *ops, size_t n,
+                                  const ferry_objstore_batch_opts *opts)
+{
+    batch b = {opts, 0, 0};
+    size_t next = 0, limit = (size_t)os->max_in_flight;
+    int cancelled = 0;
+
+    if (opts && opts->max_in_flight > 0 && (size_t)opts->max_in_flight < limit)
+        limit = (size_t)opts->max_in_flight;
+    while (b.finished < n) {
+        while (!cancelled && next < n && b.in_flight < limit) {
+            if (opts && opts->cancelled && opts->cancelled(opts->opaque)) {
+                cancelled = 1;
+                break;
+            }
+            ops[next].done = batch_done;
+            ops[next].done_opaque = &b;
+            b.in_flight++;
+            ferry_objstore_submit(os, &ops[next++]);
+        }
+        /* Ops never started complete at once, in order, with CANCELLED. */
+        for (; cancelled && next < n; next++) {
+            ferry_objstore_op *op = &ops[next];
+            op->rc = ferry_error_set(&op->err, FERRY_ERR_CANCELLED, FERRY_EC_INTERNAL,
+                                     "not started: cancelled");
+            op->done = NULL;
+            op->done_opaque = NULL;
+            b.finished++;
+            if (opts && opts->done)
+                opts->done(op, opts->opaque);
+        }
+        if (b.finished >= n)
+            break;
+        ferry_objstore_pump(os, 1000);
+    }
+    return cancelled ? FERRY_ERR_CANCELLED : FERRY_OK;
+}
+
+/* ---------------------------------------------------------------- blocking helpers */
+
+static ferry_rc finish(ferry_objstore_op *op, ferry_error *err)
+{
+    if (op->rc != FERRY_OK && err)
+        *err = op->err;
+    return op->rc;
+}
+
+ferry_rc ferry_objstore_head_bucket(ferry_objstore *os, const char *bucket, ferry_error *err)
+{
+    ferry_objstore_op op;
+
+    ferry_objstore_op_init(&op, FERRY_OBJSTORE_OP_HEAD_BUCKET);
+    op.bucket = bucket;
+    ferry_objstore_exec(os, &op);
+    return finish(&op, err);
+}
+
+ferry_rc ferry_objstore_create_bucket(ferry_objstore *os, const char *bucket, ferry_error *err)
+{
+    ferry_objstore_op op;
+
+    ferry_objstore_op_init(&op, FERRY_OBJSTORE_OP_CREATE_BUCKET);
+    op.bucket = bucket;
+    ferry_objstore_exec(os, &op);
+    return finish(&op, err);
+}
+
+ferry_rc ferry_objstore_list(ferry_objstore *os, const char *bucket, const char *prefix,
+                             const char *start_after, const char *continuation_token,
+                             int max_keys, ferry_objstore_listing *out, ferry_error *err)
+{
+    ferry_objstore_op op;
+
+    ferry_objstore_op_init(&op, FERRY_OBJSTORE_OP_LIST);
+    op.bucket = bucket;
+    op.prefix = prefix;
+    op.start_after = start_after;
+    op.continuation_token = continuation_token;
+    op.max_keys = max_keys;
+    op.listing = out;
+    ferry_objstore_exec(os, &op);
+    return finish(&op, err);
+}
+
+ferry_rc ferry_objstore_head(ferry_objstore *os, const char *bucket, const char *key,
+                             ferry_objstore_info *info, ferry_error *err)
+{
+    ferry_objstore_op op;
+
+    ferry_objstore_op_init(&op, FERRY_OBJSTORE_OP_HEAD);
+    op.bucket = bucket;
+    op.key = key;
+    if (ferry_objstore_exec(os, &op) == FERRY_OK && info) {
+        info->size = op.size;
+        memcpy(info->etag, op.etag, sizeof(info->etag));
+        info->last_modified_ms = op.last_modified_ms;
+    }
+    return finish(&op, err);
+}
+
+ferry_rc ferry_objstore_copy(ferry_objstore *os, const char *src_bucket, const char *src_key,
+                             const char *dst_bucket, const char *dst_key,
+                             char etag_out[FERRY_OBJSTORE_ETAG_MAX], ferry_error *err)
+{
+    ferry_objstore_op op;
+
+    ferry_objstore_op_init(&op, FERRY_OBJSTORE_OP_COPY);
+    op.src_bucket = src_bucket;
+    op.src_key = src_key;
+    op.bucket = dst_bucket;
+    op.key = dst_key;
+    if (ferry_objstore_exec(os, &op) == FERRY_OK && etag_out)
+        memcpy(etag_out, op.etag, FERRY_OBJSTORE_ETAG_MAX);
+    return finish(&op, err);
+}
+
+ferry_rc ferry_objstore_put(ferry_objstore *os, const char *bucket, const char *key,
+                            const void *data, size_t len, const char *content_type,
+                            char etag_out[FERRY_OBJSTORE_ETAG_MAX], ferry_error *err)
+{
+    ferry_objstore_op op;
+
+    ferry_objstore_op_init(&op, FERRY_OBJSTORE_OP_PUT);
+    op.bucket = bucket;
+    op.key = key;
+    op.put_data = data;
+    op.put_len = len;
+    op.content_type = content_type;
+    if (ferry_objstore_exec(os, &op) == FERRY_OK && etag_out)
+        memcpy(etag_out, op.etag, FERRY_OBJSTORE_ETAG_MAX);
+    return finish(&op, err);
+}
+
+ferry_rc ferry_objstore_get(ferry_objstore *os, const char *bucket, const char *key,
+                            size_t max_size, char **data, size_t *len, ferry_error *err)
+{
+    ferry_objstore_op op;
+
+    ferry_objstore_op_init(&op, FERRY_OBJSTORE_OP_GET);
+    op.bucket = bucket;
+    op.key = key;
+    op.max_size = max_size;
+    *data = NULL;
+    if (len)
+        *len = 0;
+    if (ferry_objstore_exec(os, &op) == FERRY_OK) {
+        *data = op.get_data;
+        if (len)
+            *len = op.get_len;
+    } else {
+        free(op.get_data);
+    }
+    return finish(&op, err);
+}
+
+ferry_rc ferry_objstore_delete(ferry_objstore *os, const char *bucket, const char *key,
+                               ferry_error *err)
+{
+    ferry_objstore_op op;
+
+    ferry_objstore_op_init(&op, FERRY_OBJSTORE_OP_DELETE);
+    op.bucket = bucket;
+    op.key = key;
+    ferry_objstore_exec(os, &op);
+    return finish(&op, err);
+}
+
+/* ---------------------------------------------------------------- classification */
+
+static int code_in(const char *code, const char *const *list)
+{
+    for (; *list; list++)
+        if (!strcmp(code, *list))
+            return 1;
+    return 0;
+}
+
+const char *ferry_objstore_classify(int http_status, const char *code, ferry_rc *rc)
+{
+    static const char *const retry_codes[] = {
+        "SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout",
+        "OperationAborted", "ConditionalRequestConflict",
+        "Throttling", "ThrottlingException", "RequestThrottled", "TooManyRequests",
+        "ExpiredToken", "TokenRefreshRequired", "IncompleteBody", NULL};
+    static const char *const auth_codes[] = {
+        "SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied", "InvalidToken",
+        "ExpiredToken", "TokenRefreshRequired", "RequestTimeTooSkewed",
+        "AuthorizationHeaderMalformed", "InvalidSecurity", "AccountProblem",
+        "AllAccessDisabled", "NotSignedUp", "MissingSecurityHeader", NULL};
+    static const char *const notfound_codes[] = {"NoSuchBucket", "NoSuchKey", "NoSuchUpload",
+                                                 "NotFound", NULL};
+
+    if (!code)
+        code = "";
+    if (http_status >= 500 || http_status == 429 || http_status == 408 ||
+        code_in(code, retry_codes)) {
+        *rc = FERRY_ERR_RETRYABLE;
+        /* An expired STS token is an auth problem that a credential refresh fixes. */
+        return code_in(code, auth_codes) ? FERRY_EC_S3_AUTH : FERRY_EC_S3_SERVER;
+    }
+    *rc = FERRY_ERR_PERMANENT;
+    if (http_status == 401 || http_status == 403 || code_in(code, auth_codes))
+        return FERRY_EC_S3_AUTH;
+    if (http_status == 404 || code_in(code, notfound_codes))
+        return FERRY_EC_S3_NOT_FOUND;
+    return FERRY_EC_S3_CLIENT;
+}

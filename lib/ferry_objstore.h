@@ -1,0 +1,265 @@
+/* ferry_objstore: one small, backend-neutral interface to an S3-compatible object store.
+ *
+ * Everything is an operation (ferry_objstore_op): HEAD, COPY (server-side, multipart
+ * UploadPartCopy above a size threshold), PUT and GET (memory buffers), DELETE, LIST
+ * (ListObjectsV2, one page) and the bucket calls. Operations are either
+ *   - run one at a time by the blocking helpers (ferry_objstore_head(), ..._copy(), ...),
+ *   - run as a batch with up to N in flight (ferry_objstore_run_batch()): the copy engine's
+ *     hot path, one completion callback per op, a cancel check between ops, or
+ *   - submitted and pumped by the caller (ferry_objstore_submit() + ferry_objstore_pump())
+ *     to mix kinds freely, e.g. prefetch the next LIST page while copies run.
+ * The default backend ("sigv4") signs with AWS Signature V4 and drives libcurl's multi
+ * interface: one connection per in-flight request, kept alive and reused.
+ *
+ * Errors are classified here, at the boundary (see ferry_error.h): 5xx, SlowDown,
+ * timeouts, resets, refused connections -> FERRY_ERR_RETRYABLE; 401/403 and signature or
+ * key errors -> PERMANENT s3-auth; 404 / NoSuchBucket / NoSuchKey -> PERMANENT
+ * s3-not-found; other 4xx -> PERMANENT s3-client. Messages name the call and the objects
+ * and quote S3's Code and Message ("CopyObject a/k -> b/k: 404 NoSuchKey: The specified key
+ * does not exist."); they never contain credentials or signed URLs.
+ *
+ * @locality A store and its operations belong to one thread at a time: the thread that
+ * calls submit/pump/run_batch/the blocking helpers. Completion callbacks run on that
+ * thread, from inside those calls. Different stores may be used by different threads. */
+#ifndef FERRY_OBJSTORE_H
+#define FERRY_OBJSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferry_error.h"
+
+#define FERRY_OBJSTORE_ETAG_MAX 128 /* ETags are kept without their quotes */
+#define FERRY_OBJSTORE_SIZE_UNKNOWN UINT64_MAX
+#define FERRY_OBJSTORE_S3_CODE_MAX 64
+
+/* ---------------------------------------------------------------- configuration */
+
+typedef struct ferry_objstore_conf {
+    const char *backend;       /* "sigv4" (default when NULL) */
+    const char *endpoint;      /* "http(s)://host[:port]", no path; required */
+    const char *region;        /* signing region; NULL -> "us-east-1" */
+    int path_style;            /* 1 (default): endpoint/bucket/key; 0: bucket.endpoint/key */
+    const char *access_key;    /* required. Credentials are copied, wiped on destroy, */
+    const char *secret_key;    /* required. never logged and never put in a message.  */
+    const char *session_token; /* optional (STS): sent as x-amz-security-token */
+    const char *ca_file;       /* optional CA bundle; TLS peer and host checks are always on */
+    long connect_timeout_ms;   /* default 10000 */
+    long request_timeout_ms;   /* hard limit for small requests (HEAD, LIST, DELETE, bucket
+                                * calls, multipart create/abort); default 60000 */
+    long stall_timeout_ms;     /* any transfer moving < 1 byte/s for this long is aborted
+                                * (no hard limit on copies and big bodies); default 120000 */
+    int max_in_flight;         /* concurrent requests = connections; default 16, 1..1024 */
+    size_t max_response_bytes; /* cap on buffered responses (listings, errors); 16 MiB */
+    uint64_t multipart_threshold; /* COPY above this size uses UploadPartCopy; default and
+                                   * maximum 5 GiB (CopyObject's limit) */
+    uint64_t multipart_part_size; /* default 256 MiB; raised to keep <= 10000 parts */
+} ferry_objstore_conf;
+
+/* Fills the defaults above; the caller then sets endpoint and credentials. */
+void ferry_objstore_conf_init(ferry_objstore_conf *conf);
+
+typedef struct ferry_objstore ferry_objstore;
+
+/* Validates conf and creates a store (no network I/O). Strings are copied. NULL on error
+ * (class config, PERMANENT). Free with ferry_objstore_destroy(). */
+ferry_objstore *ferry_objstore_new(const ferry_objstore_conf *conf, ferry_error *err);
+/* Aborts anything in flight without calling callbacks; accepts NULL. */
+void ferry_objstore_destroy(ferry_objstore *os);
+/* The store's max_in_flight. */
+int ferry_objstore_max_in_flight(const ferry_objstore *os);
+/* Backend name, e.g. "sigv4". */
+const char *ferry_objstore_backend_name(const ferry_objstore *os);
+
+/* ---------------------------------------------------------------- listings */
+
+typedef struct ferry_objstore_entry {
+    const char *key;          /* NUL-terminated, decoded; valid until the listing is reused */
+    size_t key_len;
+    uint64_t size;
+    const char *etag;         /* without quotes; "" if the server sent none */
+    int64_t last_modified_ms; /* ms since the epoch; 0 if unknown */
+    size_t key_off_, etag_off_; /* private */
+} ferry_objstore_entry;
+
+/* One ListObjectsV2 page. Reuse one listing across pages: its buffers are kept, so paging
+ * through any number of objects allocates nothing after the first page or two. */
+typedef struct ferry_objstore_listing {
+    ferry_objstore_entry *entries; /* count entries, in key order */
+    size_t count;
+    int is_truncated;       /* more pages follow */
+    const char *next_token; /* when truncated: pass as the next request's continuation_token;
+                             * else NULL. It is ferry's own cursor, the page's last key, sent
+                             * as start-after: server tokens are opaque and not portable
+                             * (S3Proxy url-encodes its token under encoding-type=url, which
+                             * ferry always requests, and handing it back repeats keys). */
+    size_t skipped_dirs;    /* "dir/" entries without an ETag left out: directories that a
+                             * file-system backed server (S3Proxy "filesystem") lists. So a
+                             * page may be empty and still truncated: follow is_truncated. */
+    /* private */
+    size_t cap_;
+    char *arena_;
+    size_t arena_len_, arena_cap_;
+} ferry_objstore_listing;
+
+void ferry_objstore_listing_init(ferry_objstore_listing *l);
+void ferry_objstore_listing_free(ferry_objstore_listing *l); /* then init again to reuse */
+
+/* ---------------------------------------------------------------- operations */
+
+typedef enum {
+    FERRY_OBJSTORE_OP_HEAD = 1,      /* bucket/key -> size, etag, last_modified_ms */
+    FERRY_OBJSTORE_OP_COPY,          /* src_bucket/src_key -> bucket/key on the same endpoint;
+                                        -> etag of the new object. CopyObject keeps the
+                                        source's metadata. Above multipart_threshold (given
+                                        src_size): HEAD source, CreateMultipartUpload with its
+                                        Content-Type, Cache-Control, Content-Disposition,
+                                        -Encoding, -Language, Expires and x-amz-meta-*, then
+                                        UploadPartCopy parts in parallel on free slots, then
+                                        Complete; any failure aborts the upload. Tags, ACLs
+                                        and storage class are not carried. */
+    FERRY_OBJSTORE_OP_PUT,           /* put_data/put_len -> bucket/key; -> etag */
+    FERRY_OBJSTORE_OP_GET,           /* bucket/key -> get_data/get_len (<= max_size) */
+    FERRY_OBJSTORE_OP_DELETE,        /* bucket/key; deleting a missing key succeeds */
+    FERRY_OBJSTORE_OP_LIST,          /* bucket + prefix/start_after/continuation_token/
+                                        max_keys -> *listing */
+    FERRY_OBJSTORE_OP_HEAD_BUCKET,   /* bucket exists and the credentials may use it */
+    FERRY_OBJSTORE_OP_CREATE_BUCKET, /* in conf.region; already owned by us is success */
+} ferry_objstore_op_type;
+
+typedef struct ferry_objstore_op ferry_objstore_op;
+typedef void (*ferry_objstore_done_cb)(ferry_objstore_op *op, void *opaque);
+
+/* Inputs are borrowed (strings, buffers, listing) until the op's done callback has run.
+ * Start from ferry_objstore_op_init(); the op itself must stay put while it runs. */
+struct ferry_objstore_op {
+    /* ---- request */
+    ferry_objstore_op_type type;
+    const char *bucket;         /* target bucket (destination of COPY) */
+    const char *key;            /* target key (destination of COPY) */
+    const char *src_bucket;     /* COPY */
+    const char *src_key;        /* COPY */
+    uint64_t src_size;          /* COPY: source size if known, else SIZE_UNKNOWN; above
+                                 * conf.multipart_threshold the copy uses UploadPartCopy */
+    const char *src_if_match;   /* COPY: only if the source ETag still is this (412 if not) */
+    int if_none_match;          /* COPY/PUT: create only (If-None-Match: *; 412 if it exists) */
+    const void *put_data;       /* PUT */
+    size_t put_len;             /* PUT */
+    const char *content_type;   /* PUT: default application/octet-stream */
+    size_t max_size;            /* GET: refuse larger objects; 0 -> conf.max_response_bytes */
+    const char *prefix;         /* LIST, optional */
+    const char *start_after;    /* LIST, optional: keys strictly after this one */
+    const char *continuation_token; /* LIST, optional: the previous page's next_token */
+    int max_keys;               /* LIST: 1..1000; 0 -> 1000 */
+    ferry_objstore_listing *listing; /* LIST: receives the page */
+    void *user;                 /* the caller's; never touched by the library */
+
+    /* ---- result, valid in the done callback and after it */
+    ferry_rc rc;                /* FERRY_OK, RETRYABLE, PERMANENT, or CANCELLED (never ran) */
+    ferry_error err;            /* when rc != FERRY_OK */
+    int http_status;            /* final HTTP status, 0 if no response */
+    char s3_code[FERRY_OBJSTORE_S3_CODE_MAX]; /* S3 error Code ("NoSuchKey"), or "" */
+    char etag[FERRY_OBJSTORE_ETAG_MAX];       /* HEAD, COPY, PUT, GET: without quotes */
+    uint64_t size;              /* HEAD, GET: object size */
+    int64_t last_modified_ms;   /* HEAD, GET: ms since the epoch, 0 if unknown */
+    int multipart;              /* COPY: done with UploadPartCopy (ETag is then "...-N") */
+    char *get_data;             /* GET: malloc'd, NUL-terminated for convenience; the caller
+                                 * frees it with free() */
+    size_t get_len;
+
+    /* ---- completion: set by submit's caller; run_batch sets them itself */
+    ferry_objstore_done_cb done;
+    void *done_opaque;
+
+    /* ---- private to the backend */
+    void *priv_;
+    ferry_objstore_op *next_;
+};
+
+/* Zeroes op and sets type and src_size = SIZE_UNKNOWN. */
+void ferry_objstore_op_init(ferry_objstore_op *op, ferry_objstore_op_type type);
+
+/* Queues op; it starts when a connection slot is free, during a later pump. op->done is
+ * called exactly once (with rc CANCELLED if ferry_objstore_cancel_queued() drops it). */
+void ferry_objstore_submit(ferry_objstore *os, ferry_objstore_op *op);
+/* Drives transfers, waiting up to timeout_ms for network activity, then calls the done
+ * callbacks of finished ops. Returns how many submitted ops have not completed yet. */
+size_t ferry_objstore_pump(ferry_objstore *os, int timeout_ms);
+/* Completes every queued op that has not started with FERRY_ERR_CANCELLED (callbacks run
+ * at the next pump). Started ops run to their end. */
+void ferry_objstore_cancel_queued(ferry_objstore *os);
+/* Submits op and pumps until it completes; returns op->rc. Callbacks of other submitted
+ * ops may run meanwhile. Sets op->done/done_opaque itself. */
+ferry_rc ferry_objstore_exec(ferry_objstore *os, ferry_objstore_op *op);
+
+typedef struct ferry_objstore_batch_opts {
+    int max_in_flight; /* <= 0 or above the store's: the store's max_in_flight */
+    /* Called before each op is started; nonzero stops starting ops (the ones running
+     * finish; the rest complete with FERRY_ERR_CANCELLED). May be NULL. */
+    int (*cancelled)(void *opaque);
+    /* Called once per op, in completion order, on the calling thread. May be NULL. */
+    void (*done)(ferry_objstore_op *op, void *opaque);
+    void *opaque;
+} ferry_objstore_batch_opts;
+
+/* Runs ops[0..n) with up to max_in_flight requests in flight and returns when every op has
+ * completed. Each op's own result is in the op (and passed to opts->done); this returns
+ * FERRY_OK if all ops ran (whatever their results) and FERRY_ERR_CANCELLED if the cancel
+ * check stopped it early. Overwrites each op's done/done_opaque. */
+ferry_rc ferry_objstore_run_batch(ferry_objstore *os, ferry_objstore_op *ops, size_t n,
+                                  const ferry_objstore_batch_opts *opts);
+
+/* ---------------------------------------------------------------- blocking helpers */
+
+typedef struct ferry_objstore_info {
+    uint64_t size;
+    char etag[FERRY_OBJSTORE_ETAG_MAX];
+    int64_t last_modified_ms;
+} ferry_objstore_info;
+
+ferry_rc ferry_objstore_head_bucket(ferry_objstore *os, const char *bucket, ferry_error *err);
+ferry_rc ferry_objstore_create_bucket(ferry_objstore *os, const char *bucket, ferry_error *err);
+/* One ListObjectsV2 page into out (reused; see ferry_objstore_listing). max_keys 0 -> 1000.
+ * prefix, start_after and continuation_token may be NULL. */
+ferry_rc ferry_objstore_list(ferry_objstore *os, const char *bucket, const char *prefix,
+                             const char *start_after, const char *continuation_token,
+                             int max_keys, ferry_objstore_listing *out, ferry_error *err);
+ferry_rc ferry_objstore_head(ferry_objstore *os, const char *bucket, const char *key,
+                             ferry_objstore_info *info, ferry_error *err);
+/* Server-side copy; etag_out (may be NULL) receives the new object's ETag. */
+ferry_rc ferry_objstore_copy(ferry_objstore *os, const char *src_bucket, const char *src_key,
+                             const char *dst_bucket, const char *dst_key,
+                             char etag_out[FERRY_OBJSTORE_ETAG_MAX], ferry_error *err);
+ferry_rc ferry_objstore_put(ferry_objstore *os, const char *bucket, const char *key,
+                            const void *data, size_t len, const char *content_type,
+                            char etag_out[FERRY_OBJSTORE_ETAG_MAX], ferry_error *err);
+/* *data is malloc'd (NUL-terminated; free() it); objects above max_size fail (PERMANENT). */
+ferry_rc ferry_objstore_get(ferry_objstore *os, const char *bucket, const char *key,
+                            size_t max_size, char **data, size_t *len, ferry_error *err);
+ferry_rc ferry_objstore_delete(ferry_objstore *os, const char *bucket, const char *key,
+                               ferry_error *err);
+
+/* ---------------------------------------------------------------- shared helpers */
+
+/* Classifies an S3 error response: sets *rc and returns the FERRY_EC_* class. code is the
+ * XML error Code ("" or NULL if the response had none, e.g. HEAD). Backends use this so
+ * every backend classifies alike. */
+const char *ferry_objstore_classify(int http_status, const char *code, ferry_rc *rc);
+
+/* ---------------------------------------------------------------- backend interface
+ * Only backends use what follows. A backend implements submit/pump/cancel_queued; the
+ * blocking helpers and run_batch above are built on them in ferry_objstore.c. A backend
+ * completes an op by filling its result and calling op->done from inside pump. */
+
+typedef struct ferry_objstore_backend {
+    const char *name;
+    void *(*create)(const ferry_objstore_conf *conf, ferry_error *err);
+    void (*destroy)(void *impl);
+    void (*submit)(void *impl, ferry_objstore_op *op);
+    size_t (*pump)(void *impl, int timeout_ms);
+    void (*cancel_queued)(void *impl);
+} ferry_objstore_backend;
+
+extern const ferry_objstore_backend ferry_objstore_sigv4_backend;
+
+#endif

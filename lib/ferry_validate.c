@@ -1,0 +1,80 @@
+#include "ferry_validate.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int ferry_uuid_valid(const char *s)
+{
+    if (!s || strlen(s) != 36)
+        return 0;
+    for (int i = 0; i < 36; i++) {
+        char c = s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-')
+                return 0;
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int printable_utf8ish(const char *s, size_t max)
+{
+    size_t n = 0;
+    for (; *s; s++, n++) {
+        unsigned char c = (unsigned char)*s;
+        if (n >= max || c < 0x20 || c == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+ferry_rc ferry_onboard_parse_uris(const ferry_onboard *ev, ferry_uri *src, ferry_uri *dst,
+                                  ferry_error *err)
+{
+    if (ferry_uri_parse(ev->source_uri ? ev->source_uri : "", src, err) != FERRY_OK) {
+        ferry_error_prefix(err, "source");
+        return err->rc;
+    }
+    if (ferry_uri_parse(ev->target_uri ? ev->target_uri : "", dst, err) != FERRY_OK) {
+        ferry_error_prefix(err, "target");
+        return err->rc;
+    }
+    if (ferry_uri_overlaps(src, dst))
+        /* A target inside the source would feed the copy its own output. */
+        return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC,
+                               "source %s and target %s overlap", ev->source_uri,
+                               ev->target_uri);
+    return FERRY_OK;
+}
+
+ferry_rc ferry_onboard_validate(const ferry_onboard *ev, ferry_error *err)
+{
+    ferry_uri src, dst;
+    char why[128];
+
+    if (!ferry_uuid_valid(ev->event_id))
+        return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC,
+                               "event id is not a UUID");
+    if (!ferry_dataset_name_valid(ev->dataset, why, sizeof(why)))
+        return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC,
+                               "dataset name %s", why);
+    if (ferry_onboard_parse_uris(ev, &src, &dst, err) != FERRY_OK)
+        return err->rc;
+    for (size_t i = 0; i < ev->include_count + ev->exclude_count; i++) {
+        const char *p = i < ev->include_count ? ev->include_prefixes[i]
+                                              : ev->exclude_prefixes[i - ev->include_count];
+        if (!ferry_uri_prefix_valid(p, why, sizeof(why)))
+            return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC,
+                                   "%s prefix: %s", i < ev->include_count ? "include" : "exclude",
+                                   why);
+    }
+    if (ev->requested_by && !printable_utf8ish(ev->requested_by, 256))
+        return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC,
+                               "requested_by has control characters or is too long");
+    if ((unsigned)ev->overwrite > FERRY_OVERWRITE_NEVER || (unsigned)ev->origin > FERRY_ORIGIN_REPLAY)
+        return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC,
+                               "unknown overwrite policy or origin");
+    return FERRY_OK;
+}

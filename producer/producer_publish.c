@@ -1,0 +1,212 @@
+/* `ferry-producer publish`: one event from the command line, acknowledged by the broker
+ * (idempotent producer, acks=all) before we report success. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ferry_avro.h"
+#include "ferry_cli.h"
+#include "ferry_event.h"
+#include "ferry_kafka.h"
+#include "ferry_log.h"
+#include "ferry_util.h"
+#include "ferry_validate.h"
+#include "producer.h"
+
+static const ferry_conf_def publish_defs[] = {{NULL, 0, NULL, 0, 0, 0, NULL}};
+
+static void usage(FILE *fp)
+{
+    fprintf(fp,
+            "Usage: ferry-producer publish --dataset NAME --source s3://BUCKET/PREFIX\n"
+            "                              --target s3://BUCKET/PREFIX [options]\n"
+            "\n"
+            "Publishes one DatasetOnboard event keyed by the dataset name and waits until\n"
+            "the broker acknowledged it; prints topic, partition, offset and event id.\n"
+            "\n"
+            "  -d, --dataset NAME        dataset name ([a-z0-9][a-z0-9._-]{0,62})\n"
+            "  -s, --source URI          where the objects are now\n"
+            "  -t, --target URI          where they should go\n"
+            "      --requested-by WHO    recorded in the event (default: $USER)\n"
+            "      --overwrite POLICY    if_different (default), always or never\n"
+            "      --no-verify           skip size/ETag verification at the target\n"
+            "      --include PREFIX      only keys under PREFIX (relative to source; repeatable)\n"
+            "      --exclude PREFIX      skip keys under PREFIX (repeatable)\n"
+            "      --event-id UUID       use this event id instead of a random one\n"
+            "      --json                print the result as one JSON object\n"
+            "  -c, --config FILE         key=value settings file\n"
+            "  -X KEY=VALUE              ferry setting, or librdkafka property\n"
+            "      --log-level LEVEL     debug, info, warn, error\n"
+            "      --dump-config         print the effective settings (secrets redacted)\n"
+            "  -h, --help / -V, --version\n\n");
+    ferry_conf_help(publish_defs, fp);
+}
+
+enum { OPT_REQUESTED_BY = 1000, OPT_OVERWRITE, OPT_NO_VERIFY, OPT_INCLUDE, OPT_EXCLUDE,
+       OPT_EVENT_ID, OPT_JSON };
+
+static int push_str(char ***v, size_t *n, const char *s)
+{
+    char **nv = realloc(*v, (*n + 1) * sizeof(*nv));
+    if (!nv)
+        return -1;
+    *v = nv;
+    if (!(nv[*n] = strdup(s)))
+        return -1;
+    (*n)++;
+    return 0;
+}
+
+int producer_publish_main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"dataset", required_argument, NULL, 'd'},
+        {"source", required_argument, NULL, 's'},
+        {"target", required_argument, NULL, 't'},
+        {"requested-by", required_argument, NULL, OPT_REQUESTED_BY},
+        {"overwrite", required_argument, NULL, OPT_OVERWRITE},
+        {"no-verify", no_argument, NULL, OPT_NO_VERIFY},
+        {"include", required_argument, NULL, OPT_INCLUDE},
+        {"exclude", required_argument, NULL, OPT_EXCLUDE},
+        {"event-id", required_argument, NULL, OPT_EVENT_ID},
+        {"json", no_argument, NULL, OPT_JSON},
+        FERRY_CLI_LONGOPTS,
+        {NULL, 0, NULL, 0}};
+    ferry_cli *cli = ferry_cli_new(publish_defs);
+    ferry_onboard ev = {0};
+    ferry_avro_codec *codec = NULL;
+    rd_kafka_t *rk = NULL;
+    const ferry_conf *conf;
+    ferry_error err = {0};
+    char errstr[512], uuid[40];
+    void *buf = NULL;
+    size_t len = 0;
+    int32_t partition = -1;
+    int64_t offset = -1;
+    int opt, json = 0, exit_code = FERRY_EXIT_USAGE;
+    const char *user = getenv("USER");
+
+    if (!cli) {
+        fprintf(stderr, "ferry-producer: out of memory\n");
+        return FERRY_EXIT_FAILURE;
+    }
+    ev.verify = 1;
+    ev.origin = FERRY_ORIGIN_CLI;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "d:s:t:" FERRY_CLI_SHORTOPTS, longopts, NULL)) != -1) {
+        int r = ferry_cli_common_opt(cli, opt, optarg, errstr, sizeof(errstr));
+        if (r < 0)
+            goto usage_error;
+        if (r > 0)
+            continue;
+        switch (opt) {
+        case 'd': free(ev.dataset); ev.dataset = strdup(optarg); break;
+        case 's': free(ev.source_uri); ev.source_uri = strdup(optarg); break;
+        case 't': free(ev.target_uri); ev.target_uri = strdup(optarg); break;
+        case OPT_REQUESTED_BY: user = optarg; break;
+        case OPT_OVERWRITE:
+            if (ferry_overwrite_parse(optarg, &ev.overwrite) != 0) {
+                snprintf(errstr, sizeof(errstr),
+                         "--overwrite must be if_different, always or never");
+                goto usage_error;
+            }
+            break;
+        case OPT_NO_VERIFY: ev.verify = 0; break;
+        case OPT_INCLUDE:
+            if (push_str(&ev.include_prefixes, &ev.include_count, optarg))
+                goto oom;
+            break;
+        case OPT_EXCLUDE:
+            if (push_str(&ev.exclude_prefixes, &ev.exclude_count, optarg))
+                goto oom;
+            break;
+        case OPT_EVENT_ID: free(ev.event_id); ev.event_id = strdup(optarg); break;
+        case OPT_JSON: json = 1; break;
+        default:
+            snprintf(errstr, sizeof(errstr), "see --help");
+            goto usage_error;
+        }
+    }
+    if (ferry_cli_wants_help(cli)) {
+        usage(stdout);
+        exit_code = FERRY_EXIT_OK;
+        goto out;
+    }
+    if (ferry_cli_wants_version(cli)) {
+        ferry_cli_print_version("ferry-producer");
+        exit_code = FERRY_EXIT_OK;
+        goto out;
+    }
+    if (optind < argc) {
+        snprintf(errstr, sizeof(errstr), "unexpected argument \"%s\"", argv[optind]);
+        goto usage_error;
+    }
+    if (!ev.dataset || !ev.source_uri || !ev.target_uri) {
+        snprintf(errstr, sizeof(errstr), "--dataset, --source and --target are required");
+        goto usage_error;
+    }
+    if (!(conf = ferry_cli_finish(cli, "ferry-producer", NULL, errstr, sizeof(errstr))))
+        goto usage_error;
+
+    if (!ev.event_id) {
+        if (ferry_uuid_v4(uuid, sizeof(uuid)) != 0 || !(ev.event_id = strdup(uuid)))
+            goto oom;
+    }
+    ev.requested_by = strdup(user && *user ? user : "unknown");
+    ev.requested_at_ms = ferry_now_ms();
+    if (!ev.requested_by)
+        goto oom;
+    if (ferry_onboard_validate(&ev, &err) != FERRY_OK) {
+        snprintf(errstr, sizeof(errstr), "%s", err.msg);
+        goto usage_error;
+    }
+
+    exit_code = FERRY_EXIT_FAILURE;
+    if (!(codec = ferry_avro_codec_new(errstr, sizeof(errstr)))) {
+        fprintf(stderr, "ferry-producer: %s\n", errstr);
+        goto out;
+    }
+    if (ferry_avro_encode_onboard(codec, &ev, FERRY_AVRO_SINGLE_OBJECT, 0, &buf, &len, &err) !=
+        FERRY_OK) {
+        fprintf(stderr, "ferry-producer: encoding the event: %s\n", err.msg);
+        goto out;
+    }
+    if (!(rk = ferry_kafka_producer_new(conf, errstr, sizeof(errstr)))) {
+        fprintf(stderr, "ferry-producer: %s\n", errstr);
+        goto out;
+    }
+    if (ferry_kafka_produce_sync(rk, ferry_conf_str(conf, "topic.onboard"), ev.dataset,
+                                 strlen(ev.dataset), buf, len, NULL, &partition, &offset,
+                                 &err) != FERRY_OK) {
+        fprintf(stderr, "ferry-producer: event %s NOT published: %s\n", ev.event_id, err.msg);
+        goto out;
+    }
+    if (json)
+        printf("{\"event_id\":\"%s\",\"dataset\":\"%s\",\"topic\":\"%s\",\"partition\":%d,"
+               "\"offset\":%lld}\n",
+               ev.event_id, ev.dataset, ferry_conf_str(conf, "topic.onboard"), (int)partition,
+               (long long)offset);
+    else
+        printf("published event %s for dataset %s to %s [partition %d] at offset %lld\n",
+               ev.event_id, ev.dataset, ferry_conf_str(conf, "topic.onboard"), (int)partition,
+               (long long)offset);
+    exit_code = FERRY_EXIT_OK;
+    goto out;
+
+oom:
+    fprintf(stderr, "ferry-producer: out of memory\n");
+    exit_code = FERRY_EXIT_FAILURE;
+    goto out;
+usage_error:
+    fprintf(stderr, "ferry-producer publish: %s\n", errstr);
+    exit_code = FERRY_EXIT_USAGE;
+out:
+    if (rk && ferry_kafka_producer_destroy(rk, 10000) > 0)
+        exit_code = FERRY_EXIT_FAILURE;
+    free(buf);
+    ferry_avro_codec_destroy(codec);
+    ferry_onboard_clear(&ev);
+    ferry_cli_destroy(cli);
+    return exit_code;
+}

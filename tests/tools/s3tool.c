@@ -1,0 +1,239 @@
+/* ferry-s3tool: what tests and the demo need from S3, through ferry's own object store
+ * (so it signs exactly like the worker does):
+ *   mb BUCKET                         create a bucket (ok if it is ours already)
+ *   seed s3://B/P --count N [--min-size A] [--max-size B] [--seed S]
+ *                                     write N deterministic objects (plus a few awkward
+ *                                     key names); prints "<objects> <bytes>"
+ *   compare s3://SRC s3://DST         GET every source object and its target copy and
+ *                                     compare bytes; exit 1 on any difference
+ *   count s3://B/P                    prints "<objects> <bytes>"
+ * Endpoint and credentials: FERRY_S3_ENDPOINT, FERRY_S3_REGION, AWS_ACCESS_KEY_ID,
+ * AWS_SECRET_ACCESS_KEY. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ferry_objstore.h"
+#include "ferry_uri.h"
+
+static ferry_objstore *open_store(void)
+{
+    ferry_objstore_conf oc;
+    ferry_error err = {0};
+    ferry_objstore *os;
+    ferry_objstore_conf_init(&oc);
+    oc.endpoint = getenv("FERRY_S3_ENDPOINT");
+    oc.region = getenv("FERRY_S3_REGION");
+    oc.access_key = getenv("AWS_ACCESS_KEY_ID");
+    oc.secret_key = getenv("AWS_SECRET_ACCESS_KEY");
+    oc.max_in_flight = 32;
+    if (!oc.endpoint || !oc.access_key || !oc.secret_key) {
+        fprintf(stderr, "s3tool: set FERRY_S3_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY\n");
+        return NULL;
+    }
+    if (!(os = ferry_objstore_new(&oc, &err)))
+        fprintf(stderr, "s3tool: %s\n", err.msg);
+    return os;
+}
+
+static int parse_uri(const char *text, ferry_uri *u)
+{
+    ferry_error err = {0};
+    if (ferry_uri_parse(text, u, &err) != FERRY_OK) {
+        fprintf(stderr, "s3tool: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Key names that exercise URL encoding and signing. */
+static const char *const awkward[] = {"with space/a b.txt", "unicode/\xc3\xa9t\xc3\xa9-\xe6\x97\xa5.csv",
+                                      "signs/a+b=c&d~e%f.bin", "deep/a/b/c/d/e/f/g.json"};
+
+static int cmd_seed(ferry_objstore *os, int argc, char **argv)
+{
+    ferry_uri u;
+    long count = 100, min = 0, max = 65536;
+    uint64_t seed = 1, total = 0;
+    size_t batch = 64, n_awk;
+    int rc = 0;
+
+    if (argc < 1 || parse_uri(argv[0], &u))
+        return 2;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--count")) count = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--min-size")) min = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--max-size")) max = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--seed")) seed = strtoull(argv[i + 1], NULL, 10);
+        else { fprintf(stderr, "s3tool seed: unknown option %s\n", argv[i]); return 2; }
+    }
+    if (count < 0 || min < 0 || max < min)
+        return 2;
+    n_awk = count >= 10 ? sizeof(awkward) / sizeof(awkward[0]) : 0;
+    {
+        ferry_objstore_op *ops = calloc(batch, sizeof(*ops));
+        char (*keys)[1100] = calloc(batch, sizeof(*keys));
+        char **bodies = calloc(batch, sizeof(*bodies));
+        long done = 0;
+        if (!ops || !keys || !bodies)
+            return 1;
+        while (done < count && rc == 0) {
+            size_t n = 0;
+            for (; n < batch && done < count; n++, done++) {
+                uint64_t s = seed * 1000003u + (uint64_t)done;
+                size_t size = (size_t)(min + (long)(splitmix(&s) % (uint64_t)(max - min + 1)));
+                if ((size_t)done < n_awk)
+                    snprintf(keys[n], sizeof(keys[n]), "%s%s", u.prefix, awkward[done]);
+                else
+                    snprintf(keys[n], sizeof(keys[n]), "%sdir%02ld/obj-%06ld.bin", u.prefix,
+                             done % 17, done);
+                bodies[n] = malloc(size ? size : 1);
+                for (size_t b = 0; b < size; b += 8) {
+                    uint64_t v = splitmix(&s);
+                    memcpy(bodies[n] + b, &v, size - b < 8 ? size - b : 8);
+                }
+                ferry_objstore_op_init(&ops[n], FERRY_OBJSTORE_OP_PUT);
+                ops[n].bucket = u.bucket;
+                ops[n].key = keys[n];
+                ops[n].put_data = bodies[n];
+                ops[n].put_len = size;
+                total += size;
+            }
+            ferry_objstore_run_batch(os, ops, n, NULL);
+            for (size_t i = 0; i < n; i++) {
+                if (ops[i].rc != FERRY_OK) {
+                    fprintf(stderr, "s3tool seed: %s\n", ops[i].err.msg);
+                    rc = 1;
+                }
+                free(bodies[i]);
+            }
+        }
+        free(ops);
+        free(keys);
+        free(bodies);
+    }
+    if (rc == 0)
+        printf("%ld %" PRIu64 "\n", count, total);
+    return rc;
+}
+
+typedef int (*entry_fn)(ferry_objstore *os, const ferry_uri *u, const ferry_objstore_entry *e,
+                        void *opaque);
+
+static int walk(ferry_objstore *os, const ferry_uri *u, entry_fn fn, void *opaque)
+{
+    ferry_objstore_listing l;
+    ferry_error err = {0};
+    char *token = NULL;
+    int rc = 0;
+    ferry_objstore_listing_init(&l);
+    do {
+        if (ferry_objstore_list(os, u->bucket, u->prefix, NULL, token, 1000, &l, &err) !=
+            FERRY_OK) {
+            fprintf(stderr, "s3tool: listing: %s\n", err.msg);
+            rc = 1;
+            break;
+        }
+        free(token);
+        token = l.is_truncated && l.next_token ? strdup(l.next_token) : NULL;
+        for (size_t i = 0; i < l.count && rc == 0; i++)
+            rc = fn(os, u, &l.entries[i], opaque);
+    } while (rc == 0 && l.is_truncated);
+    free(token);
+    ferry_objstore_listing_free(&l);
+    return rc;
+}
+
+typedef struct counts {
+    uint64_t objects, bytes, differ, missing;
+    const ferry_uri *dst;
+} counts;
+
+static int count_one(ferry_objstore *os, const ferry_uri *u, const ferry_objstore_entry *e,
+                     void *opaque)
+{
+    counts *c = opaque;
+    c->objects++;
+    c->bytes += e->size;
+    return 0;
+}
+
+static int compare_one(ferry_objstore *os, const ferry_uri *u, const ferry_objstore_entry *e,
+                       void *opaque)
+{
+    counts *c = opaque;
+    char key[2200], *a = NULL, *b = NULL;
+    size_t al = 0, bl = 0;
+    ferry_error err = {0};
+
+    snprintf(key, sizeof(key), "%s%s", c->dst->prefix, e->key + strlen(u->prefix));
+    if (ferry_objstore_get(os, u->bucket, e->key, 1u << 30, &a, &al, &err) != FERRY_OK) {
+        fprintf(stderr, "s3tool compare: source %s: %s\n", e->key, err.msg);
+        return 1;
+    }
+    if (ferry_objstore_get(os, c->dst->bucket, key, 1u << 30, &b, &bl, &err) != FERRY_OK) {
+        fprintf(stderr, "s3tool compare: MISSING %s: %s\n", key, err.msg);
+        c->missing++;
+    } else if (al != bl || memcmp(a, b, al) != 0) {
+        fprintf(stderr, "s3tool compare: DIFFERENT %s (%zu vs %zu bytes)\n", key, al, bl);
+        c->differ++;
+    }
+    c->objects++;
+    c->bytes += al;
+    free(a);
+    free(b);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    ferry_objstore *os;
+    ferry_error err = {0};
+    int rc = 2;
+
+    if (argc < 3) {
+        fprintf(stderr, "usage: ferry-s3tool mb BUCKET | seed s3://B/P [--count N] "
+                        "[--min-size A] [--max-size B] [--seed S] | compare s3://SRC s3://DST "
+                        "| count s3://B/P\n");
+        return 2;
+    }
+    if (!(os = open_store()))
+        return 1;
+    if (!strcmp(argv[1], "mb")) {
+        rc = ferry_objstore_create_bucket(os, argv[2], &err) == FERRY_OK ? 0 : 1;
+        if (rc)
+            fprintf(stderr, "s3tool mb: %s\n", err.msg);
+    } else if (!strcmp(argv[1], "seed")) {
+        rc = cmd_seed(os, argc - 2, argv + 2);
+    } else if (!strcmp(argv[1], "count")) {
+        ferry_uri u;
+        counts c = {0};
+        if (parse_uri(argv[2], &u) == 0 && (rc = walk(os, &u, count_one, &c)) == 0)
+            printf("%" PRIu64 " %" PRIu64 "\n", c.objects, c.bytes);
+    } else if (!strcmp(argv[1], "compare") && argc >= 4) {
+        ferry_uri s, d;
+        counts c = {0};
+        if (parse_uri(argv[2], &s) == 0 && parse_uri(argv[3], &d) == 0) {
+            c.dst = &d;
+            rc = walk(os, &s, compare_one, &c);
+            if (rc == 0 && (c.missing || c.differ))
+                rc = 1;
+            printf("compared %" PRIu64 " objects (%" PRIu64 " bytes): %" PRIu64
+                   " missing, %" PRIu64 " different\n",
+                   c.objects, c.bytes, c.missing, c.differ);
+        }
+    } else {
+        fprintf(stderr, "s3tool: unknown command %s\n", argv[1]);
+    }
+    ferry_objstore_destroy(os);
+    return rc;
+}

@@ -1,0 +1,108 @@
+/* ferry-worker internals shared by its files:
+ *   worker_main.c     options, signals, start/stop
+ *   worker_consume.c  poll loop, rebalances, pause/resume, offset store (the only thread
+ *                     that touches the consumer)
+ *   worker_pool.c     migration threads and the job/completion queues
+ *   worker_migrate.c  one event: decode, lease, validate, copy, done, notify
+ *   worker_copy.c     the copy engine: list, copy in flight, verify, checkpoint
+ *   worker_lease.c    heartbeat thread renewing every lease this process holds
+ *   worker_dlq.c      dead-letter records
+ *   worker_notify.c   DatasetMigrated */
+#ifndef FERRY_WORKER_H
+#define FERRY_WORKER_H
+
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "ferry_avro.h"
+#include "ferry_conf.h"
+#include "ferry_error.h"
+#include "ferry_event.h"
+
+typedef struct worker worker;
+
+/* One Kafka message being processed. Created and destroyed by the poll thread; a
+ * migration thread owns it between dequeue and completion. */
+typedef struct worker_job {
+    rd_kafka_message_t *msg; /* owned; destroyed by the poll thread after completion */
+    int32_t partition;
+    int64_t offset;
+    uint64_t epoch;          /* partition's assignment epoch at dispatch */
+    atomic_int cancel;       /* set by the poll thread: stop at the next object boundary */
+    int store;               /* set by the migration thread: outcome is durable, store offset */
+    struct worker_job *next;
+} worker_job;
+
+/* Per-partition bookkeeping on the poll thread. */
+typedef struct worker_partition {
+    int32_t partition;
+    int assigned;
+    uint64_t epoch;          /* bumped on every assign/revoke */
+    worker_job *inflight;    /* at most one event per partition: keeps per-key order */
+    int64_t rewind_to;       /* a message fetched while busy: seek back here, -1 if none */
+} worker_partition;
+
+struct worker {
+    const ferry_conf *conf;
+    char id[128];
+    const char *topic;
+    rd_kafka_t *consumer;
+    rd_kafka_t *producer;    /* shared, thread-safe: DLQ and notifications */
+    atomic_int stopping;     /* 1 after the first SIGTERM/SIGINT */
+
+    /* pool */
+    pthread_t *threads;
+    int nthreads;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    worker_job *queue_head, *queue_tail; /* dispatched, not yet started */
+    worker_job *done_head;               /* finished, waiting for the poll thread */
+    int idle_threads;
+    int quit_threads;
+    int wake_fd[2];                      /* completions wake the poll thread */
+
+    /* poll-thread-only state */
+    worker_partition *parts;
+    size_t nparts;
+    size_t inflight;
+
+    /* heartbeat */
+    pthread_t heartbeat;
+    int heartbeat_started;
+};
+
+/* worker_pool.c */
+int worker_pool_start(worker *w, char *errstr, size_t errstr_size);
+void worker_pool_stop(worker *w);                   /* joins the threads */
+void worker_pool_submit(worker *w, worker_job *job);
+worker_job *worker_pool_take_done(worker *w);       /* list of finished jobs, or NULL */
+int worker_pool_has_idle(worker *w);
+
+/* worker_consume.c */
+int worker_consume_run(worker *w);                  /* returns an exit code */
+
+/* worker_migrate.c: processes one job on a migration thread. Sets job->store. */
+typedef struct worker_thread_ctx worker_thread_ctx;
+worker_thread_ctx *worker_thread_ctx_new(worker *w, char *errstr, size_t errstr_size);
+void worker_thread_ctx_destroy(worker_thread_ctx *t);
+void worker_migrate_job(worker_thread_ctx *t, worker_job *job);
+
+/* worker_dlq.c: dead-letters the job's message; retries until acknowledged or stopping. */
+ferry_rc worker_dlq_send(worker *w, const rd_kafka_message_t *msg, const ferry_error *cause,
+                         int attempts, ferry_error *err);
+
+/* worker_notify.c */
+ferry_rc worker_notify_migrated(worker *w, ferry_avro_codec *codec, const ferry_migrated *m,
+                                ferry_error *err);
+
+/* worker_lease.c */
+int worker_lease_start(worker *w, char *errstr, size_t errstr_size);
+void worker_lease_stop(worker *w);
+/* Registers a held lease for renewal; `cancel` is set to 1 if the lease is lost. */
+struct ferry_lease;
+void worker_lease_track(worker *w, const struct ferry_lease *lease, atomic_int *lost);
+void worker_lease_untrack(worker *w, const char *dataset);
+
+#endif

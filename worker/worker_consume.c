@@ -1,0 +1,298 @@
+/* The poll loop: the only thread that touches the consumer. It dispatches one event per
+ * partition at a time (pausing that partition), keeps polling while migrations run, and
+ * stores an event's offset only after the migration thread reported its outcome durable
+ * (state done in Redis, or the DLQ produce acknowledged). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ferry_kafka.h"
+#include "ferry_log.h"
+#include "ferry_util.h"
+#include "worker.h"
+
+static worker_partition *part_get(worker *w, int32_t partition, int create)
+{
+    worker_partition *n;
+    for (size_t i = 0; i < w->nparts; i++)
+        if (w->parts[i].partition == partition)
+            return &w->parts[i];
+    if (!create)
+        return NULL;
+    n = realloc(w->parts, (w->nparts + 1) * sizeof(*n));
+    if (!n)
+        return NULL;
+    w->parts = n;
+    n = &w->parts[w->nparts++];
+    memset(n, 0, sizeof(*n));
+    n->partition = partition;
+    n->rewind_to = -1;
+    return n;
+}
+
+static void set_paused(worker *w, int32_t partition, int pause)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_resp_err_t e;
+    rd_kafka_topic_partition_list_add(l, w->topic, partition);
+    e = pause ? rd_kafka_pause_partitions(w->consumer, l) : rd_kafka_resume_partitions(w->consumer, l);
+    if (e)
+        ferry_warn(NULL, "%s partition %d: %s", pause ? "pausing" : "resuming", (int)partition,
+                   rd_kafka_err2str(e));
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Marks partitions (un)assigned; a revoked partition's in-flight migration is told to
+ * stop at an object boundary. Its offset will not be stored: the next owner resumes it
+ * from the Redis checkpoint. */
+static void mark(worker *w, const rd_kafka_topic_partition_list_t *parts, int assigned)
+{
+    for (int i = 0; i < parts->cnt; i++) {
+        worker_partition *p;
+        if (strcmp(parts->elems[i].topic, w->topic) != 0)
+            continue;
+        p = part_get(w, parts->elems[i].partition, 1);
+        if (!p)
+            continue;
+        p->assigned = assigned;
+        p->epoch++;
+        p->rewind_to = -1;
+        if (!assigned && p->inflight) {
+            atomic_store(&p->inflight->cancel, 1);
+            ferry_info(NULL, "partition %d revoked while its event at offset %lld is in "
+                             "flight: stopping it at an object boundary",
+                       (int)p->partition, (long long)p->inflight->offset);
+        }
+    }
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    worker *w = opaque;
+    int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        ferry_info(NULL, "assigned %d partition(s) (%s)", parts->cnt,
+                   cooperative ? "incremental" : "eager");
+        mark(w, parts, 1);
+        if (cooperative)
+            error = rd_kafka_incremental_assign(rk, parts);
+        else
+            e = rd_kafka_assign(rk, parts);
+    } else {
+        int lost = rd_kafka_assignment_lost(rk);
+        ferry_info(NULL, "revoked %d partition(s)%s", parts->cnt,
+                   lost ? " (assignment lost)" : "");
+        mark(w, parts, 0);
+        /* Commit what finished events stored, unless the partitions already belong to
+         * someone else. */
+        if (!lost) {
+            rd_kafka_resp_err_t ce = rd_kafka_commit(rk, NULL, 0);
+            if (ce && ce != RD_KAFKA_RESP_ERR__NO_OFFSET)
+                ferry_warn(NULL, "commit on revoke: %s", rd_kafka_err2str(ce));
+        }
+        if (cooperative)
+            error = rd_kafka_incremental_unassign(rk, parts);
+        else
+            e = rd_kafka_assign(rk, NULL);
+    }
+    if (error) {
+        ferry_err(NULL, "rebalance: %s", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (e) {
+        ferry_err(NULL, "rebalance: %s", rd_kafka_err2str(e));
+    }
+}
+
+static void install_rebalance_cb(rd_kafka_conf_t *kconf, void *opaque)
+{
+    rd_kafka_conf_set_rebalance_cb(kconf, rebalance_cb);
+    rd_kafka_conf_set_opaque(kconf, opaque);
+}
+
+static void store_offset(worker *w, int32_t partition, int64_t next)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_resp_err_t e;
+    rd_kafka_topic_partition_list_add(l, w->topic, partition)->offset = next;
+    e = rd_kafka_offsets_store(w->consumer, l);
+    if (!e && l->elems[0].err)
+        e = l->elems[0].err;
+    if (e)
+        ferry_warn(NULL, "storing offset %lld for partition %d: %s (event will be redelivered)",
+                   (long long)next, (int)partition, rd_kafka_err2str(e));
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void seek_to(worker *w, int32_t partition, int64_t offset)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_error_t *error;
+    rd_kafka_topic_partition_list_add(l, w->topic, partition)->offset = offset;
+    error = rd_kafka_seek_partitions(w->consumer, l, 5000);
+    if (error) {
+        ferry_err(NULL, "seeking partition %d back to %lld: %s", (int)partition,
+                  (long long)offset, rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Completions: store the offset if the outcome is durable and we still own the
+ * partition under the same assignment; then let the partition flow again. */
+static void drain_completions(worker *w)
+{
+    worker_job *job = worker_pool_take_done(w), *next;
+    for (; job; job = next) {
+        worker_partition *p = part_get(w, job->partition, 0);
+        int current = p && p->assigned && p->epoch == job->epoch;
+        next = job->next;
+        if (current && job->store)
+            store_offset(w, job->partition, job->offset + 1);
+        if (p && p->inflight == job) {
+            p->inflight = NULL;
+            if (current) {
+                if (!job->store)
+                    p->rewind_to = job->offset; /* not durable: process it again */
+                if (p->rewind_to >= 0) {
+                    seek_to(w, job->partition, p->rewind_to);
+                    p->rewind_to = -1;
+                }
+                if (!atomic_load(&w->stopping))
+                    set_paused(w, job->partition, 0);
+            }
+        }
+        w->inflight--;
+        rd_kafka_message_destroy(job->msg);
+        free(job);
+    }
+}
+
+static void dispatch(worker *w, rd_kafka_message_t *msg)
+{
+    worker_partition *p = part_get(w, msg->partition, 1);
+    worker_job *job;
+
+    if (!p || !p->assigned) {
+        rd_kafka_message_destroy(msg);
+        return;
+    }
+    if (p->inflight) {
+        /* Fetched before the pause took effect: not processed now, so come back to it. */
+        if (p->rewind_to < 0 || msg->offset < p->rewind_to)
+            p->rewind_to = msg->offset;
+        rd_kafka_message_destroy(msg);
+        return;
+    }
+    job = calloc(1, sizeof(*job));
+    if (!job) {
+        p->rewind_to = msg->offset;
+        rd_kafka_message_destroy(msg);
+        return;
+    }
+    job->msg = msg;
+    job->partition = msg->partition;
+    job->offset = msg->offset;
+    job->epoch = p->epoch;
+    atomic_init(&job->cancel, 0);
+    p->inflight = job;
+    w->inflight++;
+    set_paused(w, msg->partition, 1);
+    worker_pool_submit(w, job);
+}
+
+static void cancel_all(worker *w)
+{
+    for (size_t i = 0; i < w->nparts; i++)
+        if (w->parts[i].inflight)
+            atomic_store(&w->parts[i].inflight->cancel, 1);
+}
+
+int worker_consume_run(worker *w)
+{
+    char errstr[512];
+    rd_kafka_topic_partition_list_t *sub;
+    rd_kafka_resp_err_t e;
+    int64_t deadline = 0;
+    int exit_code = 0;
+    const char *group = ferry_conf_str(w->conf, "worker.group");
+
+    w->consumer = ferry_kafka_consumer_new(w->conf, group, install_rebalance_cb, w, errstr,
+                                           sizeof(errstr));
+    if (!w->consumer) {
+        ferry_err(NULL, "creating the consumer: %s", errstr);
+        return 1;
+    }
+    sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, w->topic, RD_KAFKA_PARTITION_UA);
+    e = rd_kafka_subscribe(w->consumer, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (e) {
+        ferry_err(NULL, "subscribing to %s: %s", w->topic, rd_kafka_err2str(e));
+        rd_kafka_destroy(w->consumer);
+        w->consumer = NULL;
+        return 1;
+    }
+    ferry_info(NULL, "consuming %s in group %s", w->topic, group);
+
+    for (;;) {
+        rd_kafka_message_t *msg;
+        int stopping = atomic_load(&w->stopping);
+
+        if (stopping && !deadline) {
+            deadline = ferry_mono_ms() + ferry_conf_int(w->conf, "shutdown.timeout_ms");
+            ferry_info(NULL, "stopping: %zu migration(s) in flight will checkpoint and stop",
+                       w->inflight);
+            cancel_all(w);
+        }
+        drain_completions(w);
+        if (stopping && w->inflight == 0)
+            break;
+        if (stopping && ferry_mono_ms() > deadline) {
+            ferry_warn(NULL, "shutdown deadline reached with %zu migration(s) still stopping; "
+                             "their events will be redelivered",
+                       w->inflight);
+            exit_code = 1;
+            break;
+        }
+        /* Keep polling even while stopping: it serves rebalances and heartbeats. */
+        msg = rd_kafka_consumer_poll(w->consumer, 100);
+        if (!msg)
+            continue;
+        if (msg->err) {
+            if (msg->err == RD_KAFKA_RESP_ERR__FATAL) {
+                char reason[512];
+                rd_kafka_fatal_error(w->consumer, reason, sizeof(reason));
+                ferry_err(NULL, "fatal consumer error: %s", reason);
+                rd_kafka_message_destroy(msg);
+                atomic_store(&w->stopping, 1);
+                exit_code = 1;
+                continue;
+            }
+            if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                ferry_warn(NULL, "consumer: %s", rd_kafka_message_errstr(msg));
+            rd_kafka_message_destroy(msg);
+            continue;
+        }
+        if (stopping) {
+            /* Not taking new work; it is not stored, so it will be redelivered. */
+            rd_kafka_message_destroy(msg);
+            continue;
+        }
+        dispatch(w, msg);
+    }
+
+    /* Commits stored offsets and leaves the group. */
+    e = rd_kafka_consumer_close(w->consumer);
+    if (e)
+        ferry_warn(NULL, "closing the consumer: %s", rd_kafka_err2str(e));
+    /* Jobs still running past the deadline reference the message: leave them. */
+    if (w->inflight == 0) {
+        rd_kafka_destroy(w->consumer);
+        w->consumer = NULL;
+    }
+    return exit_code;
+}

@@ -1,0 +1,541 @@
+#include "worker_copy.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ferry_creds.h"
+#include "ferry_log.h"
+#include "ferry_objstore.h"
+#include "ferry_util.h"
+#include "ferry_validate.h"
+
+typedef enum {
+    ITEM_TODO = 0,   /* to copy */
+    ITEM_FILTERED,   /* excluded by include/exclude: nothing to do, not counted */
+    ITEM_SKIPPED,    /* already identical at the target */
+    ITEM_COPIED,     /* copied and verified */
+    ITEM_VERIFY,     /* copied; ETag not comparable, size check pending */
+    ITEM_FAILED,
+} item_state;
+
+typedef struct item {
+    item_state state;
+    char *dst_key; /* points into the copier's key arena */
+} item;
+
+struct worker_copier {
+    ferry_objstore *store;
+    int page_size;
+    int64_t checkpoint_interval_ms;
+    ferry_objstore_listing listing;
+    ferry_objstore_op *ops;
+    item *items;
+    size_t cap;
+    char *keys;       /* arena for target keys of one page */
+    size_t keys_cap;
+};
+
+worker_copier *worker_copier_new(const ferry_conf *conf, char *errstr, size_t errstr_size)
+{
+    worker_copier *c = calloc(1, sizeof(*c));
+    ferry_objstore_conf oc;
+    ferry_s3_creds creds;
+    ferry_error err = {0};
+
+    if (!c) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    if (ferry_s3_creds_load(conf, &creds, &err) != FERRY_OK) {
+        snprintf(errstr, errstr_size, "%s", err.msg);
+        free(c);
+        return NULL;
+    }
+    ferry_objstore_conf_init(&oc);
+    oc.endpoint = ferry_conf_str(conf, "s3.endpoint");
+    oc.region = ferry_conf_str(conf, "s3.region");
+    oc.path_style = ferry_conf_bool(conf, "s3.path_style");
+    oc.ca_file = ferry_conf_str(conf, "s3.ca_file");
+    oc.access_key = creds.access_key;
+    oc.secret_key = creds.secret_key;
+    oc.session_token = creds.session_token[0] ? creds.session_token : NULL;
+    oc.request_timeout_ms = ferry_conf_int(conf, "s3.timeout_ms");
+    oc.max_in_flight = (int)ferry_conf_int(conf, "copy.max_in_flight");
+    oc.multipart_threshold = (uint64_t)ferry_conf_int(conf, "copy.multipart_threshold_mb") << 20;
+    oc.multipart_part_size = (uint64_t)ferry_conf_int(conf, "copy.multipart_part_size_mb") << 20;
+    c->store = ferry_objstore_new(&oc, &err); /* copies the credentials */
+    ferry_s3_creds_wipe(&creds);
+    if (!c->store) {
+        snprintf(errstr, errstr_size, "object store: %s", err.msg);
+        free(c);
+        return NULL;
+    }
+    c->page_size = (int)ferry_conf_int(conf, "copy.page_size");
+    c->checkpoint_interval_ms = ferry_conf_int(conf, "copy.checkpoint_interval_ms");
+    ferry_objstore_listing_init(&c->listing);
+    return c;
+}
+
+void worker_copier_destroy(worker_copier *c)
+{
+    if (!c)
+        return;
+    ferry_objstore_destroy(c->store);
+    ferry_objstore_listing_free(&c->listing);
+    free(c->ops);
+    free(c->items);
+    free(c->keys);
+    free(c);
+}
+
+/* ---- per-run context ----------------------------------------------------------- */
+
+typedef struct run {
+    worker_copier *c;
+    ferry_redis *redis;
+    const ferry_lease *lease;
+    const ferry_onboard *ev;
+    ferry_uri src, dst;
+    worker_copy_progress *prog;
+    int (*should_stop)(void *);
+    void *opaque;
+    ferry_log_ctx lctx;
+    /* current page */
+    size_t n;          /* entries in the page */
+    size_t low;        /* items [0, low) are finished: the checkpoint may pass them */
+    int64_t last_checkpoint_ms;
+    ferry_error first_err; /* first failure of the page; PERMANENT beats RETRYABLE */
+    int failed;
+} run;
+
+static int stop_requested(void *opaque)
+{
+    run *r = opaque;
+    return r->failed || r->should_stop(r->opaque);
+}
+
+static void note_failure(run *r, const ferry_error *e)
+{
+    if (!r->failed || (e->rc == FERRY_ERR_PERMANENT && r->first_err.rc != FERRY_ERR_PERMANENT))
+        r->first_err = *e;
+    r->failed = 1;
+}
+
+static int finished(item_state s)
+{
+    return s == ITEM_FILTERED || s == ITEM_SKIPPED || s == ITEM_COPIED;
+}
+
+/* Moves the low-water mark over every finished item, counting them. */
+static void advance(run *r)
+{
+    while (r->low < r->n && finished(r->c->items[r->low].state)) {
+        const ferry_objstore_entry *e = &r->c->listing.entries[r->low];
+        if (r->c->items[r->low].state != ITEM_FILTERED) {
+            r->prog->objects_done++;
+            r->prog->bytes_done += (int64_t)e->size;
+        }
+        r->low++;
+    }
+}
+
+static ferry_rc write_checkpoint(run *r, ferry_error *err)
+{
+    ferry_checkpoint cp;
+    char *key;
+    ferry_rc rc;
+
+    if (r->low == 0)
+        return FERRY_OK; /* nothing new in this page */
+    key = strdup(r->c->listing.entries[r->low - 1].key);
+    if (!key)
+        return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
+    cp.key = key;
+    cp.objects_done = r->prog->objects_done;
+    cp.bytes_done = r->prog->bytes_done;
+    cp.objects_total = r->prog->objects_total;
+    rc = ferry_state_checkpoint(r->redis, r->lease, &cp, err);
+    if (rc != FERRY_OK) {
+        free(key);
+        return rc;
+    }
+    free(r->prog->checkpoint_owned);
+    r->prog->checkpoint_owned = key;
+    r->prog->checkpoint = key;
+    r->last_checkpoint_ms = ferry_mono_ms();
+    return FERRY_OK;
+}
+
+static int etag_comparable(const char *etag)
+{
+    return etag[0] && !strchr(etag, '-'); /* "...-N" is a multipart ETag, not an MD5 */
+}
+
+/* Copy completion, on this thread, in completion order. */
+static void copy_done(ferry_objstore_op *op, void *opaque)
+{
+    run *r = opaque;
+    size_t i = (size_t)(uintptr_t)op->user;
+    const ferry_objstore_entry *e = &r->c->listing.entries[i];
+    item *it = &r->c->items[i];
+
+    if (op->rc == FERRY_ERR_CANCELLED)
+        return; /* never started: stays TODO, the checkpoint stops before it */
+    if (op->rc != FERRY_OK) {
+        ferry_error e412;
+        it->state = ITEM_FAILED;
+        if (op->http_status == 412) {
+            /* x-amz-copy-source-if-match refused: the source changed since it was
+             * listed. Listing again picks up the new version. */
+            ferry_error_set(&e412, FERRY_ERR_RETRYABLE, FERRY_EC_VERIFY,
+                            "%s changed during the migration (ETag no longer %s)", e->key,
+                            e->etag);
+            note_failure(r, &e412);
+        } else {
+            note_failure(r, &op->err);
+        }
+        return;
+    }
+    r->prog->objects_copied++;
+    if (!r->ev->verify)
+        it->state = ITEM_COPIED;
+    else if (etag_comparable(e->etag) && !op->multipart)
+        it->state = strcmp(op->etag, e->etag) == 0 ? ITEM_COPIED : ITEM_FAILED;
+    else
+        it->state = ITEM_VERIFY; /* multipart ETags differ by part size: check the size */
+    if (it->state == ITEM_FAILED) {
+        ferry_error ve;
+        /* Most likely the source changed under us: retrying copies the new version. */
+        ferry_error_set(&ve, FERRY_ERR_RETRYABLE, FERRY_EC_VERIFY,
+                        "%s: target ETag %s differs from source ETag %s", e->key, op->etag,
+                        e->etag);
+        note_failure(r, &ve);
+        return;
+    }
+    advance(r);
+    if (r->c->checkpoint_interval_ms &&
+        ferry_mono_ms() - r->last_checkpoint_ms >= r->c->checkpoint_interval_ms) {
+        ferry_error ce;
+        ferry_rc rc = write_checkpoint(r, &ce);
+        if (rc == FERRY_ERR_CANCELLED)
+            note_failure(r, &ce); /* fenced: stop now */
+        /* Other checkpoint failures (Redis briefly down) are retried at the page end. */
+    }
+}
+
+/* Target HEAD before copying (resume window, overwrite=never) or after (size check). */
+static void head_done(ferry_objstore_op *op, void *opaque)
+{
+    run *r = opaque;
+    size_t i = (size_t)(uintptr_t)op->user;
+    const ferry_objstore_entry *e = &r->c->listing.entries[i];
+    item *it = &r->c->items[i];
+    int missing = op->rc == FERRY_ERR_PERMANENT && op->http_status == 404;
+
+    if (op->rc == FERRY_ERR_CANCELLED)
+        return;
+    if (op->rc != FERRY_OK && !missing) {
+        note_failure(r, &op->err);
+        return;
+    }
+    if (it->state == ITEM_VERIFY) {
+        if (missing || op->size != e->size) {
+            ferry_error ve;
+            it->state = ITEM_FAILED;
+            ferry_error_set(&ve, FERRY_ERR_RETRYABLE, FERRY_EC_VERIFY,
+                            "%s: target size %llu differs from source size %llu", e->key,
+                            missing ? 0ULL : (unsigned long long)op->size,
+                            (unsigned long long)e->size);
+            note_failure(r, &ve);
+        } else {
+            it->state = ITEM_COPIED;
+        }
+        return;
+    }
+    /* Pre-copy check of an item still TODO. */
+    if (missing)
+        return;
+    if (op->size == e->size && etag_comparable(e->etag) && strcmp(op->etag, e->etag) == 0) {
+        it->state = ITEM_SKIPPED;
+        r->prog->objects_skipped++;
+    } else if (r->ev->overwrite == FERRY_OVERWRITE_NEVER) {
+        ferry_error ve;
+        ferry_error_set(&ve, FERRY_ERR_PERMANENT, FERRY_EC_VALIDATION,
+                        "target object %s exists and differs from the source, and the "
+                        "overwrite policy is never",
+                        it->dst_key);
+        it->state = ITEM_FAILED;
+        note_failure(r, &ve);
+    }
+}
+
+static int grow(worker_copier *c, size_t n, size_t keybytes)
+{
+    if (n > c->cap) {
+        ferry_objstore_op *ops = realloc(c->ops, n * sizeof(*ops));
+        item *items;
+        if (!ops)
+            return -1;
+        c->ops = ops;
+        items = realloc(c->items, n * sizeof(*items));
+        if (!items)
+            return -1;
+        c->items = items;
+        c->cap = n;
+    }
+    if (keybytes > c->keys_cap) {
+        char *k = realloc(c->keys, keybytes);
+        if (!k)
+            return -1;
+        c->keys = k;
+        c->keys_cap = keybytes;
+    }
+    return 0;
+}
+
+static int has_prefix(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
+
+/* Include/exclude prefixes are relative to the source prefix. */
+static int selected(const ferry_onboard *ev, const char *rel)
+{
+    int inc = ev->include_count == 0;
+    for (size_t i = 0; i < ev->include_count && !inc; i++)
+        inc = has_prefix(rel, ev->include_prefixes[i]);
+    for (size_t i = 0; i < ev->exclude_count && inc; i++)
+        inc = !has_prefix(rel, ev->exclude_prefixes[i]);
+    return inc;
+}
+
+/* Lays out the page's items and target keys. */
+static ferry_rc plan_page(run *r, ferry_error *err)
+{
+    worker_copier *c = r->c;
+    size_t srclen = strlen(r->src.prefix), dstlen = strlen(r->dst.prefix), need = 0, off = 0;
+
+    r->n = c->listing.count;
+    r->low = 0;
+    for (size_t i = 0; i < r->n; i++)
+        need += dstlen + c->listing.entries[i].key_len - srclen + 1;
+    if (grow(c, r->n ? r->n : 1, need ? need : 1) != 0)
+        return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
+    for (size_t i = 0; i < r->n; i++) {
+        const ferry_objstore_entry *e = &c->listing.entries[i];
+        const char *rel = e->key + srclen; /* listing is under the prefix */
+        item *it = &c->items[i];
+        size_t rl = e->key_len - srclen;
+
+        it->dst_key = c->keys + off;
+        memcpy(it->dst_key, r->dst.prefix, dstlen);
+        memcpy(it->dst_key + dstlen, rel, rl);
+        it->dst_key[dstlen + rl] = '\0';
+        off += dstlen + rl + 1;
+        if (dstlen + rl > FERRY_URI_KEY_MAX)
+            return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC,
+                                   "target key for %s would exceed %d bytes", e->key,
+                                   FERRY_URI_KEY_MAX);
+        it->state = selected(r->ev, rel) ? ITEM_TODO : ITEM_FILTERED;
+    }
+    return FERRY_OK;
+}
+
+/* Runs one kind of op over the items in `want` state, all in one batch. ops[] is
+ * compact; op->user holds the item's index in the page. */
+static void run_ops(run *r, item_state want, ferry_objstore_op_type type,
+                    void (*done)(ferry_objstore_op *, void *))
+{
+    worker_copier *c = r->c;
+    ferry_objstore_batch_opts opts = {0, stop_requested, done, r};
+    size_t n = 0;
+
+    for (size_t i = 0; i < r->n; i++) {
+        ferry_objstore_op *op;
+        const ferry_objstore_entry *e = &c->listing.entries[i];
+        if (c->items[i].state != want)
+            continue;
+        op = &c->ops[n++];
+        ferry_objstore_op_init(op, type);
+        op->bucket = r->dst.bucket;
+        op->key = c->items[i].dst_key;
+        op->user = (void *)(uintptr_t)i;
+        if (type == FERRY_OBJSTORE_OP_COPY) {
+            op->src_bucket = r->src.bucket;
+            op->src_key = e->key;
+            op->src_size = e->size;
+            if (etag_comparable(e->etag))
+                op->src_if_match = e->etag; /* never copy a newer version than we listed */
+        }
+    }
+    if (n > 0)
+        ferry_objstore_run_batch(c->store, c->ops, n, &opts);
+}
+
+static ferry_rc copy_page(run *r, int check_first, ferry_error *err)
+{
+    ferry_rc rc;
+
+    r->failed = 0;
+    if ((rc = plan_page(r, err)) != FERRY_OK)
+        return rc;
+    if (check_first)
+        run_ops(r, ITEM_TODO, FERRY_OBJSTORE_OP_HEAD, head_done);
+    advance(r);
+    if (!r->failed)
+        run_ops(r, ITEM_TODO, FERRY_OBJSTORE_OP_COPY, copy_done);
+    if (!r->failed)
+        run_ops(r, ITEM_VERIFY, FERRY_OBJSTORE_OP_HEAD, head_done);
+    advance(r);
+    /* Checkpoint whatever finished, failure or not: that work is never redone. */
+    rc = write_checkpoint(r, err);
+    if (r->failed) {
+        *err = r->first_err;
+        return err->rc;
+    }
+    if (rc != FERRY_OK)
+        return rc;
+    if (r->low < r->n)
+        return ferry_error_set(err, FERRY_ERR_CANCELLED, FERRY_EC_INTERNAL, "stopped");
+    return FERRY_OK;
+}
+
+/* Before any byte moves: the source is listable, the target bucket exists and takes
+ * writes, the locations do not overlap. Which check failed is in the message. */
+static ferry_rc validate(run *r, ferry_error *err)
+{
+    worker_copier *c = r->c;
+    char probe[FERRY_URI_KEY_MAX + 64];
+    ferry_rc rc;
+
+    if ((rc = ferry_objstore_list(c->store, r->src.bucket, r->src.prefix, NULL, NULL, 1,
+                                  &c->listing, err)) != FERRY_OK) {
+        ferry_error_prefix(err, "validation: source %s is not listable", r->ev->source_uri);
+        return rc;
+    }
+    if ((rc = ferry_objstore_head_bucket(c->store, r->dst.bucket, err)) != FERRY_OK) {
+        ferry_error_prefix(err, "validation: target bucket %s", r->dst.bucket);
+        return rc;
+    }
+    snprintf(probe, sizeof(probe), "%s.ferry-write-probe-%s", r->dst.prefix, r->ev->event_id);
+    if ((rc = ferry_objstore_put(c->store, r->dst.bucket, probe, "", 0, NULL, NULL, err)) !=
+        FERRY_OK) {
+        ferry_error_prefix(err, "validation: target %s does not accept writes",
+                           r->ev->target_uri);
+        return rc;
+    }
+    if ((rc = ferry_objstore_delete(c->store, r->dst.bucket, probe, err)) != FERRY_OK) {
+        ferry_error_prefix(err, "validation: deleting the write probe %s", probe);
+        return rc;
+    }
+    return FERRY_OK;
+}
+
+/* Counts the selected source objects so progress has a denominator (one LIST per 1000
+ * keys; no key is kept). */
+static ferry_rc count_objects(run *r, ferry_error *err)
+{
+    worker_copier *c = r->c;
+    char *token = NULL;
+    int64_t total = 0;
+    size_t srclen = strlen(r->src.prefix);
+    ferry_rc rc;
+
+    do {
+        rc = ferry_objstore_list(c->store, r->src.bucket, r->src.prefix, NULL, token, 1000,
+                                 &c->listing, err);
+        free(token);
+        token = NULL;
+        if (rc != FERRY_OK)
+            return rc;
+        for (size_t i = 0; i < c->listing.count; i++)
+            total += selected(r->ev, c->listing.entries[i].key + srclen);
+        if (c->listing.is_truncated) {
+            const char *next = c->listing.next_token;
+            if (!next)
+                return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_S3_CLIENT,
+                                       "listing is truncated without a continuation token");
+            if (!(token = strdup(next)))
+                return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
+        }
+        if (r->should_stop(r->opaque)) {
+            free(token);
+            return ferry_error_set(err, FERRY_ERR_CANCELLED, FERRY_EC_INTERNAL, "stopped");
+        }
+    } while (c->listing.is_truncated);
+    r->prog->objects_total = total;
+    return FERRY_OK;
+}
+
+ferry_rc worker_copy_dataset(worker_copier *c, ferry_redis *redis, const ferry_lease *lease,
+                             const ferry_onboard *ev, int resumed, worker_copy_progress *prog,
+                             int (*should_stop)(void *), void *opaque, ferry_error *err)
+{
+    run r;
+    char *token = NULL;
+    ferry_rc rc;
+    int first = 1;
+    /* After a resume, objects past the checkpoint may already have been copied before
+     * the previous owner stopped: check the first page instead of copying it blindly. */
+    int check = resumed && prog->checkpoint != NULL;
+
+    memset(&r, 0, sizeof(r));
+    r.c = c;
+    r.redis = redis;
+    r.lease = lease;
+    r.ev = ev;
+    r.prog = prog;
+    r.should_stop = should_stop;
+    r.opaque = opaque;
+    r.lctx.dataset = ev->dataset;
+    r.lctx.event_id = ev->event_id;
+    r.last_checkpoint_ms = ferry_mono_ms();
+    if ((rc = ferry_onboard_parse_uris(ev, &r.src, &r.dst, err)) != FERRY_OK)
+        return rc;
+    if ((rc = validate(&r, err)) != FERRY_OK)
+        return rc;
+    if (prog->objects_total < 0) {
+        if ((rc = count_objects(&r, err)) != FERRY_OK)
+            return rc;
+        ferry_info(&r.lctx, "%lld objects to migrate", (long long)prog->objects_total);
+    }
+
+    do {
+        const char *start_after = first ? prog->checkpoint : NULL;
+        rc = ferry_objstore_list(c->store, r.src.bucket, r.src.prefix, start_after, token,
+                                 c->page_size, &c->listing, err);
+        free(token);
+        token = NULL;
+        if (rc != FERRY_OK) {
+            ferry_error_prefix(err, "listing %s", ev->source_uri);
+            return rc;
+        }
+        if (c->listing.is_truncated) {
+            if (!c->listing.next_token)
+                return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_S3_CLIENT,
+                                       "listing is truncated without a continuation token");
+            if (!(token = strdup(c->listing.next_token)))
+                return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL,
+                                       "out of memory");
+        }
+        rc = copy_page(&r, check || ev->overwrite == FERRY_OVERWRITE_NEVER, err);
+        if (rc == FERRY_ERR_CANCELLED && !strcmp(err->cls, FERRY_EC_INTERNAL) &&
+            !should_stop(opaque))
+            rc = FERRY_OK; /* should not happen: every item settled */
+        if (rc != FERRY_OK) {
+            free(token);
+            if (rc == FERRY_ERR_CANCELLED && strcmp(err->cls, FERRY_EC_FENCED) != 0)
+                ferry_error_set(err, FERRY_ERR_CANCELLED, FERRY_EC_INTERNAL,
+                                "stopped at an object boundary");
+            return rc;
+        }
+        first = 0;
+        check = 0;
+        ferry_debug(&r.lctx, "page done: %lld/%lld objects", (long long)prog->objects_done,
+                    (long long)prog->objects_total);
+    } while (c->listing.is_truncated);
+    if (prog->objects_total >= 0 && prog->objects_done != prog->objects_total)
+        ferry_info(&r.lctx, "source changed during the migration: %lld objects copied, %lld "
+                            "counted at the start",
+                   (long long)prog->objects_done, (long long)prog->objects_total);
+    return FERRY_OK;
+}

@@ -1,0 +1,150 @@
+/* Heartbeat: one thread renews every lease this process holds, every third of the TTL,
+ * so a single slow object copy (a multi-GiB UploadPartCopy) cannot let a lease lapse.
+ * A lease found lost (expired and taken, or fenced) flags its migration to stop. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ferry_connect.h"
+#include "ferry_log.h"
+#include "ferry_state.h"
+#include "ferry_util.h"
+#include "worker.h"
+
+typedef struct tracked {
+    ferry_lease lease;
+    atomic_int *lost;
+    struct tracked *next;
+} tracked;
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    tracked *head;
+    ferry_redis *redis;
+    int quit;
+    int64_t ttl_ms;
+} H = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0};
+
+static void renew_all(void)
+{
+    ferry_error err;
+    /* Copy under the lock, renew without it: a Redis call may block for a while. */
+    ferry_lease leases[64];
+    atomic_int *lost[64];
+    int n = 0;
+
+    pthread_mutex_lock(&H.lock);
+    for (tracked *t = H.head; t && n < 64; t = t->next) {
+        leases[n] = t->lease;
+        lost[n++] = t->lost;
+    }
+    pthread_mutex_unlock(&H.lock);
+
+    for (int i = 0; i < n; i++) {
+        ferry_rc rc = ferry_state_renew(H.redis, &leases[i], &err);
+        ferry_log_ctx ctx = {leases[i].dataset, NULL};
+        if (rc == FERRY_ERR_CANCELLED) {
+            /* Only flag it if it is still tracked under the same fence. */
+            pthread_mutex_lock(&H.lock);
+            for (tracked *t = H.head; t; t = t->next)
+                if (t->lost == lost[i] && t->lease.fence == leases[i].fence) {
+                    atomic_store(t->lost, 1);
+                    ferry_warn(&ctx, "lease lost (fence %lld): stopping the migration",
+                               (long long)leases[i].fence);
+                }
+            pthread_mutex_unlock(&H.lock);
+        } else if (rc != FERRY_OK) {
+            ferry_warn(&ctx, "renewing the lease: %s (will retry)", err.msg);
+        }
+    }
+}
+
+static void *heartbeat_main(void *arg)
+{
+    worker *w = arg;
+    (void)w;
+    pthread_mutex_lock(&H.lock);
+    while (!H.quit) {
+        struct timespec ts;
+        int64_t period = H.ttl_ms / 3;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += period / 1000;
+        ts.tv_nsec += (period % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&H.cond, &H.lock, &ts);
+        if (H.quit)
+            break;
+        pthread_mutex_unlock(&H.lock);
+        renew_all();
+        pthread_mutex_lock(&H.lock);
+    }
+    pthread_mutex_unlock(&H.lock);
+    return NULL;
+}
+
+int worker_lease_start(worker *w, char *errstr, size_t errstr_size)
+{
+    H.ttl_ms = ferry_conf_int(w->conf, "lease.ttl_ms");
+    H.redis = ferry_connect_redis(w->conf, errstr, errstr_size);
+    if (!H.redis)
+        return -1;
+    if (pthread_create(&w->heartbeat, NULL, heartbeat_main, w) != 0) {
+        ferry_redis_destroy(H.redis);
+        H.redis = NULL;
+        snprintf(errstr, errstr_size, "cannot start the heartbeat thread");
+        return -1;
+    }
+    w->heartbeat_started = 1;
+    return 0;
+}
+
+void worker_lease_stop(worker *w)
+{
+    if (!w->heartbeat_started)
+        return;
+    pthread_mutex_lock(&H.lock);
+    H.quit = 1;
+    pthread_cond_signal(&H.cond);
+    pthread_mutex_unlock(&H.lock);
+    pthread_join(w->heartbeat, NULL);
+    w->heartbeat_started = 0;
+    while (H.head) {
+        tracked *t = H.head;
+        H.head = t->next;
+        free(t);
+    }
+    ferry_redis_destroy(H.redis);
+    H.redis = NULL;
+}
+
+void worker_lease_track(worker *w, const ferry_lease *lease, atomic_int *lost)
+{
+    tracked *t = calloc(1, sizeof(*t));
+    (void)w;
+    if (!t)
+        return; /* the lease then lapses at its TTL and the fenced writes stop us */
+    t->lease = *lease;
+    t->lost = lost;
+    pthread_mutex_lock(&H.lock);
+    t->next = H.head;
+    H.head = t;
+    pthread_mutex_unlock(&H.lock);
+}
+
+void worker_lease_untrack(worker *w, const char *dataset)
+{
+    (void)w;
+    pthread_mutex_lock(&H.lock);
+    for (tracked **pp = &H.head; *pp; pp = &(*pp)->next)
+        if (strcmp((*pp)->lease.dataset, dataset) == 0) {
+            tracked *t = *pp;
+            *pp = t->next;
+            free(t);
+            break;
+        }
+    pthread_mutex_unlock(&H.lock);
+}

@@ -1,0 +1,194 @@
+/* ferry-worker: one member of the "ferry-workers" consumer group. Add processes to go
+ * faster (up to the partition count). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ferry_cli.h"
+#include "ferry_kafka.h"
+#include "ferry_log.h"
+#include "worker.h"
+#include "worker_status.h"
+
+static const ferry_conf_def worker_defs[] = {
+    {"worker.id", FERRY_CONF_STR, NULL, 0, 0, 0,
+     "Identity in logs, leases and DLQ records (default: hostname-pid)"},
+    {"worker.group", FERRY_CONF_STR, "ferry-workers", 0, 0, 0, "Kafka consumer group"},
+    {"worker.concurrency", FERRY_CONF_INT, "2", 1, 256,
+     0, "Migrations run in parallel by this process"},
+    {"copy.max_in_flight", FERRY_CONF_INT, "16", 1, 1024, 0,
+     "S3 requests in flight per migration"},
+    {"copy.page_size", FERRY_CONF_INT, "1000", 1, 1000, 0, "Keys per ListObjectsV2 page"},
+    {"copy.multipart_threshold_mb", FERRY_CONF_INT, "5120", 5, 5120, 0,
+     "Objects larger than this are copied with UploadPartCopy (S3's CopyObject limit is 5 GiB)"},
+    {"copy.multipart_part_size_mb", FERRY_CONF_INT, "256", 5, 5120, 0,
+     "Part size for multipart copies (raised to stay within 10,000 parts)"},
+    {"copy.checkpoint_interval_ms", FERRY_CONF_INT, "1000", 0, 600000, 0,
+     "Write the checkpoint at most this often while a page is copied"},
+    {"lease.ttl_ms", FERRY_CONF_INT, "30000", 1000, 3600000, 0,
+     "Lease lifetime; renewed every third of it"},
+    {"retry.max_attempts", FERRY_CONF_INT, "6", 1, 1000, 0,
+     "Attempts for a retryable failure before the event is dead-lettered"},
+    {"retry.base_ms", FERRY_CONF_INT, "500", 1, 600000, 0, "First backoff ceiling"},
+    {"retry.max_ms", FERRY_CONF_INT, "30000", 1, 3600000, 0, "Largest backoff ceiling"},
+    {"shutdown.timeout_ms", FERRY_CONF_INT, "30000", 0, 3600000, 0,
+     "After SIGTERM, leave the group within this long"},
+    {NULL, 0, NULL, 0, 0, 0, NULL}};
+
+static worker *the_worker;
+
+static void on_signal(int sig)
+{
+    static const char msg[] = "second signal: exiting now (checkpoints are kept)\n";
+    if (the_worker && atomic_exchange(&the_worker->stopping, 1)) {
+        if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
+        }
+        _exit(128 + sig);
+    }
+}
+
+static void usage(FILE *fp)
+{
+    fprintf(fp,
+            "Usage: ferry-worker [run] [options]\n"
+            "       ferry-worker status [--watch] [--json] [options]\n"
+            "\n"
+            "run (default): join the consumer group and migrate datasets until SIGTERM.\n"
+            "  A first SIGTERM/SIGINT checkpoints and leaves the group within\n"
+            "  shutdown.timeout_ms; a second one exits at once.\n"
+            "status: show every migration known to Redis with progress, rate and ETA.\n"
+            "\n"
+            "  -c, --config FILE      key=value settings file (also FERRY_CONFIG)\n"
+            "  -X KEY=VALUE           ferry setting, or librdkafka property (e.g.\n"
+            "                         -X partition.assignment.strategy=cooperative-sticky)\n"
+            "      --log-level LEVEL  debug, info, warn, error\n"
+            "      --dump-config      print the effective settings (secrets redacted)\n"
+            "  -h, --help / -V, --version\n\n"
+            "S3 credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN\n"
+            "or s3.credentials_file, never from the command line.\n\n");
+    ferry_conf_help(worker_defs, fp);
+}
+
+static void default_id(char *out, size_t size)
+{
+    char host[64] = "worker";
+    gethostname(host, sizeof(host) - 1);
+    host[sizeof(host) - 1] = '\0';
+    snprintf(out, size, "%s-%d", host, (int)getpid());
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"watch", no_argument, NULL, 'w'},
+                                             {"json", no_argument, NULL, 'j'},
+                                             FERRY_CLI_LONGOPTS,
+                                             {NULL, 0, NULL, 0}};
+    ferry_cli *cli = ferry_cli_new(worker_defs);
+    worker w = {0};
+    const ferry_conf *conf;
+    char errstr[512];
+    int opt, exit_code = FERRY_EXIT_USAGE, status = 0, watch = 0, json = 0;
+    struct sigaction sa;
+
+    if (!cli)
+        return FERRY_EXIT_FAILURE;
+    if (argc > 1 && argv[1][0] != '-') {
+        if (!strcmp(argv[1], "status"))
+            status = 1;
+        else if (strcmp(argv[1], "run") != 0) {
+            fprintf(stderr, "ferry-worker: unknown command \"%s\" (see --help)\n", argv[1]);
+            goto out;
+        }
+        argc--;
+        argv++;
+    }
+    while ((opt = getopt_long(argc, argv, FERRY_CLI_SHORTOPTS, longopts, NULL)) != -1) {
+        int r = ferry_cli_common_opt(cli, opt, optarg, errstr, sizeof(errstr));
+        if (r < 0) {
+            fprintf(stderr, "ferry-worker: %s\n", errstr);
+            goto out;
+        }
+        if (r > 0)
+            continue;
+        if (opt == 'w' && status)
+            watch = 1;
+        else if (opt == 'j' && status)
+            json = 1;
+        else {
+            fprintf(stderr, "ferry-worker: see --help\n");
+            goto out;
+        }
+    }
+    if (ferry_cli_wants_help(cli)) {
+        usage(stdout);
+        exit_code = FERRY_EXIT_OK;
+        goto out;
+    }
+    if (ferry_cli_wants_version(cli)) {
+        ferry_cli_print_version("ferry-worker");
+        exit_code = FERRY_EXIT_OK;
+        goto out;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "ferry-worker: unexpected argument \"%s\"\n", argv[optind]);
+        goto out;
+    }
+    default_id(w.id, sizeof(w.id));
+    if (!(conf = ferry_cli_finish(cli, "ferry-worker", NULL, errstr, sizeof(errstr)))) {
+        fprintf(stderr, "ferry-worker: %s\n", errstr);
+        goto out;
+    }
+    if (ferry_conf_str(conf, "worker.id"))
+        snprintf(w.id, sizeof(w.id), "%s", ferry_conf_str(conf, "worker.id"));
+    if (status) {
+        exit_code = worker_status_main(conf, watch, json);
+        goto out;
+    }
+    ferry_log_set_worker(w.id);
+    w.conf = conf;
+    w.topic = ferry_conf_str(conf, "topic.onboard");
+    w.nthreads = (int)ferry_conf_int(conf, "worker.concurrency");
+    atomic_init(&w.stopping, 0);
+    the_worker = &w;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    exit_code = FERRY_EXIT_FAILURE;
+    if (!(w.producer = ferry_kafka_producer_new(conf, errstr, sizeof(errstr)))) {
+        ferry_err(NULL, "creating the producer: %s", errstr);
+        goto out;
+    }
+    if (worker_lease_start(&w, errstr, sizeof(errstr)) != 0 ||
+        worker_pool_start(&w, errstr, sizeof(errstr)) != 0) {
+        ferry_err(NULL, "starting: %s", errstr);
+        atomic_store(&w.stopping, 1);
+        worker_pool_stop(&w);
+        worker_lease_stop(&w);
+        goto out;
+    }
+    ferry_info(NULL, "worker %s started: %d migration thread(s)", w.id, w.nthreads);
+    exit_code = worker_consume_run(&w);
+    if (w.inflight > 0) {
+        /* Deadline passed with migrations still winding down: their checkpoints are in
+         * Redis and their offsets were not stored, so exiting now loses nothing. */
+        ferry_log_write(FERRY_LOG_WARN, NULL, "exiting with migrations still stopping");
+        fflush(NULL);
+        _exit(FERRY_EXIT_FAILURE);
+    }
+    worker_pool_stop(&w);
+    worker_lease_stop(&w);
+    ferry_info(NULL, "worker %s stopped", w.id);
+out:
+    if (w.producer && ferry_kafka_producer_destroy(w.producer, 10000) > 0)
+        ferry_warn(NULL, "some notifications were not delivered before exit");
+    free(w.parts);
+    ferry_cli_destroy(cli);
+    return exit_code;
+}
