@@ -1010,6 +1010,16 @@ static ferry_rc map_onboard(mapper *m, const slot *root, ferry_onboard *ev)
     STEP(get_strv(m, &f, &ev->include_prefixes, &ev->include_count));
     STEP(field(m, &opts, "exclude_prefixes", &f));
     STEP(get_strv(m, &f, &ev->exclude_prefixes, &ev->exclude_count));
+    STEP(field(m, root, "chunk_parent_event_id", &f));
+    STEP(get_string(m, &f, 1, &ev->chunk_parent_event_id));
+    STEP(field(m, root, "chunk_index", &f));
+    STEP(get_long(m, &f, &ev->chunk_index));
+    STEP(field(m, root, "chunk_count", &f));
+    STEP(get_long(m, &f, &ev->chunk_count));
+    STEP(field(m, root, "chunk_start_after", &f));
+    STEP(get_string(m, &f, 1, &ev->chunk_start_after));
+    STEP(field(m, root, "chunk_end_key", &f));
+    STEP(get_string(m, &f, 1, &ev->chunk_end_key));
 out:
     return rc;
 }
@@ -1237,6 +1247,11 @@ static ferry_rc fill_onboard(avro_value_t *v, const ferry_onboard *ev, ferry_err
     STEP(put_enum(&opts, "overwrite", ferry_overwrite_name(ev->overwrite), err));
     STEP(put_strv(&opts, "include_prefixes", ev->include_prefixes, ev->include_count, err));
     STEP(put_strv(&opts, "exclude_prefixes", ev->exclude_prefixes, ev->exclude_count, err));
+    STEP(put_string(v, "chunk_parent_event_id", ev->chunk_parent_event_id, 1, err));
+    STEP(put_long(v, "chunk_index", ev->chunk_index, err));
+    STEP(put_long(v, "chunk_count", ev->chunk_count, err));
+    STEP(put_string(v, "chunk_start_after", ev->chunk_start_after, 1, err));
+    STEP(put_string(v, "chunk_end_key", ev->chunk_end_key, 1, err));
 out:
     return rc;
 }

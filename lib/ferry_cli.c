@@ -111,6 +111,7 @@ int ferry_cli_common_opt(ferry_cli *cli, int opt, const char *arg, char *errstr,
 
 int ferry_cli_wants_help(const ferry_cli *cli) { return cli->help; }
 int ferry_cli_wants_version(const ferry_cli *cli) { return cli->version; }
+int ferry_cli_wants_dump(const ferry_cli *cli) { return cli->dump; }
 
 ferry_conf *ferry_cli_finish(ferry_cli *cli, const char *program, const char *worker_id,
                              char *errstr, size_t errstr_size)
@@ -126,6 +127,14 @@ ferry_conf *ferry_cli_finish(ferry_cli *cli, const char *program, const char *wo
     if (ferry_conf_load_env(cli->conf, errstr, errstr_size) != 0)
         return NULL;
     for (size_t i = 0; i < cli->n_flags; i++) {
+        /* argv is visible to every user of the machine (ps, /proc): no secrets there. */
+        if (ferry_conf_is_secret(cli->conf, cli->flags[i].key)) {
+            snprintf(errstr, errstr_size,
+                     "%s is a secret: set it in the config file or the environment (%s), "
+                     "not on the command line",
+                     cli->flags[i].key, "FERRY_<KEY>");
+            return NULL;
+        }
         if (ferry_conf_set(cli->conf, cli->flags[i].key, cli->flags[i].value,
                            cli->flags[i].passthrough, sub, sizeof(sub)) != 0) {
             snprintf(errstr, errstr_size, "%s", sub);

@@ -34,6 +34,8 @@ int ferry_cli_set(ferry_cli *cli, const char *key, const char *value, char *errs
                   size_t errstr_size);
 int ferry_cli_wants_help(const ferry_cli *cli);
 int ferry_cli_wants_version(const ferry_cli *cli);
+/* --dump-config was given: ferry_cli_finish printed the settings; the program exits 0. */
+int ferry_cli_wants_dump(const ferry_cli *cli);
 
 /* Applies file (--config, or FERRY_CONFIG), then env, then flags; initialises logging
  * from log.level/log.format. Returns the finished conf (owned by cli) or NULL + errstr. */

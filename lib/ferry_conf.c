@@ -14,6 +14,8 @@ const ferry_conf_def ferry_conf_common_defs[] = {
      "Topic carrying DatasetOnboard events"},
     {"topic.dlq", FERRY_CONF_STR, "ferry.dataset.onboard.dlq", 0, 0, 0,
      "Dead-letter topic for events that cannot be processed"},
+    {"topic.chunks", FERRY_CONF_STR, "ferry.dataset.chunk", 0, 0, 0,
+     "Topic carrying the chunk events of datasets split across the fleet"},
     {"topic.migrated", FERRY_CONF_STR, "ferry.dataset.migrated", 0, 0, 0,
      "Topic receiving DatasetMigrated notifications"},
     {"redis.url", FERRY_CONF_STR, "redis://127.0.0.1:6379", 0, 0, 1,
@@ -29,6 +31,22 @@ const ferry_conf_def ferry_conf_common_defs[] = {
      "AWS shared credentials file; AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY win if set"},
     {"s3.profile", FERRY_CONF_STR, "default", 0, 0, 0, "Profile in s3.credentials_file"},
     {"s3.ca_file", FERRY_CONF_STR, NULL, 0, 0, 0, "CA bundle for https endpoints"},
+    {"s3.backend", FERRY_CONF_STR, "sigv4", 0, 0, 0,
+     "sigv4 (libcurl, AWS Signature V4) or libs3 (Signature V2, for V2-only stores)"},
+    {"s3.insecure_tls_ok", FERRY_CONF_BOOL, "false", 0, 0, 0,
+     "Allow the libs3 backend over https although it does not verify certificates"},
+    {"s3.target.endpoint", FERRY_CONF_STR, NULL, 0, 0, 0,
+     "Target S3 endpoint when it differs from s3.endpoint (objects are then streamed)"},
+    {"s3.target.region", FERRY_CONF_STR, NULL, 0, 0, 0, "Target signing region (default s3.region)"},
+    {"s3.target.credentials_file", FERRY_CONF_STR, NULL, 0, 0, 0,
+     "Credentials file for the target (default: the source credentials)"},
+    {"s3.target.profile", FERRY_CONF_STR, "default", 0, 0, 0, "Profile in s3.target.credentials_file"},
+    {"s3.target.access_key_id", FERRY_CONF_STR, NULL, 0, 0, 1,
+     "Target access key (env or config file only)"},
+    {"s3.target.secret_access_key", FERRY_CONF_STR, NULL, 0, 0, 1,
+     "Target secret key (env or config file only)"},
+    {"s3.target.session_token", FERRY_CONF_STR, NULL, 0, 0, 1,
+     "Target session token (env or config file only)"},
     {"s3.timeout_ms", FERRY_CONF_INT, "30000", 1000, 3600000, 0,
      "Abort an S3 request that made no progress for this long"},
     {"log.level", FERRY_CONF_STR, "info", 0, 0, 0, "debug, info, warn or error"},
@@ -294,6 +312,12 @@ static const entry *must_find(const ferry_conf *c, const char *key, ferry_conf_t
         abort();
     }
     return e;
+}
+
+int ferry_conf_is_secret(const ferry_conf *c, const char *key)
+{
+    const entry *e = find(c, key);
+    return e && e->def->secret;
 }
 
 const char *ferry_conf_str(const ferry_conf *c, const char *key)

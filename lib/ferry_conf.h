@@ -47,6 +47,9 @@ int ferry_conf_bool(const ferry_conf *c, const char *key);
 typedef void (*ferry_conf_kafka_cb)(const char *prop, const char *value, void *opaque);
 void ferry_conf_kafka_foreach(const ferry_conf *c, ferry_conf_kafka_cb cb, void *opaque);
 
+/* 1 if key is one of ferry's secret settings (never accepted on the command line). */
+int ferry_conf_is_secret(const ferry_conf *c, const char *key);
+
 void ferry_conf_dump(const ferry_conf *c, FILE *fp);          /* secrets redacted */
 void ferry_conf_help(const ferry_conf_def *prog_defs, FILE *fp);
 

@@ -10,5 +10,9 @@
 
 /* redis.url, redis.password_file. Does not connect yet (see ferry_redis_new). */
 ferry_redis *ferry_connect_redis(const ferry_conf *conf, char *errstr, size_t errstr_size);
+/* The same with other timeouts (> 0), e.g. short ones for a readiness probe. */
+ferry_redis *ferry_connect_redis_timeouts(const ferry_conf *conf, int connect_timeout_ms,
+                                          int command_timeout_ms, char *errstr,
+                                          size_t errstr_size);
 
 #endif

@@ -109,6 +109,38 @@ ferry_rc ferry_s3_creds_load(const ferry_conf *conf, ferry_s3_creds *out, ferry_
     return FERRY_OK;
 }
 
+ferry_rc ferry_s3_target_creds_load(const ferry_conf *conf, ferry_s3_creds *out,
+                                    ferry_error *err)
+{
+    const char *id = ferry_conf_str(conf, "s3.target.access_key_id");
+    const char *secret = ferry_conf_str(conf, "s3.target.secret_access_key");
+    const char *token = ferry_conf_str(conf, "s3.target.session_token");
+    const char *file = ferry_conf_str(conf, "s3.target.credentials_file");
+    const char *profile = ferry_conf_str(conf, "s3.target.profile");
+
+    memset(out, 0, sizeof(*out));
+    if (id && secret) {
+        if (copy_field(out->access_key, sizeof(out->access_key), id) ||
+            copy_field(out->secret_key, sizeof(out->secret_key), secret) ||
+            (token && copy_field(out->session_token, sizeof(out->session_token), token)))
+            return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_CONFIG,
+                                   "target credentials are too long");
+        return FERRY_OK;
+    }
+    if (id || secret)
+        return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_CONFIG,
+                               "set both s3.target.access_key_id and s3.target.secret_access_key");
+    if (file) {
+        ferry_rc rc = load_file(file, profile ? profile : "default", out, err);
+        if (rc == FERRY_OK && (!out->access_key[0] || !out->secret_key[0]))
+            rc = ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_CONFIG,
+                                 "credentials file %s has no keys for profile %s", file,
+                                 profile ? profile : "default");
+        return rc;
+    }
+    return ferry_s3_creds_load(conf, out, err);
+}
+
 void ferry_s3_creds_wipe(ferry_s3_creds *c)
 {
     if (c)

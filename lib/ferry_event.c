@@ -23,6 +23,9 @@ void ferry_onboard_clear(ferry_onboard *ev)
     free(ev->catalog_etag);
     free_strv(ev->include_prefixes, ev->include_count);
     free_strv(ev->exclude_prefixes, ev->exclude_count);
+    free(ev->chunk_parent_event_id);
+    free(ev->chunk_start_after);
+    free(ev->chunk_end_key);
     memset(ev, 0, sizeof(*ev));
 }
 

@@ -38,6 +38,13 @@ typedef struct ferry_onboard {
     size_t include_count;
     char **exclude_prefixes;
     size_t exclude_count;
+    /* A chunk event (schema v2): one key range of a dataset that was split so many
+     * workers copy it at once. chunk_count == 0 for a whole-dataset event. */
+    char *chunk_parent_event_id; /* NULL unless a chunk */
+    int64_t chunk_index;
+    int64_t chunk_count;
+    char *chunk_start_after;     /* NULL: from the first key */
+    char *chunk_end_key;         /* NULL: to the last key */
 } ferry_onboard;
 
 /* DatasetMigrated. Same ownership rules. */

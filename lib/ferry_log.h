@@ -34,7 +34,7 @@ int ferry_log_enabled(ferry_log_level lvl);
 void ferry_log_write(ferry_log_level lvl, const ferry_log_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void ferry_log_vwrite(ferry_log_level lvl, const ferry_log_ctx *ctx, const char *fmt,
-                      va_list ap);
+                      va_list ap) __attribute__((format(printf, 3, 0)));
 
 /* Level checked before the arguments are formatted. */
 #define FERRY_LOG(lvl, ctx, ...)                                                               \

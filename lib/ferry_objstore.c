@@ -4,8 +4,12 @@
 #include "ferry_objstore.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "ferry_objstore_internal.h"
+#include "ferry_uri.h"
 
 struct ferry_objstore {
     const ferry_objstore_backend *be;
@@ -26,11 +30,13 @@ void ferry_objstore_conf_init(ferry_objstore_conf *conf)
     conf->max_response_bytes = 16u << 20;
     conf->multipart_threshold = (uint64_t)5 << 30;
     conf->multipart_part_size = (uint64_t)256 << 20;
+    conf->transfer_buffer_bytes = (size_t)1 << 20;
 }
 
 ferry_objstore *ferry_objstore_new(const ferry_objstore_conf *conf, ferry_error *err)
 {
-    static const ferry_objstore_backend *const backends[] = {&ferry_objstore_sigv4_backend};
+    static const ferry_objstore_backend *const backends[] = {&ferry_objstore_sigv4_backend,
+                                                             &ferry_objstore_libs3_backend};
     const char *name = conf->backend ? conf->backend : "sigv4";
     const ferry_objstore_backend *be = NULL;
     ferry_objstore *os;
@@ -41,7 +47,8 @@ ferry_objstore *ferry_objstore_new(const ferry_objstore_conf *conf, ferry_error 
             be = backends[i];
     if (!be) {
         ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_CONFIG,
-                        "unknown object store backend \"%.40s\" (known: sigv4)", name);
+                        "unknown object store backend \"%.40s\" (known: sigv4, libs3)",
+                        name);
         return NULL;
     }
     if (conf->max_in_flight < 1 || conf->max_in_flight > 1024) {
@@ -83,6 +90,11 @@ const char *ferry_objstore_backend_name(const ferry_objstore *os)
     return os->be->name;
 }
 
+void *ferry_objstore_impl(ferry_objstore *os, const ferry_objstore_backend *be)
+{
+    return os && os->be == be ? os->impl : NULL;
+}
+
 void ferry_objstore_listing_init(ferry_objstore_listing *l)
 {
     memset(l, 0, sizeof(*l));
@@ -95,6 +107,97 @@ void ferry_objstore_listing_free(ferry_objstore_listing *l)
     free(l->entries);
     free(l->arena_);
     ferry_objstore_listing_init(l);
+}
+
+/* ---------------------------------------------------------------- listing builder */
+
+void ferry_objstore_listing_begin(ferry_objstore_listing *l)
+{
+    l->count = 0;
+    l->is_truncated = 0;
+    l->next_token = NULL;
+    l->skipped_dirs = 0;
+    l->arena_len_ = 0;
+}
+
+#define NO_ETAG (SIZE_MAX - 1) /* etag_off_ of an entry without an ETag (SIZE_MAX: no memory) */
+
+size_t ferry_objstore_listing_arena_add(ferry_objstore_listing *l, const char *s, size_t len)
+{
+    size_t off = l->arena_len_;
+
+    if (l->arena_len_ + len + 1 > l->arena_cap_) {
+        size_t cap = l->arena_cap_ ? l->arena_cap_ : 16384;
+        char *p;
+        while (cap < l->arena_len_ + len + 1)
+            cap *= 2;
+        p = realloc(l->arena_, cap);
+        if (!p)
+            return SIZE_MAX;
+        l->arena_ = p;
+        l->arena_cap_ = cap;
+    }
+    memcpy(l->arena_ + off, s, len);
+    l->arena_[off + len] = '\0';
+    l->arena_len_ += len + 1;
+    return off;
+}
+
+int ferry_objstore_listing_reserve(ferry_objstore_listing *l)
+{
+    if (l->count == l->cap_) {
+        size_t cap = l->cap_ ? l->cap_ * 2 : 1024;
+        ferry_objstore_entry *p = realloc(l->entries, cap * sizeof(*p));
+        if (!p)
+            return -1;
+        l->entries = p;
+        l->cap_ = cap;
+    }
+    return 0;
+}
+
+int ferry_objstore_listing_add(ferry_objstore_listing *l, const char *key, size_t key_len,
+                               uint64_t size, const char *etag, int64_t last_modified_ms)
+{
+    ferry_objstore_entry e;
+
+    if (ferry_objstore_listing_reserve(l))
+        return -1;
+    memset(&e, 0, sizeof(e));
+    e.key_len = key_len;
+    e.size = size;
+    e.last_modified_ms = last_modified_ms;
+    e.key_off_ = ferry_objstore_listing_arena_add(l, key, key_len);
+    e.etag_off_ =
+        etag && *etag ? ferry_objstore_listing_arena_add(l, etag, strlen(etag)) : NO_ETAG;
+    if (e.key_off_ == SIZE_MAX || e.etag_off_ == SIZE_MAX)
+        return -1;
+    l->entries[l->count++] = e;
+    return 0;
+}
+
+void ferry_objstore_listing_end(ferry_objstore_listing *l, int is_truncated)
+{
+    size_t i, j, last_off = SIZE_MAX;
+
+    for (i = 0, j = 0; i < l->count; i++) {
+        ferry_objstore_entry e = l->entries[i];
+        int no_etag = e.etag_off_ == NO_ETAG;
+        last_off = e.key_off_;
+        /* Same rule as the XML listing: a "dir/" entry without an ETag is a directory of a
+         * file-system backed server, not an object. */
+        if (no_etag && e.key_len && l->arena_[e.key_off_ + e.key_len - 1] == '/') {
+            l->skipped_dirs++;
+            continue;
+        }
+        e.key = l->arena_ + e.key_off_;
+        e.etag = no_etag ? "" : l->arena_ + e.etag_off_;
+        e.upload_id = NULL;
+        l->entries[j++] = e;
+    }
+    l->count = j;
+    l->is_truncated = is_truncated;
+    l->next_token = is_truncated && last_off != SIZE_MAX ? l->arena_ + last_off : NULL;
 }
 
 void ferry_objstore_op_init(ferry_objstore_op *op, ferry_objstore_op_type type)
@@ -118,6 +221,74 @@ void ferry_objstore_cancel_queued(ferry_objstore *os)
 {
     os->be->cancel_queued(os->impl);
 }
+
+/* ---------------------------------------------------------------- backend op queues */
+
+void ferry_objstore_opq_push(ferry_objstore_opq *q, ferry_objstore_op *op)
+{
+    op->next_ = NULL;
+    if (q->tail)
+        q->tail->next_ = op;
+    else
+        q->head = op;
+    q->tail = op;
+}
+
+ferry_objstore_op *ferry_objstore_opq_pop(ferry_objstore_opq *q)
+{
+    ferry_objstore_op *op = q->head;
+
+    if (!op)
+        return NULL;
+    q->head = op->next_;
+    if (!q->head)
+        q->tail = NULL;
+    op->next_ = NULL;
+    return op;
+}
+
+void ferry_objstore_opqs_accept(ferry_objstore_opqs *qs, ferry_objstore_op *op)
+{
+    op->rc = FERRY_OK;
+    ferry_error_clear(&op->err);
+    op->http_status = 0;
+    op->s3_code[0] = '\0';
+    op->etag[0] = '\0';
+    op->size = 0;
+    op->last_modified_ms = 0;
+    op->multipart = 0;
+    op->get_data = NULL;
+    op->get_len = 0;
+    op->priv_ = NULL;
+    op->next_ = NULL;
+    qs->pending++;
+}
+
+void ferry_objstore_opqs_deliver(ferry_objstore_opqs *qs)
+{
+    ferry_objstore_op *op;
+
+    /* Pop before the callback: it may submit, and so push onto done, again. */
+    while ((op = ferry_objstore_opq_pop(&qs->done))) {
+        qs->pending--;
+        if (op->done)
+            op->done(op, op->done_opaque);
+    }
+}
+
+void ferry_objstore_opqs_cancel_queued(ferry_objstore_opqs *qs,
+                                       const char *(*op_name)(const ferry_objstore_op *op))
+{
+    ferry_objstore_op *op;
+
+    while ((op = ferry_objstore_opq_pop(&qs->queued))) {
+        op->rc = ferry_error_set(&op->err, FERRY_ERR_CANCELLED, FERRY_EC_INTERNAL,
+                                 "%s: not started: cancelled", op_name(op));
+        ferry_objstore_opq_push(&qs->done, op);
+    }
+}
+
+/* ---------------------------------------------------------------- exec */
 
 static void exec_done(ferry_objstore_op *op, void *opaque)
 {
@@ -201,24 +372,33 @@ static ferry_rc finish(ferry_objstore_op *op, ferry_error *err)
     return op->rc;
 }
 
-ferry_rc ferry_objstore_head_bucket(ferry_objstore *os, const char *bucket, ferry_error *err)
+/* HEAD and TRANSFER report the object the same way. */
+static void fill_info(const ferry_objstore_op *op, ferry_objstore_info *info)
+{
+    info->size = op->size;
+    memcpy(info->etag, op->etag, sizeof(info->etag));
+    info->last_modified_ms = op->last_modified_ms;
+}
+
+static ferry_rc bucket_call(ferry_objstore *os, ferry_objstore_op_type type, const char *bucket,
+                            ferry_error *err)
 {
     ferry_objstore_op op;
 
-    ferry_objstore_op_init(&op, FERRY_OBJSTORE_OP_HEAD_BUCKET);
+    ferry_objstore_op_init(&op, type);
     op.bucket = bucket;
     ferry_objstore_exec(os, &op);
     return finish(&op, err);
 }
 
+ferry_rc ferry_objstore_head_bucket(ferry_objstore *os, const char *bucket, ferry_error *err)
+{
+    return bucket_call(os, FERRY_OBJSTORE_OP_HEAD_BUCKET, bucket, err);
+}
+
 ferry_rc ferry_objstore_create_bucket(ferry_objstore *os, const char *bucket, ferry_error *err)
 {
-    ferry_objstore_op op;
-
-    ferry_objstore_op_init(&op, FERRY_OBJSTORE_OP_CREATE_BUCKET);
-    op.bucket = bucket;
-    ferry_objstore_exec(os, &op);
-    return finish(&op, err);
+    return bucket_call(os, FERRY_OBJSTORE_OP_CREATE_BUCKET, bucket, err);
 }
 
 ferry_rc ferry_objstore_list(ferry_objstore *os, const char *bucket, const char *prefix,
@@ -246,11 +426,8 @@ ferry_rc ferry_objstore_head(ferry_objstore *os, const char *bucket, const char 
     ferry_objstore_op_init(&op, FERRY_OBJSTORE_OP_HEAD);
     op.bucket = bucket;
     op.key = key;
-    if (ferry_objstore_exec(os, &op) == FERRY_OK && info) {
-        info->size = op.size;
-        memcpy(info->etag, op.etag, sizeof(info->etag));
-        info->last_modified_ms = op.last_modified_ms;
-    }
+    if (ferry_objstore_exec(os, &op) == FERRY_OK && info)
+        fill_info(&op, info);
     return finish(&op, err);
 }
 
@@ -321,6 +498,24 @@ ferry_rc ferry_objstore_delete(ferry_objstore *os, const char *bucket, const cha
     return finish(&op, err);
 }
 
+ferry_rc ferry_objstore_transfer(ferry_objstore *dst, ferry_objstore *src,
+                                 const char *src_bucket, const char *src_key,
+                                 const char *dst_bucket, const char *dst_key,
+                                 ferry_objstore_info *info, ferry_error *err)
+{
+    ferry_objstore_op op;
+
+    ferry_objstore_op_init(&op, FERRY_OBJSTORE_OP_TRANSFER);
+    op.src_store = src;
+    op.src_bucket = src_bucket;
+    op.src_key = src_key;
+    op.bucket = dst_bucket;
+    op.key = dst_key;
+    if (ferry_objstore_exec(dst, &op) == FERRY_OK && info)
+        fill_info(&op, info);
+    return finish(&op, err);
+}
+
 /* ---------------------------------------------------------------- classification */
 
 static int code_in(const char *code, const char *const *list)
@@ -360,4 +555,69 @@ const char *ferry_objstore_classify(int http_status, const char *code, ferry_rc 
     if (http_status == 404 || code_in(code, notfound_codes))
         return FERRY_EC_S3_NOT_FOUND;
     return FERRY_EC_S3_CLIENT;
+}
+
+/* ---------------------------------------------------------------- backend helpers */
+
+void ferry_objstore_show(char *out, size_t size, const char *bucket, const char *key)
+{
+    const size_t max_key = 100;
+    size_t o, i, klen;
+
+    o = (size_t)snprintf(out, size, "%s%s", bucket ? bucket : "", key ? "/" : "");
+    if (o >= size || !key)
+        return;
+    klen = strlen(key);
+    for (i = 0; i < klen && o + 4 < size; i++) {
+        unsigned char c = (unsigned char)key[i];
+        if (i >= max_key && (c & 0xC0) != 0x80) {
+            memcpy(out + o, "...", 3);
+            o += 3;
+            break;
+        }
+        out[o++] = (c < 0x20 || c == 0x7F) ? '?' : (char)c;
+    }
+    out[o] = '\0';
+}
+
+void ferry_objstore_clean_text(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7F)
+            *s = ' ';
+}
+
+void ferry_objstore_wipe_free(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+int ferry_objstore_bucket_ok(const char *b)
+{
+    const char *p;
+
+    if (!b || !*b || strlen(b) > 255)
+        return 0;
+    for (p = b; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == '/' || *p == 0x7F)
+            return 0;
+    return 1;
+}
+
+const char *ferry_objstore_list_args_bad(const ferry_objstore_op *op)
+{
+    if (!ferry_objstore_bucket_ok(op->bucket))
+        return "missing or invalid bucket";
+    if (!op->listing)
+        return "LIST without a listing to fill";
+    if (op->max_keys < 0 || op->max_keys > 1000)
+        return "max_keys must be 0..1000";
+    if ((op->prefix && strlen(op->prefix) > FERRY_URI_KEY_MAX) ||
+        (op->start_after && strlen(op->start_after) > FERRY_URI_KEY_MAX) ||
+        (op->continuation_token && strlen(op->continuation_token) > FERRY_URI_KEY_MAX))
+        return "prefix, start_after or continuation token too long";
+    return NULL;
 }

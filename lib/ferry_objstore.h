@@ -9,7 +9,11 @@
  *   - submitted and pumped by the caller (ferry_objstore_submit() + ferry_objstore_pump())
  *     to mix kinds freely, e.g. prefetch the next LIST page while copies run.
  * The default backend ("sigv4") signs with AWS Signature V4 and drives libcurl's multi
- * interface: one connection per in-flight request, kept alive and reused.
+ * interface: one connection per in-flight request, kept alive and reused. TRANSFER copies
+ * between two stores (different endpoints or credentials) by streaming GET -> PUT through a
+ * small bounded buffer; see FERRY_OBJSTORE_OP_TRANSFER.
+ * The opt-in "libs3" backend (Debian's libs3 2.0: Signature V2 only, no multipart, no TLS
+ * certificate checks) serves V2-only stores; see ferry_objstore_libs3.c for its limits.
  *
  * Errors are classified here, at the boundary (see ferry_error.h): 5xx, SlowDown,
  * timeouts, resets, refused connections -> FERRY_ERR_RETRYABLE; 401/403 and signature or
@@ -36,7 +40,7 @@
 /* ---------------------------------------------------------------- configuration */
 
 typedef struct ferry_objstore_conf {
-    const char *backend;       /* "sigv4" (default when NULL) */
+    const char *backend;       /* "sigv4" (default when NULL) or "libs3" (Signature V2) */
     const char *endpoint;      /* "http(s)://host[:port]", no path; required */
     const char *region;        /* signing region; NULL -> "us-east-1" */
     int path_style;            /* 1 (default): endpoint/bucket/key; 0: bucket.endpoint/key */
@@ -49,11 +53,21 @@ typedef struct ferry_objstore_conf {
                                 * calls, multipart create/abort); default 60000 */
     long stall_timeout_ms;     /* any transfer moving < 1 byte/s for this long is aborted
                                 * (no hard limit on copies and big bodies); default 120000 */
-    int max_in_flight;         /* concurrent requests = connections; default 16, 1..1024 */
+    int max_in_flight;         /* concurrent requests = connections; default 16, 1..1024.
+                                * libs3 runs as many ops at once (its request context). The
+                                * timeouts above, multipart_* and transfer_* are sigv4 only:
+                                * libs3 2.0 aborts a request below 1 KiB/s for 15 s. */
     size_t max_response_bytes; /* cap on buffered responses (listings, errors); 16 MiB */
     uint64_t multipart_threshold; /* COPY above this size uses UploadPartCopy; default and
                                    * maximum 5 GiB (CopyObject's limit) */
     uint64_t multipart_part_size; /* default 256 MiB; raised to keep <= 10000 parts */
+    size_t transfer_buffer_bytes; /* TRANSFER: bytes buffered between a GET and its PUT, per
+                                   * stream; the only memory a transfer holds whatever the
+                                   * object and part size. Default 1 MiB, 64 KiB..64 MiB */
+    int insecure_tls_ok;       /* libs3 only: accept an https endpoint although libs3 2.0
+                                * never verifies the server's certificate (anyone on the
+                                * path can read the data and the signed requests). 0
+                                * (default): https is refused. sigv4 always verifies. */
 } ferry_objstore_conf;
 
 /* Fills the defaults above; the caller then sets endpoint and credentials. */
@@ -79,6 +93,7 @@ typedef struct ferry_objstore_entry {
     uint64_t size;
     const char *etag;         /* without quotes; "" if the server sent none */
     int64_t last_modified_ms; /* ms since the epoch; 0 if unknown */
+    const char *upload_id;    /* LIST_UPLOADS: the upload's UploadId; NULL in object listings */
     size_t key_off_, etag_off_; /* private */
 } ferry_objstore_entry;
 
@@ -125,6 +140,32 @@ typedef enum {
                                         max_keys -> *listing */
     FERRY_OBJSTORE_OP_HEAD_BUCKET,   /* bucket exists and the credentials may use it */
     FERRY_OBJSTORE_OP_CREATE_BUCKET, /* in conf.region; already owned by us is success */
+    FERRY_OBJSTORE_OP_TRANSFER,      /* src_store's src_bucket/src_key -> this store's
+                                        bucket/key, streamed; for a source on another endpoint
+                                        or behind other credentials. Needs the sigv4 backend on
+                                        both stores. -> etag (the target's), size (bytes
+                                        copied), multipart.
+                                        Up to multipart_threshold (src_size, or a HEAD of the
+                                        source when SIZE_UNKNOWN): one GET streamed into one
+                                        PutObject (Content-Length from the GET, UNSIGNED-PAYLOAD).
+                                        Above: HEAD source, CreateMultipartUpload, then per part
+                                        a ranged GET (If-Match the source's ETag) streamed into
+                                        UploadPart, parts in parallel, CompleteMultipartUpload;
+                                        any failure stops the other parts and aborts the upload.
+                                        Memory: transfer_buffer_bytes per stream, never the
+                                        object or the part. Content-Type, Cache-Control,
+                                        Content-Disposition, -Encoding, -Language, Expires and
+                                        x-amz-meta-* are carried. Each stream occupies two of
+                                        this store's max_in_flight slots (GET + PUT), so
+                                        max_in_flight must be >= 2. src_if_match: the GETs
+                                        carry If-Match (412 if the source changed);
+                                        if_none_match: the PUT or Complete carries
+                                        If-None-Match: *. */
+    FERRY_OBJSTORE_OP_LIST_UPLOADS,  /* bucket + prefix/start_after/max_keys -> *listing of
+                                        in-progress multipart uploads (ListMultipartUploads,
+                                        one page): entries' key and upload_id; size 0.
+                                        sigv4 only, like ABORT_UPLOAD. */
+    FERRY_OBJSTORE_OP_ABORT_UPLOAD,  /* bucket/key + upload_id: AbortMultipartUpload */
 } ferry_objstore_op_type;
 
 typedef struct ferry_objstore_op ferry_objstore_op;
@@ -137,12 +178,19 @@ struct ferry_objstore_op {
     ferry_objstore_op_type type;
     const char *bucket;         /* target bucket (destination of COPY) */
     const char *key;            /* target key (destination of COPY) */
-    const char *src_bucket;     /* COPY */
-    const char *src_key;        /* COPY */
-    uint64_t src_size;          /* COPY: source size if known, else SIZE_UNKNOWN; above
-                                 * conf.multipart_threshold the copy uses UploadPartCopy */
-    const char *src_if_match;   /* COPY: only if the source ETag still is this (412 if not) */
-    int if_none_match;          /* COPY/PUT: create only (If-None-Match: *; 412 if it exists) */
+    const char *src_bucket;     /* COPY, TRANSFER */
+    const char *src_key;        /* COPY, TRANSFER */
+    uint64_t src_size;          /* COPY, TRANSFER: source size if known, else SIZE_UNKNOWN;
+                                 * above conf.multipart_threshold: multipart */
+    const char *src_if_match;   /* COPY, TRANSFER: only if the source ETag still is this (412
+                                 * if not) */
+    int if_none_match;          /* COPY/PUT/TRANSFER: create only (If-None-Match: *; 412 if it
+                                 * exists). Not available with libs3 (refused). */
+    ferry_objstore *src_store;  /* TRANSFER: the store the source is read from (endpoint,
+                                 * credentials, TLS settings). Borrowed: it must outlive the op
+                                 * and belong to the same thread; only its settings are used
+                                 * (its own slots and queue are not). May be this store. */
+    const char *upload_id;      /* ABORT_UPLOAD */
     const void *put_data;       /* PUT */
     size_t put_len;             /* PUT */
     const char *content_type;   /* PUT: default application/octet-stream */
@@ -159,10 +207,13 @@ struct ferry_objstore_op {
     ferry_error err;            /* when rc != FERRY_OK */
     int http_status;            /* final HTTP status, 0 if no response */
     char s3_code[FERRY_OBJSTORE_S3_CODE_MAX]; /* S3 error Code ("NoSuchKey"), or "" */
-    char etag[FERRY_OBJSTORE_ETAG_MAX];       /* HEAD, COPY, PUT, GET: without quotes */
-    uint64_t size;              /* HEAD, GET: object size */
+    char etag[FERRY_OBJSTORE_ETAG_MAX];       /* HEAD, COPY, PUT, GET, TRANSFER: without
+                                               * quotes */
+    uint64_t size;              /* HEAD, GET: object size; TRANSFER: bytes copied; COPY with
+                                 * libs3: the new object's size (from its HEAD) */
     int64_t last_modified_ms;   /* HEAD, GET: ms since the epoch, 0 if unknown */
-    int multipart;              /* COPY: done with UploadPartCopy (ETag is then "...-N") */
+    int multipart;              /* COPY, TRANSFER: done as a multipart upload (ETag is then
+                                 * "...-N", not an MD5) */
     char *get_data;             /* GET: malloc'd, NUL-terminated for convenience; the caller
                                  * frees it with free() */
     size_t get_len;
@@ -238,6 +289,12 @@ ferry_rc ferry_objstore_get(ferry_objstore *os, const char *bucket, const char *
                             size_t max_size, char **data, size_t *len, ferry_error *err);
 ferry_rc ferry_objstore_delete(ferry_objstore *os, const char *bucket, const char *key,
                                ferry_error *err);
+/* TRANSFER src:src_bucket/src_key -> dst:dst_bucket/dst_key (see the op type); info (may be
+ * NULL) receives the new object's size and ETag. */
+ferry_rc ferry_objstore_transfer(ferry_objstore *dst, ferry_objstore *src,
+                                 const char *src_bucket, const char *src_key,
+                                 const char *dst_bucket, const char *dst_key,
+                                 ferry_objstore_info *info, ferry_error *err);
 
 /* ---------------------------------------------------------------- shared helpers */
 
@@ -261,5 +318,19 @@ typedef struct ferry_objstore_backend {
 } ferry_objstore_backend;
 
 extern const ferry_objstore_backend ferry_objstore_sigv4_backend;
+extern const ferry_objstore_backend ferry_objstore_libs3_backend;
+
+/* The backend state of os if os uses backend be, else NULL (TRANSFER reads its source
+ * store's settings this way). */
+void *ferry_objstore_impl(ferry_objstore *os, const ferry_objstore_backend *be);
+
+/* Filling a listing from a backend: begin (forget the previous page, keep the buffers),
+ * add each entry in key order (copies key and etag; 0, or -1 when out of memory), end.
+ * end() drops "dir/" entries without an ETag (directories of file-system backed servers,
+ * counted in skipped_dirs) and sets next_token to the page's last key when truncated. */
+void ferry_objstore_listing_begin(ferry_objstore_listing *l);
+int ferry_objstore_listing_add(ferry_objstore_listing *l, const char *key, size_t key_len,
+                               uint64_t size, const char *etag, int64_t last_modified_ms);
+void ferry_objstore_listing_end(ferry_objstore_listing *l, int is_truncated);
 
 #endif

@@ -8,6 +8,13 @@
  * -> UploadPartCopy x N in parallel -> Complete, or Abort on failure) whose requests take
  * slots like any other request. Finished ops go to a done queue; pump delivers callbacks.
  *
+ * TRANSFER (source on another endpoint or behind other credentials) reuses that state
+ * machine: the source's HEAD and GETs are signed with the source store's settings but run
+ * on this store's slots and multi, so one pump drives both sides. Each stream (the whole
+ * object, or one part) is a GET and a PUT/UploadPart joined by a ring buffer of
+ * transfer_buffer_bytes, with curl's pause/unpause as backpressure (see txpipe); its two
+ * slots are taken together so that streams can never deadlock waiting for connections.
+ *
  * Per request we allocate nothing ourselves (header list nodes live in the slot); libcurl
  * allocates a little internally. Nothing here logs credentials, signatures or URLs. */
 #include "ferry_objstore.h"
@@ -25,6 +32,7 @@
 #include <curl/curl.h>
 
 #include "ferry_log.h"
+#include "ferry_objstore_internal.h"
 #include "ferry_s3xml.h"
 #include "ferry_sigv4.h"
 #include "ferry_uri.h"
@@ -41,7 +49,11 @@
 #define META_HDRS_MAX 16
 #define ENC_KEY_MAX (3 * FERRY_URI_KEY_MAX + 1)
 
-enum step { ST_MAIN, ST_MP_HEAD, ST_MP_INIT, ST_MP_PART, ST_MP_COMPLETE, ST_MP_ABORT };
+enum step {
+    ST_MAIN, ST_MP_HEAD, ST_MP_INIT, ST_MP_PART, ST_MP_COMPLETE, ST_MP_ABORT,
+    ST_TX_GET, /* TRANSFER: GET (ranged for a part) from the source store, into a pipe */
+    ST_TX_PUT, /* TRANSFER: PutObject (part 0) or UploadPart fed from the pipe */
+};
 enum phase { PH_HEAD, PH_SIMPLE, PH_INIT, PH_PARTS, PH_COMPLETE, PH_ABORT, PH_DONE };
 
 typedef struct buf {
@@ -49,10 +61,40 @@ typedef struct buf {
     size_t len, cap;
 } buf;
 
-/* State of one multipart copy; op->priv_ points here while it runs. */
+struct slot;
+struct sigv4;
+struct mpcopy;
+
+/* One stream of a TRANSFER: a GET on the source store whose body flows through a ring
+ * buffer of transfer_buffer_bytes into a PUT (or UploadPart) on the target store. Both are
+ * easy handles of the target store's multi; backpressure is curl's pause: the GET's write
+ * callback pauses when the ring is full, the PUT's read callback when it is empty, and the
+ * pump unpauses them once the other side has moved (never from inside a callback). The PUT
+ * starts only once the GET's response headers say 2xx, so a missing source never creates
+ * an object, and the PUT carries the source's Content-Type and metadata. */
+typedef struct txpipe {
+    struct mpcopy *mp;
+    struct txpipe *next; /* in mp->pipes */
+    uint32_t part;       /* 0: the whole object into one PutObject; else UploadPart n */
+    uint64_t first;      /* range start */
+    uint64_t count;      /* bytes the GET must deliver; SIZE_UNKNOWN until its headers */
+    struct slot *get, *put; /* NULL once released; put is reserved from the start */
+    char *ring;
+    size_t cap, rpos, len;
+    uint64_t received, sent;
+    int get_done, get_ok, put_launched, put_done, put_ok;
+    int get_paused, put_paused;
+    const char *get_why; /* our own reason for refusing the GET's body */
+} txpipe;
+
+/* State of one multipart copy, or of any TRANSFER; op->priv_ points here while it runs. */
 typedef struct mpcopy {
     ferry_objstore_op *op;
     struct mpcopy *next; /* active list */
+    int transfer;        /* a TRANSFER (parts and the simple case are pipes) */
+    struct sigv4 *src;   /* TRANSFER: the source store's settings (signs HEAD and GETs) */
+    txpipe *pipes;       /* TRANSFER: running streams */
+    char src_etag[FERRY_OBJSTORE_ETAG_MAX]; /* TRANSFER: the source's ETag (If-Match) */
     enum phase phase;
     int busy;     /* a one-at-a-time request (head/init/complete/abort/simple) in flight */
     int failed;   /* op->rc/err hold the first failure */
@@ -73,6 +115,8 @@ typedef struct slot {
     ferry_objstore_op *op; /* NULL when free */
     enum step step;
     uint32_t part;
+    txpipe *pipe;          /* TRANSFER streams only */
+    const struct sigv4 *conn_of; /* whose connection settings (CA, timeouts) are applied */
     buf url;
     buf resp;
     buf reqbody;
@@ -85,6 +129,7 @@ typedef struct slot {
     char errbuf[CURL_ERROR_SIZE];
     /* response as seen by the header callback */
     int status;
+    int headers_done; /* the final response's headers are complete */
     int too_large;
     int capture_meta;
     char etag[FERRY_OBJSTORE_ETAG_MAX];
@@ -100,10 +145,12 @@ typedef struct sigv4 {
     char *region;
     char *access_key, *secret_key, *session_token;
     char *ca_file;
+    char *default_ca; /* libcurl's built-in CA bundle, restored after a source store's */
     int path_style;
     long connect_timeout_ms, request_timeout_ms, stall_timeout_ms;
     size_t max_response;
     uint64_t mp_threshold, mp_part_size;
+    size_t tx_buffer;
     /* signing */
     time_t date_t;
     char amz_date[17];
@@ -115,10 +162,9 @@ typedef struct sigv4 {
     int nslots;
     int *free_idx;
     int nfree;
-    ferry_objstore_op *q_head, *q_tail;       /* waiting for a slot */
-    ferry_objstore_op *done_head, *done_tail; /* finished, callback pending */
+    ferry_objstore_opqs ops; /* waiting for a slot, finished with callback due */
     mpcopy *mp_active;
-    size_t pending; /* submitted, callback not yet delivered */
+    int pair_wanted; /* a TRANSFER stream waits for two free slots: hold queued ops back */
 } sigv4;
 
 /* ---------------------------------------------------------------- small helpers */
@@ -180,37 +226,6 @@ static char *xstrdup(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-static void wipe_free(char *s)
-{
-    if (s) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
-/* Printable, bounded rendering of a bucket/key for messages: control bytes become '?',
- * long keys are cut (on a UTF-8 boundary) with "...". */
-static void show(char *out, size_t size, const char *bucket, const char *key)
-{
-    const size_t max_key = 100;
-    size_t o, i, klen;
-
-    o = (size_t)snprintf(out, size, "%s%s", bucket ? bucket : "", key ? "/" : "");
-    if (o >= size || !key)
-        return;
-    klen = strlen(key);
-    for (i = 0; i < klen && o + 4 < size; i++) {
-        unsigned char c = (unsigned char)key[i];
-        if (i >= max_key && (c & 0xC0) != 0x80) {
-            memcpy(out + o, "...", 3);
-            o += 3;
-            break;
-        }
-        out[o++] = (c < 0x20 || c == 0x7F) ? '?' : (char)c;
-    }
-    out[o] = '\0';
-}
-
 static const char *step_name(const ferry_objstore_op *op, enum step st)
 {
     switch (st) {
@@ -219,6 +234,8 @@ static const char *step_name(const ferry_objstore_op *op, enum step st)
     case ST_MP_PART: return "UploadPartCopy";
     case ST_MP_COMPLETE: return "CompleteMultipartUpload";
     case ST_MP_ABORT: return "AbortMultipartUpload";
+    case ST_TX_GET: return "GetObject";
+    case ST_TX_PUT: return "PutObject"; /* UploadPart: see describe() */
     case ST_MAIN: break;
     }
     switch (op->type) {
@@ -230,6 +247,9 @@ static const char *step_name(const ferry_objstore_op *op, enum step st)
     case FERRY_OBJSTORE_OP_LIST: return "ListObjectsV2";
     case FERRY_OBJSTORE_OP_HEAD_BUCKET: return "HeadBucket";
     case FERRY_OBJSTORE_OP_CREATE_BUCKET: return "CreateBucket";
+    case FERRY_OBJSTORE_OP_TRANSFER: return "Transfer";
+    case FERRY_OBJSTORE_OP_LIST_UPLOADS: return "ListMultipartUploads";
+    case FERRY_OBJSTORE_OP_ABORT_UPLOAD: return "AbortMultipartUpload";
     }
     return "request";
 }
@@ -242,14 +262,26 @@ static void describe(const ferry_objstore_op *op, enum step st, uint32_t part, c
     const mpcopy *mp = op->priv_;
 
     switch (op->type) {
+    case FERRY_OBJSTORE_OP_TRANSFER:
+        /* "Transfer a/k -> b/k: GetObject part 2/4" -- both sides, then the failed step. */
+        ferry_objstore_show(a, sizeof(a), op->src_bucket, op->src_key);
+        ferry_objstore_show(b, sizeof(b), op->bucket, op->key);
+        if (st == ST_MAIN)
+            snprintf(out, size, "Transfer %s -> %s", a, b);
+        else if ((st == ST_TX_GET || st == ST_TX_PUT) && part && mp)
+            snprintf(out, size, "Transfer %s -> %s: %s part %u/%u", a, b,
+                     st == ST_TX_PUT ? "UploadPart" : "GetObject", part, mp->nparts);
+        else
+            snprintf(out, size, "Transfer %s -> %s: %s", a, b, step_name(op, st));
+        return;
     case FERRY_OBJSTORE_OP_COPY:
         if (st == ST_MP_HEAD) {
-            show(a, sizeof(a), op->src_bucket, op->src_key);
+            ferry_objstore_show(a, sizeof(a), op->src_bucket, op->src_key);
             snprintf(out, size, "%s %s", step_name(op, st), a);
             return;
         }
-        show(a, sizeof(a), op->src_bucket, op->src_key);
-        show(b, sizeof(b), op->bucket, op->key);
+        ferry_objstore_show(a, sizeof(a), op->src_bucket, op->src_key);
+        ferry_objstore_show(b, sizeof(b), op->bucket, op->key);
         if (st == ST_MP_PART && mp)
             snprintf(out, size, "%s %s -> %s part %u/%u", step_name(op, st), a, b, part,
                      mp->nparts);
@@ -257,28 +289,86 @@ static void describe(const ferry_objstore_op *op, enum step st, uint32_t part, c
             snprintf(out, size, "%s %s -> %s", step_name(op, st), a, b);
         return;
     case FERRY_OBJSTORE_OP_LIST:
-        show(a, sizeof(a), op->bucket, op->prefix && *op->prefix ? op->prefix : NULL);
+    case FERRY_OBJSTORE_OP_LIST_UPLOADS:
+        ferry_objstore_show(a, sizeof(a), op->bucket,
+                            op->prefix && *op->prefix ? op->prefix : NULL);
         break;
     case FERRY_OBJSTORE_OP_HEAD_BUCKET:
     case FERRY_OBJSTORE_OP_CREATE_BUCKET:
-        show(a, sizeof(a), op->bucket, NULL);
+        ferry_objstore_show(a, sizeof(a), op->bucket, NULL);
         break;
     default:
-        show(a, sizeof(a), op->bucket, op->key);
+        ferry_objstore_show(a, sizeof(a), op->bucket, op->key);
         break;
     }
     snprintf(out, size, "%s %s", step_name(op, st), a);
 }
 
-/* Printable copy of server text for a message. */
-static void clean_text(char *s)
+/* ---------------------------------------------------------------- curl callbacks */
+
+/* TRANSFER GET body -> ring. Accepts the whole chunk or pauses (curl hands the same chunk
+ * again after the unpause). */
+static size_t pipe_write(txpipe *p, const char *data, size_t len)
 {
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7F)
-            *s = ' ';
+    size_t tail, first;
+
+    if (p->count != FERRY_OBJSTORE_SIZE_UNKNOWN && p->received + len > p->count) {
+        p->get_why = "the source sent more bytes than its Content-Length or range";
+        return 0;
+    }
+    if (len > p->cap - p->len) {
+        if (len > p->cap && !p->len) {
+            /* A chunk larger than the whole ring (not seen with curl's 16 KiB chunks). */
+            char *r = realloc(p->ring, len);
+            if (!r) {
+                p->get_why = "out of memory";
+                return 0;
+            }
+            p->ring = r;
+            p->cap = len;
+            p->rpos = 0;
+        } else {
+            p->get_paused = 1;
+            return CURL_WRITEFUNC_PAUSE;
+        }
+    }
+    tail = (p->rpos + p->len) % p->cap;
+    first = p->cap - tail < len ? p->cap - tail : len;
+    memcpy(p->ring + tail, data, first);
+    memcpy(p->ring, data + first, len - first);
+    p->len += len;
+    p->received += len;
+    return len;
 }
 
-/* ---------------------------------------------------------------- curl callbacks */
+/* Ring -> TRANSFER PUT body. */
+static size_t pipe_read(txpipe *p, char *out, size_t len)
+{
+    size_t n = 0;
+
+    if (p->get_done && !p->get_ok)
+        return CURL_READFUNC_ABORT;
+    while (len && p->len) {
+        size_t run = p->cap - p->rpos;
+        if (run > p->len)
+            run = p->len;
+        if (run > len)
+            run = len;
+        memcpy(out + n, p->ring + p->rpos, run);
+        p->rpos = (p->rpos + run) % p->cap;
+        p->len -= run;
+        n += run;
+        len -= run;
+    }
+    if (n) {
+        p->sent += n;
+        return n;
+    }
+    if (p->get_done) /* all received and sent: a short source is an error, not an EOF */
+        return p->sent == p->count ? 0 : CURL_READFUNC_ABORT;
+    p->put_paused = 1;
+    return CURL_READFUNC_PAUSE;
+}
 
 static size_t on_write(char *data, size_t sz, size_t n, void *ud)
 {
@@ -286,6 +376,8 @@ static size_t on_write(char *data, size_t sz, size_t n, void *ud)
     size_t len = sz * n;
     size_t limit = (sl->status >= 200 && sl->status < 300) ? sl->resp_limit : ERROR_BODY_MAX;
 
+    if (sl->pipe && sl->step == ST_TX_GET && sl->status >= 200 && sl->status < 300)
+        return pipe_write(sl->pipe, data, len);
     if (sl->resp.len + len > limit) {
         sl->too_large = 1;
         return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
@@ -303,6 +395,8 @@ static size_t on_read(char *out, size_t sz, size_t n, void *ud)
     slot *sl = ud;
     size_t len = sz * n, left = sl->up_len - sl->up_off;
 
+    if (sl->pipe && sl->step == ST_TX_PUT)
+        return pipe_read(sl->pipe, out, len);
     if (len > left)
         len = left;
     if (len) {
@@ -365,11 +459,16 @@ static size_t on_header(char *line, size_t sz, size_t n, void *ud)
         sl->have_clen = 0;
         sl->clen = 0;
         sl->last_modified_ms = 0;
+        sl->headers_done = 0;
         return len;
     }
     colon = memchr(line, ':', len);
-    if (!colon)
+    if (!colon) {
+        /* The blank line ends a response's headers; 1xx responses are followed by more. */
+        if (sl->status >= 200 && (len == 2 || len == 1) && (line[0] == '\r' || line[0] == '\n'))
+            sl->headers_done = 1;
         return len;
+    }
     nlen = (size_t)(colon - line);
     v = colon + 1;
     end = line + len;
@@ -430,6 +529,7 @@ typedef struct req {
     const void *body;
     size_t body_len;
     int upload;     /* send a body (possibly empty) with UPLOAD */
+    int stream;     /* the body comes from a TRANSFER pipe: body_len bytes, UNSIGNED-PAYLOAD */
     int small;      /* metadata request: hard total timeout */
     int want_meta;  /* capture the source's metadata (multipart HEAD) */
     size_t resp_limit;
@@ -474,6 +574,20 @@ static const char *copy_source(slot *sl, const char *bucket, const char *key)
     return hstore(sl, "/%s/%s", bucket, enc);
 }
 
+/* Per-connection settings of the store whose endpoint a request goes to: a TRANSFER runs
+ * the source store's requests on the target store's handles. */
+static void apply_conn_settings(slot *sl, const sigv4 *sg)
+{
+    CURL *e = sl->easy;
+
+    if (sl->conn_of == sg)
+        return;
+    sl->conn_of = sg;
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, sg->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (sg->stall_timeout_ms + 999) / 1000);
+    curl_easy_setopt(e, CURLOPT_CAINFO, sg->ca_file ? sg->ca_file : sl->s->default_ca);
+}
+
 static void refresh_signing_key(sigv4 *s)
 {
     time_t now = time(NULL);
@@ -491,9 +605,11 @@ static void refresh_signing_key(sigv4 *s)
     }
 }
 
-/* Builds URL, headers and signature for r on slot sl and adds it to the multi handle.
- * Returns 0, or -1 with err set (PERMANENT: the request cannot be expressed). */
-static int launch(sigv4 *s, slot *sl, req *r, ferry_error *err)
+/* Builds URL, headers and signature for r on slot sl and adds it to s's multi handle. sg
+ * is the store whose endpoint and credentials the request uses (s itself, or a TRANSFER's
+ * source store). Returns 0, or -1 with err set (PERMANENT: the request cannot be
+ * expressed). */
+static int launch(sigv4 *s, sigv4 *sg, slot *sl, req *r, ferry_error *err)
 {
     char enc_key[ENC_KEY_MAX], query[4 * ENC_KEY_MAX], auth[1024];
     const char *host, *path, *date_h;
@@ -512,23 +628,25 @@ static int launch(sigv4 *s, slot *sl, req *r, ferry_error *err)
         return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_S3_CLIENT,
                                "query string too long"),
                -1;
-    if (s->path_style) {
-        host = s->host;
+    if (sg->path_style) {
+        host = sg->host;
         path = r->key ? hstore(sl, "/%s/%s", r->bucket, enc_key) : hstore(sl, "/%s", r->bucket);
     } else {
-        host = hstore(sl, "%s.%s", r->bucket, s->host);
+        host = hstore(sl, "%s.%s", r->bucket, sg->host);
         path = r->key ? hstore(sl, "/%s", enc_key) : "/";
     }
     if (!host || !path ||
-        buf_printf(&sl->url, "%s://%s%s%s%s", s->scheme, host, path, qlen ? "?" : "", query))
+        buf_printf(&sl->url, "%s://%s%s%s%s", sg->scheme, host, path, qlen ? "?" : "", query))
         goto too_big;
 
-    refresh_signing_key(s);
-    if (!s->key_date[0])
+    refresh_signing_key(sg);
+    if (!sg->key_date[0])
         return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL,
                                "deriving the signing key failed"),
                -1;
-    if (r->upload && r->body_len) {
+    if (r->stream) {
+        memcpy(r->payload_hash, FERRY_SIGV4_UNSIGNED, sizeof(FERRY_SIGV4_UNSIGNED));
+    } else if (r->upload && r->body_len) {
         if (ferry_sigv4_sha256_hex(r->body, r->body_len, r->payload_hash))
             return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL,
                                    "hashing the request body failed"),
@@ -536,11 +654,11 @@ static int launch(sigv4 *s, slot *sl, req *r, ferry_error *err)
     } else {
         memcpy(r->payload_hash, FERRY_SIGV4_EMPTY_SHA256, 65);
     }
-    date_h = hstore(sl, "%s", s->amz_date);
+    date_h = hstore(sl, "%s", sg->amz_date);
     if (!date_h || add_hdr(r, "host", host) || add_hdr(r, "x-amz-date", date_h) ||
         add_hdr(r, "x-amz-content-sha256", r->payload_hash))
         goto too_big;
-    if (s->session_token && add_hdr(r, "x-amz-security-token", s->session_token))
+    if (sg->session_token && add_hdr(r, "x-amz-security-token", sg->session_token))
         goto too_big;
 
     sr.method = r->method;
@@ -549,11 +667,11 @@ static int launch(sigv4 *s, slot *sl, req *r, ferry_error *err)
     sr.headers = r->h;
     sr.n_headers = r->nh;
     sr.payload_hash = r->payload_hash;
-    sr.amz_date = s->amz_date;
-    sr.region = s->region;
+    sr.amz_date = sg->amz_date;
+    sr.region = sg->region;
     sr.service = "s3";
-    sr.access_key = s->access_key;
-    sr.signing_key = s->signing_key;
+    sr.access_key = sg->access_key;
+    sr.signing_key = sg->signing_key;
     if (!ferry_sigv4_authorization(&sr, auth, sizeof(auth)))
         return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_S3_CLIENT,
                                "cannot sign the request (bad header)"),
@@ -596,14 +714,16 @@ static int launch(sigv4 *s, slot *sl, req *r, ferry_error *err)
     }
     curl_easy_setopt(e, CURLOPT_URL, sl->url.p);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, sl->hnodes);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->small ? s->request_timeout_ms : 0L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->small ? sg->request_timeout_ms : 0L);
+    apply_conn_settings(sl, sg);
 
-    sl->up = r->body;
-    sl->up_len = r->upload ? r->body_len : 0;
+    sl->up = r->stream ? NULL : r->body;
+    sl->up_len = r->upload && !r->stream ? r->body_len : 0;
     sl->up_off = 0;
     sl->resp.len = 0;
     sl->resp_limit = r->resp_limit ? r->resp_limit : s->max_response;
     sl->status = 0;
+    sl->headers_done = 0;
     sl->too_large = 0;
     sl->capture_meta = r->want_meta;
     sl->etag[0] = '\0';
@@ -620,6 +740,29 @@ too_big:
     return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_S3_CLIENT,
                            "request too large (key, metadata or token)"),
            -1;
+}
+
+/* The paging query of LIST and LIST_UPLOADS, under each call's own parameter names: page
+ * size, prefix, and the key to resume after. Our continuation token is the last key seen
+ * (see ferry_objstore_listing): resume after whichever of it and start_after comes later.
+ * 0, or -1 when the slot's header area is full. */
+static int add_page_params(slot *sl, const ferry_objstore_op *op, req *r, const char *max_name,
+                           const char *after_name)
+{
+    const char *v = hstore(sl, "%d", op->max_keys > 0 ? op->max_keys : 1000);
+
+    if (!v)
+        return -1;
+    r->q[r->nq++] = (ferry_uri_qparam){max_name, v};
+    if (op->prefix && *op->prefix)
+        r->q[r->nq++] = (ferry_uri_qparam){"prefix", op->prefix};
+    v = op->start_after && *op->start_after ? op->start_after : NULL;
+    if (op->continuation_token && *op->continuation_token &&
+        (!v || strcmp(op->continuation_token, v) > 0))
+        v = op->continuation_token;
+    if (v)
+        r->q[r->nq++] = (ferry_uri_qparam){after_name, v};
+    return 0;
 }
 
 /* Fills r for op's request at step st (part: UploadPartCopy part number). */
@@ -675,28 +818,33 @@ static int build(sigv4 *s, slot *sl, ferry_objstore_op *op, enum step st, uint32
             r->method = "GET";
             r->key = NULL;
             r->small = 1;
-            snprintf(num, sizeof(num), "%d", op->max_keys > 0 ? op->max_keys : 1000);
-            if (!(v = hstore(sl, "%s", num)))
-                goto too_big;
             r->q[r->nq++] = (ferry_uri_qparam){"list-type", "2"};
             r->q[r->nq++] = (ferry_uri_qparam){"encoding-type", "url"};
-            r->q[r->nq++] = (ferry_uri_qparam){"max-keys", v};
-            if (op->prefix && *op->prefix)
-                r->q[r->nq++] = (ferry_uri_qparam){"prefix", op->prefix};
-            /* Our continuation token is the last key seen (see ferry_objstore_listing):
-             * resume after whichever of it and start_after comes later. */
-            v = op->start_after && *op->start_after ? op->start_after : NULL;
-            if (op->continuation_token && *op->continuation_token &&
-                (!v || strcmp(op->continuation_token, v) > 0))
-                v = op->continuation_token;
-            if (v)
-                r->q[r->nq++] = (ferry_uri_qparam){"start-after", v};
+            if (add_page_params(sl, op, r, "max-keys", "start-after"))
+                goto too_big;
             break;
         case FERRY_OBJSTORE_OP_HEAD_BUCKET:
             r->method = "HEAD";
             r->key = NULL;
             r->small = 1;
             break;
+        case FERRY_OBJSTORE_OP_LIST_UPLOADS:
+            r->method = "GET";
+            r->key = NULL;
+            r->small = 1;
+            r->q[r->nq++] = (ferry_uri_qparam){"uploads", NULL};
+            if (add_page_params(sl, op, r, "max-uploads", "key-marker"))
+                goto too_big;
+            break;
+        case FERRY_OBJSTORE_OP_ABORT_UPLOAD:
+            r->method = "DELETE";
+            r->small = 1;
+            r->q[r->nq++] = (ferry_uri_qparam){"uploadId", op->upload_id};
+            break;
+        case FERRY_OBJSTORE_OP_TRANSFER: /* runs as ST_TX_* and ST_MP_* steps */
+            return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INTERNAL,
+                                   "transfer step missing"),
+                   -1;
         case FERRY_OBJSTORE_OP_CREATE_BUCKET:
             r->method = "PUT";
             r->key = NULL;
@@ -802,6 +950,55 @@ static int build(sigv4 *s, slot *sl, ferry_objstore_op *op, enum step st, uint32
         r->small = 1;
         r->q[r->nq++] = (ferry_uri_qparam){"uploadId", mp->upload_id};
         break;
+    case ST_TX_GET: {
+        const txpipe *p = sl->pipe;
+        const char *im = op->src_if_match ? op->src_if_match : mp->src_etag[0] ? mp->src_etag
+                                                                                : NULL;
+        r->method = "GET";
+        r->bucket = op->src_bucket;
+        r->key = op->src_key;
+        r->want_meta = part == 0; /* a single PUT carries what the GET says */
+        if (part && add_hdr(r, "range",
+                            hstore(sl, "bytes=%llu-%llu", (unsigned long long)p->first,
+                                   (unsigned long long)(p->first + p->count - 1))))
+            goto too_big;
+        /* Parts must all come from one version of the object. */
+        if (im && add_hdr(r, "if-match", hstore(sl, "\"%s\"", im)))
+            goto too_big;
+        break;
+    }
+    case ST_TX_PUT: {
+        const txpipe *p = sl->pipe;
+        r->method = "PUT";
+        r->upload = 1;
+        r->stream = 1;
+        r->body_len = (size_t)p->count;
+        if (part) {
+            snprintf(num, sizeof(num), "%u", part);
+            if (!(v = hstore(sl, "%s", num)))
+                goto too_big;
+            r->q[r->nq++] = (ferry_uri_qparam){"partNumber", v};
+            r->q[r->nq++] = (ferry_uri_qparam){"uploadId", mp->upload_id};
+            /* S3Proxy wants an explicit Content-Type on every body. */
+            if (add_hdr(r, "content-type", "application/octet-stream"))
+                goto too_big;
+        } else {
+            const char *m = mp->meta;
+            int i;
+            if (add_hdr(r, "content-type",
+                        mp->content_type[0] ? mp->content_type : "application/octet-stream"))
+                goto too_big;
+            for (i = 0; i < mp->meta_n; i++) {
+                const char *val = m + strlen(m) + 1;
+                if (add_hdr(r, m, val))
+                    goto too_big;
+                m = val + strlen(val) + 1;
+            }
+            if (op->if_none_match && add_hdr(r, "if-none-match", "*"))
+                goto too_big;
+        }
+        break;
+    }
     }
     return 0;
 too_big:
@@ -814,12 +1011,7 @@ too_big:
 
 static void push_done(sigv4 *s, ferry_objstore_op *op)
 {
-    op->next_ = NULL;
-    if (s->done_tail)
-        s->done_tail->next_ = op;
-    else
-        s->done_head = op;
-    s->done_tail = op;
+    ferry_objstore_opq_push(&s->ops.done, op);
 }
 
 static void set_op_error(ferry_objstore_op *op, enum step st, uint32_t part, ferry_rc rc,
@@ -935,8 +1127,8 @@ static ferry_rc check(sigv4 *s, slot *sl, CURLcode cc, ferry_objstore_op *op, en
                                                        sizeof(why)) &&
         !strcmp(x->root, "Error")) {
         snprintf(op->s3_code, sizeof(op->s3_code), "%s", x->code);
-        clean_text(op->s3_code);
-        clean_text(x->message);
+        ferry_objstore_clean_text(op->s3_code);
+        ferry_objstore_clean_text(x->message);
     } else if (x) {
         x->code[0] = x->message[0] = '\0';
     }
@@ -975,8 +1167,8 @@ static ferry_rc parse_result_doc(slot *sl, ferry_objstore_op *op, enum step st, 
     }
     if (!strcmp(x->root, "Error")) {
         if (report) {
-            clean_text(x->code);
-            clean_text(x->message);
+            ferry_objstore_clean_text(x->code);
+            ferry_objstore_clean_text(x->message);
             snprintf(op->s3_code, sizeof(op->s3_code), "%s", x->code);
             /* An error inside a 200 is the server's failure unless its code is one we
              * know to be auth or not-found. */
@@ -994,10 +1186,7 @@ static ferry_rc parse_result_doc(slot *sl, ferry_objstore_op *op, enum step st, 
     return FERRY_OK;
 }
 
-static void mp_fail(mpcopy *mp)
-{
-    mp->failed = 1;
-}
+static void mp_fail(mpcopy *mp);
 
 static void finish_main(sigv4 *s, slot *sl, ferry_objstore_op *op, CURLcode cc)
 {
@@ -1048,9 +1237,17 @@ static void finish_main(sigv4 *s, slot *sl, ferry_objstore_op *op, CURLcode cc)
             set_op_error(op, ST_MAIN, 0, FERRY_ERR_RETRYABLE, FERRY_EC_S3_SERVER,
                          "%d with an unreadable listing: %s", sl->status, why);
         break;
+    case FERRY_OBJSTORE_OP_LIST_UPLOADS:
+        if (ferry_s3xml_parse_uploads(sl->resp.p ? sl->resp.p : "", sl->resp.len, op->listing,
+                                      why, sizeof(why)))
+            set_op_error(op, ST_MAIN, 0, FERRY_ERR_RETRYABLE, FERRY_EC_S3_SERVER,
+                         "%d with an unreadable upload listing: %s", sl->status, why);
+        break;
     case FERRY_OBJSTORE_OP_DELETE:
     case FERRY_OBJSTORE_OP_HEAD_BUCKET:
     case FERRY_OBJSTORE_OP_CREATE_BUCKET:
+    case FERRY_OBJSTORE_OP_ABORT_UPLOAD:
+    case FERRY_OBJSTORE_OP_TRANSFER:
         break;
     }
 }
@@ -1109,6 +1306,8 @@ static void finish_mp(sigv4 *s, slot *sl, ferry_objstore_op *op, enum step st, u
             break;
         }
         mp->size = sl->clen;
+        if (mp->transfer)
+            memcpy(mp->src_etag, sl->etag, sizeof(mp->src_etag));
         if (mp->size > MAX_OBJECT) {
             set_op_error(op, st, part, FERRY_ERR_PERMANENT, FERRY_EC_S3_CLIENT,
                          "object of %llu bytes exceeds S3's 5 TiB limit",
@@ -1161,6 +1360,8 @@ static void finish_mp(sigv4 *s, slot *sl, ferry_objstore_op *op, enum step st, u
         } else {
             memcpy(op->etag, x->etag, sizeof(op->etag));
             op->multipart = 1;
+            if (mp->transfer)
+                op->size = mp->size;
             op->rc = FERRY_OK;
             op->http_status = sl->status;
             mp->phase = PH_DONE;
@@ -1174,9 +1375,15 @@ static void finish_mp(sigv4 *s, slot *sl, ferry_objstore_op *op, enum step st, u
 
 /* ---------------------------------------------------------------- scheduling */
 
+static slot *take_slot(sigv4 *s)
+{
+    return &s->slots[s->free_idx[--s->nfree]];
+}
+
 static void slot_release(sigv4 *s, slot *sl)
 {
     sl->op = NULL;
+    sl->pipe = NULL;
     if (sl->resp.cap > KEEP_BUF_MAX)
         buf_free(&sl->resp);
     if (sl->reqbody.cap > KEEP_BUF_MAX)
@@ -1184,6 +1391,17 @@ static void slot_release(sigv4 *s, slot *sl)
     s->free_idx[s->nfree++] = (int)(sl - s->slots);
 }
 
+/* The store whose endpoint and credentials step st of op goes to. */
+static sigv4 *signer(sigv4 *s, const ferry_objstore_op *op, enum step st)
+{
+    const mpcopy *mp = op->priv_;
+
+    if (mp && mp->transfer && (st == ST_MP_HEAD || st == ST_TX_GET))
+        return mp->src;
+    return s;
+}
+
+/* Starts step st of op on slot sl, which the caller took (and gives back on failure). */
 static int start(sigv4 *s, slot *sl, ferry_objstore_op *op, enum step st, uint32_t part)
 {
     req r;
@@ -1193,7 +1411,7 @@ static int start(sigv4 *s, slot *sl, ferry_objstore_op *op, enum step st, uint32
     sl->op = op;
     sl->step = st;
     sl->part = part;
-    if (build(s, sl, op, st, part, &r, &err) || launch(s, sl, &r, &err)) {
+    if (build(s, sl, op, st, part, &r, &err) || launch(s, signer(s, op, st), sl, &r, &err)) {
         mpcopy *mp = op->priv_;
         char what[300];
         sl->op = NULL;
@@ -1203,20 +1421,314 @@ static int start(sigv4 *s, slot *sl, ferry_objstore_op *op, enum step st, uint32
         }
         return -1;
     }
-    s->nfree--;
     return 0;
+}
+
+static void pipe_free(txpipe *p)
+{
+    if (p) {
+        free(p->ring);
+        free(p);
+    }
 }
 
 static void mp_free(mpcopy *mp)
 {
     if (!mp)
         return;
+    while (mp->pipes) {
+        txpipe *p = mp->pipes;
+        mp->pipes = p->next;
+        pipe_free(p);
+    }
     free(mp->etags);
     buf_free(&mp->body);
     free(mp);
 }
 
-/* Next request of a multipart copy, if one can start now. */
+/* ---------------------------------------------------------------- transfer streams */
+
+/* Starts stream `part` of mp's transfer (0: the whole object): its GET now, with the PUT's
+ * slot reserved so that a stream never waits for a connection mid-way. Needs two free
+ * slots. Returns 0, or -1 with the op's error set. */
+static int pipe_start(sigv4 *s, mpcopy *mp, uint32_t part)
+{
+    ferry_objstore_op *op = mp->op;
+    txpipe *p = calloc(1, sizeof(*p));
+    slot *g, *pu;
+
+    if (p)
+        p->ring = malloc(s->tx_buffer);
+    if (!p || !p->ring) {
+        pipe_free(p);
+        if (!mp->failed)
+            set_op_error(op, ST_TX_GET, part, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL,
+                         "out of memory");
+        return -1;
+    }
+    p->mp = mp;
+    p->part = part;
+    p->cap = s->tx_buffer;
+    if (part) {
+        p->first = (uint64_t)(part - 1) * mp->part_size;
+        p->count = mp->size - p->first < mp->part_size ? mp->size - p->first : mp->part_size;
+    } else {
+        p->count = FERRY_OBJSTORE_SIZE_UNKNOWN; /* the GET's Content-Length says */
+        /* The PUT carries the metadata the GET returns (not a HEAD's, if one ran). */
+        mp->meta_len = 0;
+        mp->meta_n = 0;
+        mp->content_type[0] = '\0';
+    }
+    g = take_slot(s);
+    g->pipe = p;
+    if (start(s, g, op, ST_TX_GET, part)) {
+        slot_release(s, g);
+        pipe_free(p);
+        return -1;
+    }
+    pu = take_slot(s);
+    pu->op = op;
+    pu->pipe = p;
+    pu->step = ST_TX_PUT;
+    pu->part = part;
+    p->get = g;
+    p->put = pu;
+    p->next = mp->pipes;
+    mp->pipes = p;
+    return 0;
+}
+
+/* The GET's response headers said 2xx: learn and check how many bytes will come. */
+static int pipe_headers(txpipe *p, const slot *g)
+{
+    mpcopy *mp = p->mp;
+    ferry_objstore_op *op = mp->op;
+
+    if (!g->have_clen) {
+        if (!mp->failed)
+            set_op_error(op, ST_TX_GET, p->part, FERRY_ERR_RETRYABLE, FERRY_EC_S3_SERVER,
+                         "%d without a Content-Length", g->status);
+        return -1;
+    }
+    if (p->part) {
+        if (g->clen != p->count) {
+            if (!mp->failed)
+                set_op_error(op, ST_TX_GET, p->part, FERRY_ERR_RETRYABLE, FERRY_EC_S3_SERVER,
+                             "%d with %llu bytes for a range of %llu", g->status,
+                             (unsigned long long)g->clen, (unsigned long long)p->count);
+            return -1;
+        }
+        return 0;
+    }
+    if (mp->size != FERRY_OBJSTORE_SIZE_UNKNOWN && g->clen != mp->size) {
+        if (!mp->failed)
+            set_op_error(op, ST_TX_GET, 0, FERRY_ERR_RETRYABLE, FERRY_EC_VERIFY,
+                         "the source is %llu bytes now, %llu were expected (it changed)",
+                         (unsigned long long)g->clen, (unsigned long long)mp->size);
+        return -1;
+    }
+    if (g->clen > MAX_PART) {
+        if (!mp->failed)
+            set_op_error(op, ST_TX_GET, 0, FERRY_ERR_PERMANENT, FERRY_EC_S3_CLIENT,
+                         "%llu bytes is above PutObject's 5 GiB limit",
+                         (unsigned long long)g->clen);
+        return -1;
+    }
+    p->count = g->clen;
+    return 0;
+}
+
+static void mp_fail(mpcopy *mp);
+
+/* Ends whatever side of p can end now, and p itself once both have. */
+static void pipe_settle(sigv4 *s, txpipe *p)
+{
+    mpcopy *mp = p->mp;
+    ferry_objstore_op *op = mp->op;
+    txpipe **pp;
+
+    if (p->put_done && !p->get_done) {
+        /* The PUT is over (refused, say): nobody will read the rest of the source. */
+        curl_multi_remove_handle(s->multi, p->get->easy);
+        slot_release(s, p->get);
+        p->get = NULL;
+        p->get_done = 1;
+    }
+    if (p->get_done && !p->get_ok && !p->put_launched && !p->put_done) {
+        slot_release(s, p->put);
+        p->put = NULL;
+        p->put_done = 1;
+    }
+    if (!p->get_done || !p->put_done)
+        return;
+    for (pp = &mp->pipes; *pp && *pp != p; pp = &(*pp)->next)
+        ;
+    if (*pp)
+        *pp = p->next;
+    if (p->part)
+        mp->parts_in_flight--;
+    else
+        mp->busy = 0;
+    if (p->get_ok && p->put_ok && !mp->failed) {
+        if (p->part) {
+            mp->parts_done++;
+        } else {
+            op->size = p->count;
+            op->multipart = 0;
+            op->http_status = 200;
+            op->rc = FERRY_OK;
+            mp->phase = PH_DONE;
+        }
+    } else {
+        if (!mp->failed && op->rc == FERRY_OK)
+            set_op_error(op, p->part ? ST_TX_PUT : ST_MAIN, p->part, FERRY_ERR_RETRYABLE,
+                         FERRY_EC_INTERNAL, "stream stopped");
+        mp_fail(mp);
+        if (!p->part)
+            mp->phase = PH_DONE;
+    }
+    pipe_free(p);
+}
+
+/* A stream's GET or PUT finished (already removed from the multi handle). */
+static void pipe_slot_done(sigv4 *s, slot *sl, CURLcode cc)
+{
+    txpipe *p = sl->pipe;
+    mpcopy *mp = p->mp;
+    ferry_objstore_op *op = mp->op;
+
+    if (sl->step == ST_TX_GET) {
+        int ok = 0;
+        p->get_done = 1;
+        p->get = NULL;
+        if (cc != CURLE_OK && p->get_why) {
+            if (!mp->failed)
+                set_op_error(op, ST_TX_GET, p->part, FERRY_ERR_RETRYABLE, FERRY_EC_S3_SERVER,
+                             "%s", p->get_why);
+        } else if (check(s, sl, cc, op, ST_TX_GET, p->part) != FERRY_OK) {
+            /* error set by check (unless an earlier one stands) */
+        } else if (p->count == FERRY_OBJSTORE_SIZE_UNKNOWN && pipe_headers(p, sl)) {
+            /* a 0-byte or tiny object can end before the pump saw its headers */
+        } else if (p->received != p->count) {
+            if (!mp->failed)
+                set_op_error(op, ST_TX_GET, p->part, FERRY_ERR_RETRYABLE, FERRY_EC_S3_NETWORK,
+                             "got %llu of %llu bytes", (unsigned long long)p->received,
+                             (unsigned long long)p->count);
+        } else {
+            ok = 1;
+        }
+        p->get_ok = ok;
+        if (!ok)
+            mp_fail(mp);
+    } else {
+        p->put_done = 1;
+        p->put = NULL;
+        if (check(s, sl, cc, op, ST_TX_PUT, p->part) != FERRY_OK) {
+            mp_fail(mp);
+        } else if (!sl->etag[0]) {
+            if (!mp->failed)
+                set_op_error(op, ST_TX_PUT, p->part, FERRY_ERR_RETRYABLE, FERRY_EC_S3_SERVER,
+                             "no ETag in the response");
+            mp_fail(mp);
+        } else if (!mp->failed) {
+            p->put_ok = 1;
+            if (p->part)
+                memcpy(mp->etags[p->part - 1], sl->etag, sizeof(mp->etags[0]));
+            else
+                memcpy(op->etag, sl->etag, sizeof(op->etag));
+        }
+    }
+    slot_release(s, sl);
+    pipe_settle(s, p);
+}
+
+/* Stops every stream of a failed transfer at once: its result is decided, and the upload
+ * can be aborted only when no part is being written. */
+static void tx_cancel(sigv4 *s, mpcopy *mp)
+{
+    while (mp->pipes) {
+        txpipe *p = mp->pipes;
+        if (p->get) {
+            curl_multi_remove_handle(s->multi, p->get->easy);
+            slot_release(s, p->get);
+            p->get = NULL;
+        }
+        p->get_done = 1;
+        if (p->put) {
+            if (p->put_launched)
+                curl_multi_remove_handle(s->multi, p->put->easy);
+            slot_release(s, p->put);
+            p->put = NULL;
+        }
+        p->put_done = 1;
+        pipe_settle(s, p); /* unlinks and frees p */
+    }
+}
+
+/* Moves streams along between transfers: starts PUTs whose GET answered, unpauses a GET
+ * when its ring has room again and a PUT when data (or the end) arrived. Never called from
+ * a curl callback. Returns 1 if anything changed (the caller then runs curl again). */
+static int tx_service(sigv4 *s)
+{
+    int moved = 0;
+    mpcopy *mp;
+
+    for (mp = s->mp_active; mp; mp = mp->next) {
+        txpipe *p, *next;
+        if (!mp->transfer)
+            continue;
+        for (p = mp->pipes; p; p = next) {
+            slot *g = p->get;
+            next = p->next;
+            if (mp->failed)
+                break;
+            if (!p->put_launched && !p->put_done && !p->get_done && g && g->headers_done &&
+                g->status >= 200 && g->status < 300 && p->count == FERRY_OBJSTORE_SIZE_UNKNOWN &&
+                pipe_headers(p, g)) {
+                mp_fail(mp);
+                moved = 1; /* the caller's schedule() stops the streams */
+                break;
+            }
+            if (!p->put_launched && !p->put_done &&
+                ((g && g->headers_done && g->status >= 200 && g->status < 300 &&
+                  p->count != FERRY_OBJSTORE_SIZE_UNKNOWN) ||
+                 (p->get_done && p->get_ok))) {
+                if (start(s, p->put, mp->op, ST_TX_PUT, p->part)) {
+                    slot_release(s, p->put);
+                    p->put = NULL;
+                    p->put_done = 1;
+                    mp_fail(mp);
+                    pipe_settle(s, p);
+                    moved = 1;
+                    break;
+                }
+                p->put_launched = 1;
+                moved = 1;
+            }
+            if (p->get_paused && g && p->cap - p->len >= p->cap / 2) {
+                p->get_paused = 0;
+                curl_easy_pause(g->easy, CURLPAUSE_CONT); /* may deliver the held chunk now */
+                moved = 1;
+            }
+            if (p->put_paused && p->put_launched && p->put && (p->len || p->get_done)) {
+                p->put_paused = 0;
+                curl_easy_pause(p->put->easy, CURLPAUSE_CONT);
+                moved = 1;
+            }
+        }
+    }
+    return moved;
+}
+
+/* ---------------------------------------------------------------- multipart scheduling */
+
+static void mp_fail(mpcopy *mp)
+{
+    mp->failed = 1;
+}
+
+/* Next request of a multipart copy or transfer, if one can start now. ST_TX_GET stands
+ * for a whole stream (two slots). */
 static int mp_pick(const mpcopy *mp, enum step *st)
 {
     if (mp->failed) {
@@ -1236,7 +1748,7 @@ static int mp_pick(const mpcopy *mp, enum step *st)
         return 0;
     case PH_SIMPLE:
         if (!mp->busy) {
-            *st = ST_MAIN;
+            *st = mp->transfer ? ST_TX_GET : ST_MAIN;
             return 1;
         }
         return 0;
@@ -1248,7 +1760,7 @@ static int mp_pick(const mpcopy *mp, enum step *st)
         return 0;
     case PH_PARTS:
         if (mp->next_part <= mp->nparts) {
-            *st = ST_MP_PART;
+            *st = mp->transfer ? ST_TX_GET : ST_MP_PART;
             return 1;
         }
         if (mp->parts_done == mp->nparts && !mp->parts_in_flight && !mp->busy) {
@@ -1270,7 +1782,7 @@ static int mp_finished(const mpcopy *mp)
     return mp->failed && (!mp->upload_id[0] || mp->phase == PH_ABORT);
 }
 
-/* Starts multipart requests on free slots; completes finished multipart ops. */
+/* Starts multipart requests and streams on free slots; completes finished ones. */
 static void mp_schedule(sigv4 *s)
 {
     mpcopy **pp = &s->mp_active;
@@ -1280,9 +1792,32 @@ static void mp_schedule(sigv4 *s)
         ferry_objstore_op *op = mp->op;
         enum step st;
 
+        if (mp->failed && mp->pipes)
+            tx_cancel(s, mp);
         while (s->nfree && !mp_finished(mp) && mp_pick(mp, &st)) {
-            slot *sl = &s->slots[s->free_idx[s->nfree - 1]];
+            slot *sl;
             uint32_t part = 0;
+            if (st == ST_TX_GET) {
+                if (s->nfree < 2) {
+                    s->pair_wanted = 1;
+                    break;
+                }
+                if (mp->phase == PH_PARTS) {
+                    part = mp->next_part++;
+                    mp->parts_in_flight++;
+                } else {
+                    mp->busy = 1;
+                }
+                if (pipe_start(s, mp, part)) {
+                    if (part)
+                        mp->parts_in_flight--;
+                    else
+                        mp->busy = 0, mp->phase = PH_DONE;
+                    mp_fail(mp);
+                }
+                continue;
+            }
+            sl = take_slot(s);
             if (st == ST_MP_PART) {
                 part = mp->next_part++;
                 mp->parts_in_flight++;
@@ -1294,6 +1829,7 @@ static void mp_schedule(sigv4 *s)
                     mp->phase = PH_COMPLETE;
             }
             if (start(s, sl, op, st, part)) {
+                slot_release(s, sl);
                 if (st == ST_MP_PART)
                     mp->parts_in_flight--;
                 else
@@ -1319,17 +1855,17 @@ static void mp_schedule(sigv4 *s)
 
 static void schedule(sigv4 *s)
 {
+    s->pair_wanted = 0;
     mp_schedule(s);
-    while (s->nfree && s->q_head) {
-        ferry_objstore_op *op = s->q_head;
-        slot *sl = &s->slots[s->free_idx[s->nfree - 1]];
+    /* While a stream waits for two free slots, single requests must not take the one that
+     * is free, or a steady flow of them could starve the stream. */
+    while (s->nfree && s->ops.queued.head && !s->pair_wanted) {
+        ferry_objstore_op *op = ferry_objstore_opq_pop(&s->ops.queued);
+        slot *sl;
 
-        s->q_head = op->next_;
-        if (!s->q_head)
-            s->q_tail = NULL;
-        op->next_ = NULL;
-        if (op->type == FERRY_OBJSTORE_OP_COPY && op->src_size != FERRY_OBJSTORE_SIZE_UNKNOWN &&
-            op->src_size > s->mp_threshold) {
+        if (op->type == FERRY_OBJSTORE_OP_TRANSFER ||
+            (op->type == FERRY_OBJSTORE_OP_COPY && op->src_size != FERRY_OBJSTORE_SIZE_UNKNOWN &&
+             op->src_size > s->mp_threshold)) {
             mpcopy *mp = calloc(1, sizeof(*mp));
             if (!mp) {
                 op->rc = ferry_error_set(&op->err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL,
@@ -1339,14 +1875,28 @@ static void schedule(sigv4 *s)
             }
             mp->op = op;
             mp->phase = PH_HEAD;
+            mp->size = FERRY_OBJSTORE_SIZE_UNKNOWN;
+            if (op->type == FERRY_OBJSTORE_OP_TRANSFER) {
+                mp->transfer = 1;
+                mp->src = ferry_objstore_impl(op->src_store, &ferry_objstore_sigv4_backend);
+                /* A known small size skips the HEAD: the GET's headers say the rest. */
+                if (op->src_size != FERRY_OBJSTORE_SIZE_UNKNOWN &&
+                    op->src_size <= s->mp_threshold) {
+                    mp->phase = PH_SIMPLE;
+                    mp->size = op->src_size;
+                }
+            }
             mp->next = s->mp_active;
             s->mp_active = mp;
             op->priv_ = mp;
             mp_schedule(s);
             continue;
         }
-        if (start(s, sl, op, ST_MAIN, 0))
+        sl = take_slot(s);
+        if (start(s, sl, op, ST_MAIN, 0)) {
+            slot_release(s, sl);
             push_done(s, op);
+        }
     }
 }
 
@@ -1358,6 +1908,10 @@ static void on_transfer_done(sigv4 *s, slot *sl, CURLcode cc)
     mpcopy *mp = op->priv_;
 
     curl_multi_remove_handle(s->multi, sl->easy);
+    if (sl->pipe) {
+        pipe_slot_done(s, sl, cc); /* releases the slot */
+        return;
+    }
     if (mp) {
         if (st == ST_MAIN) {
             mp->busy = 0;
@@ -1390,44 +1944,41 @@ static void drain(sigv4 *s)
     }
 }
 
-static void deliver(sigv4 *s)
-{
-    while (s->done_head) {
-        ferry_objstore_op *op = s->done_head;
-        s->done_head = op->next_;
-        if (!s->done_head)
-            s->done_tail = NULL;
-        op->next_ = NULL;
-        s->pending--;
-        if (op->done)
-            op->done(op, op->done_opaque);
-    }
-}
-
 static int active(const sigv4 *s)
 {
     return s->nfree < s->nslots;
 }
 
-static size_t be_pump(void *impl, int timeout_ms)
+/* One round of curl work; then, while streams move (unpauses, new PUTs), more rounds
+ * without waiting: an unpaused transfer has work that no socket event would announce. */
+static void step(sigv4 *s)
 {
-    sigv4 *s = impl;
-    int running = 0;
+    int running = 0, i;
 
+    curl_multi_perform(s->multi, &running);
+    drain(s);
     schedule(s);
-    if (active(s)) {
+    for (i = 0; i < 64 && s->mp_active && tx_service(s); i++) {
         curl_multi_perform(s->multi, &running);
         drain(s);
         schedule(s);
-        if (!s->done_head && active(s)) {
+    }
+}
+
+static size_t be_pump(void *impl, int timeout_ms)
+{
+    sigv4 *s = impl;
+
+    schedule(s);
+    if (active(s)) {
+        step(s);
+        if (!s->ops.done.head && active(s)) {
             curl_multi_poll(s->multi, NULL, 0, timeout_ms < 0 ? 0 : timeout_ms, NULL);
-            curl_multi_perform(s->multi, &running);
-            drain(s);
-            schedule(s);
+            step(s);
         }
     }
-    deliver(s);
-    return s->pending;
+    ferry_objstore_opqs_deliver(&s->ops);
+    return s->ops.pending;
 }
 
 /* ---------------------------------------------------------------- submit / cancel */
@@ -1442,51 +1993,44 @@ static int name_ok(const char *s, size_t max)
     return n <= max;
 }
 
-static int bucket_ok(const char *b)
-{
-    const char *p;
-
-    if (!name_ok(b, 255))
-        return 0;
-    for (p = b; *p; p++)
-        if ((unsigned char)*p <= ' ' || *p == '/' || *p == 0x7F)
-            return 0;
-    return 1;
-}
-
-static const char *validate(const ferry_objstore_op *op)
+static const char *validate(const sigv4 *s, const ferry_objstore_op *op)
 {
     switch (op->type) {
+    case FERRY_OBJSTORE_OP_TRANSFER:
+        if (!op->src_store)
+            return "no source store";
+        if (!ferry_objstore_impl(op->src_store, &ferry_objstore_sigv4_backend))
+            return "the source store must use the sigv4 backend";
+        if (s->nslots < 2)
+            return "needs max_in_flight >= 2 (each stream holds a GET and a PUT connection)";
+        /* fallthrough */
     case FERRY_OBJSTORE_OP_COPY:
-        if (!bucket_ok(op->src_bucket) || !name_ok(op->src_key, FERRY_URI_KEY_MAX))
+        if (!ferry_objstore_bucket_ok(op->src_bucket) || !name_ok(op->src_key, FERRY_URI_KEY_MAX))
             return "missing or invalid source bucket or key";
         /* fallthrough */
     case FERRY_OBJSTORE_OP_HEAD:
     case FERRY_OBJSTORE_OP_PUT:
     case FERRY_OBJSTORE_OP_GET:
     case FERRY_OBJSTORE_OP_DELETE:
-        if (!bucket_ok(op->bucket))
+        if (!ferry_objstore_bucket_ok(op->bucket))
             return "missing or invalid bucket";
         if (!name_ok(op->key, FERRY_URI_KEY_MAX))
             return "missing key, or key longer than 1024 bytes";
         if (op->type == FERRY_OBJSTORE_OP_PUT && op->put_len && !op->put_data)
             return "PUT without data";
         return NULL;
-    case FERRY_OBJSTORE_OP_LIST:
-        if (!bucket_ok(op->bucket))
-            return "missing or invalid bucket";
-        if (!op->listing)
-            return "LIST without a listing to fill";
-        if (op->max_keys < 0 || op->max_keys > 1000)
-            return "max_keys must be 0..1000";
-        if ((op->prefix && strlen(op->prefix) > FERRY_URI_KEY_MAX) ||
-            (op->start_after && strlen(op->start_after) > FERRY_URI_KEY_MAX) ||
-            (op->continuation_token && strlen(op->continuation_token) > FERRY_URI_KEY_MAX))
-            return "prefix, start_after or continuation token too long";
+    case FERRY_OBJSTORE_OP_ABORT_UPLOAD:
+        if (!ferry_objstore_bucket_ok(op->bucket) || !name_ok(op->key, FERRY_URI_KEY_MAX))
+            return "missing or invalid bucket or key";
+        if (!name_ok(op->upload_id, 1023) || strpbrk(op->upload_id, "\r\n"))
+            return "missing or invalid upload id";
         return NULL;
+    case FERRY_OBJSTORE_OP_LIST:
+    case FERRY_OBJSTORE_OP_LIST_UPLOADS:
+        return ferry_objstore_list_args_bad(op);
     case FERRY_OBJSTORE_OP_HEAD_BUCKET:
     case FERRY_OBJSTORE_OP_CREATE_BUCKET:
-        return bucket_ok(op->bucket) ? NULL : "missing or invalid bucket";
+        return ferry_objstore_bucket_ok(op->bucket) ? NULL : "missing or invalid bucket";
     }
     return "unknown operation type";
 }
@@ -1496,45 +2040,32 @@ static void be_submit(void *impl, ferry_objstore_op *op)
     sigv4 *s = impl;
     const char *bad;
 
-    op->rc = FERRY_OK;
-    ferry_error_clear(&op->err);
-    op->http_status = 0;
-    op->s3_code[0] = '\0';
-    op->etag[0] = '\0';
-    op->size = 0;
-    op->last_modified_ms = 0;
-    op->multipart = 0;
-    op->get_data = NULL;
-    op->get_len = 0;
-    op->priv_ = NULL;
-    op->next_ = NULL;
-    s->pending++;
-    bad = validate(op);
+    ferry_objstore_opqs_accept(&s->ops, op);
+    bad = validate(s, op);
     if (bad) {
-        op->rc = ferry_error_set(&op->err, FERRY_ERR_PERMANENT, FERRY_EC_S3_CLIENT, "%s: %s",
-                                 step_name(op, ST_MAIN), bad);
+        char what[600];
+        describe(op, ST_MAIN, 0, what, sizeof(what));
+        op->rc = ferry_error_set(&op->err, FERRY_ERR_PERMANENT,
+                                 op->type == FERRY_OBJSTORE_OP_TRANSFER && !strstr(bad, "key")
+                                     ? FERRY_EC_CONFIG
+                                     : FERRY_EC_S3_CLIENT,
+                                 "%s: %s", what, bad);
         push_done(s, op);
         return;
     }
-    if (s->q_tail)
-        s->q_tail->next_ = op;
-    else
-        s->q_head = op;
-    s->q_tail = op;
+    ferry_objstore_opq_push(&s->ops.queued, op);
+}
+
+static const char *main_step_name(const ferry_objstore_op *op)
+{
+    return step_name(op, ST_MAIN);
 }
 
 static void be_cancel_queued(void *impl)
 {
     sigv4 *s = impl;
 
-    while (s->q_head) {
-        ferry_objstore_op *op = s->q_head;
-        s->q_head = op->next_;
-        op->rc = ferry_error_set(&op->err, FERRY_ERR_CANCELLED, FERRY_EC_INTERNAL,
-                                 "%s: not started: cancelled", step_name(op, ST_MAIN));
-        push_done(s, op);
-    }
-    s->q_tail = NULL;
+    ferry_objstore_opqs_cancel_queued(&s->ops, main_step_name);
 }
 
 /* ---------------------------------------------------------------- create / destroy */
@@ -1579,10 +2110,11 @@ static void be_destroy(void *impl)
     free(s->host);
     free(s->scheme);
     free(s->region);
-    wipe_free(s->access_key);
-    wipe_free(s->secret_key);
-    wipe_free(s->session_token);
+    ferry_objstore_wipe_free(s->access_key);
+    ferry_objstore_wipe_free(s->secret_key);
+    ferry_objstore_wipe_free(s->session_token);
     free(s->ca_file);
+    free(s->default_ca);
     explicit_bzero(s->signing_key, sizeof(s->signing_key));
     free(s);
 }
@@ -1681,6 +2213,7 @@ static int setup_easy(sigv4 *s, slot *sl)
     curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
     curl_easy_setopt(e, CURLOPT_READDATA, sl);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, sl->errbuf);
+    sl->conn_of = s;
     return 0;
 }
 
@@ -1706,6 +2239,16 @@ static void *be_create(const ferry_objstore_conf *c, ferry_error *err)
                         "multipart threshold and part size must be 5 MiB..5 GiB");
         return NULL;
     }
+    if (c->transfer_buffer_bytes &&
+        (c->transfer_buffer_bytes < ((size_t)64 << 10) ||
+         c->transfer_buffer_bytes > ((size_t)64 << 20))) {
+        ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_CONFIG,
+                        "transfer buffer must be 64 KiB..64 MiB");
+        return NULL;
+    }
+    if (c->insecure_tls_ok)
+        ferry_debug(NULL, "insecure_tls_ok is ignored by the sigv4 backend: it always "
+                          "verifies TLS");
     if (c->region && (!*c->region || strpbrk(c->region, "/ \r\n"))) {
         ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_CONFIG, "invalid S3 region");
         return NULL;
@@ -1729,6 +2272,7 @@ static void *be_create(const ferry_objstore_conf *c, ferry_error *err)
     s->max_response = c->max_response_bytes ? c->max_response_bytes : (16u << 20);
     s->mp_threshold = c->multipart_threshold;
     s->mp_part_size = c->multipart_part_size;
+    s->tx_buffer = c->transfer_buffer_bytes ? c->transfer_buffer_bytes : (size_t)1 << 20;
     s->nslots = c->max_in_flight;
     s->slots = calloc((size_t)s->nslots, sizeof(*s->slots));
     s->free_idx = calloc((size_t)s->nslots, sizeof(*s->free_idx));
@@ -1747,6 +2291,18 @@ static void *be_create(const ferry_objstore_conf *c, ferry_error *err)
             goto fail;
         }
         s->free_idx[i] = s->nslots - 1 - i; /* slot 0 is used first */
+    }
+    {
+        /* libcurl's own CA bundle, to restore on a handle that ran a request for a
+         * TRANSFER's source store with another ca_file. */
+        char *def = NULL;
+#if LIBCURL_VERSION_NUM >= 0x075400
+        curl_easy_getinfo(s->slots[0].easy, CURLINFO_CAINFO, &def);
+#endif
+        if (def && !(s->default_ca = strdup(def))) {
+            ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INTERNAL, "out of memory");
+            goto fail;
+        }
     }
     s->nfree = s->nslots;
     return s;

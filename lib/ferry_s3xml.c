@@ -9,6 +9,7 @@
 
 #include <expat.h>
 
+#include "ferry_objstore_internal.h"
 #include "ferry_uri.h"
 
 #define NS_SEP '\x01'     /* cannot occur in an XML document, so never in a namespace */
@@ -23,12 +24,15 @@ enum field {
     /* ListBucketResult */
     F_IS_TRUNCATED, F_ENCODING_TYPE,
     F_C_KEY, F_C_SIZE, F_C_ETAG, F_C_LAST_MODIFIED,
+    /* ListMultipartUploadsResult (Upload/Key and IsTruncated reuse the above) */
+    F_U_UPLOAD_ID,
 };
 
 typedef struct pctx {
     XML_Parser p;
     int depth;
     int is_list;
+    int uploads; /* is_list for a ListMultipartUploadsResult: Upload entries */
     char root[64];
     int in_contents;
     enum field field; /* element whose text is being collected */
@@ -75,28 +79,6 @@ static void strip_etag(const char *in, char *out, size_t size)
         len = size - 1;
     memcpy(out, in, len);
     out[len] = '\0';
-}
-
-/* Appends s (len bytes + NUL) to the listing's arena; returns its offset or SIZE_MAX. */
-static size_t arena_add(ferry_objstore_listing *l, const char *s, size_t len)
-{
-    size_t off = l->arena_len_;
-
-    if (l->arena_len_ + len + 1 > l->arena_cap_) {
-        size_t cap = l->arena_cap_ ? l->arena_cap_ : 16384;
-        char *p;
-        while (cap < l->arena_len_ + len + 1)
-            cap *= 2;
-        p = realloc(l->arena_, cap);
-        if (!p)
-            return SIZE_MAX;
-        l->arena_ = p;
-        l->arena_cap_ = cap;
-    }
-    memcpy(l->arena_ + off, s, len);
-    l->arena_[off + len] = '\0';
-    l->arena_len_ += len + 1;
-    return off;
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -213,6 +195,11 @@ static enum field list_field(const pctx *c, const char *name)
             return F_IS_TRUNCATED;
         if (!strcmp(name, "EncodingType"))
             return F_ENCODING_TYPE;
+    } else if (c->depth == 3 && c->in_contents && c->uploads) {
+        if (!strcmp(name, "Key"))
+            return F_C_KEY;
+        if (!strcmp(name, "UploadId"))
+            return F_U_UPLOAD_ID;
     } else if (c->depth == 3 && c->in_contents) {
         if (!strcmp(name, "Key"))
             return F_C_KEY;
@@ -240,13 +227,15 @@ static void XMLCALL on_start(void *ud, const XML_Char *qname, const XML_Char **a
     }
     if (c->depth == 1) {
         snprintf(c->root, sizeof(c->root), "%s", name);
-        if (c->is_list && strcmp(name, "ListBucketResult") != 0) {
+        if (c->is_list &&
+            strcmp(name, c->uploads ? "ListMultipartUploadsResult" : "ListBucketResult") != 0) {
             fail(c, !strcmp(name, "Error") ? "got an Error document, not a listing"
+                    : c->uploads           ? "root element is not ListMultipartUploadsResult"
                                            : "root element is not ListBucketResult");
             return;
         }
     }
-    if (c->is_list && c->depth == 2 && !strcmp(name, "Contents")) {
+    if (c->is_list && c->depth == 2 && !strcmp(name, c->uploads ? "Upload" : "Contents")) {
         if (c->l->count >= MAX_ENTRIES) {
             fail(c, "too many entries in one listing page");
             return;
@@ -335,7 +324,7 @@ static void end_list_field(pctx *c)
             fail(c, "key contains a NUL byte");
             return;
         }
-        off = arena_add(l, c->text, c->text_len);
+        off = ferry_objstore_listing_arena_add(l, c->text, c->text_len);
         if (off == SIZE_MAX) {
             fail(c, "out of memory");
             return;
@@ -351,9 +340,22 @@ static void end_list_field(pctx *c)
         }
         c->have_size = 1;
         break;
+    case F_U_UPLOAD_ID:
+        if (memchr(c->text, '\0', c->text_len)) {
+            fail(c, "UploadId contains a NUL byte");
+            return;
+        }
+        off = ferry_objstore_listing_arena_add(l, c->text, c->text_len);
+        if (off == SIZE_MAX) {
+            fail(c, "out of memory");
+            return;
+        }
+        c->cur.etag_off_ = off; /* held in the etag slot until the page is finished */
+        c->have_size = 1;       /* uploads have no Size */
+        break;
     case F_C_ETAG:
         strip_etag(c->text, etag, sizeof(etag));
-        off = arena_add(l, etag, strlen(etag));
+        off = ferry_objstore_listing_arena_add(l, etag, strlen(etag));
         if (off == SIZE_MAX) {
             fail(c, "out of memory");
             return;
@@ -377,15 +379,9 @@ static void finish_contents(pctx *c)
         fail(c, "a Contents entry lacks Key or Size");
         return;
     }
-    if (l->count == l->cap_) {
-        size_t cap = l->cap_ ? l->cap_ * 2 : 1024;
-        ferry_objstore_entry *e = realloc(l->entries, cap * sizeof(*e));
-        if (!e) {
-            fail(c, "out of memory");
-            return;
-        }
-        l->entries = e;
-        l->cap_ = cap;
+    if (ferry_objstore_listing_reserve(l)) {
+        fail(c, "out of memory");
+        return;
     }
     l->entries[l->count++] = c->cur;
 }
@@ -405,7 +401,8 @@ static void XMLCALL on_end(void *ud, const XML_Char *qname)
             end_result_field(c);
         c->field = F_NONE;
     }
-    if (c->is_list && c->depth == 2 && c->in_contents && !strcmp(name, "Contents")) {
+    if (c->is_list && c->depth == 2 && c->in_contents &&
+        !strcmp(name, c->uploads ? "Upload" : "Contents")) {
         c->in_contents = 0;
         finish_contents(c);
     }
@@ -477,45 +474,28 @@ int ferry_s3xml_parse_result(const char *xml, size_t len, ferry_s3xml_result *r,
     return rc;
 }
 
-int ferry_s3xml_parse_list(const char *xml, size_t len, ferry_objstore_listing *l, char *why,
-                           size_t why_size)
+/* ListBucketResult entries: decodes url-encoded keys, drops directories, sets key and etag.
+ * *last_off: the page's last key, skipped entries included. 0, or -1 and why. */
+static int finish_objects(ferry_objstore_listing *l, int url_encoded, size_t *last_off,
+                          char *why, size_t why_size)
 {
-    pctx *c = calloc(1, sizeof(*c));
-    size_t i, j, last_off = SIZE_MAX;
-    int rc = -1;
+    size_t i, j;
 
-    l->count = 0;
-    l->skipped_dirs = 0;
-    l->is_truncated = 0;
-    l->next_token = NULL;
-    l->arena_len_ = 0;
-    if (!c) {
-        snprintf(why, why_size, "out of memory");
-        return -1;
-    }
-    c->is_list = 1;
-    c->l = l;
-    if (run(c, xml, len, why, why_size))
-        goto out;
-    if (!c->root[0]) {
-        snprintf(why, why_size, "empty document");
-        goto out;
-    }
     for (i = 0, j = 0; i < l->count; i++) {
         ferry_objstore_entry e = l->entries[i];
-        last_off = e.key_off_;
-        if (c->url_encoded) {
+        *last_off = e.key_off_;
+        if (url_encoded) {
             char *k = l->arena_ + e.key_off_;
             size_t n = ferry_uri_pct_decode(k, e.key_len, 1, k, e.key_len + 1);
             if (n == (size_t)-1) {
                 snprintf(why, why_size, "malformed url-encoded key in listing");
-                goto out;
+                return -1;
             }
             e.key_len = n;
         }
         if (e.key_len > FERRY_URI_KEY_MAX) {
             snprintf(why, why_size, "key longer than 1024 bytes in listing");
-            goto out;
+            return -1;
         }
         /* S3 sends an ETag with every object. A "dir/" entry without one is a file-system
          * backend's directory (S3Proxy's jclouds "filesystem" provider lists them), not an
@@ -529,6 +509,59 @@ int ferry_s3xml_parse_list(const char *xml, size_t len, ferry_objstore_listing *
         l->entries[j++] = e;
     }
     l->count = j;
+    return 0;
+}
+
+/* ListMultipartUploadsResult entries: sets key and upload_id (held in the etag slot while
+ * parsing). *last_off: the page's last key. 0, or -1 and why. */
+static int finish_uploads(ferry_objstore_listing *l, size_t *last_off, char *why,
+                          size_t why_size)
+{
+    size_t i, j;
+
+    for (i = 0, j = 0; i < l->count; i++) {
+        ferry_objstore_entry e = l->entries[i];
+        if (e.etag_off_ == SIZE_MAX || e.key_len > FERRY_URI_KEY_MAX) {
+            snprintf(why, why_size, "an Upload entry lacks UploadId or has a key too long");
+            return -1;
+        }
+        *last_off = e.key_off_;
+        e.key = l->arena_ + e.key_off_;
+        e.upload_id = l->arena_ + e.etag_off_;
+        e.etag = "";
+        e.size = 0;
+        l->entries[j++] = e;
+    }
+    l->count = j;
+    return 0;
+}
+
+/* Both listing documents: parse into l (reusing its buffers), finish the entries the way
+ * the document wants, set the cursor. On failure l is left empty. */
+static int parse_page(const char *xml, size_t len, ferry_objstore_listing *l, int uploads,
+                      char *why, size_t why_size)
+{
+    pctx *c = calloc(1, sizeof(*c));
+    size_t last_off = SIZE_MAX;
+    int rc = -1;
+
+    ferry_objstore_listing_begin(l);
+    if (!c) {
+        snprintf(why, why_size, "out of memory");
+        return -1;
+    }
+    c->is_list = 1;
+    c->uploads = uploads;
+    c->l = l;
+    if (run(c, xml, len, why, why_size))
+        goto out;
+    if (!c->root[0]) {
+        snprintf(why, why_size, "empty document");
+        goto out;
+    }
+    if (uploads ? finish_uploads(l, &last_off, why, why_size)
+                : finish_objects(l, c->url_encoded, &last_off, why, why_size))
+        goto out;
     /* The cursor to the next page is our own: the page's last key (skipped entries
      * included), sent back as start-after. Server tokens are opaque and not portable
      * (S3Proxy url-encodes its token under encoding-type=url, which breaks it). */
@@ -543,4 +576,16 @@ out:
     }
     free(c);
     return rc;
+}
+
+int ferry_s3xml_parse_list(const char *xml, size_t len, ferry_objstore_listing *l, char *why,
+                           size_t why_size)
+{
+    return parse_page(xml, len, l, 0, why, why_size);
+}
+
+int ferry_s3xml_parse_uploads(const char *xml, size_t len, ferry_objstore_listing *l,
+                              char *why, size_t why_size)
+{
+    return parse_page(xml, len, l, 1, why, why_size);
 }

@@ -33,6 +33,12 @@ int ferry_s3xml_parse_result(const char *xml, size_t len, ferry_s3xml_result *r,
 int ferry_s3xml_parse_list(const char *xml, size_t len, ferry_objstore_listing *l, char *why,
                            size_t why_size);
 
+/* Parses a ListMultipartUploadsResult page into l: each entry's key and upload_id (size 0,
+ * etag ""); next_token is the page's last key when truncated (send as key-marker). Returns
+ * 0, or -1 and why. */
+int ferry_s3xml_parse_uploads(const char *xml, size_t len, ferry_objstore_listing *l,
+                              char *why, size_t why_size);
+
 /* "2026-11-26T01:18:10.123Z" -> ms since the epoch; -1 if malformed. */
 long long ferry_s3xml_parse_time(const char *s);
 

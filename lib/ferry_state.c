@@ -982,3 +982,79 @@ ferry_rc ferry_state_iter_next(ferry_state_iter *it, const char **dataset, ferry
         it->pos = 0;
     }
 }
+
+/* ---- notification marker -------------------------------------------------------------
+ * NOTIFIED  KEYS: state   ARGV: event_id
+ * -> 1 when the migration is done for this event (marker set), 0 otherwise (nothing set,
+ *    so a hash replaced by a newer event is never touched). */
+static const ferry_redis_script lua_notified = {
+    "notified",
+    "if redis.call('HGET', KEYS[1], 'status') == 'done' and\n"
+    "   redis.call('HGET', KEYS[1], 'event_id') == ARGV[1] then\n"
+    "  redis.call('HSET', KEYS[1], 'notified_event', ARGV[1])\n"
+    "  return 1\n"
+    "end\n"
+    "return 0\n"};
+
+/* Runs a one-key script on the dataset's state hash with one or two arguments. */
+static ferry_rc eval_on_state(ferry_redis *r, const ferry_redis_script *script,
+                              const char *dataset, const char *a1, const char *a2,
+                              ferry_error *err)
+{
+    keyset k;
+    const char *argv[3];
+    redisReply *rep = NULL;
+    ferry_rc rc;
+
+    if ((rc = make_keys(&k, dataset, err)) != FERRY_OK)
+        return rc;
+    argv[0] = k.state;
+    argv[1] = a1;
+    argv[2] = a2;
+    rc = ferry_redis_eval(r, script, 1, a2 ? 3 : 2, argv, &rep, err);
+    freeReplyObject(rep);
+    return rc;
+}
+
+ferry_rc ferry_state_notified_set(ferry_redis *r, const char *dataset, const char *event_id,
+                                  ferry_error *err)
+{
+    return eval_on_state(r, &lua_notified, dataset, event_id, NULL, err);
+}
+
+ferry_rc ferry_state_notified_get(ferry_redis *r, const char *dataset, const char *event_id,
+                                  int *notified, ferry_error *err)
+{
+    keyset k;
+    const char *argv[3];
+    redisReply *rep = NULL;
+    ferry_rc rc;
+
+    *notified = 0;
+    if ((rc = make_keys(&k, dataset, err)) != FERRY_OK)
+        return rc;
+    argv[0] = "HGET";
+    argv[1] = k.state;
+    argv[2] = "notified_event";
+    rc = ferry_redis_command(r, 3, argv, NULL, &rep, err);
+    if (rc == FERRY_OK && rep->type == REDIS_REPLY_STRING)
+        *notified = strcmp(rep->str, event_id) == 0;
+    freeReplyObject(rep);
+    return rc;
+}
+
+/* WEBHOOK  KEYS: state   ARGV: event_id, outcome
+ * Records the webhook outcome on the migration of this event only. */
+static const ferry_redis_script lua_webhook = {
+    "webhook",
+    "if redis.call('HGET', KEYS[1], 'event_id') == ARGV[1] then\n"
+    "  redis.call('HSET', KEYS[1], 'webhook', ARGV[2])\n"
+    "  return 1\n"
+    "end\n"
+    "return 0\n"};
+
+ferry_rc ferry_state_note_webhook(ferry_redis *r, const char *dataset, const char *event_id,
+                                  const char *outcome, ferry_error *err)
+{
+    return eval_on_state(r, &lua_webhook, dataset, event_id, outcome, err);
+}

@@ -236,4 +236,20 @@ typedef struct ferry_fail_req {
 ferry_rc ferry_state_mark_failed_unleased(ferry_redis *r, const ferry_fail_req *req,
                                           ferry_error *err);
 
+/* ---- notification ------------------------------------------------------------------ */
+
+/* DatasetMigrated is sent at least once. After it was acknowledged the worker records it
+ * here, so a redelivered event that finds the migration already done does not announce it
+ * again. notified_set only marks a migration that is done for this very event id. */
+ferry_rc ferry_state_notified_set(ferry_redis *r, const char *dataset, const char *event_id,
+                                  ferry_error *err);
+ferry_rc ferry_state_notified_get(ferry_redis *r, const char *dataset, const char *event_id,
+                                  int *notified, ferry_error *err);
+
+/* The optional webhook's outcome ("ok" or "failed: <why>") in the state field `webhook`,
+ * for this event's migration only: a failing webhook never undoes a migration, but it
+ * must be visible. */
+ferry_rc ferry_state_note_webhook(ferry_redis *r, const char *dataset, const char *event_id,
+                                  const char *outcome, ferry_error *err);
+
 #endif

@@ -340,13 +340,15 @@ size_t ferry_uri_query_build(ferry_uri_qparam *params, size_t n, char *out, size
                 out[o] = '&';
             o++;
         }
+        /* Past the end, encode into nothing (not out + out_size: out may be NULL when
+         * only the length is wanted, and NULL + 0 is undefined). */
         o += ferry_uri_pct_encode(params[i].name, strlen(params[i].name), 0,
-                                  out + (o < out_size ? o : out_size),
+                                  o < out_size ? out + o : NULL,
                                   o < out_size ? out_size - o : 0);
         if (o + 1 < out_size)
             out[o] = '=';
         o++;
-        o += ferry_uri_pct_encode(v, strlen(v), 0, out + (o < out_size ? o : out_size),
+        o += ferry_uri_pct_encode(v, strlen(v), 0, o < out_size ? out + o : NULL,
                                   o < out_size ? out_size - o : 0);
     }
     if (out_size)

@@ -41,11 +41,7 @@ ferry_rc ferry_onboard_parse_uris(const ferry_onboard *ev, ferry_uri *src, ferry
         ferry_error_prefix(err, "target");
         return err->rc;
     }
-    if (ferry_uri_overlaps(src, dst))
-        /* A target inside the source would feed the copy its own output. */
-        return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC,
-                               "source %s and target %s overlap", ev->source_uri,
-                               ev->target_uri);
+    /* Whether they overlap depends on the endpoints, which only the worker knows. */
     return FERRY_OK;
 }
 
@@ -70,6 +66,15 @@ ferry_rc ferry_onboard_validate(const ferry_onboard *ev, ferry_error *err)
                                    "%s prefix: %s", i < ev->include_count ? "include" : "exclude",
                                    why);
     }
+    if (ev->chunk_count < 0 || ev->chunk_count > 1000000 ||
+        (ev->chunk_count > 0 &&
+         (ev->chunk_index < 0 || ev->chunk_index >= ev->chunk_count ||
+          !ferry_uuid_valid(ev->chunk_parent_event_id) ||
+          (ev->chunk_start_after && !printable_utf8ish(ev->chunk_start_after, 1025)) ||
+          (ev->chunk_end_key && !printable_utf8ish(ev->chunk_end_key, 1025)))) ||
+        (ev->chunk_count == 0 && (ev->chunk_parent_event_id || ev->chunk_index)))
+        return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC,
+                               "inconsistent chunk fields");
     if (ev->requested_by && !printable_utf8ish(ev->requested_by, 256))
         return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC,
                                "requested_by has control characters or is too long");

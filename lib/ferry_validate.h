@@ -10,7 +10,8 @@
 #include "ferry_uri.h"
 
 /* Event id is a UUID; dataset name follows ferry_dataset_name_valid; source and target
- * parse as s3:// URIs and do not overlap; include/exclude prefixes are safe key
+ * parse as s3:// URIs (whether they overlap depends on the endpoints: the worker checks
+ * it before copying); include/exclude prefixes are safe key
  * prefixes; requested_by is printable. FERRY_ERR_PERMANENT class invalid-spec with a
  * message naming the field otherwise. src/dst (may be NULL) receive the parsed URIs. */
 ferry_rc ferry_onboard_validate(const ferry_onboard *ev, ferry_error *err);

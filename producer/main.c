@@ -12,6 +12,8 @@ static void usage(FILE *fp)
             "\n"
             "Commands:\n"
             "  publish   publish one DatasetOnboard event and wait until Kafka has it\n"
+            "  serve     publish events for new or changed datasets from a Backstage catalog,\n"
+            "            a JSON registry and/or an HTTP API, until stopped\n"
             "\n"
             "Run `ferry-producer <command> --help` for the command's options.\n"
             "Options for every command: --config FILE, -X key=value, --log-level LEVEL,\n"
@@ -34,6 +36,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "publish"))
         return producer_publish_main(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "serve"))
+        return producer_serve_main(argc - 1, argv + 1);
     fprintf(stderr, "ferry-producer: unknown command \"%s\"\n\n", argv[1]);
     usage(stderr);
     return FERRY_EXIT_USAGE;

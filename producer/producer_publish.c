@@ -5,16 +5,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ferry_avro.h"
 #include "ferry_cli.h"
 #include "ferry_event.h"
-#include "ferry_kafka.h"
 #include "ferry_log.h"
 #include "ferry_util.h"
 #include "ferry_validate.h"
 #include "producer.h"
 
-static const ferry_conf_def publish_defs[] = {{NULL, 0, NULL, 0, 0, 0, NULL}};
+/* serve's table: one config file works for both commands (publish ignores those keys). */
+#define publish_defs producer_serve_defs
 
 static void usage(FILE *fp)
 {
@@ -40,7 +39,7 @@ static void usage(FILE *fp)
             "      --log-level LEVEL     debug, info, warn, error\n"
             "      --dump-config         print the effective settings (secrets redacted)\n"
             "  -h, --help / -V, --version\n\n");
-    ferry_conf_help(publish_defs, fp);
+    ferry_conf_help(NULL, fp);
 }
 
 enum { OPT_REQUESTED_BY = 1000, OPT_OVERWRITE, OPT_NO_VERIFY, OPT_INCLUDE, OPT_EXCLUDE,
@@ -75,15 +74,11 @@ int producer_publish_main(int argc, char **argv)
         {NULL, 0, NULL, 0}};
     ferry_cli *cli = ferry_cli_new(publish_defs);
     ferry_onboard ev = {0};
-    ferry_avro_codec *codec = NULL;
-    rd_kafka_t *rk = NULL;
+    producer_emitter *em = NULL;
+    producer_receipt rcpt;
     const ferry_conf *conf;
     ferry_error err = {0};
     char errstr[512], uuid[40];
-    void *buf = NULL;
-    size_t len = 0;
-    int32_t partition = -1;
-    int64_t offset = -1;
     int opt, json = 0, exit_code = FERRY_EXIT_USAGE;
     const char *user = getenv("USER");
 
@@ -163,34 +158,23 @@ int producer_publish_main(int argc, char **argv)
     }
 
     exit_code = FERRY_EXIT_FAILURE;
-    if (!(codec = ferry_avro_codec_new(errstr, sizeof(errstr)))) {
+    if (!(em = producer_emitter_new(conf, 0, errstr, sizeof(errstr)))) {
         fprintf(stderr, "ferry-producer: %s\n", errstr);
         goto out;
     }
-    if (ferry_avro_encode_onboard(codec, &ev, FERRY_AVRO_SINGLE_OBJECT, 0, &buf, &len, &err) !=
-        FERRY_OK) {
-        fprintf(stderr, "ferry-producer: encoding the event: %s\n", err.msg);
-        goto out;
-    }
-    if (!(rk = ferry_kafka_producer_new(conf, errstr, sizeof(errstr)))) {
-        fprintf(stderr, "ferry-producer: %s\n", errstr);
-        goto out;
-    }
-    if (ferry_kafka_produce_sync(rk, ferry_conf_str(conf, "topic.onboard"), ev.dataset,
-                                 strlen(ev.dataset), buf, len, NULL, &partition, &offset,
-                                 &err) != FERRY_OK) {
+    if (producer_emit(em, &ev, &rcpt, &err) != FERRY_OK) {
         fprintf(stderr, "ferry-producer: event %s NOT published: %s\n", ev.event_id, err.msg);
         goto out;
     }
     if (json)
         printf("{\"event_id\":\"%s\",\"dataset\":\"%s\",\"topic\":\"%s\",\"partition\":%d,"
                "\"offset\":%lld}\n",
-               ev.event_id, ev.dataset, ferry_conf_str(conf, "topic.onboard"), (int)partition,
-               (long long)offset);
+               ev.event_id, ev.dataset, rcpt.topic, (int)rcpt.partition,
+               (long long)rcpt.offset);
     else
         printf("published event %s for dataset %s to %s [partition %d] at offset %lld\n",
-               ev.event_id, ev.dataset, ferry_conf_str(conf, "topic.onboard"), (int)partition,
-               (long long)offset);
+               ev.event_id, ev.dataset, rcpt.topic, (int)rcpt.partition,
+               (long long)rcpt.offset);
     exit_code = FERRY_EXIT_OK;
     goto out;
 
@@ -202,10 +186,8 @@ usage_error:
     fprintf(stderr, "ferry-producer publish: %s\n", errstr);
     exit_code = FERRY_EXIT_USAGE;
 out:
-    if (rk && ferry_kafka_producer_destroy(rk, 10000) > 0)
+    if (producer_emitter_destroy(em) > 0)
         exit_code = FERRY_EXIT_FAILURE;
-    free(buf);
-    ferry_avro_codec_destroy(codec);
     ferry_onboard_clear(&ev);
     ferry_cli_destroy(cli);
     return exit_code;

@@ -5,9 +5,12 @@
  *   worker_pool.c     migration threads and the job/completion queues
  *   worker_migrate.c  one event: decode, lease, validate, copy, done, notify
  *   worker_copy.c     the copy engine: list, copy in flight, verify, checkpoint
+ *   worker_fanout.c   splitting a large dataset into chunk events, finishing chunks
  *   worker_lease.c    heartbeat thread renewing every lease this process holds
  *   worker_dlq.c      dead-letter records
- *   worker_notify.c   DatasetMigrated */
+ *   worker_notify.c   DatasetMigrated
+ *   worker_webhook.c  optional webhook POST after a migration
+ *   worker_status.c   `ferry-worker status` */
 #ifndef FERRY_WORKER_H
 #define FERRY_WORKER_H
 
@@ -27,6 +30,7 @@ typedef struct worker worker;
  * migration thread owns it between dequeue and completion. */
 typedef struct worker_job {
     rd_kafka_message_t *msg; /* owned; destroyed by the poll thread after completion */
+    int topic;               /* index in worker.topics */
     int32_t partition;
     int64_t offset;
     uint64_t epoch;          /* partition's assignment epoch at dispatch */
@@ -37,6 +41,7 @@ typedef struct worker_job {
 
 /* Per-partition bookkeeping on the poll thread. */
 typedef struct worker_partition {
+    int topic;               /* index in worker.topics */
     int32_t partition;
     int assigned;
     uint64_t epoch;          /* bumped on every assign/revoke */
@@ -47,7 +52,7 @@ typedef struct worker_partition {
 struct worker {
     const ferry_conf *conf;
     char id[128];
-    const char *topic;
+    const char *topics[2];   /* onboard events, chunk events */
     rd_kafka_t *consumer;
     rd_kafka_t *producer;    /* shared, thread-safe: DLQ and notifications */
     atomic_int stopping;     /* 1 after the first SIGTERM/SIGINT */
@@ -84,25 +89,74 @@ int worker_pool_has_idle(worker *w);
 int worker_consume_run(worker *w);                  /* returns an exit code */
 
 /* worker_migrate.c: processes one job on a migration thread. Sets job->store. */
-typedef struct worker_thread_ctx worker_thread_ctx;
-worker_thread_ctx *worker_thread_ctx_new(worker *w, char *errstr, size_t errstr_size);
+struct ferry_redis;
+struct worker_copier;
+typedef struct worker_thread_ctx {
+    worker *w;
+    char owner[160]; /* lease owner: "<worker.id>/<thread>" */
+    ferry_avro_codec *codec;
+    struct ferry_redis *redis;
+    struct worker_copier *copier;
+} worker_thread_ctx;
+
+/* Why a migration must stop: revoked or shutting down (job->cancel), or its lease was
+ * lost (lost). */
+typedef struct worker_stop {
+    worker_job *job;
+    atomic_int lost;
+} worker_stop;
+int worker_should_stop(void *stop);                 /* a worker_stop* */
+ferry_rc worker_stopped(worker_stop *s, ferry_error *err);
+
+struct ferry_acquire_result;
+/* Takes the lease of `name` (a dataset, or a chunk's "<dataset>#<i>") for ev, waiting
+ * while another owner holds it. */
+ferry_rc worker_acquire(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *ev,
+                        const char *name, struct ferry_acquire_result *res, ferry_error *err);
+/* DatasetMigrated for ev (at least once; skipped if already recorded as sent), then the
+ * webhook if configured. */
+ferry_rc worker_announce(worker_thread_ctx *t, const ferry_onboard *ev, int64_t objects,
+                         int64_t bytes, int64_t duration_ms, int64_t finished_at,
+                         ferry_error *err);
+
+/* worker_fanout.c: a dataset above fanout.min_objects is split into key-range chunks. */
+int worker_fanout_wanted(const worker *w, const ferry_onboard *ev, int64_t objects_total);
+struct ferry_lease;
+ferry_rc worker_fanout_split(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *ev,
+                             const struct ferry_lease *lease, int64_t objects_total,
+                             ferry_error *err);
+ferry_rc worker_fanout_chunk(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *ev,
+                             ferry_error *err);
+/* index: the thread's number in the pool; the lease owner is "<worker.id>/<index>", so two
+ * threads of one process never mistake each other's lease for their own, while a
+ * restarted process with the same worker.id takes its old leases back at once. */
+worker_thread_ctx *worker_thread_ctx_new(worker *w, int index, char *errstr,
+                                         size_t errstr_size);
 void worker_thread_ctx_destroy(worker_thread_ctx *t);
 void worker_migrate_job(worker_thread_ctx *t, worker_job *job);
 
-/* worker_dlq.c: dead-letters the job's message; retries until acknowledged or stopping. */
-ferry_rc worker_dlq_send(worker *w, const rd_kafka_message_t *msg, const ferry_error *cause,
+/* worker_dlq.c: dead-letters the job's message; retries until acknowledged or stopping.
+ * lctx (may be NULL): what the log lines are about. */
+struct ferry_log_ctx;
+ferry_rc worker_dlq_send(worker *w, const rd_kafka_message_t *msg,
+                         const struct ferry_log_ctx *lctx, const ferry_error *cause,
                          int attempts, ferry_error *err);
 
 /* worker_notify.c */
 ferry_rc worker_notify_migrated(worker *w, ferry_avro_codec *codec, const ferry_migrated *m,
                                 ferry_error *err);
 
+/* worker_webhook.c: POSTs the outcome to notify.webhook_url (if set), with retries. */
+ferry_rc worker_webhook_post(worker *w, const ferry_migrated *m, ferry_error *err);
+
 /* worker_lease.c */
 int worker_lease_start(worker *w, char *errstr, size_t errstr_size);
 void worker_lease_stop(worker *w);
-/* Registers a held lease for renewal; `cancel` is set to 1 if the lease is lost. */
+/* Registers a held lease for renewal; `lost` is set to 1 if the lease is lost. event_id
+ * (copied) is for the log lines. */
 struct ferry_lease;
-void worker_lease_track(worker *w, const struct ferry_lease *lease, atomic_int *lost);
+void worker_lease_track(worker *w, const struct ferry_lease *lease, const char *event_id,
+                        atomic_int *lost);
 void worker_lease_untrack(worker *w, const char *dataset);
 
 #endif

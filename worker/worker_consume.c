@@ -10,12 +10,24 @@
 #include "ferry_log.h"
 #include "ferry_util.h"
 #include "worker.h"
+#include "worker_http.h"
+#include "worker_metrics.h"
 
-static worker_partition *part_get(worker *w, int32_t partition, int create)
+static int topic_index(const worker *w, const char *topic)
+{
+    for (int i = 0; i < 2; i++)
+        if (!strcmp(w->topics[i], topic))
+            return i;
+    return -1;
+}
+
+static worker_partition *part_get(worker *w, int topic, int32_t partition, int create)
 {
     worker_partition *n;
+    if (topic < 0)
+        return NULL;
     for (size_t i = 0; i < w->nparts; i++)
-        if (w->parts[i].partition == partition)
+        if (w->parts[i].topic == topic && w->parts[i].partition == partition)
             return &w->parts[i];
     if (!create)
         return NULL;
@@ -25,16 +37,17 @@ static worker_partition *part_get(worker *w, int32_t partition, int create)
     w->parts = n;
     n = &w->parts[w->nparts++];
     memset(n, 0, sizeof(*n));
+    n->topic = topic;
     n->partition = partition;
     n->rewind_to = -1;
     return n;
 }
 
-static void set_paused(worker *w, int32_t partition, int pause)
+static void set_paused(worker *w, int topic, int32_t partition, int pause)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_resp_err_t e;
-    rd_kafka_topic_partition_list_add(l, w->topic, partition);
+    rd_kafka_topic_partition_list_add(l, w->topics[topic], partition);
     e = pause ? rd_kafka_pause_partitions(w->consumer, l) : rd_kafka_resume_partitions(w->consumer, l);
     if (e)
         ferry_warn(NULL, "%s partition %d: %s", pause ? "pausing" : "resuming", (int)partition,
@@ -48,10 +61,8 @@ static void set_paused(worker *w, int32_t partition, int pause)
 static void mark(worker *w, const rd_kafka_topic_partition_list_t *parts, int assigned)
 {
     for (int i = 0; i < parts->cnt; i++) {
-        worker_partition *p;
-        if (strcmp(parts->elems[i].topic, w->topic) != 0)
-            continue;
-        p = part_get(w, parts->elems[i].partition, 1);
+        worker_partition *p = part_get(w, topic_index(w, parts->elems[i].topic),
+                                       parts->elems[i].partition, 1);
         if (!p)
             continue;
         p->assigned = assigned;
@@ -77,15 +88,27 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         ferry_info(NULL, "assigned %d partition(s) (%s)", parts->cnt,
                    cooperative ? "incremental" : "eager");
+        worker_http_note_joined(1); /* in the group, even with 0 partitions */
         mark(w, parts, 1);
         if (cooperative)
             error = rd_kafka_incremental_assign(rk, parts);
         else
             e = rd_kafka_assign(rk, parts);
+        /* A pause can outlive an assignment; say explicitly what each partition does:
+         * one whose previous event is still stopping stays paused until that is done
+         * (then it resumes from the committed offset), the others flow. */
+        for (int i = 0; !error && !e && i < parts->cnt; i++) {
+            worker_partition *p = part_get(w, topic_index(w, parts->elems[i].topic),
+                                           parts->elems[i].partition, 0);
+            if (p)
+                set_paused(w, p->topic, p->partition, p->inflight != NULL);
+        }
     } else {
         int lost = rd_kafka_assignment_lost(rk);
         ferry_info(NULL, "revoked %d partition(s)%s", parts->cnt,
                    lost ? " (assignment lost)" : "");
+        if (lost)
+            worker_http_note_joined(0);
         mark(w, parts, 0);
         /* Commit what finished events stored, unless the partitions already belong to
          * someone else. */
@@ -107,17 +130,40 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
-static void install_rebalance_cb(rd_kafka_conf_t *kconf, void *opaque)
+/* librdkafka statistics: consumer lag for /metrics, broker state for /readyz. Served
+ * from rd_kafka_consumer_poll(), so on the poll thread. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
-    rd_kafka_conf_set_rebalance_cb(kconf, rebalance_cb);
-    rd_kafka_conf_set_opaque(kconf, opaque);
+    worker *w = opaque;
+    (void)rk;
+    worker_http_note_kafka_brokers(worker_metrics_kafka_stats(json, len, w->topics[0]));
+    return 0; /* librdkafka frees json */
 }
 
-static void store_offset(worker *w, int32_t partition, int64_t next)
+static void install_rebalance_cb(rd_kafka_conf_t *kconf, void *opaque)
+{
+    worker *w = opaque;
+    char val[32], errstr[256];
+    size_t n = sizeof(val);
+
+    rd_kafka_conf_set_rebalance_cb(kconf, rebalance_cb);
+    rd_kafka_conf_set_opaque(kconf, opaque);
+    rd_kafka_conf_set_stats_cb(kconf, stats_cb);
+    /* Statistics feed /metrics and /readyz, so only with a listener; an explicit
+     * -X statistics.interval.ms wins. */
+    if (ferry_conf_str(w->conf, "http.listen") &&
+        rd_kafka_conf_get(kconf, "statistics.interval.ms", val, &n) == RD_KAFKA_CONF_OK &&
+        !strcmp(val, "0") &&
+        rd_kafka_conf_set(kconf, "statistics.interval.ms", "5000", errstr, sizeof(errstr)) !=
+            RD_KAFKA_CONF_OK)
+        ferry_warn(NULL, "statistics.interval.ms: %s", errstr);
+}
+
+static void store_offset(worker *w, int topic, int32_t partition, int64_t next)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_resp_err_t e;
-    rd_kafka_topic_partition_list_add(l, w->topic, partition)->offset = next;
+    rd_kafka_topic_partition_list_add(l, w->topics[topic], partition)->offset = next;
     e = rd_kafka_offsets_store(w->consumer, l);
     if (!e && l->elems[0].err)
         e = l->elems[0].err;
@@ -127,11 +173,11 @@ static void store_offset(worker *w, int32_t partition, int64_t next)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-static void seek_to(worker *w, int32_t partition, int64_t offset)
+static void seek_to(worker *w, int topic, int32_t partition, int64_t offset)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_error_t *error;
-    rd_kafka_topic_partition_list_add(l, w->topic, partition)->offset = offset;
+    rd_kafka_topic_partition_list_add(l, w->topics[topic], partition)->offset = offset;
     error = rd_kafka_seek_partitions(w->consumer, l, 5000);
     if (error) {
         ferry_err(NULL, "seeking partition %d back to %lld: %s", (int)partition,
@@ -147,22 +193,26 @@ static void drain_completions(worker *w)
 {
     worker_job *job = worker_pool_take_done(w), *next;
     for (; job; job = next) {
-        worker_partition *p = part_get(w, job->partition, 0);
+        worker_partition *p = part_get(w, job->topic, job->partition, 0);
         int current = p && p->assigned && p->epoch == job->epoch;
         next = job->next;
         if (current && job->store)
-            store_offset(w, job->partition, job->offset + 1);
+            store_offset(w, job->topic, job->partition, job->offset + 1);
         if (p && p->inflight == job) {
             p->inflight = NULL;
-            if (current) {
-                if (!job->store)
-                    p->rewind_to = job->offset; /* not durable: process it again */
+            if (p->assigned) {
+                /* Not durable under this assignment: process it again. (A job of an
+                 * earlier assignment needs no seek: its partition stayed paused at the
+                 * committed offset since the new assignment.) */
+                if (current && !job->store &&
+                    (p->rewind_to < 0 || job->offset < p->rewind_to))
+                    p->rewind_to = job->offset;
                 if (p->rewind_to >= 0) {
-                    seek_to(w, job->partition, p->rewind_to);
+                    seek_to(w, job->topic, job->partition, p->rewind_to);
                     p->rewind_to = -1;
                 }
                 if (!atomic_load(&w->stopping))
-                    set_paused(w, job->partition, 0);
+                    set_paused(w, job->topic, job->partition, 0);
             }
         }
         w->inflight--;
@@ -173,7 +223,8 @@ static void drain_completions(worker *w)
 
 static void dispatch(worker *w, rd_kafka_message_t *msg)
 {
-    worker_partition *p = part_get(w, msg->partition, 1);
+    int topic = topic_index(w, rd_kafka_topic_name(msg->rkt));
+    worker_partition *p = part_get(w, topic, msg->partition, 1);
     worker_job *job;
 
     if (!p || !p->assigned) {
@@ -194,14 +245,16 @@ static void dispatch(worker *w, rd_kafka_message_t *msg)
         return;
     }
     job->msg = msg;
+    job->topic = topic;
     job->partition = msg->partition;
     job->offset = msg->offset;
     job->epoch = p->epoch;
     atomic_init(&job->cancel, 0);
     p->inflight = job;
     w->inflight++;
-    set_paused(w, msg->partition, 1);
+    set_paused(w, topic, msg->partition, 1);
     worker_pool_submit(w, job);
+    ferry_counter_inc(worker_metric.events_consumed);
 }
 
 static void cancel_all(worker *w)
@@ -226,17 +279,19 @@ int worker_consume_run(worker *w)
         ferry_err(NULL, "creating the consumer: %s", errstr);
         return 1;
     }
-    sub = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(sub, w->topic, RD_KAFKA_PARTITION_UA);
+    sub = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_topic_partition_list_add(sub, w->topics[0], RD_KAFKA_PARTITION_UA);
+    rd_kafka_topic_partition_list_add(sub, w->topics[1], RD_KAFKA_PARTITION_UA);
     e = rd_kafka_subscribe(w->consumer, sub);
     rd_kafka_topic_partition_list_destroy(sub);
     if (e) {
-        ferry_err(NULL, "subscribing to %s: %s", w->topic, rd_kafka_err2str(e));
+        ferry_err(NULL, "subscribing to %s and %s: %s", w->topics[0], w->topics[1],
+                  rd_kafka_err2str(e));
         rd_kafka_destroy(w->consumer);
         w->consumer = NULL;
         return 1;
     }
-    ferry_info(NULL, "consuming %s in group %s", w->topic, group);
+    ferry_info(NULL, "consuming %s and %s in group %s", w->topics[0], w->topics[1], group);
 
     for (;;) {
         rd_kafka_message_t *msg;

@@ -4,12 +4,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ferry_creds.h"
+#include "ferry_conf.h"
 #include "ferry_log.h"
 #include "ferry_objstore.h"
 #include "ferry_util.h"
 #include "ferry_validate.h"
+#include "worker_metrics.h"
 
 typedef enum {
     ITEM_TODO = 0,   /* to copy */
@@ -22,13 +25,17 @@ typedef enum {
 
 typedef struct item {
     item_state state;
-    char *dst_key; /* points into the copier's key arena */
+    char *dst_key;      /* points into the copier's key arena */
+    int64_t started_us; /* when its copy request started (ferry_copy_duration_seconds) */
 } item;
 
 struct worker_copier {
-    ferry_objstore *store;
+    ferry_objstore *store;     /* source endpoint (and target, unless dst_store differs) */
+    ferry_objstore *dst_store; /* target endpoint; == store for server-side copies */
     int page_size;
     int64_t checkpoint_interval_ms;
+    int64_t request_interval_us; /* copy.max_requests_per_second as a gap; 0 = unlimited */
+    int64_t next_request_us;
     ferry_objstore_listing listing;
     ferry_objstore_op *ops;
     item *items;
@@ -37,25 +44,26 @@ struct worker_copier {
     size_t keys_cap;
 };
 
-worker_copier *worker_copier_new(const ferry_conf *conf, char *errstr, size_t errstr_size)
+/* One store per endpoint. Credentials are copied by ferry_objstore_new and wiped here. */
+static ferry_objstore *open_store(const ferry_conf *conf, int target, char *errstr,
+                                  size_t errstr_size)
 {
-    worker_copier *c = calloc(1, sizeof(*c));
     ferry_objstore_conf oc;
     ferry_s3_creds creds;
     ferry_error err = {0};
+    ferry_objstore *os;
+    const char *region = target ? ferry_conf_str(conf, "s3.target.region") : NULL;
 
-    if (!c) {
-        snprintf(errstr, errstr_size, "out of memory");
-        return NULL;
-    }
-    if (ferry_s3_creds_load(conf, &creds, &err) != FERRY_OK) {
-        snprintf(errstr, errstr_size, "%s", err.msg);
-        free(c);
+    if ((target ? ferry_s3_target_creds_load(conf, &creds, &err)
+                : ferry_s3_creds_load(conf, &creds, &err)) != FERRY_OK) {
+        snprintf(errstr, errstr_size, "%s credentials: %s", target ? "target" : "source", err.msg);
         return NULL;
     }
     ferry_objstore_conf_init(&oc);
-    oc.endpoint = ferry_conf_str(conf, "s3.endpoint");
-    oc.region = ferry_conf_str(conf, "s3.region");
+    oc.backend = ferry_conf_str(conf, "s3.backend");
+    oc.insecure_tls_ok = ferry_conf_bool(conf, "s3.insecure_tls_ok");
+    oc.endpoint = target ? ferry_conf_str(conf, "s3.target.endpoint") : ferry_conf_str(conf, "s3.endpoint");
+    oc.region = region ? region : ferry_conf_str(conf, "s3.region");
     oc.path_style = ferry_conf_bool(conf, "s3.path_style");
     oc.ca_file = ferry_conf_str(conf, "s3.ca_file");
     oc.access_key = creds.access_key;
@@ -63,25 +71,52 @@ worker_copier *worker_copier_new(const ferry_conf *conf, char *errstr, size_t er
     oc.session_token = creds.session_token[0] ? creds.session_token : NULL;
     oc.request_timeout_ms = ferry_conf_int(conf, "s3.timeout_ms");
     oc.max_in_flight = (int)ferry_conf_int(conf, "copy.max_in_flight");
+    if (target && oc.max_in_flight < 2)
+        oc.max_in_flight = 2; /* a streamed copy holds a GET and a PUT */
     oc.multipart_threshold = (uint64_t)ferry_conf_int(conf, "copy.multipart_threshold_mb") << 20;
     oc.multipart_part_size = (uint64_t)ferry_conf_int(conf, "copy.multipart_part_size_mb") << 20;
-    c->store = ferry_objstore_new(&oc, &err); /* copies the credentials */
+    os = ferry_objstore_new(&oc, &err);
     ferry_s3_creds_wipe(&creds);
-    if (!c->store) {
-        snprintf(errstr, errstr_size, "object store: %s", err.msg);
-        free(c);
+    if (!os)
+        snprintf(errstr, errstr_size, "%s object store: %s", target ? "target" : "source", err.msg);
+    return os;
+}
+
+worker_copier *worker_copier_new(const ferry_conf *conf, char *errstr, size_t errstr_size)
+{
+    worker_copier *c = calloc(1, sizeof(*c));
+
+    if (!c) {
+        snprintf(errstr, errstr_size, "out of memory");
         return NULL;
+    }
+    if (!(c->store = open_store(conf, 0, errstr, errstr_size)))
+        goto fail;
+    /* A different target endpoint: objects stream GET -> PUT through this process
+     * (server-side copy cannot cross endpoints or accounts). */
+    if (ferry_conf_str(conf, "s3.target.endpoint")) {
+        if (!(c->dst_store = open_store(conf, 1, errstr, errstr_size)))
+            goto fail;
+    } else {
+        c->dst_store = c->store;
     }
     c->page_size = (int)ferry_conf_int(conf, "copy.page_size");
     c->checkpoint_interval_ms = ferry_conf_int(conf, "copy.checkpoint_interval_ms");
+    if (ferry_conf_int(conf, "copy.max_requests_per_second") > 0)
+        c->request_interval_us = 1000000 / ferry_conf_int(conf, "copy.max_requests_per_second");
     ferry_objstore_listing_init(&c->listing);
     return c;
+fail:
+    worker_copier_destroy(c);
+    return NULL;
 }
 
 void worker_copier_destroy(worker_copier *c)
 {
     if (!c)
         return;
+    if (c->dst_store != c->store)
+        ferry_objstore_destroy(c->dst_store);
     ferry_objstore_destroy(c->store);
     ferry_objstore_listing_free(&c->listing);
     free(c->ops);
@@ -108,12 +143,54 @@ typedef struct run {
     int64_t last_checkpoint_ms;
     ferry_error first_err; /* first failure of the page; PERMANENT beats RETRYABLE */
     int failed;
+    /* the batch running now: ops start in array order, one per stop_requested() == 0 */
+    int timing;        /* a batch of copies: note each one's start */
+    size_t started;    /* ops of the batch started so far */
 } run;
 
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Called before each request starts: the place to stop, and to pace requests when
+ * copy.max_requests_per_second asks us to be gentle with a production store. */
 static int stop_requested(void *opaque)
 {
     run *r = opaque;
-    return r->failed || r->should_stop(r->opaque);
+    worker_copier *c = r->c;
+
+    if (r->failed || r->should_stop(r->opaque))
+        return 1;
+    if (c->request_interval_us > 0) {
+        int64_t now = mono_us();
+        if (c->next_request_us < now)
+            c->next_request_us = now;
+        while (c->next_request_us > now) {
+            int64_t wait = c->next_request_us - now;
+            ferry_sleep_ms(wait > 100000 ? 100 : (wait + 999) / 1000);
+            if (r->should_stop(r->opaque))
+                return 1;
+            now = mono_us();
+        }
+        c->next_request_us += c->request_interval_us;
+    }
+    if (r->timing)
+        c->items[(size_t)(uintptr_t)c->ops[r->started].user].started_us = mono_us();
+    r->started++;
+    return 0;
+}
+
+/* An object is copied and verified at the target. */
+static void count_copied(const item *it, const ferry_objstore_entry *e)
+{
+    ferry_counter_inc(worker_metric.objects_copied);
+    ferry_counter_add(worker_metric.bytes_copied, e->size);
+    if (it->started_us)
+        ferry_histogram_observe(worker_metric.copy_duration,
+                                (double)(mono_us() - it->started_us) / 1e6);
 }
 
 static void note_failure(run *r, const ferry_error *e)
@@ -199,6 +276,7 @@ static void copy_done(ferry_objstore_op *op, void *opaque)
         return;
     }
     r->prog->objects_copied++;
+    ferry_debug(&r->lctx, "copied %s -> %s", e->key, it->dst_key);
     if (!r->ev->verify)
         it->state = ITEM_COPIED;
     else if (etag_comparable(e->etag) && !op->multipart)
@@ -214,6 +292,8 @@ static void copy_done(ferry_objstore_op *op, void *opaque)
         note_failure(r, &ve);
         return;
     }
+    if (it->state == ITEM_COPIED)
+        count_copied(it, e);
     advance(r);
     if (r->c->checkpoint_interval_ms &&
         ferry_mono_ms() - r->last_checkpoint_ms >= r->c->checkpoint_interval_ms) {
@@ -251,6 +331,7 @@ static void head_done(ferry_objstore_op *op, void *opaque)
             note_failure(r, &ve);
         } else {
             it->state = ITEM_COPIED;
+            count_copied(it, e);
         }
         return;
     }
@@ -260,6 +341,7 @@ static void head_done(ferry_objstore_op *op, void *opaque)
     if (op->size == e->size && etag_comparable(e->etag) && strcmp(op->etag, e->etag) == 0) {
         it->state = ITEM_SKIPPED;
         r->prog->objects_skipped++;
+        ferry_debug(&r->lctx, "identical at the target, not copying %s", e->key);
     } else if (r->ev->overwrite == FERRY_OVERWRITE_NEVER) {
         ferry_error ve;
         ferry_error_set(&ve, FERRY_ERR_PERMANENT, FERRY_EC_VALIDATION,
@@ -336,6 +418,7 @@ static ferry_rc plan_page(run *r, ferry_error *err)
                                    "target key for %s would exceed %d bytes", e->key,
                                    FERRY_URI_KEY_MAX);
         it->state = selected(r->ev, rel) ? ITEM_TODO : ITEM_FILTERED;
+        it->started_us = 0;
     }
     return FERRY_OK;
 }
@@ -355,7 +438,12 @@ static void run_ops(run *r, item_state want, ferry_objstore_op_type type,
         if (c->items[i].state != want)
             continue;
         op = &c->ops[n++];
-        ferry_objstore_op_init(op, type);
+        if (type == FERRY_OBJSTORE_OP_COPY && c->dst_store != c->store) {
+            ferry_objstore_op_init(op, FERRY_OBJSTORE_OP_TRANSFER);
+            op->src_store = c->store;
+        } else {
+            ferry_objstore_op_init(op, type);
+        }
         op->bucket = r->dst.bucket;
         op->key = c->items[i].dst_key;
         op->user = (void *)(uintptr_t)i;
@@ -367,8 +455,11 @@ static void run_ops(run *r, item_state want, ferry_objstore_op_type type,
                 op->src_if_match = e->etag; /* never copy a newer version than we listed */
         }
     }
-    if (n > 0)
-        ferry_objstore_run_batch(c->store, c->ops, n, &opts);
+    r->timing = type == FERRY_OBJSTORE_OP_COPY;
+    r->started = 0;
+    if (n > 0) /* HEADs and copies act on the target; a TRANSFER drives both stores */
+        ferry_objstore_run_batch(c->dst_store, c->ops, n, &opts);
+    r->timing = 0;
 }
 
 static ferry_rc copy_page(run *r, int check_first, ferry_error *err)
@@ -407,23 +498,29 @@ static ferry_rc validate(run *r, ferry_error *err)
     char probe[FERRY_URI_KEY_MAX + 64];
     ferry_rc rc;
 
+    /* A target inside the source would feed the copy its own output. */
+    if (c->dst_store == c->store && ferry_uri_overlaps(&r->src, &r->dst))
+        return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_VALIDATION,
+                               "validation: source %s and target %s overlap on the same "
+                               "endpoint",
+                               r->ev->source_uri, r->ev->target_uri);
     if ((rc = ferry_objstore_list(c->store, r->src.bucket, r->src.prefix, NULL, NULL, 1,
                                   &c->listing, err)) != FERRY_OK) {
         ferry_error_prefix(err, "validation: source %s is not listable", r->ev->source_uri);
         return rc;
     }
-    if ((rc = ferry_objstore_head_bucket(c->store, r->dst.bucket, err)) != FERRY_OK) {
+    if ((rc = ferry_objstore_head_bucket(c->dst_store, r->dst.bucket, err)) != FERRY_OK) {
         ferry_error_prefix(err, "validation: target bucket %s", r->dst.bucket);
         return rc;
     }
     snprintf(probe, sizeof(probe), "%s.ferry-write-probe-%s", r->dst.prefix, r->ev->event_id);
-    if ((rc = ferry_objstore_put(c->store, r->dst.bucket, probe, "", 0, NULL, NULL, err)) !=
+    if ((rc = ferry_objstore_put(c->dst_store, r->dst.bucket, probe, "", 0, NULL, NULL, err)) !=
         FERRY_OK) {
         ferry_error_prefix(err, "validation: target %s does not accept writes",
                            r->ev->target_uri);
         return rc;
     }
-    if ((rc = ferry_objstore_delete(c->store, r->dst.bucket, probe, err)) != FERRY_OK) {
+    if ((rc = ferry_objstore_delete(c->dst_store, r->dst.bucket, probe, err)) != FERRY_OK) {
         ferry_error_prefix(err, "validation: deleting the write probe %s", probe);
         return rc;
     }
@@ -466,6 +563,93 @@ static ferry_rc count_objects(run *r, ferry_error *err)
     return FERRY_OK;
 }
 
+static void run_init(run *r, worker_copier *c, const ferry_onboard *ev,
+                     worker_copy_progress *prog, int (*should_stop)(void *), void *opaque)
+{
+    memset(r, 0, sizeof(*r));
+    r->c = c;
+    r->ev = ev;
+    r->prog = prog;
+    r->should_stop = should_stop;
+    r->opaque = opaque;
+    r->lctx.dataset = ev->dataset;
+    r->lctx.event_id = ev->event_id;
+    r->last_checkpoint_ms = ferry_mono_ms();
+}
+
+ferry_rc worker_copy_prepare(worker_copier *c, const ferry_onboard *ev, int count,
+                             worker_copy_progress *prog, int (*should_stop)(void *),
+                             void *opaque, ferry_error *err)
+{
+    run r;
+    ferry_rc rc;
+
+    run_init(&r, c, ev, prog, should_stop, opaque);
+    if ((rc = ferry_onboard_parse_uris(ev, &r.src, &r.dst, err)) != FERRY_OK)
+        return rc;
+    if ((rc = validate(&r, err)) != FERRY_OK)
+        return rc;
+    if (count && prog->objects_total < 0) {
+        if ((rc = count_objects(&r, err)) != FERRY_OK)
+            return rc;
+        ferry_info(&r.lctx, "%lld objects to migrate", (long long)prog->objects_total);
+    }
+    return FERRY_OK;
+}
+
+ferry_rc worker_copy_boundaries(worker_copier *c, const ferry_onboard *ev, int64_t every,
+                                ferry_rc (*cb)(const char *key, void *opaque), void *opaque,
+                                int (*should_stop)(void *), void *stop_opaque,
+                                ferry_error *err)
+{
+    ferry_uri src, dst;
+    char *token = NULL;
+    int64_t n = 0;
+    size_t srclen;
+    ferry_rc rc;
+
+    if ((rc = ferry_onboard_parse_uris(ev, &src, &dst, err)) != FERRY_OK)
+        return rc;
+    srclen = strlen(src.prefix);
+    do {
+        rc = ferry_objstore_list(c->store, src.bucket, src.prefix, NULL, token, 1000,
+                                 &c->listing, err);
+        free(token);
+        token = NULL;
+        if (rc != FERRY_OK)
+            return rc;
+        for (size_t i = 0; i < c->listing.count; i++) {
+            if (!selected(ev, c->listing.entries[i].key + srclen))
+                continue;
+            if (++n % every == 0 && (rc = cb(c->listing.entries[i].key, opaque)) != FERRY_OK)
+                return rc;
+        }
+        if (c->listing.is_truncated &&
+            !(token = strdup(c->listing.next_token ? c->listing.next_token : "")))
+            return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
+        if (should_stop(stop_opaque)) {
+            free(token);
+            return ferry_error_set(err, FERRY_ERR_CANCELLED, FERRY_EC_INTERNAL, "stopped");
+        }
+    } while (c->listing.is_truncated);
+    return FERRY_OK;
+}
+
+/* A chunk covers (chunk_start_after, chunk_end_key]: cut the page at the end key. S3
+ * lists keys in UTF-8 byte order, which is strcmp's order. */
+static void clip_to_range(worker_copier *c, const ferry_onboard *ev)
+{
+    size_t k = 0;
+    if (!ev->chunk_end_key)
+        return;
+    while (k < c->listing.count && strcmp(c->listing.entries[k].key, ev->chunk_end_key) <= 0)
+        k++;
+    if (k < c->listing.count) {
+        c->listing.count = k;
+        c->listing.is_truncated = 0;
+    }
+}
+
 ferry_rc worker_copy_dataset(worker_copier *c, ferry_redis *redis, const ferry_lease *lease,
                              const ferry_onboard *ev, int resumed, worker_copy_progress *prog,
                              int (*should_stop)(void *), void *opaque, ferry_error *err)
@@ -477,30 +661,17 @@ ferry_rc worker_copy_dataset(worker_copier *c, ferry_redis *redis, const ferry_l
     /* After a resume, objects past the checkpoint may already have been copied before
      * the previous owner stopped: check the first page instead of copying it blindly. */
     int check = resumed && prog->checkpoint != NULL;
+    /* A chunk starts after its lower bound; its checkpoint is always inside the range. */
+    const char *start = prog->checkpoint ? prog->checkpoint : ev->chunk_start_after;
 
-    memset(&r, 0, sizeof(r));
-    r.c = c;
+    run_init(&r, c, ev, prog, should_stop, opaque);
     r.redis = redis;
     r.lease = lease;
-    r.ev = ev;
-    r.prog = prog;
-    r.should_stop = should_stop;
-    r.opaque = opaque;
-    r.lctx.dataset = ev->dataset;
-    r.lctx.event_id = ev->event_id;
-    r.last_checkpoint_ms = ferry_mono_ms();
     if ((rc = ferry_onboard_parse_uris(ev, &r.src, &r.dst, err)) != FERRY_OK)
         return rc;
-    if ((rc = validate(&r, err)) != FERRY_OK)
-        return rc;
-    if (prog->objects_total < 0) {
-        if ((rc = count_objects(&r, err)) != FERRY_OK)
-            return rc;
-        ferry_info(&r.lctx, "%lld objects to migrate", (long long)prog->objects_total);
-    }
 
     do {
-        const char *start_after = first ? prog->checkpoint : NULL;
+        const char *start_after = first ? start : NULL;
         rc = ferry_objstore_list(c->store, r.src.bucket, r.src.prefix, start_after, token,
                                  c->page_size, &c->listing, err);
         free(token);
@@ -509,8 +680,8 @@ ferry_rc worker_copy_dataset(worker_copier *c, ferry_redis *redis, const ferry_l
             ferry_error_prefix(err, "listing %s", ev->source_uri);
             return rc;
         }
-        if (c->listing.is_truncated) {
-            if (!c->listing.next_token)
+        clip_to_range(c, ev);
+        if (c->listing.is_truncated) {            if (!c->listing.next_token)
                 return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_S3_CLIENT,
                                        "listing is truncated without a continuation token");
             if (!(token = strdup(c->listing.next_token)))

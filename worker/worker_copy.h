@@ -29,7 +29,22 @@ typedef struct worker_copy_progress {
     int64_t objects_copied;   /* out: copy requests that succeeded in this run */
 } worker_copy_progress;
 
-/* Copies ev's source to its target. should_stop(opaque) is checked between objects; when
+/* Before any byte moves: the source is listable, the target bucket exists and takes
+ * writes, the two do not overlap on one endpoint. With count set and prog->objects_total
+ * < 0, also counts the selected source objects (one LIST per 1000 keys) into it. */
+ferry_rc worker_copy_prepare(worker_copier *c, const ferry_onboard *ev, int count,
+                             worker_copy_progress *prog, int (*should_stop)(void *),
+                             void *opaque, ferry_error *err);
+
+/* Lists the selected source keys in order and calls cb with every `every`-th one: the
+ * upper bounds of key-range chunks. Holds one page of keys at a time. */
+ferry_rc worker_copy_boundaries(worker_copier *c, const ferry_onboard *ev, int64_t every,
+                                ferry_rc (*cb)(const char *key, void *opaque), void *opaque,
+                                int (*should_stop)(void *), void *stop_opaque,
+                                ferry_error *err);
+
+/* Copies ev's source to its target (for a chunk event, only its key range), after
+ * worker_copy_prepare. should_stop(opaque) is checked between objects; when
  * it says stop, the engine checkpoints and returns FERRY_ERR_CANCELLED. resumed: the
  * checkpoint belongs to this very event, so the objects just past it may already be at
  * the target and are checked before being copied again. */

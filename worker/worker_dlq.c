@@ -4,18 +4,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ferry_dlq.h"
 #include "ferry_kafka.h"
 #include "ferry_log.h"
 #include "ferry_util.h"
 #include "worker.h"
-
-/* Headers ferry sets; stale copies from an earlier failure are dropped first. */
-static const char *const own_headers[] = {
-    "ferry-error-class", "ferry-error-message", "ferry-original-topic",
-    "ferry-original-partition", "ferry-original-offset", "ferry-attempts", "ferry-failed-at",
-    "ferry-worker", "ferry-replay-count", "kafka_dlt-original-topic",
-    "kafka_dlt-original-partition", "kafka_dlt-original-offset", "kafka_dlt-exception-message",
-    NULL};
+#include "worker_metrics.h"
 
 static void add(rd_kafka_headers_t *h, const char *name, const char *value)
 {
@@ -31,34 +25,35 @@ static rd_kafka_headers_t *build_headers(worker *w, const rd_kafka_message_t *ms
     if (rd_kafka_message_headers(msg, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig) {
         h = rd_kafka_headers_copy(orig);
         /* A replayed record carries its replay count; keep it so the loop guard works. */
-        ferry_kafka_header_str(orig, "ferry-replay-count", replay, sizeof(replay));
-        for (int i = 0; own_headers[i]; i++)
-            rd_kafka_header_remove(h, own_headers[i]);
+        ferry_kafka_header_str(orig, FERRY_DLQ_H_REPLAY_COUNT, replay, sizeof(replay));
+        /* Stale copies from an earlier failure are dropped first. */
+        for (int i = 0; ferry_dlq_own_headers[i]; i++)
+            rd_kafka_header_remove(h, ferry_dlq_own_headers[i]);
     } else {
         h = rd_kafka_headers_new(16);
     }
-    add(h, "ferry-error-class", cause->cls[0] ? cause->cls : FERRY_EC_INTERNAL);
-    add(h, "ferry-error-message", cause->msg);
-    add(h, "ferry-original-topic", rd_kafka_topic_name(msg->rkt));
+    add(h, FERRY_DLQ_H_ERROR_CLASS, cause->cls[0] ? cause->cls : FERRY_EC_INTERNAL);
+    add(h, FERRY_DLQ_H_ERROR_MESSAGE, cause->msg);
+    add(h, FERRY_DLQ_H_ORIGINAL_TOPIC, rd_kafka_topic_name(msg->rkt));
     snprintf(num, sizeof(num), "%d", (int)msg->partition);
-    add(h, "ferry-original-partition", num);
-    add(h, "kafka_dlt-original-partition", num);
+    add(h, FERRY_DLQ_H_ORIGINAL_PARTITION, num);
+    add(h, FERRY_DLQ_H_DLT_ORIGINAL_PARTITION, num);
     snprintf(num, sizeof(num), "%lld", (long long)msg->offset);
-    add(h, "ferry-original-offset", num);
-    add(h, "kafka_dlt-original-offset", num);
+    add(h, FERRY_DLQ_H_ORIGINAL_OFFSET, num);
+    add(h, FERRY_DLQ_H_DLT_ORIGINAL_OFFSET, num);
     snprintf(num, sizeof(num), "%d", attempts);
-    add(h, "ferry-attempts", num);
+    add(h, FERRY_DLQ_H_ATTEMPTS, num);
     snprintf(num, sizeof(num), "%lld", (long long)ferry_now_ms());
-    add(h, "ferry-failed-at", num);
-    add(h, "ferry-worker", w->id);
-    add(h, "ferry-replay-count", replay);
-    add(h, "kafka_dlt-original-topic", rd_kafka_topic_name(msg->rkt));
-    add(h, "kafka_dlt-exception-message", cause->msg);
+    add(h, FERRY_DLQ_H_FAILED_AT, num);
+    add(h, FERRY_DLQ_H_WORKER, w->id);
+    add(h, FERRY_DLQ_H_REPLAY_COUNT, replay);
+    add(h, FERRY_DLQ_H_DLT_ORIGINAL_TOPIC, rd_kafka_topic_name(msg->rkt));
+    add(h, FERRY_DLQ_H_DLT_EXCEPTION_MESSAGE, cause->msg);
     return h;
 }
 
-ferry_rc worker_dlq_send(worker *w, const rd_kafka_message_t *msg, const ferry_error *cause,
-                         int attempts, ferry_error *err)
+ferry_rc worker_dlq_send(worker *w, const rd_kafka_message_t *msg, const ferry_log_ctx *lctx,
+                         const ferry_error *cause, int attempts, ferry_error *err)
 {
     const char *topic = ferry_conf_str(w->conf, "topic.dlq");
     rd_kafka_headers_t *h = build_headers(w, msg, cause, attempts);
@@ -72,16 +67,18 @@ ferry_rc worker_dlq_send(worker *w, const rd_kafka_message_t *msg, const ferry_e
                                       msg->len, h, &partition, &offset, err);
         if (rc == FERRY_OK)
             break;
-        ferry_err(NULL, "dead-lettering offset %lld of partition %d: %s (retrying)",
+        ferry_err(lctx, "dead-lettering offset %lld of partition %d: %s (retrying)",
                   (long long)msg->offset, (int)msg->partition, err->msg);
         if (rc == FERRY_ERR_PERMANENT)
             break;
         ferry_sleep_ms(ferry_backoff_ms(attempt, 200, 10000));
     }
     rd_kafka_headers_destroy(h);
-    if (rc == FERRY_OK)
-        ferry_warn(NULL, "dead-lettered offset %lld of partition %d to %s [%d] @%lld: %s: %s",
+    if (rc == FERRY_OK) {
+        ferry_counter_inc(worker_metric.dlq_records);
+        ferry_warn(lctx, "dead-lettered offset %lld of partition %d to %s [%d] @%lld: %s: %s",
                    (long long)msg->offset, (int)msg->partition, topic, (int)partition,
                    (long long)offset, cause->cls, cause->msg);
+    }
     return rc;
 }

@@ -10,9 +10,11 @@
 #include "ferry_state.h"
 #include "ferry_util.h"
 #include "worker.h"
+#include "worker_metrics.h"
 
 typedef struct tracked {
     ferry_lease lease;
+    char event_id[64]; /* for log lines */
     atomic_int *lost;
     struct tracked *next;
 } tracked;
@@ -31,19 +33,25 @@ static void renew_all(void)
     ferry_error err;
     /* Copy under the lock, renew without it: a Redis call may block for a while. */
     ferry_lease leases[64];
+    char event_ids[64][64];
     atomic_int *lost[64];
     int n = 0;
 
     pthread_mutex_lock(&H.lock);
     for (tracked *t = H.head; t && n < 64; t = t->next) {
         leases[n] = t->lease;
+        memcpy(event_ids[n], t->event_id, sizeof(event_ids[n]));
         lost[n++] = t->lost;
     }
     pthread_mutex_unlock(&H.lock);
 
     for (int i = 0; i < n; i++) {
         ferry_rc rc = ferry_state_renew(H.redis, &leases[i], &err);
-        ferry_log_ctx ctx = {leases[i].dataset, NULL};
+        ferry_log_ctx ctx = {leases[i].dataset, event_ids[i][0] ? event_ids[i] : NULL};
+        if (rc == FERRY_OK)
+            ferry_counter_inc(worker_metric.lease_ok);
+        else
+            ferry_counter_inc(worker_metric.lease_failed);
         if (rc == FERRY_ERR_CANCELLED) {
             /* Only flag it if it is still tracked under the same fence. */
             pthread_mutex_lock(&H.lock);
@@ -121,13 +129,15 @@ void worker_lease_stop(worker *w)
     H.redis = NULL;
 }
 
-void worker_lease_track(worker *w, const ferry_lease *lease, atomic_int *lost)
+void worker_lease_track(worker *w, const ferry_lease *lease, const char *event_id,
+                        atomic_int *lost)
 {
     tracked *t = calloc(1, sizeof(*t));
     (void)w;
     if (!t)
         return; /* the lease then lapses at its TTL and the fenced writes stop us */
     t->lease = *lease;
+    snprintf(t->event_id, sizeof(t->event_id), "%s", event_id ? event_id : "");
     t->lost = lost;
     pthread_mutex_lock(&H.lock);
     t->next = H.head;

@@ -10,6 +10,8 @@
 #include "ferry_kafka.h"
 #include "ferry_log.h"
 #include "worker.h"
+#include "worker_http.h"
+#include "worker_metrics.h"
 #include "worker_status.h"
 
 static const ferry_conf_def worker_defs[] = {
@@ -25,14 +27,29 @@ static const ferry_conf_def worker_defs[] = {
      "Objects larger than this are copied with UploadPartCopy (S3's CopyObject limit is 5 GiB)"},
     {"copy.multipart_part_size_mb", FERRY_CONF_INT, "256", 5, 5120, 0,
      "Part size for multipart copies (raised to stay within 10,000 parts)"},
+    {"copy.max_requests_per_second", FERRY_CONF_INT, "0", 0, 1000000, 0,
+     "Pace S3 requests per migration (0 = as fast as max_in_flight allows)"},
     {"copy.checkpoint_interval_ms", FERRY_CONF_INT, "1000", 0, 600000, 0,
      "Write the checkpoint at most this often while a page is copied"},
+    {"fanout.min_objects", FERRY_CONF_INT, "100000", 0, 1000000000000LL, 0,
+     "Split a dataset with more objects than this into chunk events (0: never)"},
+    {"fanout.chunk_objects", FERRY_CONF_INT, "10000", 10, 1000000000LL, 0,
+     "Objects per chunk when splitting"},
     {"lease.ttl_ms", FERRY_CONF_INT, "30000", 1000, 3600000, 0,
      "Lease lifetime; renewed every third of it"},
     {"retry.max_attempts", FERRY_CONF_INT, "6", 1, 1000, 0,
      "Attempts for a retryable failure before the event is dead-lettered"},
+    {"retry.max_elapsed_ms", FERRY_CONF_INT, "900000", 0, 86400000, 0,
+     "Dead-letter a retryable failure that keeps failing for longer than this"},
+    {"notify.webhook_url", FERRY_CONF_STR, NULL, 0, 0, 0,
+     "POST a JSON notice here after each migration (optional)"},
+    {"notify.webhook_token_file", FERRY_CONF_STR, NULL, 0, 0, 0,
+     "Bearer token for the webhook, read from this file"},
+    {"notify.webhook_attempts", FERRY_CONF_INT, "5", 1, 100, 0, "Webhook attempts"},
     {"retry.base_ms", FERRY_CONF_INT, "500", 1, 600000, 0, "First backoff ceiling"},
     {"retry.max_ms", FERRY_CONF_INT, "30000", 1, 3600000, 0, "Largest backoff ceiling"},
+    {"http.listen", FERRY_CONF_STR, NULL, 0, 0, 0,
+     "ADDR:PORT serving /metrics, /healthz, /readyz and the status page (unset: none)"},
     {"shutdown.timeout_ms", FERRY_CONF_INT, "30000", 0, 3600000, 0,
      "After SIGTERM, leave the group within this long"},
     {NULL, 0, NULL, 0, 0, 0, NULL}};
@@ -64,6 +81,8 @@ static void usage(FILE *fp)
             "  -X KEY=VALUE           ferry setting, or librdkafka property (e.g.\n"
             "                         -X partition.assignment.strategy=cooperative-sticky)\n"
             "      --log-level LEVEL  debug, info, warn, error\n"
+            "      --http ADDR:PORT   serve /metrics, /healthz, /readyz and the status page\n"
+            "                         (http.listen; e.g. 127.0.0.1:9464)\n"
             "      --dump-config      print the effective settings (secrets redacted)\n"
             "  -h, --help / -V, --version\n\n"
             "S3 credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN\n"
@@ -83,10 +102,12 @@ int main(int argc, char **argv)
 {
     static const struct option longopts[] = {{"watch", no_argument, NULL, 'w'},
                                              {"json", no_argument, NULL, 'j'},
+                                             {"http", required_argument, NULL, 'H'},
                                              FERRY_CLI_LONGOPTS,
                                              {NULL, 0, NULL, 0}};
     ferry_cli *cli = ferry_cli_new(worker_defs);
     worker w = {0};
+    worker_http *http = NULL;
     const ferry_conf *conf;
     char errstr[512];
     int opt, exit_code = FERRY_EXIT_USAGE, status = 0, watch = 0, json = 0;
@@ -116,7 +137,12 @@ int main(int argc, char **argv)
             watch = 1;
         else if (opt == 'j' && status)
             json = 1;
-        else {
+        else if (opt == 'H' && !status) {
+            if (ferry_cli_set(cli, "http.listen", optarg, errstr, sizeof(errstr)) != 0) {
+                fprintf(stderr, "ferry-worker: %s\n", errstr);
+                goto out;
+            }
+        } else {
             fprintf(stderr, "ferry-worker: see --help\n");
             goto out;
         }
@@ -140,15 +166,33 @@ int main(int argc, char **argv)
         fprintf(stderr, "ferry-worker: %s\n", errstr);
         goto out;
     }
-    if (ferry_conf_str(conf, "worker.id"))
-        snprintf(w.id, sizeof(w.id), "%s", ferry_conf_str(conf, "worker.id"));
+    if (ferry_cli_wants_dump(cli)) {
+        exit_code = FERRY_EXIT_OK;
+        goto out;
+    }
+    if (ferry_conf_str(conf, "worker.id")) {
+        const char *id = ferry_conf_str(conf, "worker.id");
+        /* It becomes part of lease values ("<id>/<thread>") and log lines. */
+        for (const char *p = id; *p; p++)
+            if ((unsigned char)*p < 0x21 || *p == 0x7f) {
+                fprintf(stderr, "ferry-worker: worker.id may not contain spaces or control "
+                                "characters\n");
+                goto out;
+            }
+        if (strlen(id) > 100) {
+            fprintf(stderr, "ferry-worker: worker.id is longer than 100 characters\n");
+            goto out;
+        }
+        snprintf(w.id, sizeof(w.id), "%s", id);
+    }
     if (status) {
         exit_code = worker_status_main(conf, watch, json);
         goto out;
     }
     ferry_log_set_worker(w.id);
     w.conf = conf;
-    w.topic = ferry_conf_str(conf, "topic.onboard");
+    w.topics[0] = ferry_conf_str(conf, "topic.onboard");
+    w.topics[1] = ferry_conf_str(conf, "topic.chunks");
     w.nthreads = (int)ferry_conf_int(conf, "worker.concurrency");
     atomic_init(&w.stopping, 0);
     the_worker = &w;
@@ -160,6 +204,13 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (worker_metrics_init() != 0)
+        ferry_warn(NULL, "out of memory creating the metrics; running without some");
+    /* Early, so /healthz answers while the rest starts (/readyz says what is missing). */
+    if (worker_http_start(&w, &http, errstr, sizeof(errstr)) != 0) {
+        ferry_err(NULL, "http.listen: %s", errstr);
+        goto out;
+    }
     exit_code = FERRY_EXIT_FAILURE;
     if (!(w.producer = ferry_kafka_producer_new(conf, errstr, sizeof(errstr)))) {
         ferry_err(NULL, "creating the producer: %s", errstr);
@@ -186,6 +237,8 @@ int main(int argc, char **argv)
     worker_lease_stop(&w);
     ferry_info(NULL, "worker %s stopped", w.id);
 out:
+    worker_http_stop(http); /* before the metrics it serves */
+    worker_metrics_destroy();
     if (w.producer && ferry_kafka_producer_destroy(w.producer, 10000) > 0)
         ferry_warn(NULL, "some notifications were not delivered before exit");
     free(w.parts);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ferry_chunks.h"
 #include "ferry_connect.h"
 #include "ferry_log.h"
 #include "ferry_state.h"
@@ -15,15 +16,11 @@
 #include "ferry_validate.h"
 #include "worker.h"
 #include "worker_copy.h"
+#include "worker_metrics.h"
 
-struct worker_thread_ctx {
-    worker *w;
-    ferry_avro_codec *codec;
-    ferry_redis *redis;
-    worker_copier *copier;
-};
 
-worker_thread_ctx *worker_thread_ctx_new(worker *w, char *errstr, size_t errstr_size)
+worker_thread_ctx *worker_thread_ctx_new(worker *w, int index, char *errstr,
+                                         size_t errstr_size)
 {
     worker_thread_ctx *t = calloc(1, sizeof(*t));
     if (!t) {
@@ -31,6 +28,7 @@ worker_thread_ctx *worker_thread_ctx_new(worker *w, char *errstr, size_t errstr_
         return NULL;
     }
     t->w = w;
+    snprintf(t->owner, sizeof(t->owner), "%s/%d", w->id, index);
     if (!(t->codec = ferry_avro_codec_new(errstr, errstr_size)) ||
         !(t->redis = ferry_connect_redis(w->conf, errstr, errstr_size)) ||
         !(t->copier = worker_copier_new(w->conf, errstr, errstr_size))) {
@@ -50,32 +48,25 @@ void worker_thread_ctx_destroy(worker_thread_ctx *t)
     free(t);
 }
 
-/* Set when the migration must stop: revoked or shutting down (job->cancel), or the lease
- * was lost (lost). */
-typedef struct stop_flags {
-    worker_job *job;
-    atomic_int lost;
-} stop_flags;
-
-static int should_stop(void *opaque)
+int worker_should_stop(void *opaque)
 {
-    stop_flags *s = opaque;
+    worker_stop *s = opaque;
     return atomic_load(&s->job->cancel) || atomic_load(&s->lost);
 }
 
 /* Sleeps up to ms, waking early when the job must stop. Returns 1 if it must. */
-static int nap(stop_flags *s, int64_t ms)
+static int nap(worker_stop *s, int64_t ms)
 {
     int64_t end = ferry_mono_ms() + ms;
     while (ferry_mono_ms() < end) {
-        if (should_stop(s))
+        if (worker_should_stop(s))
             return 1;
         ferry_sleep_ms(end - ferry_mono_ms() < 100 ? end - ferry_mono_ms() : 100);
     }
-    return should_stop(s);
+    return worker_should_stop(s);
 }
 
-static ferry_rc stopped(stop_flags *s, ferry_error *err)
+ferry_rc worker_stopped(worker_stop *s, ferry_error *err)
 {
     return ferry_error_set(err, FERRY_ERR_CANCELLED,
                            atomic_load(&s->lost) ? FERRY_EC_FENCED : FERRY_EC_INTERNAL,
@@ -83,16 +74,17 @@ static ferry_rc stopped(stop_flags *s, ferry_error *err)
                                                  : "stopped (partition revoked or shutdown)");
 }
 
-/* Takes the lease, waiting while another worker holds it: a second event for a running
- * dataset waits its turn. */
-static ferry_rc acquire(worker_thread_ctx *t, stop_flags *s, const ferry_onboard *ev,
-                        const char *spec_hash, ferry_acquire_result *res, ferry_error *err)
+/* A second event for a running dataset waits its turn. */
+ferry_rc worker_acquire(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *ev,
+                        const char *name, ferry_acquire_result *res, ferry_error *err)
 {
-    ferry_acquire_req req = {ev->dataset, t->w->id, ev->event_id, spec_hash, ev->source_uri,
+    char spec_hash[17];
+    ferry_acquire_req req = {name, t->owner, ev->event_id, spec_hash, ev->source_uri,
                              ev->target_uri, ferry_conf_int(t->w->conf, "lease.ttl_ms")};
-    ferry_log_ctx lctx = {ev->dataset, ev->event_id};
+    ferry_log_ctx lctx = {name, ev->event_id};
     int logged = 0;
 
+    ferry_state_spec_hash(ev, spec_hash);
     for (;;) {
         ferry_rc rc = ferry_state_acquire(t->redis, &req, res, err);
         if (rc != FERRY_OK || res->outcome != FERRY_ACQUIRE_BUSY)
@@ -102,7 +94,7 @@ static ferry_rc acquire(worker_thread_ctx *t, stop_flags *s, const ferry_onboard
                        res->holder ? res->holder : "another worker");
         ferry_acquire_result_clear(res);
         if (nap(s, req.ttl_ms / 3 > 2000 ? 2000 : req.ttl_ms / 3))
-            return stopped(s, err);
+            return worker_stopped(s, err);
     }
 }
 
@@ -121,35 +113,84 @@ static ferry_rc notify(worker_thread_ctx *t, const ferry_onboard *ev, int64_t ob
     m.duration_ms = duration_ms;
     m.finished_at_ms = finished_at;
     m.worker = t->w->id;
-    rc = worker_notify_migrated(t->w, t->codec, &m, err);
-    /* m borrows ev's strings: nothing to free. */
+    rc = worker_notify_migrated(t->w, t->codec, &m, err); /* m borrows ev's strings */
+    if (rc == FERRY_OK) {
+        ferry_error merr;
+        /* Best effort: without the marker a redelivery only announces it once more. */
+        if (ferry_state_notified_set(t->redis, ev->dataset, ev->event_id, &merr) != FERRY_OK) {
+            ferry_log_ctx lctx = {ev->dataset, ev->event_id};
+            ferry_warn(&lctx, "recording the notification: %s", merr.msg);
+        }
+    }
     return rc;
 }
 
-/* One attempt. FERRY_OK means done (or already done) and notified. */
-static ferry_rc attempt(worker_thread_ctx *t, stop_flags *s, const ferry_onboard *ev,
+/* The webhook is told once per finished migration; its failure is recorded, never fatal. */
+static void webhook(worker_thread_ctx *t, const ferry_onboard *ev, int64_t objects,
+                    int64_t bytes, int64_t duration_ms)
+{
+    ferry_migrated m = {ev->event_id, ev->dataset, ev->source_uri, ev->target_uri, objects,
+                        bytes, duration_ms, ferry_now_ms(), t->w->id};
+    ferry_log_ctx lctx = {ev->dataset, ev->event_id};
+    ferry_error err = {0}, serr;
+    char outcome[600];
+
+    if (!ferry_conf_str(t->w->conf, "notify.webhook_url"))
+        return;
+    if (worker_webhook_post(t->w, &m, &err) == FERRY_OK) {
+        snprintf(outcome, sizeof(outcome), "ok");
+        ferry_info(&lctx, "webhook notified");
+    } else {
+        snprintf(outcome, sizeof(outcome), "failed: %s", err.msg);
+        ferry_err(&lctx, "webhook failed (the migration stands): %s", err.msg);
+    }
+    if (ferry_state_note_webhook(t->redis, ev->dataset, ev->event_id, outcome, &serr) != FERRY_OK)
+        ferry_warn(&lctx, "recording the webhook outcome: %s", serr.msg);
+}
+
+ferry_rc worker_announce(worker_thread_ctx *t, const ferry_onboard *ev, int64_t objects,
+                         int64_t bytes, int64_t duration_ms, int64_t finished_at,
+                         ferry_error *err)
+{
+    int notified = 0;
+    ferry_rc rc;
+
+    if ((rc = ferry_state_notified_get(t->redis, ev->dataset, ev->event_id, &notified, err)) !=
+            FERRY_OK ||
+        notified)
+        return rc;
+    if ((rc = notify(t, ev, objects, bytes, duration_ms, finished_at, err)) != FERRY_OK) {
+        ferry_error_prefix(err, "migrated, but notifying");
+        return rc;
+    }
+    webhook(t, ev, objects, bytes, duration_ms);
+    return FERRY_OK;
+}
+
+/* One attempt at a whole-dataset event. FERRY_OK: done (or already done, or handed to
+ * chunk events) and announced. */
+static ferry_rc attempt(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *ev,
                         ferry_error *err)
 {
     ferry_log_ctx lctx = {ev->dataset, ev->event_id};
     ferry_acquire_result res = {0};
     worker_copy_progress prog = {0};
-    char spec_hash[17];
     int64_t t0 = ferry_now_ms();
     ferry_rc rc;
-    int tracked = 0;
+    int tracked = 0, handed_off = 0;
 
-    ferry_state_spec_hash(ev, spec_hash);
-    if ((rc = acquire(t, s, ev, spec_hash, &res, err)) != FERRY_OK)
+    if (ev->chunk_count > 0)
+        return worker_fanout_chunk(t, s, ev, err);
+    if ((rc = worker_acquire(t, s, ev, ev->dataset, &res, err)) != FERRY_OK)
         goto out;
     if (res.outcome == FERRY_ACQUIRE_ALREADY_DONE) {
-        /* Redelivered after it finished: the notification may not have gone out before
-         * the crash, so send it again (at least once); copy nothing. */
         ferry_info(&lctx, "already migrated (%lld objects); not copying again",
                    (long long)res.objects_done);
-        rc = notify(t, ev, res.objects_done, res.bytes_done, 0, res.finished_at_ms, err);
+        /* Done, but the notification may not have gone out before a crash. */
+        rc = worker_announce(t, ev, res.objects_done, res.bytes_done, 0, res.finished_at_ms, err);
         goto out;
     }
-    worker_lease_track(t->w, &res.lease, &s->lost);
+    worker_lease_track(t->w, &res.lease, ev->event_id, &s->lost);
     tracked = 1;
     if (res.resumed && res.checkpoint)
         ferry_info(&lctx, "resuming after %s (%lld objects done, attempt %lld)",
@@ -161,10 +202,18 @@ static ferry_rc attempt(worker_thread_ctx *t, stop_flags *s, const ferry_onboard
     prog.objects_done = res.objects_done;
     prog.bytes_done = res.bytes_done;
     prog.objects_total = res.objects_total;
+    if ((rc = worker_copy_prepare(t->copier, ev, 1, &prog, worker_should_stop, s, err)) !=
+        FERRY_OK)
+        goto out;
+    if (!res.checkpoint && worker_fanout_wanted(t->w, ev, prog.objects_total)) {
+        rc = worker_fanout_split(t, s, ev, &res.lease, prog.objects_total, err);
+        handed_off = rc == FERRY_OK;
+        goto out;
+    }
     rc = worker_copy_dataset(t->copier, t->redis, &res.lease, ev, res.resumed, &prog,
-                             should_stop, s, err);
-    if (rc == FERRY_OK && should_stop(s))
-        rc = stopped(s, err);
+                             worker_should_stop, s, err);
+    if (rc == FERRY_OK && worker_should_stop(s))
+        rc = worker_stopped(s, err);
     if (rc != FERRY_OK)
         goto out;
     rc = ferry_state_mark_done(t->redis, &res.lease, prog.objects_done, prog.bytes_done,
@@ -176,16 +225,14 @@ static ferry_rc attempt(worker_thread_ctx *t, stop_flags *s, const ferry_onboard
     ferry_info(&lctx, "migrated %lld objects (%lld bytes, %lld skipped as identical) in %lld ms",
                (long long)prog.objects_done, (long long)prog.bytes_done,
                (long long)prog.objects_skipped, (long long)(ferry_now_ms() - t0));
-    rc = notify(t, ev, prog.objects_done, prog.bytes_done, ferry_now_ms() - t0, ferry_now_ms(),
-                err);
-    if (rc != FERRY_OK)
-        ferry_error_prefix(err, "migrated, but notifying");
+    rc = worker_announce(t, ev, prog.objects_done, prog.bytes_done, ferry_now_ms() - t0,
+                         ferry_now_ms(), err);
 out:
     if (tracked) {
         ferry_error rerr;
         worker_lease_untrack(t->w, ev->dataset);
-        /* Not finished: hand the migration over with its checkpoint. A permanent failure
-         * is recorded by the caller (mark_failed needs the lease, so it happens there). */
+        /* Not finished here (or handed to the chunks): release the lease, keeping the
+         * checkpoint. A permanent failure is recorded as such (it needs the lease). */
         if (rc != FERRY_ERR_PERMANENT && !atomic_load(&s->lost))
             ferry_state_release(t->redis, &res.lease, &rerr);
         else if (rc == FERRY_ERR_PERMANENT &&
@@ -193,6 +240,8 @@ out:
                      FERRY_OK)
             ferry_warn(&lctx, "recording the failure in Redis: %s", rerr.msg);
     }
+    if (handed_off)
+        ferry_info(&lctx, "split into chunk events; the workers that run them finish the dataset");
     ferry_acquire_result_clear(&res);
     free(prog.checkpoint_owned);
     return rc;
@@ -210,52 +259,79 @@ static int infrastructure(const ferry_error *err)
  * DLQ record is what matters). */
 static void record_failure(worker_thread_ctx *t, const ferry_onboard *ev, const ferry_error *e)
 {
-    ferry_fail_req req = {ev->dataset, t->w->id, ev->event_id, NULL, ev->source_uri,
+    ferry_fail_req req = {ev->dataset, t->owner, ev->event_id, NULL, ev->source_uri,
                           ev->target_uri, e->cls, e->msg};
     ferry_error err;
-    char spec_hash[17];
+    char spec_hash[17], chunk_name[FERRY_STATE_DATASET_MAX + 1];
     ferry_state_spec_hash(ev, spec_hash);
     req.spec_hash = spec_hash;
+    if (ev->chunk_count > 0) { /* a chunk's failure is recorded on the chunk's own state */
+        ferry_chunks_name(ev->dataset, ev->chunk_index, chunk_name, sizeof(chunk_name));
+        req.dataset = chunk_name;
+    }
     if (ferry_state_mark_failed_unleased(t->redis, &req, &err) != FERRY_OK) {
         ferry_log_ctx lctx = {ev->dataset, ev->event_id};
         ferry_warn(&lctx, "recording the failure in Redis: %s", err.msg);
     }
 }
 
-static void dead_letter(worker_thread_ctx *t, worker_job *job, const ferry_error *cause,
-                        int attempts)
+static void dead_letter(worker_thread_ctx *t, worker_job *job, const ferry_log_ctx *lctx,
+                        const ferry_error *cause, int attempts)
 {
     ferry_error err;
-    if (worker_dlq_send(t->w, job->msg, cause, attempts, &err) == FERRY_OK)
+    if (worker_dlq_send(t->w, job->msg, lctx, cause, attempts, &err) == FERRY_OK)
         job->store = 1;
+}
+
+/* The dataset for log lines about an event that did not decode or validate: the message
+ * key (producers key by dataset) or the event's field, only if it is a valid name. */
+static const char *loggable_dataset(const worker_job *job, const ferry_onboard *ev, char *buf,
+                                    size_t size)
+{
+    if (ev->dataset && ferry_dataset_name_valid(ev->dataset, NULL, 0))
+        return ev->dataset;
+    if (job->msg->key && job->msg->key_len < size) {
+        memcpy(buf, job->msg->key, job->msg->key_len);
+        buf[job->msg->key_len] = '\0';
+        if (ferry_dataset_name_valid(buf, NULL, 0))
+            return buf;
+    }
+    return NULL;
 }
 
 void worker_migrate_job(worker_thread_ctx *t, worker_job *job)
 {
     ferry_onboard ev = {0};
     ferry_error err = {0};
-    stop_flags s = {job, 0};
+    worker_stop s = {job, 0};
     int max_attempts = (int)ferry_conf_int(t->w->conf, "retry.max_attempts");
     int64_t base = ferry_conf_int(t->w->conf, "retry.base_ms");
     int64_t cap = ferry_conf_int(t->w->conf, "retry.max_ms");
+    int64_t max_elapsed = ferry_conf_int(t->w->conf, "retry.max_elapsed_ms");
+    int64_t first_failure = 0;
     int failures = 0, infra_failures = 0;
+    char keybuf[FERRY_STATE_DATASET_MAX + 1];
 
     job->store = 0;
+    ferry_gauge_add(worker_metric.in_flight, 1);
     if (ferry_avro_decode_onboard(t->codec, job->msg->payload, job->msg->len, &ev, &err) !=
         FERRY_OK) {
-        ferry_warn(NULL, "partition %d offset %lld: undecodable event: %s",
+        ferry_log_ctx lctx = {loggable_dataset(job, &ev, keybuf, sizeof(keybuf)), NULL};
+        ferry_warn(&lctx, "partition %d offset %lld: undecodable event: %s",
                    (int)job->partition, (long long)job->offset, err.msg);
-        dead_letter(t, job, &err, 1);
+        worker_metrics_failure(err.cls);
+        dead_letter(t, job, &lctx, &err, 1);
         goto out;
     }
     if (ferry_onboard_validate(&ev, &err) != FERRY_OK) {
-        ferry_log_ctx lctx = {NULL, ev.event_id};
+        ferry_log_ctx lctx = {loggable_dataset(job, &ev, keybuf, sizeof(keybuf)), ev.event_id};
         ferry_warn(&lctx, "invalid event at partition %d offset %lld: %s", (int)job->partition,
                    (long long)job->offset, err.msg);
+        worker_metrics_failure(err.cls);
         if (ev.dataset && ferry_state_dataset_ok(ev.dataset) &&
             ferry_dataset_name_valid(ev.dataset, NULL, 0))
             record_failure(t, &ev, &err);
-        dead_letter(t, job, &err, 1);
+        dead_letter(t, job, &lctx, &err, 1);
         goto out;
     }
     {
@@ -267,34 +343,43 @@ void worker_migrate_job(worker_thread_ctx *t, worker_job *job)
                 break;
             }
             if (rc == FERRY_ERR_CANCELLED) {
+                if (!strcmp(err.cls, FERRY_EC_FENCED))
+                    worker_metrics_failure(err.cls);
                 ferry_info(&lctx, "not finished here (%s); the next owner resumes", err.msg);
                 break;
             }
+            worker_metrics_failure(err.cls);
             if (rc == FERRY_ERR_PERMANENT) {
                 ferry_err(&lctx, "failed permanently: %s: %s", err.cls, err.msg);
-                dead_letter(t, job, &err, failures + 1);
+                dead_letter(t, job, &lctx, &err, failures + 1);
                 break;
             }
             if (infrastructure(&err)) {
                 ferry_warn(&lctx, "%s unavailable (%s); waiting and retrying", err.cls, err.msg);
+                ferry_counter_inc(worker_metric.retries);
                 if (nap(&s, ferry_backoff_ms(infra_failures++, base, cap)))
                     break;
                 continue;
             }
-            if (++failures >= max_attempts) {
+            if (!failures)
+                first_failure = ferry_mono_ms();
+            if (++failures >= max_attempts || ferry_mono_ms() - first_failure > max_elapsed) {
                 ferry_error ex;
                 ferry_error_set(&ex, FERRY_ERR_PERMANENT, FERRY_EC_EXHAUSTED,
                                 "%d attempts failed; last: %s: %s", failures, err.cls, err.msg);
                 ferry_err(&lctx, "giving up: %s", ex.msg);
+                worker_metrics_failure(ex.cls);
                 record_failure(t, &ev, &ex);
-                dead_letter(t, job, &ex, failures);
+                dead_letter(t, job, &lctx, &ex, failures);
                 break;
             }
             ferry_warn(&lctx, "attempt %d failed: %s: %s (retrying)", failures, err.cls, err.msg);
+            ferry_counter_inc(worker_metric.retries);
             if (nap(&s, ferry_backoff_ms(failures - 1, base, cap)))
                 break;
         }
     }
 out:
+    ferry_gauge_add(worker_metric.in_flight, -1);
     ferry_onboard_clear(&ev);
 }

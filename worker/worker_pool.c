@@ -75,7 +75,7 @@ int worker_pool_start(worker *w, char *errstr, size_t errstr_size)
         }
         a->w = w;
         /* Each thread owns its own S3, Redis and codec handles: none is shared. */
-        a->ctx = worker_thread_ctx_new(w, errstr, errstr_size);
+        a->ctx = worker_thread_ctx_new(w, i, errstr, errstr_size);
         if (!a->ctx) {
             free(a);
             return -1;

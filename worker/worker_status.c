@@ -1,8 +1,8 @@
 /* `ferry-worker status`: reads Redis only, so it works from any machine that can reach
- * it, while workers run or not. */
+ * it, while workers run or not. The JSON form (worker_status_json) is shared with the
+ * worker's status page (GET /v1/migrations, worker_http.c). */
 #include "worker_status.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,142 +10,321 @@
 
 #include "ferry_cli.h"
 #include "ferry_connect.h"
+#include "ferry_log.h"
 #include "ferry_state.h"
 #include "ferry_util.h"
 
-typedef struct row {
-    ferry_migration_state st;
-} row;
-
-static int cmp_rows(const void *a, const void *b)
+static int cmp_states(const void *a, const void *b)
 {
-    return strcmp(((const row *)a)->st.dataset, ((const row *)b)->st.dataset);
+    return strcmp(((const ferry_migration_state *)a)->dataset,
+                  ((const ferry_migration_state *)b)->dataset);
 }
 
-static ferry_rc load(ferry_redis *r, row **out, size_t *n, ferry_error *err)
+static void free_states(ferry_migration_state *st, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        ferry_migration_state_clear(&st[i]);
+    free(st);
+}
+
+/* Every migration in Redis, sorted by name, each once (SCAN may repeat a name). */
+static ferry_rc load(ferry_redis *r, ferry_migration_state **out, size_t *n, ferry_error *err)
 {
     ferry_state_iter *it = ferry_state_iter_new(r, 200);
     const char *name;
-    row *rows = NULL;
-    size_t count = 0;
+    ferry_migration_state *st = NULL;
+    size_t count = 0, cap = 0, kept = 0;
     ferry_rc rc = FERRY_OK;
 
     if (!it)
         return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INTERNAL, "out of memory");
     while ((rc = ferry_state_iter_next(it, &name, err)) == FERRY_OK && name) {
-        row *nr;
-        int dup = 0;
-        for (size_t i = 0; i < count; i++) /* SCAN may return a name twice */
-            dup |= strcmp(rows[i].st.dataset, name) == 0;
-        if (dup)
+        if (count == cap) {
+            ferry_migration_state *ns = realloc(st, (cap ? cap * 2 : 16) * sizeof(*ns));
+            if (!ns) {
+                rc = ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INTERNAL, "out of memory");
+                break;
+            }
+            st = ns;
+            cap = cap ? cap * 2 : 16;
+        }
+        memset(&st[count], 0, sizeof(st[count]));
+        if ((rc = ferry_state_get(r, name, &st[count], err)) != FERRY_OK)
+            break;
+        if (st[count].status == FERRY_MIG_NONE) { /* deleted since SCAN saw it */
+            ferry_migration_state_clear(&st[count]);
             continue;
-        nr = realloc(rows, (count + 1) * sizeof(*nr));
-        if (!nr) {
+        }
+        if (!st[count].dataset && !(st[count].dataset = strdup(name))) {
             rc = ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INTERNAL, "out of memory");
             break;
         }
-        rows = nr;
-        memset(&rows[count], 0, sizeof(rows[count]));
-        if ((rc = ferry_state_get(r, name, &rows[count].st, err)) != FERRY_OK)
-            break;
-        if (!rows[count].st.dataset)
-            rows[count].st.dataset = strdup(name);
         count++;
     }
     ferry_state_iter_destroy(it);
     if (rc != FERRY_OK) {
-        for (size_t i = 0; i < count; i++)
-            ferry_migration_state_clear(&rows[i].st);
-        free(rows);
+        free_states(st, count);
         return rc;
     }
-    qsort(rows, count, sizeof(*rows), cmp_rows);
-    *out = rows;
-    *n = count;
+    if (count)
+        qsort(st, count, sizeof(*st), cmp_states);
+    for (size_t i = 0; i < count; i++) {
+        if (kept && !strcmp(st[kept - 1].dataset, st[i].dataset)) {
+            ferry_migration_state_clear(&st[i]);
+            continue;
+        }
+        if (kept != i)
+            st[kept] = st[i];
+        kept++;
+    }
+    *out = st;
+    *n = kept;
     return FERRY_OK;
 }
 
-/* Objects per second over the migration's life so far. */
+/* Average rates over the migration's life so far (until it finished). */
+static double secs_of(const ferry_migration_state *st, int64_t now)
+{
+    int64_t end = st->status != FERRY_MIG_RUNNING && st->finished_at_ms ? st->finished_at_ms
+                  : st->status == FERRY_MIG_RUNNING                      ? now
+                  : st->updated_at_ms ? st->updated_at_ms : now;
+    return st->started_at_ms ? (double)(end - st->started_at_ms) / 1000.0 : 0;
+}
+
 static double rate_of(const ferry_migration_state *st, int64_t now)
 {
-    int64_t end = st->status == FERRY_MIG_DONE && st->finished_at_ms ? st->finished_at_ms : now;
-    double secs = st->started_at_ms ? (double)(end - st->started_at_ms) / 1000.0 : 0;
+    double secs = secs_of(st, now);
     return secs > 0.5 ? (double)st->objects_done / secs : 0;
 }
 
-static void print_text(const row *rows, size_t n)
+static double byte_rate_of(const ferry_migration_state *st, int64_t now)
+{
+    double secs = secs_of(st, now);
+    return secs > 0.5 ? (double)st->bytes_done / secs : 0;
+}
+
+/* 0..1, or -1 when there is no total to compare with. */
+static double progress_of(const ferry_migration_state *st)
+{
+    if (st->status == FERRY_MIG_DONE)
+        return 1;
+    if (st->objects_total > 0)
+        return st->objects_done >= st->objects_total
+                   ? 1
+                   : (double)st->objects_done / (double)st->objects_total;
+    return st->objects_total == 0 ? 0 : -1;
+}
+
+/* Seconds left at `rate` objects/s, or -1 when unknown. */
+static double eta_of(const ferry_migration_state *st, double rate)
+{
+    if (st->status != FERRY_MIG_RUNNING || rate <= 0 || st->objects_total < 0)
+        return -1;
+    return st->objects_total > st->objects_done
+               ? (double)(st->objects_total - st->objects_done) / rate
+               : 0;
+}
+
+/* Strings from Redis may hold anything (error messages do), and json_string() refuses
+ * invalid UTF-8: such a string is sent with its non-ASCII bytes as '?' instead. */
+static json_t *str_or_null(const char *s)
+{
+    json_t *j;
+    char *copy;
+
+    if (!s)
+        return json_null();
+    if ((j = json_string(s)))
+        return j;
+    if (!(copy = strdup(s)))
+        return json_null();
+    for (char *p = copy; *p; p++)
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    j = json_string(copy);
+    free(copy);
+    return j ? j : json_null();
+}
+
+static json_t *state_json(const ferry_migration_state *st, int64_t now)
+{
+    json_t *o = json_object();
+    const char *hash = strchr(st->dataset, '#');
+    double rate = rate_of(st, now), prog = progress_of(st), eta = eta_of(st, rate);
+    char *parent = hash ? strndup(st->dataset, (size_t)(hash - st->dataset)) : NULL;
+
+    if (!o) {
+        free(parent);
+        return NULL;
+    }
+    json_object_set_new(o, "dataset", str_or_null(st->dataset));
+    json_object_set_new(o, "chunk_of", str_or_null(parent));
+    json_object_set_new(o, "status", json_string(ferry_mig_status_name(st->status)));
+    json_object_set_new(o, "event_id", str_or_null(st->event_id));
+    json_object_set_new(o, "worker", str_or_null(st->worker));
+    json_object_set_new(o, "source", str_or_null(st->source_uri));
+    json_object_set_new(o, "target", str_or_null(st->target_uri));
+    json_object_set_new(o, "objects_done", json_integer(st->objects_done));
+    json_object_set_new(o, "objects_total",
+                        st->objects_total >= 0 ? json_integer(st->objects_total) : json_null());
+    json_object_set_new(o, "bytes_done", json_integer(st->bytes_done));
+    json_object_set_new(o, "progress", prog >= 0 ? json_real(prog) : json_null());
+    json_object_set_new(o, "objects_per_second", json_real(rate));
+    json_object_set_new(o, "bytes_per_second", json_real(byte_rate_of(st, now)));
+    json_object_set_new(o, "eta_seconds", eta >= 0 ? json_real(eta) : json_null());
+    json_object_set_new(o, "attempts", json_integer(st->attempts));
+    json_object_set_new(o, "started_at_ms", json_integer(st->started_at_ms));
+    json_object_set_new(o, "updated_at_ms", json_integer(st->updated_at_ms));
+    json_object_set_new(o, "finished_at_ms", json_integer(st->finished_at_ms));
+    json_object_set_new(o, "checkpoint", str_or_null(st->checkpoint));
+    json_object_set_new(o, "last_error", str_or_null(st->last_error));
+    json_object_set_new(o, "error_class", str_or_null(st->error_class));
+    free(parent);
+    return o;
+}
+
+ferry_rc worker_status_json(ferry_redis *r, json_t **out, ferry_error *err)
+{
+    ferry_migration_state *st = NULL;
+    size_t n = 0;
+    int64_t now = ferry_now_ms();
+    json_t *arr;
+    ferry_rc rc;
+
+    *out = NULL;
+    if ((rc = load(r, &st, &n, err)) != FERRY_OK)
+        return rc;
+    if (!(arr = json_array())) {
+        free_states(st, n);
+        return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INTERNAL, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, state_json(&st[i], now));
+    free_states(st, n);
+    *out = arr;
+    return FERRY_OK;
+}
+
+/* ---- text ------------------------------------------------------------------------ */
+
+/* For a terminal: control bytes (an error message may carry anything, even escape
+ * sequences) become '?'; at most size - 1 bytes. */
+static const char *printable(const char *s, char *out, size_t size)
+{
+    size_t i = 0;
+    for (; s && *s && i + 1 < size; s++)
+        out[i++] = ((unsigned char)*s < 0x20 || *s == 0x7f) ? '?' : *s;
+    out[i] = '\0';
+    return out;
+}
+
+static void fmt_duration(double secs, char *out, size_t size)
+{
+    long long s = (long long)(secs + 0.5);
+    if (s >= 3600)
+        snprintf(out, size, "%lldh%02lldm", s / 3600, (s % 3600) / 60);
+    else if (s >= 60)
+        snprintf(out, size, "%lldm%02llds", s / 60, s % 60);
+    else
+        snprintf(out, size, "%llds", s);
+}
+
+/* What the previous --watch refresh saw, for rates over the last interval. */
+typedef struct seen {
+    char *dataset;
+    int64_t at_ms, objects, bytes;
+} seen;
+
+static const seen *seen_find(const seen *prev, size_t n, const char *dataset)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(prev[i].dataset, dataset))
+            return &prev[i];
+    return NULL;
+}
+
+static void seen_free(seen *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(s[i].dataset);
+    free(s);
+}
+
+static void print_text(const ferry_migration_state *st, size_t n, const seen *prev,
+                       size_t nprev)
 {
     int64_t now = ferry_now_ms();
-    printf("%-28s %-8s %-32s %16s %10s %9s %7s  %s\n", "DATASET", "STATUS", "PROGRESS",
+    size_t counts[FERRY_MIG_UNKNOWN + 1] = {0};
+
+    printf("%-28s %-8s %-32s %15s %10s %18s %7s  %s\n", "DATASET", "STATUS", "PROGRESS",
            "OBJECTS", "BYTES", "RATE", "ETA", "WORKER / LAST ERROR");
     for (size_t i = 0; i < n; i++) {
-        const ferry_migration_state *st = &rows[i].st;
-        char bar[31], objs[40], bytes[24], rate[24] = "-", eta[24] = "-";
-        double frac = -1, r = rate_of(st, now);
-        int fill;
+        const ferry_migration_state *s = &st[i];
+        const seen *p = seen_find(prev, nprev, s->dataset);
+        char bar[31], objs[48], bytes[24], rate[40] = "-", eta[24] = "-", brate[24];
+        char name[64], shown[68], who[160], error[300];
+        int chunk = strchr(s->dataset, '#') != NULL; /* "<dataset>#<i>", after its parent */
+        double frac = progress_of(s), r = rate_of(s, now), br = byte_rate_of(s, now);
+        int fill = frac < 0 ? 0 : (int)(frac * 30 + 0.5);
 
-        if (st->objects_total > 0)
-            frac = (double)st->objects_done / (double)st->objects_total;
-        else if (st->status == FERRY_MIG_DONE)
-            frac = 1;
-        if (frac > 1)
-            frac = 1;
-        fill = frac < 0 ? 0 : (int)(frac * 30 + 0.5);
+        if ((unsigned)s->status <= FERRY_MIG_UNKNOWN && !chunk)
+            counts[s->status]++;
+        /* While watching, the rate of the last refresh interval says more than the
+         * average since the start (which includes the listing and any pause). */
+        if (p && s->status == FERRY_MIG_RUNNING && now - p->at_ms >= 500 &&
+            s->objects_done >= p->objects) {
+            double secs = (double)(now - p->at_ms) / 1000.0;
+            r = (double)(s->objects_done - p->objects) / secs;
+            br = (double)(s->bytes_done - p->bytes) / secs;
+        }
         for (int k = 0; k < 30; k++)
             bar[k] = k < fill ? '#' : '.';
         bar[30] = '\0';
-        if (st->objects_total >= 0)
-            snprintf(objs, sizeof(objs), "%lld/%lld", (long long)st->objects_done,
-                     (long long)st->objects_total);
+        if (s->objects_total >= 0)
+            snprintf(objs, sizeof(objs), "%lld/%lld", (long long)s->objects_done,
+                     (long long)s->objects_total);
         else
-            snprintf(objs, sizeof(objs), "%lld/?", (long long)st->objects_done);
-        ferry_fmt_bytes((double)st->bytes_done, bytes, sizeof(bytes));
-        if (r > 0)
-            snprintf(rate, sizeof(rate), "%.0f obj/s", r);
-        if (st->status == FERRY_MIG_RUNNING && r > 0 && st->objects_total > st->objects_done)
-            snprintf(eta, sizeof(eta), "%.0fs",
-                     (double)(st->objects_total - st->objects_done) / r);
-        printf("%-28.28s %-8s [%s] %16s %10s %9s %7s  %s%s%s\n", st->dataset,
-               ferry_mig_status_name(st->status), bar, objs, bytes, rate, eta,
-               st->worker ? st->worker : "-", st->last_error ? " / " : "",
-               st->last_error ? st->last_error : "");
+            snprintf(objs, sizeof(objs), "%lld/?", (long long)s->objects_done);
+        ferry_fmt_bytes((double)s->bytes_done, bytes, sizeof(bytes));
+        if (r > 0) {
+            ferry_fmt_bytes(br, brate, sizeof(brate));
+            snprintf(rate, sizeof(rate), "%.0f/s %s/s", r, brate);
+        }
+        if (eta_of(s, r) >= 0)
+            fmt_duration(eta_of(s, r), eta, sizeof(eta));
+        snprintf(shown, sizeof(shown), "%s%s", chunk ? "  " : "",
+                 printable(s->dataset, name, sizeof(name)));
+        printf("%-28.28s %-8s [%s] %15s %10s %18s %7s  %s%s%s\n", shown,
+               ferry_mig_status_name(s->status), bar,
+               objs, bytes, rate, eta, s->worker ? printable(s->worker, who, sizeof(who)) : "-",
+               s->last_error ? " / " : "",
+               s->last_error ? printable(s->last_error, error, sizeof(error)) : "");
     }
     if (n == 0)
         printf("(no migrations recorded)\n");
+    else
+        printf("\n%zu migration(s): %zu running, %zu pending, %zu done, %zu failed\n",
+               counts[FERRY_MIG_PENDING] + counts[FERRY_MIG_RUNNING] + counts[FERRY_MIG_DONE] +
+                   counts[FERRY_MIG_FAILED] + counts[FERRY_MIG_UNKNOWN],
+               counts[FERRY_MIG_RUNNING], counts[FERRY_MIG_PENDING], counts[FERRY_MIG_DONE],
+               counts[FERRY_MIG_FAILED]);
 }
 
-static void print_json(const row *rows, size_t n)
+static seen *remember(const ferry_migration_state *st, size_t n)
 {
-    json_t *arr = json_array();
+    seen *s = calloc(n ? n : 1, sizeof(*s));
     int64_t now = ferry_now_ms();
-    char *s;
-    for (size_t i = 0; i < n; i++) {
-        const ferry_migration_state *st = &rows[i].st;
-        json_t *o = json_object();
-        json_object_set_new(o, "dataset", json_string(st->dataset));
-        json_object_set_new(o, "status", json_string(ferry_mig_status_name(st->status)));
-        json_object_set_new(o, "event_id", st->event_id ? json_string(st->event_id) : json_null());
-        json_object_set_new(o, "worker", st->worker ? json_string(st->worker) : json_null());
-        json_object_set_new(o, "source", st->source_uri ? json_string(st->source_uri) : json_null());
-        json_object_set_new(o, "target", st->target_uri ? json_string(st->target_uri) : json_null());
-        json_object_set_new(o, "objects_done", json_integer(st->objects_done));
-        json_object_set_new(o, "objects_total",
-                            st->objects_total >= 0 ? json_integer(st->objects_total) : json_null());
-        json_object_set_new(o, "bytes_done", json_integer(st->bytes_done));
-        json_object_set_new(o, "objects_per_second", json_real(rate_of(st, now)));
-        json_object_set_new(o, "started_at_ms", json_integer(st->started_at_ms));
-        json_object_set_new(o, "updated_at_ms", json_integer(st->updated_at_ms));
-        json_object_set_new(o, "finished_at_ms", json_integer(st->finished_at_ms));
-        json_object_set_new(o, "checkpoint", st->checkpoint ? json_string(st->checkpoint) : json_null());
-        json_object_set_new(o, "last_error", st->last_error ? json_string(st->last_error) : json_null());
-        json_object_set_new(o, "error_class", st->error_class ? json_string(st->error_class) : json_null());
-        json_array_append_new(arr, o);
+    for (size_t i = 0; s && i < n; i++) {
+        s[i].dataset = strdup(st[i].dataset);
+        s[i].at_ms = now;
+        s[i].objects = st[i].objects_done;
+        s[i].bytes = st[i].bytes_done;
+        if (!s[i].dataset) {
+            seen_free(s, i);
+            return NULL;
+        }
     }
-    s = json_dumps(arr, JSON_COMPACT);
-    if (s)
-        puts(s);
-    free(s);
-    json_decref(arr);
+    return s;
 }
 
 int worker_status_main(const ferry_conf *conf, int watch, int json)
@@ -154,37 +333,54 @@ int worker_status_main(const ferry_conf *conf, int watch, int json)
     ferry_redis *r = ferry_connect_redis(conf, errstr, sizeof(errstr));
     int exit_code = FERRY_EXIT_FAILURE;
     int tty = isatty(STDOUT_FILENO);
+    seen *prev = NULL;
+    size_t nprev = 0;
 
     if (!r) {
         fprintf(stderr, "ferry-worker status: %s\n", errstr);
         return FERRY_EXIT_USAGE;
     }
+    /* stdout is the report; routine connection notices would only clutter it. */
+    if (!ferry_log_enabled(FERRY_LOG_DEBUG))
+        ferry_log_set_level(FERRY_LOG_WARN);
     for (;;) {
-        row *rows = NULL;
-        size_t n = 0;
         ferry_error err = {0};
-        if (load(r, &rows, &n, &err) != FERRY_OK) {
+        ferry_rc rc;
+
+        if (json) {
+            json_t *arr = NULL;
+            char *s = NULL;
+            if ((rc = worker_status_json(r, &arr, &err)) == FERRY_OK &&
+                (s = json_dumps(arr, JSON_COMPACT)))
+                puts(s);
+            free(s);
+            json_decref(arr);
+        } else {
+            ferry_migration_state *st = NULL;
+            size_t n = 0;
+            if ((rc = load(r, &st, &n, &err)) == FERRY_OK) {
+                if (watch && tty)
+                    printf("\033[H\033[2J");
+                print_text(st, n, prev, nprev);
+                seen_free(prev, nprev);
+                nprev = (prev = remember(st, n)) ? n : 0;
+                free_states(st, n);
+            }
+        }
+        if (rc != FERRY_OK) {
             fprintf(stderr, "ferry-worker status: reading %s: %s\n", ferry_redis_describe(r),
                     err.msg);
             if (!watch)
                 break;
         } else {
-            if (watch && tty && !json)
-                printf("\033[H\033[2J");
-            if (json)
-                print_json(rows, n);
-            else
-                print_text(rows, n);
-            fflush(stdout);
-            for (size_t i = 0; i < n; i++)
-                ferry_migration_state_clear(&rows[i].st);
-            free(rows);
             exit_code = FERRY_EXIT_OK;
         }
+        fflush(stdout);
         if (!watch)
             break;
         ferry_sleep_ms(1000);
     }
+    seen_free(prev, nprev);
     ferry_redis_destroy(r);
     return exit_code;
 }

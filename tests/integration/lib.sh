@@ -25,6 +25,7 @@ TOPIC_PREFIX="ferry.test.$RUN_ID"
 export FERRY_TOPIC_ONBOARD="$TOPIC_PREFIX.onboard"
 export FERRY_TOPIC_DLQ="$TOPIC_PREFIX.onboard.dlq"
 export FERRY_TOPIC_MIGRATED="$TOPIC_PREFIX.migrated"
+export FERRY_TOPIC_CHUNKS="$TOPIC_PREFIX.chunk"
 export FERRY_WORKER_GROUP="ferry-test-$RUN_ID"
 export FERRY_LOG_FORMAT=json
 # Tests want fast group joins and quick failure detection.
@@ -45,11 +46,14 @@ note() { echo "--- $*" >&2; }
 # bucket NAME -> a unique, valid bucket name (lowercase, <= 63)
 bucket() { echo "$1-$(echo "$RUN_ID" | tr -cd '0-9a-z-' | tail -c 30)"; }
 
-start_worker() { # name, extra args... ; log to $WORK/<name>.log
+# start_worker NAME [ARGS...]: runs a worker in the background (id NAME unless ARGS set
+# worker.id), logging to $WORK/NAME.log; its pid is left in LAST_PID. Not in a $(...):
+# the worker must be this shell's child so that `wait` and the cleanup reach it.
+start_worker() {
     local name=$1; shift
     "$WORKER" run "${COMMON_X[@]}" -X worker.id="$name" "$@" >"$WORK/$name.out" 2>"$WORK/$name.log" &
-    PIDS+=($!)
-    echo $!
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
 }
 
 # wait_until SECONDS CMD... : polls CMD every 0.2 s until it succeeds.
@@ -70,3 +74,52 @@ status_is() { [[ "$(state_field "$1" status)" == "$2" ]]; }
 count_messages() {
     kcat -b "$FERRY_KAFKA_BROKERS" -C -t "$1" -e -q -f '%k\n' 2>/dev/null | wc -l
 }
+
+EVENTTOOL=$BIN/tests/tools/ferry-eventtool
+
+# produce_file TOPIC PARTITION KEY FILE : one message whose value is FILE's bytes.
+produce_file() {
+    kcat -P -b "$FERRY_KAFKA_BROKERS" -t "$1" -p "$2" -k "$3" "$4"
+}
+
+# dlq_classes : "offset class" per DLQ record (all partitions).
+dlq_classes() {
+    kcat -b "$FERRY_KAFKA_BROKERS" -C -t "$FERRY_TOPIC_DLQ" -e -q \
+        -f '%p:%o %h\n' 2>/dev/null |
+        sed -E 's/^([0-9]+:[0-9]+) .*ferry-error-class=([^,]*).*/\1 \2/'
+}
+
+# copied_count LOGFILE... : copy requests that completed (needs log.level=debug).
+copied_count() { cat "$@" 2>/dev/null | grep -c '"msg":"copied ' || true; }
+
+# seed_dataset BUCKET PREFIX COUNT [MAX_SIZE] : prints "objects bytes"
+seed_dataset() {
+    "$S3TOOL" mb "$1" >/dev/null
+    "$S3TOOL" seed "s3://$1/$2" --count "$3" --min-size 0 --max-size "${4:-20000}" --seed 11
+}
+
+publish() { # DATASET SRC DST [extra...]
+    local ds=$1 src=$2 dst=$3; shift 3
+    "$PRODUCER" publish --dataset "$ds" --source "$src" --target "$dst" "$@" >/dev/null
+}
+
+assert_done_exact() { # DATASET OBJECTS BYTES SRC DST
+    [[ "$(state_field "$1" status)" == done ]] || fail "$1: status $(state_field "$1" status)"
+    [[ "$(state_field "$1" objects_done)" == "$2" ]] || fail "$1: objects_done $(state_field "$1" objects_done) != $2"
+    [[ "$(state_field "$1" bytes_done)" == "$3" ]] || fail "$1: bytes_done $(state_field "$1" bytes_done) != $3"
+    "$S3TOOL" compare "$4" "$5" >/dev/null || fail "$1: target differs from source"
+}
+
+# Topics exist before any worker subscribes (a consumer never creates its topic, and a
+# subscription to a missing topic gets no partitions): a metadata request asks the broker
+# to create them (auto.create.topics.enable, as in the local stack).
+ensure_topic() {
+    local t=$1 tries=0
+    until kcat -b "$FERRY_KAFKA_BROKERS" -L -t "$t" 2>/dev/null | grep -q "topic \"$t\" with [1-9]"; do
+        (( tries++ < 50 )) || fail "topic $t was not created"
+        sleep 0.2
+    done
+}
+for _t in "$FERRY_TOPIC_ONBOARD" "$FERRY_TOPIC_DLQ" "$FERRY_TOPIC_MIGRATED" "$FERRY_TOPIC_CHUNKS"; do
+    ensure_topic "$_t"
+done

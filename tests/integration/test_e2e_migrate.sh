@@ -18,7 +18,7 @@ note "seeded $n_objects objects, $n_bytes bytes"
     > "$WORK/publish.out"
 grep -q "published event" "$WORK/publish.out" || fail "publish printed: $(cat "$WORK/publish.out")"
 
-start_worker w1 >/dev/null
+start_worker w1
 wait_until 180 status_is "$DS" done || { cat "$WORK/w1.log" >&2; fail "migration did not finish"; }
 
 [[ "$(state_field "$DS" objects_done)" == "$n_objects" ]] || fail "objects_done $(state_field "$DS" objects_done) != $n_objects"
@@ -29,8 +29,8 @@ wait_until 30 bash -c "[[ \$(kcat -b '$FERRY_KAFKA_BROKERS' -C -t '$FERRY_TOPIC_
     || fail "expected exactly one DatasetMigrated for $DS"
 
 # Offset committed: stop the worker cleanly, start another; it must not see the event.
-kill -TERM "${PIDS[0]}"; wait "${PIDS[0]}" || fail "worker exited non-zero on SIGTERM"
-start_worker w2 >/dev/null
+kill -TERM "$LAST_PID"; wait "$LAST_PID" || fail "worker exited non-zero on SIGTERM"
+start_worker w2
 wait_until 60 grep -q 'assigned [0-9]* partition' "$WORK/w2.log" || fail "second worker never got partitions"
 sleep 3
 grep -q "already migrated\|migrating" "$WORK/w2.log" && fail "event was redelivered: offset not committed"

@@ -17,16 +17,19 @@
 #include "ferry_objstore.h"
 #include "ferry_uri.h"
 
-static ferry_objstore *open_store(void)
+/* dst: the compare target, which S3TOOL_DST_ENDPOINT / _ACCESS_KEY_ID /
+ * _SECRET_ACCESS_KEY may put on another endpoint. */
+static ferry_objstore *open_store(int dst)
 {
     ferry_objstore_conf oc;
     ferry_error err = {0};
     ferry_objstore *os;
+    int other = dst && getenv("S3TOOL_DST_ENDPOINT");
     ferry_objstore_conf_init(&oc);
-    oc.endpoint = getenv("FERRY_S3_ENDPOINT");
+    oc.endpoint = getenv(other ? "S3TOOL_DST_ENDPOINT" : "FERRY_S3_ENDPOINT");
     oc.region = getenv("FERRY_S3_REGION");
-    oc.access_key = getenv("AWS_ACCESS_KEY_ID");
-    oc.secret_key = getenv("AWS_SECRET_ACCESS_KEY");
+    oc.access_key = getenv(other ? "S3TOOL_DST_ACCESS_KEY_ID" : "AWS_ACCESS_KEY_ID");
+    oc.secret_key = getenv(other ? "S3TOOL_DST_SECRET_ACCESS_KEY" : "AWS_SECRET_ACCESS_KEY");
     oc.max_in_flight = 32;
     if (!oc.endpoint || !oc.access_key || !oc.secret_key) {
         fprintf(stderr, "s3tool: set FERRY_S3_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY\n");
@@ -156,6 +159,7 @@ static int walk(ferry_objstore *os, const ferry_uri *u, entry_fn fn, void *opaqu
 typedef struct counts {
     uint64_t objects, bytes, differ, missing;
     const ferry_uri *dst;
+    ferry_objstore *dst_os;
 } counts;
 
 static int count_one(ferry_objstore *os, const ferry_uri *u, const ferry_objstore_entry *e,
@@ -180,7 +184,7 @@ static int compare_one(ferry_objstore *os, const ferry_uri *u, const ferry_objst
         fprintf(stderr, "s3tool compare: source %s: %s\n", e->key, err.msg);
         return 1;
     }
-    if (ferry_objstore_get(os, c->dst->bucket, key, 1u << 30, &b, &bl, &err) != FERRY_OK) {
+    if (ferry_objstore_get(c->dst_os, c->dst->bucket, key, 1u << 30, &b, &bl, &err) != FERRY_OK) {
         fprintf(stderr, "s3tool compare: MISSING %s: %s\n", key, err.msg);
         c->missing++;
     } else if (al != bl || memcmp(a, b, al) != 0) {
@@ -206,7 +210,7 @@ int main(int argc, char **argv)
                         "| count s3://B/P\n");
         return 2;
     }
-    if (!(os = open_store()))
+    if (!(os = open_store(0)))
         return 1;
     if (!strcmp(argv[1], "mb")) {
         rc = ferry_objstore_create_bucket(os, argv[2], &err) == FERRY_OK ? 0 : 1;
@@ -224,7 +228,10 @@ int main(int argc, char **argv)
         counts c = {0};
         if (parse_uri(argv[2], &s) == 0 && parse_uri(argv[3], &d) == 0) {
             c.dst = &d;
-            rc = walk(os, &s, compare_one, &c);
+            c.dst_os = getenv("S3TOOL_DST_ENDPOINT") ? open_store(1) : os;
+            rc = c.dst_os ? walk(os, &s, compare_one, &c) : 1;
+            if (c.dst_os && c.dst_os != os)
+                ferry_objstore_destroy(c.dst_os);
             if (rc == 0 && (c.missing || c.differ))
                 rc = 1;
             printf("compared %" PRIu64 " objects (%" PRIu64 " bytes): %" PRIu64

@@ -671,8 +671,10 @@ static void test_store_config(void)
     c.multipart_part_size = 1024;
     BADCONF("http://127.0.0.1:9000", "5 MiB");
     c.multipart_part_size = (uint64_t)256 << 20;
-    c.backend = "libs3";
+    c.backend = "s3v2";
     BADCONF("http://127.0.0.1:9000", "unknown object store backend");
+    c.backend = "libs3"; /* known, but refuses https: libs3 2.0 never verifies TLS */
+    BADCONF("https://127.0.0.1:9000", "insecure_tls_ok");
     c.backend = NULL;
 #undef BADCONF
 

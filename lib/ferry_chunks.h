@@ -1,0 +1,54 @@
+/* ferry_chunks: the Redis bookkeeping of a dataset split into key-range chunks.
+ *
+ * Keys (all in the parent dataset's hash slot):
+ *   ferry:{<dataset>}:chunks        hash  event (the parent event id the plan belongs to),
+ *                                         n (chunk count, set once the plan is complete),
+ *                                         published (chunk events acknowledged by Kafka),
+ *                                         end:<i> (upper bound key of chunk i)
+ *   ferry:{<dataset>}:chunks_done   set   indices of finished chunks
+ *   ferry:{<dataset>}:chunk_counts  hash  i -> "<objects> <bytes>"
+ *
+ * Crash safety: the plan is written completely before any chunk event is published and
+ * is simply redone if the splitter dies while planning; publishing resumes from
+ * `published` (a chunk published twice has the same deterministic event id, so its
+ * second delivery finds it running or done); finishing a chunk is an idempotent SADD, and
+ * whoever completes the set finalizes the parent through the parent's own lease.
+ * One thread at a time per ferry_redis handle, as always. */
+#ifndef FERRY_CHUNKS_H
+#define FERRY_CHUNKS_H
+
+#include <stdint.h>
+
+#include "ferry_error.h"
+#include "ferry_redis.h"
+
+/* The plan of `event_id`: *n = chunk count (-1 while incomplete), *published. A plan
+ * left by another event id is dropped first (with the done set and counts). */
+ferry_rc ferry_chunks_plan_get(ferry_redis *r, const char *dataset, const char *event_id,
+                               int64_t *n, int64_t *published, ferry_error *err);
+/* Forgets any plan and starts one for event_id. */
+ferry_rc ferry_chunks_plan_reset(ferry_redis *r, const char *dataset, const char *event_id,
+                                 ferry_error *err);
+ferry_rc ferry_chunks_plan_add(ferry_redis *r, const char *dataset, int64_t index,
+                               const char *end_key, ferry_error *err);
+ferry_rc ferry_chunks_plan_complete(ferry_redis *r, const char *dataset, int64_t n,
+                                    ferry_error *err);
+/* Chunk i covers (*start_after, *end_key]; either is NULL when unbounded. Heap strings. */
+ferry_rc ferry_chunks_range(ferry_redis *r, const char *dataset, int64_t index, int64_t n,
+                            char **start_after, char **end_key, ferry_error *err);
+ferry_rc ferry_chunks_set_published(ferry_redis *r, const char *dataset, int64_t published,
+                                    ferry_error *err);
+/* Records chunk `index` of event_id's plan as finished with its counts. *done and *n
+ * tell how many of how many are finished (n = -1 if the plan is not event_id's). */
+ferry_rc ferry_chunks_finish(ferry_redis *r, const char *dataset, const char *event_id,
+                             int64_t index, int64_t objects, int64_t bytes, int64_t *done,
+                             int64_t *n, ferry_error *err);
+/* Sums the finished chunks' counts. */
+ferry_rc ferry_chunks_totals(ferry_redis *r, const char *dataset, int64_t *objects,
+                             int64_t *bytes, ferry_error *err);
+/* The state-key name of chunk i: "<dataset>#<i>" ('#' never appears in dataset names). */
+void ferry_chunks_name(const char *dataset, int64_t index, char *out, size_t size);
+/* The deterministic event id of chunk i of parent event `parent` (UUID text, 37 bytes). */
+void ferry_chunks_event_id(const char *parent, int64_t index, char out[37]);
+
+#endif

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Fan-out: a dataset above fanout.min_objects is split into key-range chunk events that
+# several workers copy at once; the last chunk to finish marks the dataset done with the
+# exact totals and it is announced exactly once.
+source "$(dirname "$0")/lib.sh"
+
+SRC_B=$(bucket fo-src); DST_B=$(bucket fo-dst)
+read -r N BYTES < <(seed_dataset "$SRC_B" data/ 3000 2000)
+"$S3TOOL" mb "$DST_B"
+DS=fo-$RANDOM
+ARGS=(-X fanout.min_objects=1000 -X fanout.chunk_objects=400 -X copy.max_requests_per_second=200)
+for w in f1 f2 f3; do start_worker "$w" "${ARGS[@]}"; done
+stable() { grep -q 'assigned [0-9]* partition' "$WORK/$1.log"; }
+for w in f1 f2 f3; do wait_until 60 stable "$w" || fail "$w never joined"; done
+publish "$DS" "s3://$SRC_B/data/" "s3://$DST_B/copy/"
+wait_until 180 status_is "$DS" done || { tail -5 "$WORK"/f*.log >&2; fail "not done"; }
+assert_done_exact "$DS" "$N" "$BYTES" "s3://$SRC_B/data/" "s3://$DST_B/copy/"
+
+n=$(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$DS}:chunks" n)
+(( n == N / 400 + 1 )) || fail "expected $((N / 400 + 1)) chunks, plan says $n"
+[[ $(redis-cli -u "$FERRY_REDIS_URL" --raw SCARD "ferry:{$DS}:chunks_done") -eq $n ]] || fail "not every chunk recorded done"
+for ((i = 0; i < n; i++)); do
+    [[ "$(state_field "$DS#$i" status)" == done ]] || fail "chunk $i: $(state_field "$DS#$i" status)"
+done
+workers=$(grep -l '"msg":"copying chunk' "$WORK"/f*.log | wc -l)
+(( workers >= 2 )) || fail "only $workers worker(s) copied chunks: no fan-out"
+sleep 1
+[[ $(count_messages "$FERRY_TOPIC_MIGRATED") -eq 1 ]] || fail "expected one DatasetMigrated, got $(count_messages "$FERRY_TOPIC_MIGRATED")"
+note "ok: $N objects in $n chunks copied by $workers workers"

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Scenario 2: two workers, one dataset event delivered twice (on two partitions, so both
+# may run it at once): exactly one migration runs; the other waits for the lease and then
+# finds it done (a no-op). One DatasetMigrated, every object copied exactly once.
+source "$(dirname "$0")/lib.sh"
+
+SRC_B=$(bucket dup-src); DST_B=$(bucket dup-dst)
+read -r N BYTES < <(seed_dataset "$SRC_B" data/ 300 4000)
+"$S3TOOL" mb "$DST_B"
+DS=dup-$RANDOM
+ARGS=(-X log.level=debug -X copy.max_in_flight=4 -X copy.max_requests_per_second=100)
+start_worker d1 "${ARGS[@]}"
+start_worker d2 "${ARGS[@]}"
+# Produce once the group is stable (the two workers' latest assignments add up to all
+# partitions of both subscribed topics), so the two copies of the event land on
+# different workers and race for real.
+last_assigned() { grep -o 'assigned [0-9]* partition' "$WORK/$1.log" | tail -1 | tr -dc 0-9; }
+total_partitions() {
+    local t n=0
+    for t in "$FERRY_TOPIC_ONBOARD" "$FERRY_TOPIC_CHUNKS"; do
+        n=$((n + $(kcat -b "$FERRY_KAFKA_BROKERS" -L -t "$t" | grep -c 'partition [0-9]*,')))
+    done
+    echo "$n"
+}
+TOTAL=$(total_partitions)
+settled() { (( $(last_assigned d1) + $(last_assigned d2) == TOTAL && $(last_assigned d1) < TOTAL )); }
+wait_until 60 settled || fail "group did not settle"
+"$EVENTTOOL" onboard --dataset "$DS" --source "s3://$SRC_B/data/" --target "s3://$DST_B/copy/" > "$WORK/ev.bin"
+produce_file "$FERRY_TOPIC_ONBOARD" 0 "$DS" "$WORK/ev.bin"
+produce_file "$FERRY_TOPIC_ONBOARD" 3 "$DS" "$WORK/ev.bin"
+wait_until 120 status_is "$DS" done || fail "not done"
+wait_until 30 grep -q "already migrated" "$WORK/d1.log" "$WORK/d2.log" || fail "the duplicate was not recognised as done"
+assert_done_exact "$DS" "$N" "$BYTES" "s3://$SRC_B/data/" "s3://$DST_B/copy/"
+runs=$(cat "$WORK"/d1.log "$WORK"/d2.log | grep -c '"msg":"migrating ')
+[[ $runs -eq 1 ]] || fail "$runs migrations ran"
+copies=$(copied_count "$WORK"/d1.log "$WORK"/d2.log)
+[[ $copies -eq $N ]] || fail "$copies copies for $N objects"
+sleep 1
+[[ $(count_messages "$FERRY_TOPIC_MIGRATED") -eq 1 ]] || fail "expected one DatasetMigrated, got $(count_messages "$FERRY_TOPIC_MIGRATED")"
+waited=$(cat "$WORK"/d1.log "$WORK"/d2.log | grep -c 'waiting for its lease' || true)
+note "ok: one migration, $copies copies, duplicate waited for the lease: $waited time(s)"

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+STRATEGY=range
+source "$(dirname "$0")/rebalance_body.sh"

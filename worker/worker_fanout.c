@@ -1,0 +1,217 @@
+/* Fan-out: a dataset with more than fanout.min_objects objects is split by the worker
+ * that received its onboard event into key-range chunks, each published as its own
+ * event on the chunk topic, which the same consumer group consumes -- so many workers
+ * copy one dataset at once. Every chunk has its own lease and checkpoint (state name
+ * "<dataset>#<i>"); the chunk that completes the set finalizes the dataset (done, counts,
+ * one notification) through the dataset's own lease. Redis layout: ferry_chunks.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ferry_chunks.h"
+#include "ferry_kafka.h"
+#include "ferry_log.h"
+#include "ferry_state.h"
+#include "ferry_util.h"
+#include "worker.h"
+#include "worker_copy.h"
+
+int worker_fanout_wanted(const worker *w, const ferry_onboard *ev, int64_t objects_total)
+{
+    int64_t min = ferry_conf_int(w->conf, "fanout.min_objects");
+    return ev->chunk_count == 0 && min > 0 && objects_total > min;
+}
+
+typedef struct planner {
+    worker_thread_ctx *t;
+    const char *dataset;
+    int64_t next;
+} planner;
+
+static ferry_rc add_boundary(const char *key, void *opaque)
+{
+    planner *p = opaque;
+    ferry_error err;
+    ferry_rc rc = ferry_chunks_plan_add(p->t->redis, p->dataset, p->next, key, &err);
+    p->next++;
+    return rc;
+}
+
+/* One chunk event: the parent's request with the chunk's range. */
+static ferry_rc publish_chunk(worker_thread_ctx *t, const ferry_onboard *parent, int64_t i,
+                              int64_t n, ferry_error *err)
+{
+    ferry_onboard c = *parent; /* borrows the parent's strings; only chunk_* are owned */
+    char id[37], key[FERRY_STATE_DATASET_MAX + 32];
+    void *buf = NULL;
+    size_t len = 0;
+    ferry_rc rc;
+
+    c.chunk_start_after = c.chunk_end_key = NULL;
+    if ((rc = ferry_chunks_range(t->redis, parent->dataset, i, n, &c.chunk_start_after,
+                                 &c.chunk_end_key, err)) != FERRY_OK)
+        return rc;
+    ferry_chunks_event_id(parent->event_id, i, id);
+    c.event_id = id;
+    c.chunk_parent_event_id = parent->event_id;
+    c.chunk_index = i;
+    c.chunk_count = n;
+    rc = ferry_avro_encode_onboard(t->codec, &c, FERRY_AVRO_SINGLE_OBJECT, 0, &buf, &len, err);
+    if (rc == FERRY_OK) {
+        /* Keyed per chunk so the chunks spread over the partitions (and the workers). */
+        ferry_chunks_name(parent->dataset, i, key, sizeof(key));
+        rc = ferry_kafka_produce_sync(t->w->producer, ferry_conf_str(t->w->conf, "topic.chunks"),
+                                      key, strlen(key), buf, len, NULL, NULL, NULL, err);
+    }
+    free(buf);
+    free(c.chunk_start_after);
+    free(c.chunk_end_key);
+    return rc;
+}
+
+ferry_rc worker_fanout_split(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *ev,
+                             const ferry_lease *lease, int64_t objects_total, ferry_error *err)
+{
+    ferry_log_ctx lctx = {ev->dataset, ev->event_id};
+    int64_t n, published, every = ferry_conf_int(t->w->conf, "fanout.chunk_objects");
+    ferry_checkpoint cp = {"", 0, 0, objects_total};
+    ferry_rc rc;
+
+    if ((rc = ferry_chunks_plan_get(t->redis, ev->dataset, ev->event_id, &n, &published,
+                                    err)) != FERRY_OK)
+        return rc;
+    if (n < 0) {
+        /* Plan completely before publishing anything: a splitter that dies here leaves
+         * nothing behind that a redo would contradict. */
+        planner p = {t, ev->dataset, 0};
+        if ((rc = ferry_chunks_plan_reset(t->redis, ev->dataset, ev->event_id, err)) != FERRY_OK ||
+            (rc = worker_copy_boundaries(t->copier, ev, every, add_boundary, &p,
+                                         worker_should_stop, s, err)) != FERRY_OK)
+            return rc;
+        n = p.next + 1; /* the last chunk is open-ended: it also takes keys added later */
+        published = 0;
+        if ((rc = ferry_chunks_plan_complete(t->redis, ev->dataset, n, err)) != FERRY_OK)
+            return rc;
+        ferry_info(&lctx, "%lld objects: splitting into %lld chunks of about %lld",
+                   (long long)objects_total, (long long)n, (long long)every);
+    } else if (published < n) {
+        ferry_info(&lctx, "resuming the split: %lld of %lld chunk events already published",
+                   (long long)published, (long long)n);
+    }
+    for (int64_t i = published; i < n; i++) {
+        if (worker_should_stop(s))
+            return worker_stopped(s, err);
+        /* Published before it is recorded: a crash in between publishes it twice, with the
+         * same event id, and the second delivery finds the chunk running or done. */
+        if ((rc = publish_chunk(t, ev, i, n, err)) != FERRY_OK ||
+            (rc = ferry_chunks_set_published(t->redis, ev->dataset, i + 1, err)) != FERRY_OK)
+            return rc;
+    }
+    /* Keep the total for progress; the caller releases the lease. */
+    return ferry_state_checkpoint(t->redis, lease, &cp, err);
+}
+
+/* The dataset is complete when its last chunk is: take the dataset's lease (waiting if
+ * another chunk's worker finalizes it right now), record done once, announce once. */
+static ferry_rc finalize(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *chunk,
+                         ferry_error *err)
+{
+    ferry_onboard parent = *chunk; /* borrowed strings */
+    ferry_acquire_result res = {0};
+    int64_t objects = 0, bytes = 0;
+    ferry_rc rc;
+
+    parent.event_id = chunk->chunk_parent_event_id;
+    parent.chunk_parent_event_id = parent.chunk_start_after = parent.chunk_end_key = NULL;
+    parent.chunk_index = parent.chunk_count = 0;
+    ferry_log_ctx lctx = {parent.dataset, parent.event_id};
+
+    if ((rc = worker_acquire(t, s, &parent, parent.dataset, &res, err)) != FERRY_OK)
+        goto out;
+    if (res.outcome == FERRY_ACQUIRE_ALREADY_DONE) {
+        rc = worker_announce(t, &parent, res.objects_done, res.bytes_done, 0, res.finished_at_ms,
+                             err);
+        goto out;
+    }
+    if ((rc = ferry_chunks_totals(t->redis, parent.dataset, &objects, &bytes, err)) != FERRY_OK ||
+        (rc = ferry_state_mark_done(t->redis, &res.lease, objects, bytes, objects, err)) !=
+            FERRY_OK) {
+        ferry_error rerr;
+        ferry_state_release(t->redis, &res.lease, &rerr);
+        goto out;
+    }
+    ferry_info(&lctx, "all %lld chunks done: migrated %lld objects (%lld bytes)",
+               (long long)chunk->chunk_count, (long long)objects, (long long)bytes);
+    rc = worker_announce(t, &parent, objects, bytes, 0, ferry_now_ms(), err);
+out:
+    ferry_acquire_result_clear(&res);
+    return rc;
+}
+
+ferry_rc worker_fanout_chunk(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *ev,
+                             ferry_error *err)
+{
+    char name[FERRY_STATE_DATASET_MAX + 1];
+    ferry_acquire_result res = {0};
+    worker_copy_progress prog = {0};
+    int64_t done = 0, n = 0;
+    ferry_rc rc;
+    int tracked = 0;
+
+    ferry_chunks_name(ev->dataset, ev->chunk_index, name, sizeof(name));
+    ferry_log_ctx lctx = {name, ev->event_id};
+    if ((rc = worker_acquire(t, s, ev, name, &res, err)) != FERRY_OK)
+        goto out;
+    if (res.outcome == FERRY_ACQUIRE_OK) {
+        worker_lease_track(t->w, &res.lease, ev->event_id, &s->lost);
+        tracked = 1;
+        prog.checkpoint = res.checkpoint;
+        prog.objects_done = res.objects_done;
+        prog.bytes_done = res.bytes_done;
+        prog.objects_total = res.objects_total;
+        ferry_info(&lctx, "%s chunk %lld of %lld", res.checkpoint ? "resuming" : "copying",
+                   (long long)ev->chunk_index + 1, (long long)ev->chunk_count);
+        if ((rc = worker_copy_prepare(t->copier, ev, 0, &prog, worker_should_stop, s, err)) !=
+                FERRY_OK ||
+            (rc = worker_copy_dataset(t->copier, t->redis, &res.lease, ev, res.resumed, &prog,
+                                      worker_should_stop, s, err)) != FERRY_OK)
+            goto out;
+        if (worker_should_stop(s)) {
+            rc = worker_stopped(s, err);
+            goto out;
+        }
+        if ((rc = ferry_state_mark_done(t->redis, &res.lease, prog.objects_done,
+                                        prog.bytes_done, prog.objects_done, err)) != FERRY_OK)
+            goto out;
+        worker_lease_untrack(t->w, name);
+        tracked = 0;
+    } else { /* ALREADY_DONE: redelivered; make sure it is counted */
+        prog.objects_done = res.objects_done;
+        prog.bytes_done = res.bytes_done;
+    }
+    if ((rc = ferry_chunks_finish(t->redis, ev->dataset, ev->chunk_parent_event_id,
+                                  ev->chunk_index, prog.objects_done, prog.bytes_done, &done,
+                                  &n, err)) != FERRY_OK)
+        goto out;
+    if (n < 0) {
+        ferry_warn(&lctx, "the dataset's plan belongs to a newer event; this chunk is obsolete");
+        goto out;
+    }
+    ferry_info(&lctx, "chunk done (%lld objects); %lld of %lld chunks finished",
+               (long long)prog.objects_done, (long long)done, (long long)n);
+    if (done == n)
+        rc = finalize(t, s, ev, err);
+out:
+    if (tracked) {
+        ferry_error rerr;
+        worker_lease_untrack(t->w, name);
+        if (rc != FERRY_ERR_PERMANENT && !atomic_load(&s->lost))
+            ferry_state_release(t->redis, &res.lease, &rerr);
+        else if (rc == FERRY_ERR_PERMANENT &&
+                 ferry_state_mark_failed(t->redis, &res.lease, err->cls, err->msg, &rerr) != FERRY_OK)
+            ferry_warn(&lctx, "recording the failure in Redis: %s", rerr.msg);
+    }
+    ferry_acquire_result_clear(&res);
+    free(prog.checkpoint_owned);
+    return rc;
+}
