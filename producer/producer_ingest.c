@@ -3,6 +3,7 @@
  *                            once the broker acknowledged the event (ferry_event_json.h)
  *   GET  /v1/datasets/NAME   the migration state from Redis, as JSON
  * Both require the bearer token (http.token_file) when one is configured. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "ferry_event_json.h"
 #include "ferry_log.h"
 #include "ferry_names.h"
+#include "ferry_rate.h"
 #include "ferry_state.h"
 #include "ferry_util.h"
 #include "ferry_validate.h"
@@ -21,6 +23,26 @@ static void rejected(producer_ctx *ctx)
 }
 
 
+/* http.rate_limit_per_s: one token bucket for POST /v1/events, shared by the connection
+ * threads (one `serve` per process). A request that would have to wait is not delayed
+ * but answered 429 and does not use up a token. */
+static pthread_mutex_t ingest_rate_lock = PTHREAD_MUTEX_INITIALIZER;
+static ferry_rate ingest_rate;
+
+static int64_t ingest_rate_check(void)
+{
+    ferry_rate next;
+    int64_t wait;
+
+    pthread_mutex_lock(&ingest_rate_lock);
+    next = ingest_rate;
+    wait = ferry_rate_reserve(&next, ferry_mono_ms() * 1000);
+    if (wait == 0)
+        ingest_rate = next;
+    pthread_mutex_unlock(&ingest_rate_lock);
+    return wait;
+}
+
 static json_t *receipt_json(const producer_receipt *r, const char *dataset)
 {
     return json_pack("{s:s,s:s,s:s,s:i,s:I}", "event_id", r->event_id, "dataset", dataset,
@@ -31,7 +53,7 @@ static json_t *receipt_json(const producer_receipt *r, const char *dataset)
 static void on_event(ferry_http_req *req, void *opaque)
 {
     producer_ctx *ctx = opaque;
-    json_t *root = ferry_http_req_json(req, (int)ferry_conf_int(ctx->conf, "http.max_json_depth"));
+    json_t *root;
     const json_t *payload;
     ferry_onboard ev = {0};
     ferry_error err = {0};
@@ -43,6 +65,19 @@ static void on_event(ferry_http_req *req, void *opaque)
     json_t *body;
     ferry_rc rc;
 
+    {
+        int64_t wait_us = ingest_rate_check();
+        if (wait_us > 0) {
+            char ra[24];
+            snprintf(ra, sizeof(ra), "%lld", (long long)((wait_us + 999999) / 1000000));
+            rejected(ctx);
+            ferry_http_add_header(req, "Retry-After", ra);
+            ferry_http_reply_error(req, 429, "rate_limited", "more than %lld events per second",
+                                   (long long)ferry_conf_int(ctx->conf, "http.rate_limit_per_s"));
+            return;
+        }
+    }
+    root = ferry_http_req_json(req, (int)ferry_conf_int(ctx->conf, "http.max_json_depth"));
     if (!root) {
         rejected(ctx);
         return;
@@ -194,6 +229,8 @@ static void on_dataset(ferry_http_req *req, void *opaque)
 
 int producer_ingest_routes(ferry_http *h, producer_ctx *ctx, int accept_events)
 {
+    int64_t per_s = ferry_conf_int(ctx->conf, "http.rate_limit_per_s");
+    ferry_rate_init(&ingest_rate, (double)per_s, per_s > 0 ? per_s : 1);
     if (ferry_http_route(h, "GET", "/v1/datasets/", FERRY_HTTP_PREFIX | FERRY_HTTP_AUTH,
                          on_dataset, ctx) != 0)
         return -1;

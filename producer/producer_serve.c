@@ -48,6 +48,9 @@ const ferry_conf_def producer_serve_defs[] = {
      "Deepest JSON nesting accepted in a request"},
     {"http.max_connections", FERRY_CONF_INT, "64", 1, 10000, 0,
      "Concurrent HTTP connections (one thread each)"},
+    {"http.rate_limit_per_s", FERRY_CONF_INT, "0", 0, 1000000, 0,
+     "POST /v1/events accepted per second (token bucket, burst = one second's worth); "
+     "more get 429 with Retry-After. 0: no limit"},
     {"ingest.enabled", FERRY_CONF_BOOL, "false", 0, 0, 0,
      "Accept POST /v1/events on the HTTP API"},
     {"ingest.dedupe_ttl_s", FERRY_CONF_INT, "86400", 60, 31536000, 0,

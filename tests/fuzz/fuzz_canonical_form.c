@@ -5,8 +5,9 @@
  * again yields the same text, so fingerprints are stable) -- except where the spec makes
  * that impossible: a type declaring the null namespace ("namespace": "") inside a named
  * namespace is written with its bare name, which then reads back into the enclosing
- * namespace (Avro spec, Parsing Canonical Form; every implementation does the same);
- * ferry_avro_fingerprint agrees with it; failures carry class unknown-schema and a message. */
+ * namespace (a limit of the spec's Parsing Canonical Form, which we must follow for
+ * fingerprints to match other producers'); ferry_avro_fingerprint agrees with it;
+ * failures carry class unknown-schema and a message. */
 #include "fuzz.h"
 
 #include "ferry_avro.h"

@@ -1,0 +1,292 @@
+#!/usr/bin/env python3
+"""faultproxy: a small fault-injecting HTTP/1.1 reverse proxy for ferry's tests.
+
+Sits between a client (the worker) and an S3 server (S3Proxy) and, for a chosen
+fraction of requests, injects one kind of fault:
+
+  slowdown   answer 503 SlowDown with an S3 XML error body (request not forwarded)
+  reset      forward, then send part of the response and reset the connection (RST)
+  latency    forward after --latency-ms of delay
+  truncate   forward, send the headers and part of the body, then close (FIN)
+  badlen     forward, send the response with a Content-Length larger than the body,
+             then close
+  forbidden  answer 403 AccessDenied (a permanent fault; request not forwarded)
+
+Every other request and response passes through byte for byte: the request line and
+every header (Host included, which SigV4 signs) are sent upstream unchanged. Only
+`Expect: 100-continue` is answered by the proxy itself (and upstream 1xx responses are
+dropped). Choices are deterministic for a given --seed and request order.
+
+The listening port is printed on stdout ("PORT <n>"); counts are written as JSON to
+--counts after every request: {"requests": N, "injected": N, "kind": "..."}.
+Python 3 standard library only.
+"""
+import argparse
+import json
+import os
+import random
+import socket
+import struct
+import sys
+import threading
+import time
+
+MAX_HEADER = 64 * 1024
+
+
+class Counts:
+    def __init__(self, path, kind):
+        self.lock = threading.Lock()
+        self.path = path
+        self.data = {"kind": kind, "requests": 0, "injected": 0}
+
+    def bump(self, injected):
+        with self.lock:
+            self.data["requests"] += 1
+            if injected:
+                self.data["injected"] += 1
+            if self.path:
+                tmp = self.path + ".tmp"
+                with open(tmp, "w") as f:
+                    json.dump(self.data, f)
+                os.replace(tmp, self.path)
+
+
+class Conn:
+    """Buffered reader over a socket."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError
+        self.buf += chunk
+
+    def read_head(self):
+        while b"\r\n\r\n" not in self.buf:
+            if len(self.buf) > MAX_HEADER:
+                raise ValueError("header too large")
+            self._fill()
+        i = self.buf.index(b"\r\n\r\n") + 4
+        head, self.buf = self.buf[:i], self.buf[i:]
+        return head
+
+    def read_exact(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def read_line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        i = self.buf.index(b"\r\n") + 2
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+
+    def read_chunked(self):
+        """Raw bytes of a chunked body, trailers included."""
+        out = b""
+        while True:
+            line = self.read_line()
+            out += line
+            size = int(line.split(b";")[0].strip(), 16)
+            if size == 0:
+                while True:
+                    t = self.read_line()
+                    out += t
+                    if t == b"\r\n":
+                        return out
+            out += self.read_exact(size + 2)
+
+    def read_to_eof(self):
+        out = self.buf
+        self.buf = b""
+        while True:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
+
+
+def headers_of(head):
+    lines = head.split(b"\r\n")
+    hdrs = {}
+    for ln in lines[1:]:
+        if b":" in ln:
+            k, v = ln.split(b":", 1)
+            hdrs[k.strip().lower()] = v.strip()
+    return lines[0], hdrs
+
+
+def read_body(conn, hdrs, is_request, no_body=False):
+    if no_body:
+        return b"", True
+    if b"chunked" in hdrs.get(b"transfer-encoding", b"").lower():
+        return conn.read_chunked(), True
+    if b"content-length" in hdrs:
+        return conn.read_exact(int(hdrs[b"content-length"])), True
+    if is_request:
+        return b"", True
+    return conn.read_to_eof(), False  # delimited by close
+
+
+def xml_error(status, reason, code, message):
+    body = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>%s</Code>'
+            '<Message>%s</Message><RequestId>faultproxy</RequestId></Error>'
+            % (code, message)).encode()
+    head = ("HTTP/1.1 %d %s\r\nContent-Type: application/xml\r\n"
+            "Content-Length: %d\r\nx-amz-request-id: faultproxy\r\n\r\n"
+            % (status, reason, len(body))).encode()
+    return head + body
+
+
+def rst_close(sock):
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    sock.close()
+
+
+class Proxy:
+    def __init__(self, args):
+        self.args = args
+        self.rng = random.Random(args.seed)
+        self.rng_lock = threading.Lock()
+        self.counts = Counts(args.counts, args.kind)
+        self.upstream = (args.upstream_host, args.upstream_port)
+
+    def decide(self):
+        with self.rng_lock:
+            return self.args.kind != "none" and self.rng.random() < self.args.rate
+
+    def handle(self, csock):
+        client = Conn(csock)
+        up = None
+        try:
+            while True:
+                try:
+                    head = client.read_head()
+                except EOFError:
+                    return
+                reqline, hdrs = headers_of(head)
+                method = reqline.split(b" ", 1)[0].upper()
+                if b"100-continue" in hdrs.get(b"expect", b"").lower():
+                    csock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+                body, _ = read_body(client, hdrs, True)
+                inject = self.decide()
+                self.counts.bump(inject)
+                kind = self.args.kind if inject else "none"
+                if inject and self.args.log:
+                    with self.counts.lock, open(self.args.log, "a") as f:
+                        f.write("%s %s\n" % (kind, reqline.decode("latin-1")))
+                if kind == "slowdown":
+                    csock.sendall(xml_error(503, "Slow Down", "SlowDown",
+                                            "Please reduce your request rate."))
+                    continue
+                if kind == "forbidden":
+                    csock.sendall(xml_error(403, "Forbidden", "AccessDenied",
+                                            "Access Denied (faultproxy)"))
+                    continue
+                if kind == "latency":
+                    time.sleep(self.args.latency_ms / 1000.0)
+                if up is None:
+                    up = Conn(socket.create_connection(self.upstream, timeout=60))
+                up.sock.sendall(head + body)
+                while True:
+                    rhead = up.read_head()
+                    status = int(rhead.split(b" ", 2)[1])
+                    if 100 <= status < 200:
+                        continue  # 100 Continue already answered by us
+                    break
+                _, rh = headers_of(rhead)
+                no_body = method == b"HEAD" or status in (204, 304)
+                rbody, delimited = read_body(up, rh, False, no_body)
+                if not delimited:
+                    up.sock.close()
+                    up = None
+                full = rhead + rbody
+                if kind == "reset":
+                    cut = len(rhead) + len(rbody) // 2 if rbody else max(1, len(rhead) // 2)
+                    csock.sendall(full[:cut])
+                    rst_close(csock)
+                    return
+                if kind == "truncate" and rbody:
+                    csock.sendall(rhead + rbody[: len(rbody) // 2])
+                    csock.shutdown(socket.SHUT_RDWR)
+                    return
+                if kind == "truncate":  # no body: cut the headers
+                    csock.sendall(rhead[: len(rhead) // 2])
+                    csock.shutdown(socket.SHUT_RDWR)
+                    return
+                if kind == "badlen":
+                    if b"content-length" in rh and not no_body:
+                        old = b"content-length: " + rh[b"content-length"]
+                        new_len = int(rh[b"content-length"]) + 17
+                        lines = rhead.split(b"\r\n")
+                        lines = [(b"Content-Length: %d" % new_len)
+                                 if ln.lower().replace(b" ", b"") == old.replace(b" ", b"") else ln
+                                 for ln in lines]
+                        csock.sendall(b"\r\n".join(lines) + rbody)
+                    else:  # nothing to lie about: declare a body that never comes
+                        csock.sendall(rhead[:-2] + b"Content-Length: 17\r\n\r\n")
+                    csock.shutdown(socket.SHUT_RDWR)
+                    return
+                csock.sendall(full)
+                if hdrs.get(b"connection", b"").lower() == b"close" or \
+                        rh.get(b"connection", b"").lower() == b"close" or not delimited:
+                    return
+        except (EOFError, OSError, ValueError):
+            return
+        finally:
+            try:
+                csock.close()
+            except OSError:
+                pass
+            if up is not None:
+                up.sock.close()
+
+    def serve(self):
+        ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind(("127.0.0.1", self.args.port))
+        ls.listen(128)
+        print("PORT %d" % ls.getsockname()[1], flush=True)
+        if self.args.port_file:
+            with open(self.args.port_file + ".tmp", "w") as f:
+                f.write("%d\n" % ls.getsockname()[1])
+            os.replace(self.args.port_file + ".tmp", self.args.port_file)
+        while True:
+            c, _ = ls.accept()
+            threading.Thread(target=self.handle, args=(c,), daemon=True).start()
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--upstream", required=True, help="http://HOST:PORT of the S3 server")
+    p.add_argument("--kind", default="none",
+                   choices=["none", "slowdown", "reset", "latency", "truncate", "badlen",
+                            "forbidden"])
+    p.add_argument("--rate", type=float, default=0.05, help="fraction of requests (0..1)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--latency-ms", type=int, default=200)
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--port-file")
+    p.add_argument("--log", help="append one line per injected fault (kind, request line)")
+    p.add_argument("--counts", help="JSON counts file, rewritten after every request")
+    a = p.parse_args()
+    u = a.upstream
+    if u.startswith("http://"):
+        u = u[len("http://"):]
+    u = u.rstrip("/")
+    host, _, port = u.rpartition(":")
+    a.upstream_host, a.upstream_port = host, int(port)
+    Proxy(a).serve()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
