@@ -21,6 +21,7 @@ typedef enum {
     ITEM_COPIED,     /* copied and verified */
     ITEM_VERIFY,     /* copied; ETag not comparable, size check pending */
     ITEM_FAILED,
+    ITEM_RETRY,      /* a retryable request failure: tried again within the page */
 } item_state;
 
 typedef struct item {
@@ -35,6 +36,7 @@ struct worker_copier {
     int page_size;
     int64_t checkpoint_interval_ms;
     int64_t request_interval_us; /* copy.max_requests_per_second as a gap; 0 = unlimited */
+    int request_retries;         /* copy.request_retries */
     int64_t next_request_us;
     ferry_objstore_listing listing;
     ferry_objstore_op *ops;
@@ -101,6 +103,7 @@ worker_copier *worker_copier_new(const ferry_conf *conf, char *errstr, size_t er
         c->dst_store = c->store;
     }
     c->page_size = (int)ferry_conf_int(conf, "copy.page_size");
+    c->request_retries = (int)ferry_conf_int(conf, "copy.request_retries");
     c->checkpoint_interval_ms = ferry_conf_int(conf, "copy.checkpoint_interval_ms");
     if (ferry_conf_int(conf, "copy.max_requests_per_second") > 0)
         c->request_interval_us = 1000000 / ferry_conf_int(conf, "copy.max_requests_per_second");
@@ -143,6 +146,11 @@ typedef struct run {
     int64_t last_checkpoint_ms;
     ferry_error first_err; /* first failure of the page; PERMANENT beats RETRYABLE */
     int failed;
+    /* Retryable request failures (503 SlowDown, resets, timeouts) are retried in place,
+     * a few times with backoff, before they fail the attempt: on real S3 they are
+     * routine, and restarting from the checkpoint would redo the page's checks. */
+    int retry_pending;
+    ferry_error retry_err;
     /* the batch running now: ops start in array order, one per stop_requested() == 0 */
     int timing;        /* a batch of copies: note each one's start */
     size_t started;    /* ops of the batch started so far */
@@ -260,6 +268,12 @@ static void copy_done(ferry_objstore_op *op, void *opaque)
 
     if (op->rc == FERRY_ERR_CANCELLED)
         return; /* never started: stays TODO, the checkpoint stops before it */
+    if (op->rc == FERRY_ERR_RETRYABLE && op->http_status != 412) {
+        it->state = ITEM_RETRY;
+        r->retry_pending = 1;
+        r->retry_err = op->err;
+        return;
+    }
     if (op->rc != FERRY_OK) {
         ferry_error e412;
         it->state = ITEM_FAILED;
@@ -316,6 +330,15 @@ static void head_done(ferry_objstore_op *op, void *opaque)
 
     if (op->rc == FERRY_ERR_CANCELLED)
         return;
+    if (op->rc == FERRY_ERR_RETRYABLE) {
+        /* A verify HEAD is asked again; a pre-copy check is only an optimisation, so the
+         * object is simply copied. */
+        if (it->state == ITEM_VERIFY) {
+            r->retry_pending = 1;
+            r->retry_err = op->err;
+        }
+        return;
+    }
     if (op->rc != FERRY_OK && !missing) {
         note_failure(r, &op->err);
         return;
@@ -472,11 +495,26 @@ static ferry_rc copy_page(run *r, int check_first, ferry_error *err)
     if (check_first)
         run_ops(r, ITEM_TODO, FERRY_OBJSTORE_OP_HEAD, head_done);
     advance(r);
-    if (!r->failed)
+    for (int round = 0; !r->failed; round++) {
+        r->retry_pending = 0;
         run_ops(r, ITEM_TODO, FERRY_OBJSTORE_OP_COPY, copy_done);
-    if (!r->failed)
-        run_ops(r, ITEM_VERIFY, FERRY_OBJSTORE_OP_HEAD, head_done);
-    advance(r);
+        if (!r->failed)
+            run_ops(r, ITEM_VERIFY, FERRY_OBJSTORE_OP_HEAD, head_done);
+        advance(r);
+        if (!r->retry_pending || r->failed || r->should_stop(r->opaque))
+            break;
+        if (round >= r->c->request_retries) {
+            ferry_error_prefix(&r->retry_err, "after %d tries", round + 1);
+            note_failure(r, &r->retry_err);
+            break;
+        }
+        ferry_counter_inc(worker_metric.retries);
+        ferry_debug(&r->lctx, "retrying failed requests of this page: %s", r->retry_err.msg);
+        ferry_sleep_ms(ferry_backoff_ms(round, 100, 5000));
+        for (size_t i = 0; i < r->n; i++)
+            if (r->c->items[i].state == ITEM_RETRY)
+                r->c->items[i].state = ITEM_TODO;
+    }
     /* Checkpoint whatever finished, failure or not: that work is never redone. */
     rc = write_checkpoint(r, err);
     if (r->failed) {

@@ -29,6 +29,9 @@ static const ferry_conf_def worker_defs[] = {
      "Part size for multipart copies (raised to stay within 10,000 parts)"},
     {"copy.max_requests_per_second", FERRY_CONF_INT, "0", 0, 1000000, 0,
      "Pace S3 requests per migration (0 = as fast as max_in_flight allows)"},
+    {"copy.request_retries", FERRY_CONF_INT, "4", 0, 100, 0,
+     "Retry a failed S3 request (5xx, SlowDown, reset) this often within a page before the "
+     "attempt fails"},
     {"copy.checkpoint_interval_ms", FERRY_CONF_INT, "1000", 0, 600000, 0,
      "Write the checkpoint at most this often while a page is copied"},
     {"fanout.min_objects", FERRY_CONF_INT, "100000", 0, 1000000000000LL, 0,

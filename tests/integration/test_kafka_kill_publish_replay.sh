@@ -74,4 +74,6 @@ note "B: first run exit $rc1 with $n1 replayed across the kill; after the rerun 
 (( total == M && uniq_n == M )) || fail "B: not exactly once: $total records, $uniq_n distinct, expected $M"
 missing=$(comm -23 <(echo "$expected") <(sort -u "$WORK/from.txt") | grep -c . || true)
 (( missing == 0 )) || { echo "$expected" | head -3 >&2; head -3 "$WORK/from.txt" >&2; fail "B: $missing DLQ record(s) never replayed"; }
+# ASan/UBSan builds: any sanitizer report in any process's log fails the test.
+if grep -l 'Sanitizer\|runtime error:' "$WORK"/*.log "$WORK"/*.out 2>/dev/null; then fail "sanitizer report (files above)"; fi
 note "ok: A $acked/$N acked, 0 lost, 0 duplicates; B $M/$M replayed exactly once across a broker SIGKILL"

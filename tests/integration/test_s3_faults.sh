@@ -48,7 +48,8 @@ run_kind() {
     wait_until 30 grep -q 'http: listening on' "$WORK/w-$kind.log" || { cat "$WORK/w-$kind.log" >&2; fail "$kind: no http listener"; }
     W_PORT=$(http_port "$WORK/w-$kind.log")
 }
-stop_worker() { kill -TERM "$W_PID" 2>/dev/null || true; wait "$W_PID" 2>/dev/null || true;
+stop_worker() { local rc=0; kill -TERM "$W_PID" 2>/dev/null || true; wait "$W_PID" 2>/dev/null || rc=$?;
+                (( rc == 0 )) || fail "worker exited $rc after SIGTERM (see $WORK/*.log)"
                 kill -TERM "$PROXY_PID" 2>/dev/null || true; wait "$PROXY_PID" 2>/dev/null || true; }
 
 TABLE=("fault|rate|requests|injected|retries|result")
@@ -56,7 +57,7 @@ for kind in ${FERRY_FAULT_KINDS:-slowdown reset latency truncate badlen}; do
     rate=$RATE
     run_kind "$kind" "$rate"
     # (status is "failed" between attempts: wait for done, the DLQ check below catches a give-up)
-    wait_until 80 status_is "flt-$kind-$U" done \
+    wait_until 80 status_is "flt-$kind-$U" "done" \
         || { tail -20 "$WORK/w-$kind.log" >&2; fail "$kind: migration did not finish (status $(state_field "flt-$kind-$U" status))"; }
     retries=$(metric "$W_PORT" ferry_retries_total)
     inj=$(injected "$kind"); req=$(requests "$kind")
@@ -86,5 +87,7 @@ stop_worker
 (( req <= 20 )) || fail "forbidden: $req requests for a permanent fault (hot retry loop?)"
 TABLE+=("forbidden (403)|1.0|$req|$inj|$retries|dead-lettered, class s3-auth")
 
+# ASan/UBSan builds: any sanitizer report in any process's log fails the test.
+if grep -l 'Sanitizer\|runtime error:' "$WORK"/*.log "$WORK"/*.out 2>/dev/null; then fail "sanitizer report (files above)"; fi
 printf '%s\n' "${TABLE[@]}" | column -t -s '|' >&2
 note "ok: every retryable S3 fault ended in an exact, byte-identical migration; 403 -> DLQ s3-auth"

@@ -62,8 +62,8 @@ FERRY_REDIS_URL=$FERRY_REDIS_URL_ACL start_worker sec1 --http 127.0.0.1:0 --log-
 WPID=$LAST_PID
 wait_until 30 grep -q 'http: listening on' "$WORK/sec1.log" || { cat "$WORK/sec1.log" >&2; fail "worker did not listen"; }
 WPORT=$(sed -n 's/.*http: listening on [^ ]* (port \([0-9]*\)).*/\1/p' "$WORK/sec1.log" | head -1)
-wait_until 60 status_is sec-good-$U done || { tail "$WORK/sec1.log" >&2; fail "sec-good-$U not done"; }
-wait_until 60 status_is sec-ingest-$U done || fail "sec-ingest-$U not done"
+wait_until 60 status_is "sec-good-$U" "done" || { tail "$WORK/sec1.log" >&2; fail "sec-good-$U not done"; }
+wait_until 60 status_is "sec-ingest-$U" "done" || fail "sec-ingest-$U not done"
 assert_done_exact sec-good-$U "$OBJS" "$BYTES" "s3://$SRC_B/data/" "s3://$DST_B/good/"
 wait_until 60 bash -c "kcat -b '$FERRY_KAFKA_BROKERS' -C -t '$FERRY_TOPIC_DLQ' -e -q -f '%k\n' | grep -qx sec-dead-$U" \
     || fail "sec-dead-$U was not dead-lettered"
@@ -96,4 +96,6 @@ for s in "${SECRETS[@]}"; do
     fi
 done
 (( leaks == 0 )) || fail "$leaks secret(s) leaked"
+# ASan/UBSan builds: any sanitizer report in any process's log fails the test.
+if grep -l 'Sanitizer\|runtime error:' "$WORK"/*.log "$WORK"/*.out 2>/dev/null; then fail "sanitizer report (files above)"; fi
 note "ok: ${#SECRETS[@]} secrets absent from ${#channels[@]} output channels; secret -X settings refused (exit 2)"
