@@ -659,7 +659,7 @@ static ferry_rc parse_header(const ferry_avro_codec *c, const unsigned char *p, 
 ferry_rc ferry_avro_peek(ferry_avro_codec *c, const void *buf, size_t len,
                          ferry_avro_event *kind, ferry_error *err)
 {
-    size_t idx, hdr;
+    size_t idx = 0, hdr = 0; /* set by parse_header on success */
     ferry_rc rc = parse_header(c, buf, len, &idx, &hdr, err);
 
     if (rc != FERRY_OK)
@@ -677,7 +677,7 @@ static ferry_rc read_datum(ferry_avro_codec *c, const void *buf, size_t len, int
                            avro_value_t *v, size_t *idx, ferry_error *err)
 {
     const unsigned char *p = buf;
-    size_t hdr;
+    size_t hdr = 0;
     avro_reader_t r = NULL;
     ferry_rc rc;
 

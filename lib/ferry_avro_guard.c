@@ -141,7 +141,7 @@ static ferry_rc read_int(guard *g, int64_t *out)
 /* A length prefix: 0 <= n <= bytes left. */
 static ferry_rc read_len(guard *g, const char *what, size_t *out)
 {
-    int64_t n;
+    int64_t n = 0;
     ferry_rc rc = read_long(g, &n);
 
     if (rc != FERRY_OK)
@@ -164,7 +164,7 @@ static ferry_rc skip(guard *g, size_t n, const char *what)
 
 static ferry_rc read_string(guard *g)
 {
-    size_t n;
+    size_t n = 0; /* set by read_len on success; gcc -O3 cannot see it */
     ferry_rc rc = read_len(g, "string", &n);
 
     if (rc != FERRY_OK)
@@ -226,7 +226,7 @@ static ferry_rc walk_blocks(guard *g, avro_schema_t item, int is_map, int depth)
 static ferry_rc walk(guard *g, avro_schema_t s, int depth)
 {
     int64_t v;
-    size_t n;
+    size_t n = 0;
     ferry_rc rc;
 
     if (depth > FERRY_AVRO_MAX_DEPTH)
