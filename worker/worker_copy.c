@@ -718,6 +718,17 @@ ferry_rc worker_copy_dataset(worker_copier *c, ferry_redis *redis, const ferry_l
             ferry_error_prefix(err, "listing %s", ev->source_uri);
             return rc;
         }
+        /* The checkpoint is only sound if keys come in strictly increasing order, after
+         * where we asked to start: never trust a server on that. */
+        for (size_t i = 0; i < c->listing.count; i++) {
+            const char *prev = i ? c->listing.entries[i - 1].key : start_after;
+            if (prev && strcmp(c->listing.entries[i].key, prev) <= 0) {
+                free(token);
+                return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_S3_CLIENT,
+                                       "listing %s is not in key order (%s after %s)",
+                                       ev->source_uri, c->listing.entries[i].key, prev);
+            }
+        }
         clip_to_range(c, ev);
         if (c->listing.is_truncated) {            if (!c->listing.next_token)
                 return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_S3_CLIENT,
