@@ -1,4 +1,5 @@
 #include "ferry_http.h"
+#include "ferry_metrics.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -605,3 +606,31 @@ int ferry_http_start(ferry_http *h, char *errstr, size_t errstr_size)
 }
 
 unsigned ferry_http_port(const ferry_http *h) { return h->mhd ? h->port : 0; }
+
+/* ---- standard routes -------------------------------------------------------------- */
+
+static void standard_metrics(ferry_http_req *req, void *opaque)
+{
+    size_t len = 0;
+    char *text = ferry_metrics_render(opaque, &len);
+    if (!text) {
+        ferry_http_reply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    ferry_http_reply(req, 200, FERRY_METRICS_CONTENT_TYPE, text, len);
+    free(text);
+}
+
+static void standard_healthz(ferry_http_req *req, void *opaque)
+{
+    (void)opaque;
+    ferry_http_reply(req, 200, "text/plain; charset=utf-8", "ok\n", 3);
+}
+
+int ferry_http_route_standard(ferry_http *h, struct ferry_metrics *reg)
+{
+    if (ferry_http_route(h, "GET", "/metrics", 0, standard_metrics, reg) != 0 ||
+        ferry_http_route(h, "GET", "/healthz", 0, standard_healthz, NULL) != 0)
+        return -1;
+    return 0;
+}

@@ -131,4 +131,10 @@ int ferry_http_add_header(ferry_http_req *req, const char *name, const char *val
  * limit + 1. Malformed text still yields a number; the parser rejects it afterwards. */
 int ferry_http_json_depth(const char *text, size_t len, int limit);
 
+/* The routes every ferry program with an HTTP listener serves alike: GET /metrics (the
+ * given registry in Prometheus text format) and GET /healthz ("ok" while the process
+ * runs). Before start. Returns 0, or -1. */
+struct ferry_metrics;
+int ferry_http_route_standard(ferry_http *h, struct ferry_metrics *reg);
+
 #endif

@@ -72,25 +72,6 @@ static void on_reply(const ferry_http_req *req, int status, void *opaque)
     ferry_counter_inc(ferry_metric_vec_counter(O.ingest_codes, code));
 }
 
-static void on_metrics(ferry_http_req *req, void *opaque)
-{
-    size_t len = 0;
-    char *text = ferry_metrics_render(O.reg, &len);
-    (void)opaque;
-    if (!text) {
-        ferry_http_reply_error(req, 500, "internal", "out of memory");
-        return;
-    }
-    ferry_http_reply(req, 200, FERRY_METRICS_CONTENT_TYPE, text, len);
-    free(text);
-}
-
-static void on_healthz(ferry_http_req *req, void *opaque)
-{
-    (void)opaque;
-    ferry_http_reply(req, 200, "text/plain; charset=utf-8", "ok\n", 3);
-}
-
 static void kafka_check(check *c)
 {
     const struct rd_kafka_metadata *md = NULL;
@@ -191,8 +172,7 @@ int producer_observe_routes(ferry_http *h, producer_ctx *ctx, char *errstr, size
         ferry_metric_vec_counter(O.published, ferry_origin_name((ferry_origin)i));
     ferry_metrics_on_render(m, mirror, ctx);
     if (ferry_http_on_reply(h, on_reply, NULL) != 0 ||
-        ferry_http_route(h, "GET", "/metrics", 0, on_metrics, NULL) != 0 ||
-        ferry_http_route(h, "GET", "/healthz", 0, on_healthz, NULL) != 0 ||
+        ferry_http_route_standard(h, O.reg) != 0 ||
         ferry_http_route(h, "GET", "/readyz", 0, on_readyz, NULL) != 0)
         goto oom;
     return 0;

@@ -60,25 +60,6 @@ void worker_http_note_kafka_brokers(int up) { atomic_store(&brokers_up, up); }
 
 /* ---- /metrics, /healthz ---------------------------------------------------------- */
 
-static void on_metrics(ferry_http_req *req, void *opaque)
-{
-    size_t len = 0;
-    char *text = ferry_metrics_render(worker_metric.reg, &len);
-    (void)opaque;
-    if (!text) {
-        ferry_http_reply_error(req, 500, "internal", "out of memory");
-        return;
-    }
-    ferry_http_reply(req, 200, FERRY_METRICS_CONTENT_TYPE, text, len);
-    free(text);
-}
-
-static void on_healthz(ferry_http_req *req, void *opaque)
-{
-    (void)opaque;
-    ferry_http_reply(req, 200, "text/plain; charset=utf-8", "ok\n", 3);
-}
-
 /* ---- /readyz --------------------------------------------------------------------- */
 
 static void redis_check(worker_http *wh, probe *p)
@@ -359,8 +340,7 @@ int worker_http_start(worker *w, worker_http **out, char *errstr, size_t errstr_
         !(wh->status_redis = ferry_connect_redis(w->conf, errstr, errstr_size)) ||
         !(wh->h = ferry_http_new(&hc, errstr, errstr_size)))
         goto fail;
-    rc |= ferry_http_route(wh->h, "GET", "/metrics", 0, on_metrics, wh);
-    rc |= ferry_http_route(wh->h, "GET", "/healthz", 0, on_healthz, wh);
+    rc |= ferry_http_route_standard(wh->h, worker_metric.reg);
     rc |= ferry_http_route(wh->h, "GET", "/readyz", 0, on_readyz, wh);
     rc |= ferry_http_route(wh->h, "GET", "/v1/migrations", 0, on_migrations, wh);
     rc |= ferry_http_route(wh->h, "GET", "/", 0, on_page, wh);
