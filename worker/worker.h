@@ -83,7 +83,6 @@ int worker_pool_start(worker *w, char *errstr, size_t errstr_size);
 void worker_pool_stop(worker *w);                   /* joins the threads */
 void worker_pool_submit(worker *w, worker_job *job);
 worker_job *worker_pool_take_done(worker *w);       /* list of finished jobs, or NULL */
-int worker_pool_has_idle(worker *w);
 
 /* worker_consume.c */
 int worker_consume_run(worker *w);                  /* returns an exit code */

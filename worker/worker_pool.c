@@ -132,12 +132,3 @@ worker_job *worker_pool_take_done(worker *w)
     pthread_mutex_unlock(&w->lock);
     return list;
 }
-
-int worker_pool_has_idle(worker *w)
-{
-    int idle;
-    pthread_mutex_lock(&w->lock);
-    idle = w->idle_threads > 0 && !w->queue_head;
-    pthread_mutex_unlock(&w->lock);
-    return idle;
-}
