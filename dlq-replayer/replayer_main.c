@@ -224,13 +224,7 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    if (ferry_cli_wants_help(cli)) {
-        usage(stdout);
-        exit_code = FERRY_EXIT_OK;
-        goto out;
-    }
-    if (ferry_cli_wants_version(cli)) {
-        ferry_cli_print_version("ferry-dlq-replayer");
+    if (ferry_cli_info_only(cli, "ferry-dlq-replayer", usage)) {
         exit_code = FERRY_EXIT_OK;
         goto out;
     }
@@ -276,6 +270,10 @@ int main(int argc, char **argv)
     }
     if (!(rp.conf = ferry_cli_finish(cli, "ferry-dlq-replayer", NULL, errstr, sizeof(errstr)))) {
         fprintf(stderr, "ferry-dlq-replayer: %s\n", errstr);
+        goto out;
+    }
+    if (ferry_cli_wants_dump(cli)) { /* printed by ferry_cli_finish */
+        exit_code = FERRY_EXIT_OK;
         goto out;
     }
     rp.dlq_topic = ferry_conf_str(rp.conf, "topic.dlq");

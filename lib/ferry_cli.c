@@ -113,6 +113,15 @@ int ferry_cli_wants_help(const ferry_cli *cli) { return cli->help; }
 int ferry_cli_wants_version(const ferry_cli *cli) { return cli->version; }
 int ferry_cli_wants_dump(const ferry_cli *cli) { return cli->dump; }
 
+int ferry_cli_info_only(const ferry_cli *cli, const char *program, void (*usage)(FILE *))
+{
+    if (cli->help)
+        usage(stdout);
+    else if (cli->version)
+        ferry_cli_print_version(program);
+    return cli->help || cli->version;
+}
+
 ferry_conf *ferry_cli_finish(ferry_cli *cli, const char *program, const char *worker_id,
                              char *errstr, size_t errstr_size)
 {

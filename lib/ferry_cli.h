@@ -5,6 +5,7 @@
 #define FERRY_CLI_H
 
 #include <getopt.h>
+#include <stdio.h>
 #include <stddef.h>
 
 #include "ferry_conf.h"
@@ -34,6 +35,9 @@ int ferry_cli_set(ferry_cli *cli, const char *key, const char *value, char *errs
                   size_t errstr_size);
 int ferry_cli_wants_help(const ferry_cli *cli);
 int ferry_cli_wants_version(const ferry_cli *cli);
+/* --help or --version was given: prints the program's usage (via `usage`) or version and
+ * returns 1; the program then exits 0. Returns 0 otherwise. Call before ferry_cli_finish. */
+int ferry_cli_info_only(const ferry_cli *cli, const char *program, void (*usage)(FILE *));
 /* --dump-config was given: ferry_cli_finish printed the settings; the program exits 0. */
 int ferry_cli_wants_dump(const ferry_cli *cli);
 

@@ -123,13 +123,7 @@ int producer_publish_main(int argc, char **argv)
             goto usage_error;
         }
     }
-    if (ferry_cli_wants_help(cli)) {
-        usage(stdout);
-        exit_code = FERRY_EXIT_OK;
-        goto out;
-    }
-    if (ferry_cli_wants_version(cli)) {
-        ferry_cli_print_version("ferry-producer");
+    if (ferry_cli_info_only(cli, "ferry-producer", usage)) {
         exit_code = FERRY_EXIT_OK;
         goto out;
     }
@@ -143,6 +137,10 @@ int producer_publish_main(int argc, char **argv)
     }
     if (!(conf = ferry_cli_finish(cli, "ferry-producer", NULL, errstr, sizeof(errstr))))
         goto usage_error;
+    if (ferry_cli_wants_dump(cli)) { /* printed by ferry_cli_finish */
+        exit_code = FERRY_EXIT_OK;
+        goto out;
+    }
 
     if (!ev.event_id) {
         if (ferry_uuid_v4(uuid, sizeof(uuid)) != 0 || !(ev.event_id = strdup(uuid)))

@@ -230,13 +230,7 @@ int producer_serve_main(int argc, char **argv)
         if (r != 0)
             goto usage_error;
     }
-    if (ferry_cli_wants_help(cli)) {
-        usage(stdout);
-        exit_code = FERRY_EXIT_OK;
-        goto out;
-    }
-    if (ferry_cli_wants_version(cli)) {
-        ferry_cli_print_version("ferry-producer");
+    if (ferry_cli_info_only(cli, "ferry-producer", usage)) {
         exit_code = FERRY_EXIT_OK;
         goto out;
     }
@@ -246,6 +240,10 @@ int producer_serve_main(int argc, char **argv)
     }
     if (!(conf = ferry_cli_finish(cli, "ferry-producer", NULL, errstr, sizeof(errstr))))
         goto usage_error;
+    if (ferry_cli_wants_dump(cli)) { /* printed by ferry_cli_finish */
+        exit_code = FERRY_EXIT_OK;
+        goto out;
+    }
 
     run_bs = (s = ferry_conf_str(conf, "backstage.url")) && *s;
     run_reg = (s = ferry_conf_str(conf, "registry.path")) && *s;

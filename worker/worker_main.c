@@ -150,13 +150,7 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    if (ferry_cli_wants_help(cli)) {
-        usage(stdout);
-        exit_code = FERRY_EXIT_OK;
-        goto out;
-    }
-    if (ferry_cli_wants_version(cli)) {
-        ferry_cli_print_version("ferry-worker");
+    if (ferry_cli_info_only(cli, "ferry-worker", usage)) {
         exit_code = FERRY_EXIT_OK;
         goto out;
     }
@@ -169,7 +163,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "ferry-worker: %s\n", errstr);
         goto out;
     }
-    if (ferry_cli_wants_dump(cli)) {
+    if (ferry_cli_wants_dump(cli)) { /* printed by ferry_cli_finish */
         exit_code = FERRY_EXIT_OK;
         goto out;
     }
