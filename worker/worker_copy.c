@@ -37,6 +37,13 @@ struct worker_copier {
     int64_t checkpoint_interval_ms;
     int64_t request_interval_us; /* copy.max_requests_per_second as a gap; 0 = unlimited */
     int request_retries;         /* copy.request_retries */
+    /* Chunk boundaries (every fanout.chunk_objects-th selected key) noted by the counting
+     * pass, so a dataset that is split is not listed a second time to find them. Bounded:
+     * one key per chunk. Valid for the event id in bounds_event. */
+    int64_t bound_every;
+    char **bounds;
+    size_t nbounds, capbounds;
+    char *bounds_event;
     int64_t next_request_us;
     ferry_objstore_listing listing;
     ferry_objstore_op *ops;
@@ -45,6 +52,15 @@ struct worker_copier {
     char *keys;       /* arena for target keys of one page */
     size_t keys_cap;
 };
+
+static void clear_bounds(worker_copier *c)
+{
+    for (size_t i = 0; i < c->nbounds; i++)
+        free(c->bounds[i]);
+    c->nbounds = 0;
+    free(c->bounds_event);
+    c->bounds_event = NULL;
+}
 
 /* One store per endpoint. Credentials are copied by ferry_objstore_new and wiped here. */
 static ferry_objstore *open_store(const ferry_conf *conf, int target, char *errstr,
@@ -104,6 +120,8 @@ worker_copier *worker_copier_new(const ferry_conf *conf, char *errstr, size_t er
     }
     c->page_size = (int)ferry_conf_int(conf, "copy.page_size");
     c->request_retries = (int)ferry_conf_int(conf, "copy.request_retries");
+    if (ferry_conf_int(conf, "fanout.min_objects") > 0)
+        c->bound_every = ferry_conf_int(conf, "fanout.chunk_objects");
     c->checkpoint_interval_ms = ferry_conf_int(conf, "copy.checkpoint_interval_ms");
     if (ferry_conf_int(conf, "copy.max_requests_per_second") > 0)
         c->request_interval_us = 1000000 / ferry_conf_int(conf, "copy.max_requests_per_second");
@@ -120,6 +138,8 @@ void worker_copier_destroy(worker_copier *c)
         return;
     if (c->dst_store != c->store)
         ferry_objstore_destroy(c->dst_store);
+    clear_bounds(c);
+    free(c->bounds);
     ferry_objstore_destroy(c->store);
     ferry_objstore_listing_free(&c->listing);
     free(c->ops);
@@ -565,16 +585,17 @@ static ferry_rc validate(run *r, ferry_error *err)
     return FERRY_OK;
 }
 
-/* Counts the selected source objects so progress has a denominator (one LIST per 1000
- * keys; no key is kept). */
-static ferry_rc count_objects(run *r, ferry_error *err)
+/* Lists the whole source once, counting the selected objects into *total and calling
+ * cb (if any) with every `every`-th selected key. Holds one page at a time. */
+static ferry_rc walk_selected(run *r, int64_t every, ferry_rc (*cb)(const char *, void *),
+                              void *opaque, int64_t *total, ferry_error *err)
 {
     worker_copier *c = r->c;
     char *token = NULL;
-    int64_t total = 0;
     size_t srclen = strlen(r->src.prefix);
     ferry_rc rc;
 
+    *total = 0;
     do {
         rc = ferry_objstore_list(c->store, r->src.bucket, r->src.prefix, NULL, token, 1000,
                                  &c->listing, err);
@@ -582,8 +603,14 @@ static ferry_rc count_objects(run *r, ferry_error *err)
         token = NULL;
         if (rc != FERRY_OK)
             return rc;
-        for (size_t i = 0; i < c->listing.count; i++)
-            total += selected(r->ev, c->listing.entries[i].key + srclen);
+        for (size_t i = 0; i < c->listing.count; i++) {
+            if (!selected(r->ev, c->listing.entries[i].key + srclen))
+                continue;
+            if (++*total % (every > 0 ? every : 1) == 0 && cb &&
+                (rc = cb(c->listing.entries[i].key, opaque)) != FERRY_OK)
+                return ferry_error_set(err, rc, FERRY_EC_INTERNAL,
+                                       "noting the chunk boundary at %s", c->listing.entries[i].key);
+        }
         if (c->listing.is_truncated) {
             const char *next = c->listing.next_token;
             if (!next)
@@ -597,8 +624,43 @@ static ferry_rc count_objects(run *r, ferry_error *err)
             return ferry_error_set(err, FERRY_ERR_CANCELLED, FERRY_EC_INTERNAL, "stopped");
         }
     } while (c->listing.is_truncated);
-    r->prog->objects_total = total;
     return FERRY_OK;
+}
+
+static ferry_rc note_bound(const char *key, void *opaque)
+{
+    worker_copier *c = opaque;
+    if (c->nbounds == c->capbounds) {
+        size_t cap = c->capbounds ? c->capbounds * 2 : 16;
+        char **n = realloc(c->bounds, cap * sizeof(*n));
+        if (!n)
+            return FERRY_ERR_RETRYABLE;
+        c->bounds = n;
+        c->capbounds = cap;
+    }
+    if (!(c->bounds[c->nbounds] = strdup(key)))
+        return FERRY_ERR_RETRYABLE;
+    c->nbounds++;
+    return FERRY_OK;
+}
+
+/* Counts the selected source objects so progress has a denominator (one LIST per 1000
+ * keys), noting the chunk boundaries on the way in case the dataset is then split. */
+static ferry_rc count_objects(run *r, ferry_error *err)
+{
+    worker_copier *c = r->c;
+    ferry_rc rc;
+
+    clear_bounds(c);
+    rc = walk_selected(r, c->bound_every, c->bound_every ? note_bound : NULL, c,
+                       &r->prog->objects_total, err);
+    if (rc == FERRY_OK && c->bound_every && !(c->bounds_event = strdup(r->ev->event_id)))
+        rc = ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
+    if (rc != FERRY_OK) {
+        clear_bounds(c);
+        r->prog->objects_total = -1;
+    }
+    return rc;
 }
 
 static void run_init(run *r, worker_copier *c, const ferry_onboard *ev,
@@ -640,37 +702,22 @@ ferry_rc worker_copy_boundaries(worker_copier *c, const ferry_onboard *ev, int64
                                 int (*should_stop)(void *), void *stop_opaque,
                                 ferry_error *err)
 {
-    ferry_uri src, dst;
-    char *token = NULL;
-    int64_t n = 0;
-    size_t srclen;
+    worker_copy_progress prog = {0};
+    int64_t total;
+    run r;
     ferry_rc rc;
 
-    if ((rc = ferry_onboard_parse_uris(ev, &src, &dst, err)) != FERRY_OK)
+    /* The counting pass of this very event already saw them. */
+    if (c->bounds_event && every == c->bound_every && !strcmp(c->bounds_event, ev->event_id)) {
+        for (size_t i = 0; i < c->nbounds; i++)
+            if ((rc = cb(c->bounds[i], opaque)) != FERRY_OK)
+                return ferry_error_set(err, rc, FERRY_EC_REDIS, "recording chunk boundary %zu", i);
+        return FERRY_OK;
+    }
+    run_init(&r, c, ev, &prog, should_stop, stop_opaque);
+    if ((rc = ferry_onboard_parse_uris(ev, &r.src, &r.dst, err)) != FERRY_OK)
         return rc;
-    srclen = strlen(src.prefix);
-    do {
-        rc = ferry_objstore_list(c->store, src.bucket, src.prefix, NULL, token, 1000,
-                                 &c->listing, err);
-        free(token);
-        token = NULL;
-        if (rc != FERRY_OK)
-            return rc;
-        for (size_t i = 0; i < c->listing.count; i++) {
-            if (!selected(ev, c->listing.entries[i].key + srclen))
-                continue;
-            if (++n % every == 0 && (rc = cb(c->listing.entries[i].key, opaque)) != FERRY_OK)
-                return rc;
-        }
-        if (c->listing.is_truncated &&
-            !(token = strdup(c->listing.next_token ? c->listing.next_token : "")))
-            return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
-        if (should_stop(stop_opaque)) {
-            free(token);
-            return ferry_error_set(err, FERRY_ERR_CANCELLED, FERRY_EC_INTERNAL, "stopped");
-        }
-    } while (c->listing.is_truncated);
-    return FERRY_OK;
+    return walk_selected(&r, every, cb, opaque, &total, err);
 }
 
 /* A chunk covers (chunk_start_after, chunk_end_key]: cut the page at the end key. S3
