@@ -1,5 +1,6 @@
 /* ferry-worker internals shared by its files:
- *   worker_main.c     options, signals, start/stop
+ *   worker_main.c     command line: parse, run `status` or `run`, exit
+ *   worker_run.c      settings table, signals, start/stop of the pieces below
  *   worker_consume.c  poll loop, rebalances, pause/resume, offset store (the only thread
  *                     that touches the consumer)
  *   worker_pool.c     migration threads and the job/completion queues
@@ -77,6 +78,13 @@ struct worker {
     pthread_t heartbeat;
     int heartbeat_started;
 };
+
+/* worker_run.c: ferry-worker's settings (for ferry_cli_new) and its run command: consume
+ * until SIGTERM as worker `id`. Returns an exit code; *abandoned = 1 when migration
+ * threads were still stopping at the shutdown deadline: the caller must _exit() at once,
+ * since those threads still use process-wide state. */
+extern const ferry_conf_def worker_conf_defs[];
+int worker_run(const ferry_conf *conf, const char *id, int *abandoned);
 
 /* worker_pool.c */
 int worker_pool_start(worker *w, char *errstr, size_t errstr_size);
