@@ -47,7 +47,9 @@ typedef struct worker_partition {
     int assigned;
     uint64_t epoch;          /* bumped on every assign/revoke */
     worker_job *inflight;    /* at most one event per partition: keeps per-key order */
-    int64_t rewind_to;       /* a message fetched while busy: seek back here, -1 if none */
+    int64_t rewind_to;       /* first unprocessed offset to seek back to, -1 if none; the
+                                partition stays paused until that seek succeeded */
+    int64_t retry_at;        /* ferry_mono_ms() to retry a failed seek/resume, 0 = none */
 } worker_partition;
 
 struct worker {
@@ -94,6 +96,12 @@ worker_job *worker_pool_take_done(worker *w);       /* list of finished jobs, or
 
 /* worker_consume.c */
 int worker_consume_run(worker *w);                  /* returns an exit code */
+#define WORKER_CONSUME_RETRY_MS 500                 /* a failed seek/resume is retried */
+/* Test hook: the seek the poll loop uses, rd_kafka_seek_partitions unless a test
+ * (tests/unit/test_consume_mock.c) replaces it before worker_consume_run. */
+extern rd_kafka_error_t *(*worker_consume_seek)(rd_kafka_t *rk,
+                                                rd_kafka_topic_partition_list_t *parts,
+                                                int timeout_ms);
 
 /* worker_migrate.c: processes one job on a migration thread. Sets job->store. */
 struct ferry_redis;
