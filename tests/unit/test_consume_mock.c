@@ -20,7 +20,10 @@
 #include "worker.h"
 
 #define NMSG 12
+/* Per wait; FERRY_TEST_TIMEOUT_SCALE multiplies it for slow runs (scripts/test's
+ * valgrind pass sets 10: group joins are that much slower there). */
 #define DEADLINE_MS 30000
+static int64_t deadline_ms = DEADLINE_MS;
 
 static char bootstraps[256];
 static int topic_seq;
@@ -200,7 +203,7 @@ static int64_t committed(const char *group, const char *topic)
 /* Waits until every offset was processed at least once and `twice` (if >= 0) twice. */
 static int wait_processed(int twice, const char *what)
 {
-    int64_t deadline = ferry_mono_ms() + DEADLINE_MS;
+    int64_t deadline = ferry_mono_ms() + deadline_ms;
     for (;;) {
         int ok = 1;
         pthread_mutex_lock(&seen_lock);
@@ -213,8 +216,8 @@ static int wait_processed(int twice, const char *what)
         if (ok)
             return 1;
         if (ferry_mono_ms() > deadline) {
-            fprintf(stderr, "timed out after %d ms waiting for %s; processed counts:",
-                    DEADLINE_MS, what);
+            fprintf(stderr, "timed out after %lld ms waiting for %s; processed counts:",
+                    (long long)deadline_ms, what);
             for (int i = 0; i < NMSG; i++)
                 fprintf(stderr, " %d:%d", i, seen_all[i]);
             fprintf(stderr, "\n");
@@ -358,6 +361,11 @@ int main(void)
     rd_kafka_mock_cluster_t *mc;
 
     ferry_log_set_level(getenv("FERRY_TEST_DEBUG") ? FERRY_LOG_DEBUG : FERRY_LOG_ERROR);
+    if (getenv("FERRY_TEST_TIMEOUT_SCALE")) {
+        long scale = strtol(getenv("FERRY_TEST_TIMEOUT_SCALE"), NULL, 10);
+        if (scale > 0 && scale <= 100)
+            deadline_ms *= scale;
+    }
     host = rd_kafka_new(RD_KAFKA_PRODUCER, c, errstr, sizeof(errstr));
     if (!host) {
         fprintf(stderr, "rd_kafka_new: %s\n", errstr);
