@@ -285,7 +285,10 @@ static void dispatch(worker *w, rd_kafka_message_t *msg)
     }
     job = calloc(1, sizeof(*job));
     if (!job) {
+        /* Come back to it: paused here, the poll loop seeks back and resumes later. */
         p->rewind_to = msg->offset;
+        p->retry_at = ferry_mono_ms() + WORKER_CONSUME_RETRY_MS;
+        set_paused(w, topic, msg->partition, 1);
         rd_kafka_message_destroy(msg);
         return;
     }
