@@ -87,11 +87,16 @@ static void renew_all(void)
 static void *heartbeat_main(void *arg)
 {
     worker *w = arg;
+    int64_t took = 0; /* the last round's duration */
     (void)w;
     pthread_mutex_lock(&H.lock);
     while (!H.quit) {
         struct timespec ts;
-        int64_t period = H.ttl_ms / 3;
+        /* A round starts every third of the TTL: the time a round of many leases takes
+         * comes out of the wait, so a lease is never left longer than that. */
+        int64_t period = H.ttl_ms / 3 - took, t0;
+        if (period < 0)
+            period = 0;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += period / 1000;
         ts.tv_nsec += (period % 1000) * 1000000L;
@@ -103,7 +108,13 @@ static void *heartbeat_main(void *arg)
         if (H.quit)
             break;
         pthread_mutex_unlock(&H.lock);
+        t0 = ferry_mono_ms();
         renew_all();
+        took = ferry_mono_ms() - t0;
+        if (took > H.ttl_ms / 3)
+            ferry_warn(NULL, "renewing the leases took %lld ms, more than a third of "
+                             "lease.ttl_ms (%lld): they are close to lapsing",
+                       (long long)took, (long long)H.ttl_ms);
         pthread_mutex_lock(&H.lock);
     }
     pthread_mutex_unlock(&H.lock);
