@@ -82,6 +82,23 @@ produce_file() {
     kcat -P -b "$FERRY_KAFKA_BROKERS" -t "$1" -p "$2" -k "$3" "$4"
 }
 
+# group_lag TOPIC... -> the worker group's lag over every partition of the topics: high
+# watermark minus committed offset (tests/tools/grouptool.c).
+GROUPTOOL=$BIN/tests/tools/ferry-grouptool
+group_lag() { "$GROUPTOOL" lag "$FERRY_WORKER_GROUP" "$@"; }
+group_lag_is_zero() { [[ "$(group_lag "$@")" == 0 ]]; }
+
+# wait_committed SECONDS [TOPIC...] : until the worker group committed past every event
+# of the topics (default: onboard and chunks). Then none of them is delivered again, so
+# whatever they cause (a DatasetMigrated, a DLQ record) has happened and will not happen
+# twice: wait for this, not a sleep, before asserting "exactly one". Fails the test.
+wait_committed() {
+    local secs=$1; shift
+    (( $# )) || set -- "$FERRY_TOPIC_ONBOARD" "$FERRY_TOPIC_CHUNKS"
+    wait_until "$secs" group_lag_is_zero "$@" ||
+        fail "group $FERRY_WORKER_GROUP did not commit past every event of $* within ${secs} s (lag: $(group_lag "$@" 2>&1))"
+}
+
 # dlq_classes : "offset class" per DLQ record (all partitions).
 dlq_classes() {
     kcat -b "$FERRY_KAFKA_BROKERS" -C -t "$FERRY_TOPIC_DLQ" -e -q \

@@ -28,11 +28,21 @@ wait_until 180 status_is "$DS" done || { cat "$WORK/w1.log" >&2; fail "migration
 wait_until 30 bash -c "[[ \$(kcat -b '$FERRY_KAFKA_BROKERS' -C -t '$FERRY_TOPIC_MIGRATED' -e -q -f '%k\n' | grep -cx '$DS') -eq 1 ]]" \
     || fail "expected exactly one DatasetMigrated for $DS"
 
-# Offset committed: stop the worker cleanly, start another; it must not see the event.
+# Offset committed: the group's committed offset is past the event once the worker stored
+# it (wait for that, with a deadline), and a clean stop keeps it. Then a second worker
+# must not see the event: a sentinel event on the same partition, after it, is the first
+# thing the second worker processes.
+wait_committed 60
 kill -TERM "$LAST_PID"; wait "$LAST_PID" || fail "worker exited non-zero on SIGTERM"
+group_lag_is_zero "$FERRY_TOPIC_ONBOARD" "$FERRY_TOPIC_CHUNKS" || fail "lag $(group_lag "$FERRY_TOPIC_ONBOARD" "$FERRY_TOPIC_CHUNKS") after a clean stop: offset not committed"
+part=$(kcat -b "$FERRY_KAFKA_BROKERS" -C -t "$FERRY_TOPIC_ONBOARD" -e -q -f '%k %p\n' | awk -v k="$DS" '$1 == k {print $2; exit}')
+[[ -n "$part" ]] || fail "cannot find the partition of $DS's event"
+DS2="$DS-sentinel"
+"$EVENTTOOL" onboard --dataset "$DS2" --source "s3://$SRC_B/data/" --target "s3://$DST_B/sentinel/" > "$WORK/sentinel.bin"
+produce_file "$FERRY_TOPIC_ONBOARD" "$part" "$DS2" "$WORK/sentinel.bin"
 start_worker w2
-wait_until 60 grep -q 'assigned [0-9]* partition' "$WORK/w2.log" || fail "second worker never got partitions"
-sleep 3
-grep -q "already migrated\|migrating" "$WORK/w2.log" && fail "event was redelivered: offset not committed"
-[[ $(count_messages "$FERRY_TOPIC_MIGRATED") -eq 1 ]] || fail "a second DatasetMigrated appeared"
+wait_until 180 status_is "$DS2" done || fail "the sentinel event on partition $part was not migrated by the second worker"
+grep "\"$DS\"" "$WORK/w2.log" | grep -q "already migrated\|migrating" && fail "event was redelivered: offset not committed"
+wait_committed 60
+[[ $(kcat -b "$FERRY_KAFKA_BROKERS" -C -t "$FERRY_TOPIC_MIGRATED" -e -q -f '%k\n' | grep -cx "$DS") -eq 1 ]] || fail "a second DatasetMigrated for $DS appeared"
 note "ok: $n_objects objects / $n_bytes bytes migrated and verified"

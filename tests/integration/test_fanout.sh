@@ -24,6 +24,8 @@ for ((i = 0; i < n; i++)); do
 done
 workers=$(grep -l '"msg":"copying chunk' "$WORK"/f*.log | wc -l)
 (( workers >= 2 )) || fail "only $workers worker(s) copied chunks: no fan-out"
-sleep 1
+# Committed past the event and every chunk: the DatasetMigrated was produced before the
+# last offset was stored, and no redelivery can add another.
+wait_committed 60
 [[ $(count_messages "$FERRY_TOPIC_MIGRATED") -eq 1 ]] || fail "expected one DatasetMigrated, got $(count_messages "$FERRY_TOPIC_MIGRATED")"
 note "ok: $N objects in $n chunks copied by $workers workers"
