@@ -56,7 +56,16 @@ probe_ok=$([[ -z "$ra" ]] && echo 1 || echo 0)
 want=$((ok + 1 + probe_ok))
 got=$(kcat -b "$FERRY_KAFKA_BROKERS" -C -t "$FERRY_TOPIC_ONBOARD" -e -q -f '%k\n' | grep -c "^$D-" || true)
 [[ $got -eq $want ]] || fail "$got events on Kafka, expected $want (the 202s only)"
-curl -s "$URL/metrics" | grep -q '^ferry_producer_ingest_rejected_total' || note "(no ingest_rejected metric line)"
+# Every 429 (the burst's and the probe's, if it was limited) is counted as rejected and
+# under its code; the 401s never reached the ingest handler.
+curl -s "$URL/metrics" >"$WORK/metrics.txt" || fail "GET /metrics failed"
+want_rejected=$((limited + 1 - probe_ok))
+rejected=$(sed -n 's/^ferry_producer_ingest_rejected_total \([0-9]*\)$/\1/p' "$WORK/metrics.txt")
+[[ "$rejected" == "$want_rejected" ]] ||
+    fail "ferry_producer_ingest_rejected_total is '${rejected}', expected $want_rejected (the 429s): $(grep ingest "$WORK/metrics.txt" | tr '\n' ' ')"
+by_code=$(sed -n 's/^ferry_http_ingest_requests_total{code="429"} \([0-9]*\)$/\1/p' "$WORK/metrics.txt")
+[[ "$by_code" == "$want_rejected" ]] ||
+    fail "ferry_http_ingest_requests_total{code=\"429\"} is '${by_code}', expected $want_rejected"
 stop_producer "$PRODUCER_PID" || true
 
 # Default: no limit.
