@@ -58,7 +58,8 @@ grep -q 'ferry-error-class' <<<"$hdrs" && fail "DLQ headers leaked into the repl
 wait_until 45 status_is "$X" done || { cat "$WORK/w1.log" >&2; fail "$X was not migrated after the replay"; }
 [[ "$(state_field "$X" objects_done)" == "$n_obj" ]] || fail "objects_done $(state_field "$X" objects_done) != $n_obj"
 "$S3TOOL" compare "s3://$SRC_B/data/" "s3://$DST_B/x/" >/dev/null || fail "target differs from source"
-sleep 1
+# Committed past the replayed event: its outcome (done, not dead-lettered) is final.
+wait_committed 60
 [[ $(dlq_count) -eq 2 ]] || fail "the replayed event failed again: $(dlq_count) DLQ records"
 
 # list no longer offers X; Y is still offered.

@@ -35,7 +35,9 @@ runs=$(cat "$WORK"/d1.log "$WORK"/d2.log | grep -c '"msg":"migrating ')
 [[ $runs -eq 1 ]] || fail "$runs migrations ran"
 copies=$(copied_count "$WORK"/d1.log "$WORK"/d2.log)
 [[ $copies -eq $N ]] || fail "$copies copies for $N objects"
-sleep 1
+# Committed past both copies of the event: each finished (one migrated, one found it
+# done) and no redelivery can add another DatasetMigrated.
+wait_committed 60
 [[ $(count_messages "$FERRY_TOPIC_MIGRATED") -eq 1 ]] || fail "expected one DatasetMigrated, got $(count_messages "$FERRY_TOPIC_MIGRATED")"
 waited=$(cat "$WORK"/d1.log "$WORK"/d2.log | grep -c 'waiting for its lease' || true)
 note "ok: one migration, $copies copies, duplicate waited for the lease: $waited time(s)"
