@@ -69,7 +69,9 @@ first_etag=$(events_for "$DS" | jq -r .catalog_etag)
 [[ "$etag" != "$first_etag" ]] || fail "the write-back did not change the etag (nothing was tested)"
 polls_before=$(grep -c 'backstage: polled' "$WORK/p1.log")
 wait_until 30 bash -c "(( \$(grep -c 'backstage: polled' '$WORK/p1.log') >= $polls_before + 6 ))" || fail "producer stopped polling"
-sleep 3   # a few catalog processing cycles more
+# A few catalog processing cycles more, counted in the producer's polls, not seconds.
+wait_until 60 bash -c "(( \$(grep -c 'backstage: polled' '$WORK/p1.log') >= $polls_before + 12 ))" \
+    || fail "waited 60 s for 6 more catalog polls after the write-back"
 [[ $(count_for "$DS") -eq 1 ]] || fail "the status write-back triggered another event"
 [[ $(kcat -b "$FERRY_KAFKA_BROKERS" -C -t "$FERRY_TOPIC_MIGRATED" -e -q -f '%k\n' 2>/dev/null | grep -cx "$DS") -eq 1 ]] \
     || fail "expected exactly one DatasetMigrated"

@@ -20,7 +20,9 @@ kill -TERM "$pid"
 rc=0; wait "$pid" || rc=$?
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 [[ $rc -eq 0 ]] || fail "worker exited $rc after SIGTERM"
-(( ms < 10000 )) || fail "worker took $ms ms to stop (deadline 10000)"
+# Exit 0 already says it left within shutdown.timeout_ms (it exits 1 past it); the wall
+# clock adds process exit on a loaded machine, so it gets 5 s on top.
+(( ms < 15000 )) || fail "waited $ms ms for the worker to exit after SIGTERM: shutdown.timeout_ms is 10000 (+5000 allowed for exiting)"
 st=$(state_field "$DS" status)
 [[ "$st" == pending ]] || fail "after SIGTERM the state is '$st', expected pending (lease released)"
 done_at_stop=$(state_field "$DS" objects_done)
