@@ -16,7 +16,8 @@ wait_until 180 status_is "$DS" done || { tail -20 "$WORK/k1.log" >&2; fail "not 
 assert_done_exact "$DS" "$N" "$BYTES" "s3://$SRC_B/data/" "s3://$DST_B/copy/"
 wait_until 60 bash -c "[[ \$(kcat -b '$FERRY_KAFKA_BROKERS' -C -t '$FERRY_TOPIC_MIGRATED' -e -q -f 'x\n' 2>/dev/null | wc -l) -ge 1 ]]" \
     || fail "no DatasetMigrated after the restart"
-sleep 5
+# Committed past the event: no redelivery can record the outcome again.
+wait_committed 120
 [[ $(count_messages "$FERRY_TOPIC_MIGRATED") -eq 1 ]] || fail "outcome recorded $(count_messages "$FERRY_TOPIC_MIGRATED") times"
 (( $(count_messages "$FERRY_TOPIC_DLQ") == 0 )) || fail "the broker restart dead-lettered the event"
 note "ok: completed across a broker restart, one DatasetMigrated"
