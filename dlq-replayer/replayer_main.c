@@ -65,6 +65,8 @@ static void usage(FILE *fp)
             "  -X KEY=VALUE             ferry setting, or librdkafka property\n"
             "      --log-level LEVEL    debug, info, warn, error\n"
             "      --dump-config        print the effective settings (secrets redacted)\n"
+            "      --timeout SECONDS    give up when Kafka or Redis do not answer within this,\n"
+            "                           or a replayed record is not acknowledged (default 30)\n"
             "  -h, --help / -V, --version\n"
             "\n"
             "Exit codes: 0 ok (replay: every selected record replayed or already replayed),\n"
@@ -110,13 +112,20 @@ static void consumer_customize(rd_kafka_conf_t *kconf, void *opaque)
 int replayer_open(replayer *rp, char *errstr, size_t errstr_size)
 {
     char sub[512];
+    ferry_error err = {0};
+
     rp->consumer = ferry_kafka_consumer_new(rp->conf, "ferry-dlq-replayer", consumer_customize,
                                             (void *)rp->conf, sub, sizeof(sub));
     if (!rp->consumer) {
         snprintf(errstr, errstr_size, "creating the Kafka consumer: %s", sub);
         return -1;
     }
-    rp->redis = ferry_connect_redis(rp->conf, sub, sizeof(sub));
+    /* Both services up front, each within --timeout, so a missing one is named at once. */
+    if (ferry_kafka_wait_brokers(rp->consumer, rp->conf, rp->timeout_ms, &err) != FERRY_OK) {
+        snprintf(errstr, errstr_size, "%s", err.msg);
+        return -1;
+    }
+    rp->redis = ferry_connect_redis_check(rp->conf, rp->timeout_ms, sub, sizeof(sub));
     if (!rp->redis) {
         snprintf(errstr, errstr_size, "%s", sub);
         return -1;
@@ -163,6 +172,7 @@ int main(int argc, char **argv)
         {"limit", required_argument, NULL, REPLAYER_OPT_LIMIT},
         {"force", no_argument, NULL, REPLAYER_OPT_FORCE},
         FERRY_CLI_LONGOPTS,
+        FERRY_CLI_TIMEOUT_LONGOPT,
         {NULL, 0, NULL, 0}};
     ferry_cli *cli = ferry_cli_new(replayer_defs);
     replayer rp;
@@ -290,6 +300,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN); /* hiredis writes with write(2); see ferry_redis.h */
 
     exit_code = FERRY_EXIT_FAILURE;
+    ferry_kafka_set_one_shot(1); /* connection errors end up in our final line */
+    rp.timeout_ms = ferry_cli_timeout_ms(cli);
     if (replayer_open(&rp, errstr, sizeof(errstr)) != 0) {
         fprintf(stderr, "ferry-dlq-replayer: %s\n", errstr);
         goto out;
