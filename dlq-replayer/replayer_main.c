@@ -121,10 +121,8 @@ int replayer_open(replayer *rp, char *errstr, size_t errstr_size)
         return -1;
     }
     /* Both services up front, each within --timeout, so a missing one is named at once. */
-    if (ferry_kafka_wait_brokers(rp->consumer, rp->conf, rp->timeout_ms, &err) != FERRY_OK) {
-        snprintf(errstr, errstr_size, "%s", err.msg);
-        return -1;
-    }
+    if (ferry_kafka_wait_brokers(rp->consumer, rp->conf, rp->timeout_ms, &err) != FERRY_OK)
+        return ferry_error_to_errstr(&err, errstr, errstr_size, NULL);
     rp->redis = ferry_connect_redis_check(rp->conf, rp->timeout_ms, sub, sizeof(sub));
     if (!rp->redis) {
         snprintf(errstr, errstr_size, "%s", sub);

@@ -155,7 +155,7 @@ int producer_publish_main(int argc, char **argv)
     if (!ev.requested_by)
         goto oom;
     if (ferry_onboard_validate(&ev, &err) != FERRY_OK) {
-        snprintf(errstr, sizeof(errstr), "%s", err.msg);
+        ferry_error_to_errstr(&err, errstr, sizeof(errstr), NULL);
         goto usage_error;
     }
 
