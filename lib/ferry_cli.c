@@ -156,13 +156,13 @@ ferry_conf *ferry_cli_finish(ferry_cli *cli, const char *program, const char *wo
             ferry_conf_env_name(cli->flags[i].key, env, sizeof(env));
             if (!strcmp(cli->flags[i].key, "redis.url"))
                 snprintf(errstr, errstr_size,
-                         "redis.url carries credentials, which must not be on the command "
-                         "line (other users can read it): set it in the config file or in "
-                         "%s, or put the password in redis.password_file", env);
+                         "redis.url carries credentials: set it in the config file or in %s "
+                         "(or the password in redis.password_file), not on the command line "
+                         "(other users can read it)", env);
             else
                 snprintf(errstr, errstr_size,
-                         "%s is a secret, which must not be on the command line (other "
-                         "users can read it): set it in the config file or in %s",
+                         "%s is a secret: set it in the config file or in %s, not on the "
+                         "command line (other users can read it)",
                          cli->flags[i].key, env);
             return NULL;
         }

@@ -68,11 +68,14 @@ fi
 
 # 6. A redis URL with credentials on argv: refused, and the message says why.
 run_timed 5 2 "$WORKER" status -X "redis.url=redis://u:canary-pw@127.0.0.1:$DEAD"
-last_line_is "ferry-worker: redis.url carries credentials, which must not be on the command line (other users can read it): set it in the config file or in FERRY_REDIS_URL, or put the password in redis.password_file"
+last_line_is "ferry-worker: redis.url carries credentials: set it in the config file or in FERRY_REDIS_URL (or the password in redis.password_file), not on the command line (other users can read it)"
 ! grep -q canary-pw "$WORK/err" || fail "the password was echoed"
 run_timed 5 2 "$PRODUCER" publish --dataset xx --source s3://aaa/b/ --target s3://ccc/d/ \
     -X "redis.url=redis://:canary-pw@127.0.0.1:$DEAD"
-last_line_is "ferry-producer publish: redis.url carries credentials, which must not be on the command line (other users can read it): set it in the config file or in FERRY_REDIS_URL, or put the password in redis.password_file"
+last_line_is "ferry-producer publish: redis.url carries credentials: set it in the config file or in FERRY_REDIS_URL (or the password in redis.password_file), not on the command line (other users can read it)"
+
+run_timed 5 2 "$WORKER" -X s3.target.secret_access_key=nope --dump-config
+last_line_is "ferry-worker: s3.target.secret_access_key is a secret: set it in the config file or in FERRY_S3_TARGET_SECRET_ACCESS_KEY, not on the command line (other users can read it)"
 
 # 7. Bad dataset name: said once.
 run_timed 5 2 "$PRODUCER" publish --dataset "Bad Name" --source s3://aaa/b/ --target s3://ccc/d/
