@@ -1,5 +1,7 @@
 /* ferry-dlq-replayer internals shared by its files:
- *   replayer_main.c     options, signals, command dispatch
+ *   replayer_main.c     options, signals, command dispatch (the program; the rest is
+ *                       the ferry_replayer library)
+ *   replayer_open.c     the Kafka reader and Redis handles, the interrupted flag
  *   replayer_filter.c   --dataset/--error-class/--since/--until/--partition into a filter
  *   replayer_scan.c     reading a topic with explicit assignment, low to high watermark
  *   replayer_ledger.c   the Redis ledger of replayed records
@@ -50,7 +52,7 @@ typedef struct replayer {
     int timeout_ms;           /* --timeout: bounds connecting, metadata, each delivery */
 } replayer;
 
-/* replayer_main.c: opens the consumer and Redis handles (replayer_close frees them). */
+/* replayer_open.c: opens the consumer and Redis handles (replayer_close frees them). */
 int replayer_open(replayer *rp, char *errstr, size_t errstr_size);
 void replayer_close(replayer *rp);
 
