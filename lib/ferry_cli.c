@@ -137,7 +137,9 @@ ferry_conf *ferry_cli_finish(ferry_cli *cli, const char *program, const char *wo
         return NULL;
     for (size_t i = 0; i < cli->n_flags; i++) {
         /* argv is visible to every user of the machine (ps, /proc): no secrets there. */
-        if (ferry_conf_is_secret(cli->conf, cli->flags[i].key)) {
+        if (ferry_conf_is_secret(cli->conf, cli->flags[i].key) ||
+            (cli->flags[i].passthrough && !ferry_conf_is_declared(cli->conf, cli->flags[i].key) &&
+             ferry_conf_kafka_prop_is_secret(cli->flags[i].key))) {
             snprintf(errstr, errstr_size,
                      "%s is a secret: set it in the config file or the environment (%s), "
                      "not on the command line",
