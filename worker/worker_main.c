@@ -113,7 +113,7 @@ int main(int argc, char **argv)
     worker_http *http = NULL;
     const ferry_conf *conf;
     char errstr[512];
-    int opt, exit_code = FERRY_EXIT_USAGE, status = 0, watch = 0, json = 0;
+    int opt, exit_code = FERRY_EXIT_USAGE, status = 0, watch = 0, json = 0, lease_rc = 0;
     struct sigaction sa;
 
     if (!cli)
@@ -213,9 +213,11 @@ int main(int argc, char **argv)
         ferry_err(NULL, "creating the producer: %s", errstr);
         goto out;
     }
-    if (worker_lease_start(&w, errstr, sizeof(errstr)) != 0 ||
+    if ((lease_rc = worker_lease_start(&w, errstr, sizeof(errstr))) != 0 ||
         worker_pool_start(&w, errstr, sizeof(errstr)) != 0) {
         ferry_err(NULL, "starting: %s", errstr);
+        if (lease_rc == -2)
+            exit_code = FERRY_EXIT_USAGE; /* a configuration error, like a bad setting */
         atomic_store(&w.stopping, 1);
         worker_pool_stop(&w);
         worker_lease_stop(&w);
