@@ -39,23 +39,25 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
     FERRY_LOG(lvl, NULL, "librdkafka %s: %s", fac, buf);
 }
 
-/* A failed SASL authentication or TLS handshake is a configuration error that no retry
- * fixes (librdkafka would retry forever): say which and exit 2, like any other invalid
- * configuration. Nothing is lost: offsets are stored only after an event is finished, so
- * a restarted (fixed) process gets the same events again. error_cb runs on the thread
- * that polls, inside librdkafka, hence _exit after the log line. */
+/* A broker that rejects the credentials, or a broker certificate that does not verify,
+ * is a configuration error that no retry fixes (librdkafka would retry forever): say
+ * which and exit 2, like any other invalid configuration. Nothing is lost: offsets are
+ * stored only after an event is finished, so a restarted (fixed) process gets the same
+ * events again. Errors that are really the network (a connection dropped during the SASL
+ * exchange or the handshake: "Local: Broker transport failure") are not fatal. error_cb
+ * runs on the thread that polls, inside librdkafka, hence _exit after the log line. */
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     (void)rk;
     (void)opaque;
-    if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
+    if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION && !strstr(reason, "Local: ")) {
         ferry_err(NULL, "kafka: SASL authentication failed (check kafka.sasl.username and "
-                          "kafka.sasl.password_file): %s",
-                    reason);
-    } else if (err == RD_KAFKA_RESP_ERR__SSL) {
+                        "kafka.sasl.password_file): %s",
+                  reason);
+    } else if (err == RD_KAFKA_RESP_ERR__SSL && strstr(reason, "certificate")) {
         ferry_err(NULL, "kafka: TLS handshake with the broker failed (check "
-                          "kafka.ssl.ca.location and the broker's certificate): %s",
-                    reason);
+                        "kafka.ssl.ca.location and the broker's certificate): %s",
+                  reason);
     } else {
         ferry_debug(NULL, "librdkafka error: %s: %s", rd_kafka_err2name(err), reason);
         return;

@@ -48,6 +48,8 @@ static const ferry_conf_def worker_defs[] = {
      "POST a JSON notice here after each migration (optional)"},
     {"notify.webhook_token_file", FERRY_CONF_STR, NULL, 0, 0, 0,
      "Bearer token for the webhook, read from this file"},
+    {"notify.webhook_ca_file", FERRY_CONF_STR, NULL, 0, 0, 0,
+     "CA bundle that verifies an https webhook (default: the system's CAs)"},
     {"notify.webhook_attempts", FERRY_CONF_INT, "5", 1, 100, 0, "Webhook attempts"},
     {"retry.base_ms", FERRY_CONF_INT, "500", 1, 600000, 0, "First backoff ceiling"},
     {"retry.max_ms", FERRY_CONF_INT, "30000", 1, 3600000, 0, "Largest backoff ceiling"},

@@ -96,7 +96,7 @@ echo "$NEG_PW" > "$WORK/neg-redis-pw"
 trap 'admin ACL DELUSER "$NEG_USER" >/dev/null 2>&1 || true; cleanup' EXIT
 hostport=${FERRY_REDIS_URL##*@}
 SRC_B=$(bucket acl-src); DST_B=$(bucket acl-dst)
-read -r n_obj n_bytes < <(seed_dataset "$SRC_B" data 5)
+read -r n_obj n_bytes < <(seed_dataset "$SRC_B" data/ 5)
 "$S3TOOL" mb "$DST_B" >/dev/null
 DS="neg-acl-$RANDOM"
 publish "$DS" "s3://$SRC_B/data/" "s3://$DST_B/copy/"   # waits in Kafka meanwhile
