@@ -165,6 +165,7 @@ ferry_rc worker_notify_migrated(worker *w, ferry_avro_codec *codec, const ferry_
 ferry_rc worker_webhook_post(worker *w, const ferry_migrated *m, ferry_error *err);
 
 /* worker_lease.c */
+/* 0, -1 on failure, -2 when the configuration is at fault (e.g. the Redis ACL). */
 int worker_lease_start(worker *w, char *errstr, size_t errstr_size);
 void worker_lease_stop(worker *w);
 /* Registers a held lease for renewal; `lost` is set to 1 if the lease is lost. event_id
