@@ -98,6 +98,24 @@ ferry_rc worker_acquire(worker_thread_ctx *t, worker_stop *s, const ferry_onboar
     }
 }
 
+/* How the objects ended, from the state hash the last checkpoint wrote (best effort: the
+ * counts stay 0 when unknown, e.g. for a dataset split into chunks). */
+static void outcome_counts(worker_thread_ctx *t, const ferry_onboard *ev, ferry_migrated *m)
+{
+    ferry_migration_state st;
+    ferry_error err;
+
+    if (ferry_state_get(t->redis, ev->dataset, &st, &err) != FERRY_OK)
+        return;
+    if (st.event_id && !strcmp(st.event_id, ev->event_id)) {
+        m->objects_copied = st.objects_copied;
+        m->objects_identical = st.objects_identical;
+        m->objects_vanished = st.objects_vanished;
+        m->objects_failed = st.objects_failed;
+    }
+    ferry_migration_state_clear(&st);
+}
+
 static ferry_rc notify(worker_thread_ctx *t, const ferry_onboard *ev, int64_t objects,
                        int64_t bytes, int64_t duration_ms, int64_t finished_at,
                        ferry_error *err)
@@ -113,6 +131,7 @@ static ferry_rc notify(worker_thread_ctx *t, const ferry_onboard *ev, int64_t ob
     m.duration_ms = duration_ms;
     m.finished_at_ms = finished_at;
     m.worker = t->w->id;
+    outcome_counts(t, ev, &m);
     rc = worker_notify_migrated(t->w, t->codec, &m, err); /* m borrows ev's strings */
     if (rc == FERRY_OK) {
         ferry_error merr;
@@ -130,7 +149,7 @@ static void webhook(worker_thread_ctx *t, const ferry_onboard *ev, int64_t objec
                     int64_t bytes, int64_t duration_ms)
 {
     ferry_migrated m = {ev->event_id, ev->dataset, ev->source_uri, ev->target_uri, objects,
-                        bytes, duration_ms, ferry_now_ms(), t->w->id};
+                        bytes, duration_ms, ferry_now_ms(), t->w->id, 0, 0, 0, 0};
     ferry_log_ctx lctx = {ev->dataset, ev->event_id};
     ferry_error err = {0}, serr;
     char outcome[600];
