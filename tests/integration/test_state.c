@@ -659,6 +659,74 @@ static void test_failed(void)
     ferry_redis_destroy(r);
 }
 
+/* Per-object failures: the report goes with the checkpoint, the counts into the state,
+ * failed_objects is a final state, and the same event afterwards starts over with
+ * recheck (report dropped, started_at kept). */
+static void test_report_and_failed_objects(void)
+{
+    ferry_redis *r = open_handle(0);
+    const char *ds = dataset("report");
+    ferry_acquire_req q = req_for(ds, "worker-a", "ev-r", 30000);
+    ferry_acquire_result a, b;
+    ferry_migration_state st;
+    ferry_error err;
+    redisReply *rep = NULL;
+    char report[600];
+    ferry_report_entry entries[2] = {
+        {"p/0002", "failed", FERRY_EC_S3_ARCHIVED, "403 InvalidObjectState: archived"},
+        {"p/0003", "vanished", FERRY_EC_VANISHED, "404 NoSuchKey"}};
+
+    CHECK_INT(ferry_state_report_key(report, sizeof(report), ds, "ev-r", &err), FERRY_OK);
+    CHECK_INT(ferry_state_acquire(r, &q, &a, &err), FERRY_OK);
+    CHECK_INT(a.recheck, 0);
+    CHECK(a.started_at_ms > 0);
+    {
+        ferry_checkpoint cp = {"p/0004", 2, 200, 4, 2, 0, 1, 1, "ev-r", entries, 2};
+        CHECK_INT(ferry_state_checkpoint(r, &a.lease, &cp, &err), FERRY_OK);
+        CHECK_INT(ferry_state_checkpoint(r, &a.lease, &cp, &err), FERRY_OK); /* idempotent */
+    }
+    CHECK_INT(cmd(r, &rep, &err, 2, "HLEN", report), FERRY_OK);
+    CHECK(rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 2);
+    freeReplyObject(rep);
+    CHECK_INT(cmd(r, &rep, &err, 3, "HGET", report, "p/0002"), FERRY_OK);
+    CHECK(rep && rep->type == REDIS_REPLY_STRING &&
+          strstr(rep->str, "\"class\":\"s3-archived\"") && strstr(rep->str, "\"outcome\":\"failed\""));
+    freeReplyObject(rep);
+    CHECK_INT(cmd(r, &rep, &err, 2, "PTTL", report), FERRY_OK);
+    CHECK(rep && rep->type == REDIS_REPLY_INTEGER && rep->integer > 0);
+    freeReplyObject(rep);
+    CHECK_INT(ferry_state_mark_failed_objects(r, &a.lease, 2, 200, 4, FERRY_EC_FAILED_OBJECTS,
+                                              "1 objects failed", &err),
+              FERRY_OK);
+    CHECK_INT(ferry_state_get(r, ds, &st, &err), FERRY_OK);
+    CHECK_INT(st.status, FERRY_MIG_FAILED_OBJECTS);
+    CHECK_STR(ferry_mig_status_name(st.status), "failed_objects");
+    CHECK_INT(st.objects_copied, 2);
+    CHECK_INT(st.objects_identical, 0);
+    CHECK_INT(st.objects_vanished, 1);
+    CHECK_INT(st.objects_failed, 1);
+    CHECK_STR(st.report, report);
+    CHECK_STR(st.error_class, FERRY_EC_FAILED_OBJECTS);
+    CHECK(st.lease_holder == NULL);
+    int64_t started = st.started_at_ms;
+    ferry_migration_state_clear(&st);
+
+    /* the same event again (a replay): a fresh start that checks every object */
+    CHECK_INT(ferry_state_acquire(r, &q, &b, &err), FERRY_OK);
+    CHECK_INT(b.outcome, FERRY_ACQUIRE_OK);
+    CHECK_INT(b.recheck, 1);
+    CHECK_INT(b.resumed, 0);
+    CHECK(b.checkpoint == NULL);
+    CHECK_INT(b.objects_failed, 0);
+    CHECK(b.started_at_ms == started);
+    CHECK_INT(cmd(r, &rep, &err, 2, "EXISTS", report), FERRY_OK);
+    CHECK(rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 0);
+    freeReplyObject(rep);
+    ferry_acquire_result_clear(&a);
+    ferry_acquire_result_clear(&b);
+    ferry_redis_destroy(r);
+}
+
 static void test_invalid_requests(void)
 {
     ferry_redis *r = open_handle(0);
@@ -804,7 +872,8 @@ static void test_acl_user_and_db(void)
     ferry_migration_state st;
     CHECK_INT(ferry_state_acquire(u, &q, &a, &err), FERRY_OK);
     if (a.outcome == FERRY_ACQUIRE_OK) {
-        ferry_checkpoint cp = {"k", 1, 2, 3, -1, -1, -1, -1, NULL, NULL, 0};
+        ferry_report_entry re = {"k0", "failed", FERRY_EC_S3_AUTH, "denied"};
+        ferry_checkpoint cp = {"k", 1, 2, 3, 1, 0, 0, 1, "ev", &re, 1};
         CHECK_INT(ferry_state_renew(u, &a.lease, &err), FERRY_OK);
         CHECK_INT(ferry_state_checkpoint(u, &a.lease, &cp, &err), FERRY_OK);
         CHECK_INT(ferry_state_mark_done(u, &a.lease, 3, 4, 3, &err), FERRY_OK);
@@ -995,6 +1064,7 @@ int main(void)
     RUN(test_same_worker_takes_over);
     RUN(test_done_and_already_done);
     RUN(test_failed);
+    RUN(test_report_and_failed_objects);
     RUN(test_invalid_requests);
     RUN(test_scan_iterator);
     RUN(test_acl_user_and_db);
