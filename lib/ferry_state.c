@@ -923,6 +923,7 @@ void ferry_migration_state_clear(ferry_migration_state *st)
     free(st->error_class);
     free(st->lease_holder);
     free(st->report);
+    free(st->report_object);
     memset(st, 0, sizeof(*st));
 }
 
@@ -941,6 +942,7 @@ static void field_set(ferry_migration_state *st, const redisReply *f, const redi
         {"last_error", offsetof(ferry_migration_state, last_error)},
         {"error_class", offsetof(ferry_migration_state, error_class)},
         {"report", offsetof(ferry_migration_state, report)},
+        {"report_object", offsetof(ferry_migration_state, report_object)},
     };
     static const struct {
         const char *name;
@@ -1175,6 +1177,64 @@ static const ferry_redis_script lua_webhook = {
     "  return 1\n"
     "end\n"
     "return 0\n"};
+
+ferry_rc ferry_state_report_read(ferry_redis *r, const char *dataset, const char *event_id,
+                                 char **out, size_t *len, ferry_error *err)
+{
+    char key[FERRY_STATE_KEY_MAX + EVENT_ID_MAX + 8];
+    const char *argv[2] = {"HVALS", key};
+    redisReply *rep = NULL;
+    size_t total = 0;
+    ferry_rc rc;
+
+    *out = NULL;
+    *len = 0;
+    if ((rc = ferry_state_report_key(key, sizeof(key), dataset, event_id, err)) != FERRY_OK)
+        return rc;
+    /* Bounded: the report never holds more than FERRY_STATE_REPORT_MAX entries. */
+    if ((rc = ferry_redis_command(r, 2, argv, NULL, &rep, err)) != FERRY_OK)
+        return rc;
+    if (rep->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(rep);
+        return bad_reply("HVALS", err);
+    }
+    for (size_t i = 0; i < rep->elements; i++)
+        if (rep->element[i]->type == REDIS_REPLY_STRING)
+            total += rep->element[i]->len + 1;
+    if (total > 0) {
+        if (!(*out = malloc(total + 1))) {
+            freeReplyObject(rep);
+            return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
+        }
+        for (size_t i = 0; i < rep->elements; i++) {
+            const redisReply *e = rep->element[i];
+            if (e->type != REDIS_REPLY_STRING)
+                continue;
+            memcpy(*out + *len, e->str, e->len);
+            *len += e->len;
+            (*out)[(*len)++] = '\n';
+        }
+        (*out)[*len] = '\0';
+    }
+    freeReplyObject(rep);
+    return FERRY_OK;
+}
+
+/* REPORT_OBJECT  KEYS: state   ARGV: event_id, uri (this event's migration only) */
+static const ferry_redis_script lua_report_object = {
+    "report-object",
+    "if redis.call('HGET', KEYS[1], 'event_id') == ARGV[1] then\n"
+    "  redis.call('HSET', KEYS[1], 'report_object', ARGV[2])\n"
+    "  return 1\n"
+    "end\n"
+    "return 0\n"};
+
+ferry_rc ferry_state_note_report_object(ferry_redis *r, const char *dataset,
+                                        const char *event_id, const char *uri,
+                                        ferry_error *err)
+{
+    return eval_on_state(r, &lua_report_object, dataset, event_id, uri, err);
+}
 
 ferry_rc ferry_state_note_webhook(ferry_redis *r, const char *dataset, const char *event_id,
                                   const char *outcome, ferry_error *err)

@@ -105,6 +105,7 @@ typedef struct ferry_migration_state {
     int64_t objects_vanished;  /* listed, then gone from the source (404 on copy) */
     int64_t objects_failed;    /* a permanent error on that one object; in the report */
     char *report;           /* Redis key of the failure report (a hash), NULL = none */
+    char *report_object;    /* s3:// URI of the JSON-lines copy of the report, or NULL */
     char *checkpoint;       /* every source key <= this is copied and verified; NULL = none */
     char *last_error;
     char *error_class;
@@ -285,6 +286,18 @@ typedef struct ferry_fail_req {
 
 ferry_rc ferry_state_mark_failed_unleased(ferry_redis *r, const ferry_fail_req *req,
                                           ferry_error *err);
+
+/* The report of event_id's migration of `dataset` as JSON lines (one object per failed or
+ * vanished key, in no particular order): *out is malloc'd (the caller frees it), NULL
+ * with *len 0 when there is none. At most FERRY_STATE_REPORT_MAX lines. */
+ferry_rc ferry_state_report_read(ferry_redis *r, const char *dataset, const char *event_id,
+                                 char **out, size_t *len, ferry_error *err);
+
+/* Records where the JSON-lines report object was written (state field report_object), on
+ * this event's migration only. */
+ferry_rc ferry_state_note_report_object(ferry_redis *r, const char *dataset,
+                                        const char *event_id, const char *uri,
+                                        ferry_error *err);
 
 /* ---- notification ------------------------------------------------------------------ */
 

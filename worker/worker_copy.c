@@ -703,6 +703,13 @@ static ferry_rc copy_page(run *r, int check_first, ferry_error *err)
     return FERRY_OK;
 }
 
+ferry_rc worker_copy_put_object(worker_copier *c, const char *bucket, const char *key,
+                                const void *data, size_t len, const char *content_type,
+                                ferry_error *err)
+{
+    return ferry_objstore_put(c->dst_store, bucket, key, data, len, content_type, NULL, err);
+}
+
 /* Before any byte moves: the source is listable, the target bucket exists and takes
  * writes, the locations do not overlap. Which check failed is in the message. */
 static ferry_rc validate(run *r, ferry_error *err)

@@ -47,6 +47,11 @@ ferry_rc worker_copy_prepare(worker_copier *c, const ferry_onboard *ev, int coun
                              worker_copy_progress *prog, int (*should_stop)(void *),
                              void *opaque, ferry_error *err);
 
+/* Writes one small object to the target endpoint (the JSON-lines failure report). */
+ferry_rc worker_copy_put_object(worker_copier *c, const char *bucket, const char *key,
+                                const void *data, size_t len, const char *content_type,
+                                ferry_error *err);
+
 /* Lists the selected source keys in order and calls cb with every `every`-th one: the
  * upper bounds of key-range chunks. Holds one page of keys at a time. */
 ferry_rc worker_copy_boundaries(worker_copier *c, const ferry_onboard *ev, int64_t every,

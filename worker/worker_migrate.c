@@ -200,6 +200,34 @@ void worker_progress_from(worker_copy_progress *prog, const ferry_acquire_result
     prog->recheck = res->recheck;
 }
 
+/* The report as a JSON-lines object at s3://<report.bucket>/<report.prefix><name>/
+ * <event_id>.jsonl on the target endpoint (when report.bucket is set), as S3 Batch
+ * Operations writes completion reports. Best effort: the Redis report stays the record. */
+static void write_report_object(worker_thread_ctx *t, const char *name, const ferry_onboard *ev)
+{
+    const char *bucket = ferry_conf_str(t->w->conf, "report.bucket");
+    const char *prefix = ferry_conf_str(t->w->conf, "report.prefix");
+    ferry_log_ctx lctx = {name, ev->event_id};
+    char key[1100], uri[1200];
+    char *body = NULL;
+    size_t len = 0;
+    ferry_error err;
+
+    if (!bucket)
+        return;
+    snprintf(key, sizeof(key), "%s%s/%s.jsonl", prefix ? prefix : "", name, ev->event_id);
+    snprintf(uri, sizeof(uri), "s3://%s/%s", bucket, key);
+    if (ferry_state_report_read(t->redis, name, ev->event_id, &body, &len, &err) != FERRY_OK ||
+        worker_copy_put_object(t->copier, bucket, key, body ? body : "", len,
+                               "application/x-ndjson", &err) != FERRY_OK ||
+        ferry_state_note_report_object(t->redis, name, ev->event_id, uri, &err) != FERRY_OK)
+        ferry_warn(&lctx, "writing the report object %s (the report in Redis stands): %s", uri,
+                   err.msg);
+    else
+        ferry_info(&lctx, "failure report written to %s", uri);
+    free(body);
+}
+
 ferry_rc worker_end_failed_objects(worker_thread_ctx *t, const char *name,
                                    const ferry_onboard *ev, const ferry_lease *lease,
                                    const worker_copy_progress *prog, ferry_error *err)
@@ -221,6 +249,7 @@ ferry_rc worker_end_failed_objects(worker_thread_ctx *t, const char *name,
     if (rc != FERRY_OK)
         return rc;
     ferry_err(&lctx, "finished with failed objects: %s", why.msg);
+    write_report_object(t, name, ev);
     *err = why;
     return FERRY_ERR_PERMANENT;
 }
@@ -346,10 +375,13 @@ static void dead_letter(worker_thread_ctx *t, worker_job *job, const ferry_log_c
         job->store = 1;
 }
 
-/* Where a failed-objects event's report is: "redis:<key of the report hash>". */
-static const char *report_location(const ferry_onboard *ev, char *buf, size_t size)
+/* Where a failed-objects event's report is: "redis:<key of the report hash>", then
+ * " s3://<bucket>/<key>" when the JSON-lines object was written. */
+static const char *report_location(worker_thread_ctx *t, const ferry_onboard *ev, char *buf,
+                                   size_t size)
 {
     char name[FERRY_STATE_DATASET_MAX + 1], key[FERRY_STATE_KEY_MAX + 300];
+    ferry_migration_state st;
     ferry_error err;
 
     if (ev->chunk_count > 0)
@@ -359,6 +391,11 @@ static const char *report_location(const ferry_onboard *ev, char *buf, size_t si
     if (ferry_state_report_key(key, sizeof(key), name, ev->event_id, &err) != FERRY_OK)
         return NULL;
     snprintf(buf, size, "redis:%s", key);
+    if (ferry_state_get(t->redis, name, &st, &err) == FERRY_OK) {
+        if (st.report_object && st.event_id && !strcmp(st.event_id, ev->event_id))
+            snprintf(buf, size, "redis:%s %s", key, st.report_object);
+        ferry_migration_state_clear(&st);
+    }
     return buf;
 }
 
@@ -429,12 +466,12 @@ void worker_migrate_job(worker_thread_ctx *t, worker_job *job)
             }
             worker_metrics_failure(err.cls);
             if (rc == FERRY_ERR_PERMANENT) {
-                char report[FERRY_STATE_KEY_MAX + 320];
+                char report[FERRY_STATE_KEY_MAX + 1600];
                 ferry_err(&lctx, "failed permanently: %s: %s", err.cls, err.msg);
                 dead_letter(t, job, &lctx, &err, failures + 1,
                             strcmp(err.cls, FERRY_EC_FAILED_OBJECTS)
                                 ? NULL
-                                : report_location(&ev, report, sizeof(report)));
+                                : report_location(t, &ev, report, sizeof(report)));
                 break;
             }
             if (infrastructure(&err)) {

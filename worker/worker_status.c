@@ -173,6 +173,7 @@ static json_t *state_json(const ferry_migration_state *st, int64_t now)
     json_object_set_new(o, "objects_vanished", json_integer(st->objects_vanished));
     json_object_set_new(o, "objects_failed", json_integer(st->objects_failed));
     json_object_set_new(o, "report", str_or_null(st->report));
+    json_object_set_new(o, "report_object", str_or_null(st->report_object));
     json_object_set_new(o, "progress", prog >= 0 ? json_real(prog) : json_null());
     json_object_set_new(o, "objects_per_second", json_real(rate));
     json_object_set_new(o, "bytes_per_second", json_real(byte_rate_of(st, now)));

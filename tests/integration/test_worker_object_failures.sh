@@ -6,7 +6,8 @@
 #    after it was listed). Every other object is still copied and verified; the dataset
 #    ends failed_objects with exact counts, the report in Redis names the two keys with
 #    their classes, the DLQ record has class failed-objects and the header ferry-report,
-#    and `status` (text and --json) and /metrics show it.
+#    and `status` (text and --json) and /metrics show it. With report.bucket set, the
+#    report is also a JSON-lines object there, named in the DLQ header too.
 # 2. ferry-dlq-replayer replays it (the faults gone): the worker checks every object at
 #    the target and copies only the two missing ones -- proved with the proxy's request
 #    counts -- and the dataset ends done, identical to the source.
@@ -20,6 +21,7 @@ N=60
 SRC_B=$(bucket of-src); DST_B=$(bucket of-dst)
 read -r OBJS BYTES < <(seed_dataset "$SRC_B" data/ "$N" 3000)
 "$S3TOOL" mb "$DST_B" >/dev/null
+REP_B=$(bucket of-rep); "$S3TOOL" mb "$REP_B" >/dev/null
 DENIED=data/dir07/obj-000041.bin     # 41 % 17 = 7 (s3tool seed's key layout)
 VANISHED=data/dir09/obj-000043.bin
 DS="of-$(tr -cd 0-9 <<<"$RUN_ID" | tail -c 10)"
@@ -47,6 +49,7 @@ dlq_headers_of() { kcat -b "$FERRY_KAFKA_BROKERS" -C -t "$FERRY_TOPIC_DLQ" -e -q
 start_proxy faults --rule "^PUT .* /$SRC_B/$DENIED\$=forbidden" --rule "^PUT .* /$SRC_B/$VANISHED\$=nosuchkey"
 publish "$DS" "s3://$SRC_B/data/" "s3://$DST_B/copy/"
 start_worker w1 --http 127.0.0.1:0 -X s3.endpoint="http://127.0.0.1:$PROXY_PORT" -X copy.page_size=10 \
+    -X report.bucket="$REP_B" \
     -X copy.max_in_flight=4 -X retry.base_ms=50 -X retry.max_ms=200
 W1=$LAST_PID
 wait_until 60 status_is "$DS" failed_objects \
@@ -66,7 +69,11 @@ redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$DENIED" | grep -q '"outco
     || fail "report line for $DENIED: $(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$DENIED")"
 redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$VANISHED" | grep -q '"outcome":"vanished","class":"vanished"' \
     || fail "report line for $VANISHED: $(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$VANISHED")"
-dlq_headers_of "$DS" | grep -q "ferry-report=redis:$REPORT" || fail "DLQ record does not name the report: $(dlq_headers_of "$DS")"
+REPORT_OBJ="s3://$REP_B/ferry-reports/$DS/$EVENT_ID.jsonl"
+dlq_headers_of "$DS" | grep -qF "ferry-report=redis:$REPORT $REPORT_OBJ" || fail "DLQ record does not name the report: $(dlq_headers_of "$DS")"
+[[ "$(state_field "$DS" report_object)" == "$REPORT_OBJ" ]] || fail "state report_object '$(state_field "$DS" report_object)'"
+read -r robjs rbytes < <("$S3TOOL" count "s3://$REP_B/ferry-reports/$DS/")
+(( robjs == 1 && rbytes > 100 )) || fail "report object: $robjs objects, $rbytes bytes"
 [[ $(dlq_headers_of "$DS" | wc -l) -eq 1 ]] || fail "expected one DLQ record for $DS: $(dlq_headers_of "$DS")"
 # every other object is at the target, byte-identical (compared against S3 directly)
 "$S3TOOL" compare "s3://$SRC_B/data/" "s3://$DST_B/copy/" >"$WORK/cmp1.txt" 2>&1 || true
