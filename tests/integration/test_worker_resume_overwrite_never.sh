@@ -41,4 +41,5 @@ wait_until 90 bash -c "[[ \$(redis-cli -u '$FERRY_REDIS_URL' --raw HGET 'ferry:{
 assert_done_exact "$DS" $((n1 + n2)) $((b1 + b2)) "s3://$SRC_B/data/" "s3://$DST_B/copy/"
 [[ "$(state_field "$DS" objects_identical)" == $((n1 + n2)) ]] \
     || fail "objects_identical $(state_field "$DS" objects_identical), expected $((n1 + n2)) (nothing recopied)"
+if grep -l 'Sanitizer\|runtime error:' "$WORK"/*.log "$WORK"/*.out 2>/dev/null; then fail "sanitizer report (files above)"; fi
 note "ok: resumed with overwrite=never; $n1 multipart copies recognised as ferry's own"

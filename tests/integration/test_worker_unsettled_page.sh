@@ -33,4 +33,5 @@ wait_until 60 bash -c "[[ \$(redis-cli -u '$FERRY_REDIS_URL' --raw HGET 'ferry:{
     || { tail -20 "$WORK/u2.log" >&2; fail "$DS2 did not finish (status $(state_field "$DS2" status))"; }
 grep -q '"msg":"attempt 1 failed: incomplete-page: ' "$WORK/u2.log" || fail "no attempt failed with class incomplete-page"
 assert_done_exact "$DS2" "$OBJS" "$BYTES" "s3://$SRC_B/data/" "s3://$DST_B/copy2/"
+if grep -l 'Sanitizer\|runtime error:' "$WORK"/*.log "$WORK"/*.out 2>/dev/null; then fail "sanitizer report (files above)"; fi
 note "ok: an unsettled page was retried, not taken as done"
