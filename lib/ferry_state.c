@@ -44,7 +44,8 @@
  *        this same worker id (a restarted worker); its old fence is now refused.
  *        recheck: the same event and spec ended failed_objects (a replay): a fresh start
  *        (report dropped; started_at kept, so the earlier copies count as this
- *        migration's own) whose copy checks every object at the target first. */
+ *        migration's own) whose copy checks every object at the target first; kept in
+ *        the hash, so a resume of that run checks too. */
 static const ferry_redis_script lua_acquire = {
     "acquire",
     LUA_PRELUDE
@@ -82,8 +83,12 @@ static const ferry_redis_script lua_acquire = {
     "             'spec_hash', ARGV[3], 'worker', ARGV[1], 'fence', fence,\n"
     "             'source_uri', ARGV[5], 'target_uri', ARGV[6], 'started_at', now,\n"
     "             'updated_at', now, 'objects_done', '0', 'bytes_done', '0', 'attempts', '1')\n"
-    "  if recheck == 1 and st[7] then redis.call('HSET', KEYS[1], 'started_at', st[7]) end\n"
+    "  if recheck == 1 then\n"
+    "    redis.call('HSET', KEYS[1], 'recheck', '1')\n"
+    "    if st[7] then redis.call('HSET', KEYS[1], 'started_at', st[7]) end\n"
+    "  end\n"
     "end\n"
+    "if resumed == 1 and redis.call('HGET', KEYS[1], 'recheck') == '1' then recheck = 1 end\n"
     "local cur = redis.call('HMGET', KEYS[1], 'checkpoint', 'objects_done', 'bytes_done',\n"
     "                       'objects_total', 'attempts', 'objects_copied',\n"
     "                       'objects_identical', 'objects_vanished', 'objects_failed',\n"

@@ -196,7 +196,8 @@ void worker_progress_from(worker_copy_progress *prog, const ferry_acquire_result
     prog->identical = res->objects_identical;
     prog->vanished = res->objects_vanished;
     prog->failed = res->objects_failed;
-    prog->started_at_ms = res->started_at_ms;
+    /* Only a resumed run (or a replay) can find its own earlier copies at the target. */
+    prog->started_at_ms = res->resumed || res->recheck ? res->started_at_ms : 0;
     prog->recheck = res->recheck;
 }
 

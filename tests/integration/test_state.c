@@ -722,6 +722,13 @@ static void test_report_and_failed_objects(void)
     CHECK_INT(cmd(r, &rep, &err, 2, "EXISTS", report), FERRY_OK);
     CHECK(rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 0);
     freeReplyObject(rep);
+    /* that run, stopped and resumed, still checks every object */
+    ferry_acquire_result c;
+    CHECK_INT(ferry_state_release(r, &b.lease, &err), FERRY_OK);
+    CHECK_INT(ferry_state_acquire(r, &q, &c, &err), FERRY_OK);
+    CHECK_INT(c.resumed, 1);
+    CHECK_INT(c.recheck, 1);
+    ferry_acquire_result_clear(&c);
     ferry_acquire_result_clear(&a);
     ferry_acquire_result_clear(&b);
     ferry_redis_destroy(r);
