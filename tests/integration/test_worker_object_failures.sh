@@ -2,8 +2,8 @@
 # Per-object failures (issue 11, DESIGN.md §9 "Failure scope", "Failure report").
 #
 # 1. Through tests/tools/faultproxy.py in front of the real S3 server, the server-side copy
-#    of one key answers 403 AccessDenied and the copy of another 404 NoSuchKey (deleted
-#    after it was listed). Every other object is still copied and verified; the dataset
+#    of one key answers 403 AccessDenied, one 403 InvalidObjectState (an archived
+#    object, as S3 answers for GLACIER) and one 404 NoSuchKey (deleted after listing). Every other object is still copied and verified; the dataset
 #    ends failed_objects with exact counts, the report in Redis names the two keys with
 #    their classes, the DLQ record has class failed-objects and the header ferry-report,
 #    and `status` (text and --json) and /metrics show it. With report.bucket set, the
@@ -24,6 +24,7 @@ read -r OBJS BYTES < <(seed_dataset "$SRC_B" data/ "$N" 3000)
 REP_B=$(bucket of-rep); "$S3TOOL" mb "$REP_B" >/dev/null
 DENIED=data/dir07/obj-000041.bin     # 41 % 17 = 7 (s3tool seed's key layout)
 VANISHED=data/dir09/obj-000043.bin
+ARCHIVED=data/dir11/obj-000045.bin
 DS="of-$(tr -cd 0-9 <<<"$RUN_ID" | tail -c 10)"
 
 http_port() { sed -n 's/.*http: listening on [^ ]* (port \([0-9]*\)).*/\1/p' "$1" | head -1; }
@@ -46,7 +47,8 @@ stop_pid() { kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true;
 dlq_headers_of() { kcat -b "$FERRY_KAFKA_BROKERS" -C -t "$FERRY_TOPIC_DLQ" -e -q -f '%k %h\n' 2>/dev/null | grep "^$1 " || true; }
 
 # ---- 1. one key denied, one vanished ----------------------------------------------------
-start_proxy faults --rule "^PUT .* /$SRC_B/$DENIED\$=forbidden" --rule "^PUT .* /$SRC_B/$VANISHED\$=nosuchkey"
+start_proxy faults --rule "^PUT .* /$SRC_B/$DENIED\$=forbidden" --rule "^PUT .* /$SRC_B/$VANISHED\$=nosuchkey" \
+    --rule "^PUT .* /$SRC_B/$ARCHIVED\$=archived"
 publish "$DS" "s3://$SRC_B/data/" "s3://$DST_B/copy/"
 start_worker w1 --http 127.0.0.1:0 -X s3.endpoint="http://127.0.0.1:$PROXY_PORT" -X copy.page_size=10 \
     -X report.bucket="$REP_B" \
@@ -57,16 +59,18 @@ wait_until 60 status_is "$DS" failed_objects \
 wait_until 30 bash -c "kcat -b '$FERRY_KAFKA_BROKERS' -C -t '$FERRY_TOPIC_DLQ' -e -q -f '%k %h\n' | grep -q '^$DS .*ferry-error-class=failed-objects'" \
     || { tail -20 "$WORK/w1.log" >&2; fail "no DLQ record with class failed-objects: $(dlq_headers_of "$DS")"; }
 EVENT_ID=$(state_field "$DS" event_id)
-for f in "objects_copied $((OBJS - 2))" "objects_identical 0" "objects_failed 1" "objects_vanished 1" \
-         "objects_done $((OBJS - 2))" "objects_total $OBJS"; do
+for f in "objects_copied $((OBJS - 3))" "objects_identical 0" "objects_failed 2" "objects_vanished 1" \
+         "objects_done $((OBJS - 3))" "objects_total $OBJS"; do
     set -- $f
     [[ "$(state_field "$DS" "$1")" == "$2" ]] || fail "state $1 is $(state_field "$DS" "$1"), expected $2"
 done
 REPORT="ferry:{$DS}:report:$EVENT_ID"
 [[ "$(state_field "$DS" report)" == "$REPORT" ]] || fail "state names report '$(state_field "$DS" report)', expected $REPORT"
-[[ "$(redis-cli -u "$FERRY_REDIS_URL" HLEN "$REPORT")" == 2 ]] || fail "report has $(redis-cli -u "$FERRY_REDIS_URL" HLEN "$REPORT") entries"
+[[ "$(redis-cli -u "$FERRY_REDIS_URL" HLEN "$REPORT")" == 3 ]] || fail "report has $(redis-cli -u "$FERRY_REDIS_URL" HLEN "$REPORT") entries"
 redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$DENIED" | grep -q '"outcome":"failed","class":"s3-auth","message":".*AccessDenied' \
     || fail "report line for $DENIED: $(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$DENIED")"
+redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$ARCHIVED" | grep -q '"outcome":"failed","class":"s3-archived","message":".*InvalidObjectState' \
+    || fail "report line for $ARCHIVED: $(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$ARCHIVED")"
 redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$VANISHED" | grep -q '"outcome":"vanished","class":"vanished"' \
     || fail "report line for $VANISHED: $(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$VANISHED")"
 REPORT_OBJ="s3://$REP_B/ferry-reports/$DS/$EVENT_ID.jsonl"
@@ -77,25 +81,25 @@ read -r robjs rbytes < <("$S3TOOL" count "s3://$REP_B/ferry-reports/$DS/")
 [[ $(dlq_headers_of "$DS" | wc -l) -eq 1 ]] || fail "expected one DLQ record for $DS: $(dlq_headers_of "$DS")"
 # every other object is at the target, byte-identical (compared against S3 directly)
 "$S3TOOL" compare "s3://$SRC_B/data/" "s3://$DST_B/copy/" >"$WORK/cmp1.txt" 2>&1 || true
-grep -q "compared $OBJS objects .*: 2 missing, 0 different" "$WORK/cmp1.txt" || fail "target: $(cat "$WORK/cmp1.txt")"
+grep -q "compared $OBJS objects .*: 3 missing, 0 different" "$WORK/cmp1.txt" || fail "target: $(cat "$WORK/cmp1.txt")"
 # status (text and JSON) and /metrics
 "$WORKER" status >"$WORK/status.txt" || fail "status exited $?"
 grep -q "^$DS .*failed_objects" "$WORK/status.txt" || fail "status text: $(cat "$WORK/status.txt")"
-grep -q "$((OBJS - 2)) copied, 0 identical, 1 vanished, 1 failed; report: $REPORT" "$WORK/status.txt" \
+grep -q "$((OBJS - 3)) copied, 0 identical, 1 vanished, 2 failed; report: $REPORT" "$WORK/status.txt" \
     || fail "status text lacks the counts: $(cat "$WORK/status.txt")"
 "$WORKER" status --json | python3 -c '
 import json, sys
 ds, n = sys.argv[1], int(sys.argv[2])
 row = [r for r in json.load(sys.stdin) if r["dataset"] == ds][0]
-want = {"status": "failed_objects", "objects_copied": n - 2, "objects_failed": 1,
+want = {"status": "failed_objects", "objects_copied": n - 3, "objects_failed": 2,
         "objects_vanished": 1, "objects_identical": 0, "error_class": "failed-objects"}
 bad = {k: row.get(k) for k in want if row.get(k) != want[k]}
 sys.exit("status --json: %r" % bad if bad else 0)' "$DS" "$OBJS" || fail "status --json"
 W1_PORT=$(http_port "$WORK/w1.log")
-[[ "$(metric "$W1_PORT" ferry_objects_failed_total)" == 1 ]] || fail "ferry_objects_failed_total $(metric "$W1_PORT" ferry_objects_failed_total)"
+[[ "$(metric "$W1_PORT" ferry_objects_failed_total)" == 2 ]] || fail "ferry_objects_failed_total $(metric "$W1_PORT" ferry_objects_failed_total)"
 [[ "$(metric "$W1_PORT" ferry_objects_vanished_total)" == 1 ]] || fail "ferry_objects_vanished_total $(metric "$W1_PORT" ferry_objects_vanished_total)"
 stop_pid "$W1"; stop_pid "$PROXY_PID"
-note "1: $((OBJS - 2)) copied, 1 failed (403), 1 vanished (404); report and DLQ header ok"
+note "1: $((OBJS - 3)) copied, 2 failed (403 denied, archived), 1 vanished (404); report and DLQ header ok"
 
 # ---- 2. replay: only the missing objects are copied ------------------------------------
 start_proxy replay
@@ -106,10 +110,10 @@ grep -q ": 1 replayed$" "$WORK/replay.txt" || fail "expected one replayed record
 wait_until 60 status_is "$DS" done || { tail -30 "$WORK/w2.log" >&2; fail "replayed dataset not done (status $(state_field "$DS" status))"; }
 assert_done_exact "$DS" "$OBJS" "$BYTES" "s3://$SRC_B/data/" "s3://$DST_B/copy/"
 copies=$(op_count replay copy); heads=$(op_count replay head)
-(( copies == 2 )) || fail "the replay made $copies copy requests; only the 2 missing objects should be copied"
+(( copies == 3 )) || fail "the replay made $copies copy requests; only the 3 missing objects should be copied"
 (( heads >= OBJS )) || fail "the replay made $heads HEAD requests; every object must be checked ($OBJS)"
-[[ "$(state_field "$DS" objects_identical)" == $((OBJS - 2)) ]] || fail "objects_identical $(state_field "$DS" objects_identical)"
-[[ "$(state_field "$DS" objects_copied)" == 2 ]] || fail "objects_copied $(state_field "$DS" objects_copied)"
+[[ "$(state_field "$DS" objects_identical)" == $((OBJS - 3)) ]] || fail "objects_identical $(state_field "$DS" objects_identical)"
+[[ "$(state_field "$DS" objects_copied)" == 3 ]] || fail "objects_copied $(state_field "$DS" objects_copied)"
 [[ "$(redis-cli -u "$FERRY_REDIS_URL" EXISTS "$REPORT")" == 0 ]] || fail "the old report outlived the replay"
 stop_pid "$W2"; stop_pid "$PROXY_PID"
 REPLAY_LINE="replay|$(op_count replay list)|$heads|$copies"
