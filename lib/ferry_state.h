@@ -106,6 +106,9 @@ typedef struct ferry_migration_state {
     int64_t objects_failed;    /* a permanent error on that one object; in the report */
     char *report;           /* Redis key of the failure report (a hash), NULL = none */
     char *report_object;    /* s3:// URI of the JSON-lines copy of the report, or NULL */
+    int64_t attempt_started_at_ms; /* when the current attempt took the lease; 0 = absent */
+    int64_t attempt_objects;       /* objects_done / bytes_done when it started */
+    int64_t attempt_bytes;
     char *checkpoint;       /* every source key <= this is copied and verified; NULL = none */
     char *last_error;
     char *error_class;
