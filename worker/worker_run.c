@@ -32,6 +32,17 @@ const ferry_conf_def worker_conf_defs[] = {
     {"copy.request_retries", FERRY_CONF_INT, "4", 0, 100, 0,
      "Retry a failed S3 request (5xx, SlowDown, reset) this often within a page before the "
      "attempt fails"},
+    {"copy.max_failed_objects", FERRY_CONF_INT, "1000", 0, 1000000000LL, 0,
+     "A dataset with more objects failing on their own (403 on a key, archived, ...) than "
+     "this fails as a whole, with their class (0: no limit)"},
+    {"copy.max_failed_percent", FERRY_CONF_INT, "0", 0, 100, 0,
+     "Also fail the dataset when more than this percentage of its objects failed (checked "
+     "from 100 objects on; 0: off)"},
+    {"report.bucket", FERRY_CONF_STR, NULL, 0, 0, 0,
+     "Also write each failure report as JSON lines to this bucket on the target endpoint "
+     "(unset: the report is in Redis only)"},
+    {"report.prefix", FERRY_CONF_STR, "ferry-reports/", 0, 0, 0,
+     "Key prefix of report objects: <prefix><dataset>/<event_id>.jsonl"},
     {"copy.checkpoint_interval_ms", FERRY_CONF_INT, "1000", 0, 600000, 0,
      "Write the checkpoint at most this often while a page is copied"},
     {"fanout.min_objects", FERRY_CONF_INT, "100000", 0, 1000000000000LL, 0,
