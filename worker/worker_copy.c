@@ -723,6 +723,10 @@ static void head_src_done(ferry_objstore_op *op, void *opaque)
         r->retry_err = op->err;
         return;
     }
+    if (op->rc != FERRY_OK && op->http_status != 404) {
+        note_failure(r, &op->err); /* e.g. 403 on the source's HEAD */
+        return;
+    }
     if (op->rc != FERRY_OK || (e->etag[0] && strcmp(op->etag, e->etag) != 0)) {
         ferry_error ve;
         /* Gone or replaced since it was listed: retrying lists and copies it anew. */
