@@ -36,6 +36,7 @@
 #define FERRY_OBJSTORE_ETAG_MAX 128 /* ETags are kept without their quotes */
 #define FERRY_OBJSTORE_SIZE_UNKNOWN UINT64_MAX
 #define FERRY_OBJSTORE_S3_CODE_MAX 64
+#define FERRY_OBJSTORE_CHECKSUM_MAX 96 /* base64 of a SHA-256 is 44; composite adds "-N" */
 
 /* ---------------------------------------------------------------- configuration */
 
@@ -222,6 +223,12 @@ struct ferry_objstore_op {
                                  * credentials, TLS settings). Borrowed: it must outlive the op
                                  * and belong to the same thread; only its settings are used
                                  * (its own slots and queue are not). May be this store. */
+    int checksum_mode;          /* HEAD/GET: ask for the object's additional checksum
+                                 * (x-amz-checksum-mode: ENABLED) -> checksum_algo/checksum */
+    const char *checksum_algorithm; /* COPY (single CopyObject only): x-amz-checksum-algorithm,
+                                 * the target computes and keeps that checksum (CRC32, CRC32C,
+                                 * SHA1, SHA256, CRC64NVME). PUT: only "SHA256", computed here
+                                 * and sent as x-amz-checksum-sha256. NULL: none asked */
     const char *upload_id;      /* ABORT_UPLOAD */
     const ferry_objstore_mpu *mpu_resume; /* COPY, TRANSFER: continue this upload if the
                                  * object is copied in parts (see multipart resume) */
@@ -250,6 +257,13 @@ struct ferry_objstore_op {
     int64_t last_modified_ms;   /* HEAD, GET: ms since the epoch, 0 if unknown */
     int multipart;              /* COPY, TRANSFER: done as a multipart upload (ETag is then
                                  * "...-N", not an MD5) */
+    /* HEAD, GET, PUT, COPY (single request): from the response headers, "" if absent */
+    char checksum_algo[16];     /* "CRC32C", ... (x-amz-checksum-<algo>) */
+    char checksum[FERRY_OBJSTORE_CHECKSUM_MAX]; /* its value as sent; composite ones end
+                                 * in "-N" */
+    char sse[32];               /* x-amz-server-side-encryption ("AES256", "aws:kms",
+                                 * "aws:kms:dsse"), or "SSE-C" when a customer key was used:
+                                 * with aws:kms* and SSE-C the ETag is not an MD5 */
     char *get_data;             /* GET: malloc'd, NUL-terminated for convenience; the caller
                                  * frees it with free() */
     size_t get_len;

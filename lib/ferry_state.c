@@ -173,6 +173,23 @@ static const ferry_redis_script lua_checkpoint = {
     "return {'ok'}\n",
 };
 
+/* NOTE_VERIFY  KEYS: state, lease
+ *              ARGV: "<worker>:<fence>", fence, methods ("checksum-crc32c,size")
+ * -> {'ok'}    the state's `verify` field is the union of what it held and methods
+ * -> {'fenced', holder, fence}   as for CHECKPOINT */
+static const ferry_redis_script lua_note_verify = {
+    "note_verify",
+    LUA_PRELUDE LUA_FENCE_CHECK
+    "local cur = redis.call('HGET', KEYS[1], 'verify') or ''\n"
+    "for m in string.gmatch(ARGV[3], '[^,]+') do\n"
+    "  if not string.find(','..cur..',', ','..m..',', 1, true) then\n"
+    "    if cur == '' then cur = m else cur = cur..','..m end\n"
+    "  end\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], 'verify', cur)\n"
+    "return {'ok'}\n",
+};
+
 /* FINISH  KEYS: state, lease
  *         ARGV: "<worker>:<fence>", fence, status ('done' | 'failed' | 'failed_objects'),
  *               objects_done ('' = leave), bytes_done ('' = leave), objects_total ('' =
@@ -804,6 +821,28 @@ out:
     free(lines);
     free(argv);
     return rc;
+}
+
+ferry_rc ferry_state_note_verify(ferry_redis *r, const ferry_lease *lease, const char *methods,
+                                 ferry_error *err)
+{
+    keyset k;
+    char value[FERRY_STATE_WORKER_MAX + 32], fence[32];
+    const char *argv[5];
+    ferry_rc rc;
+
+    if ((rc = lease_ok(lease, err)) != FERRY_OK || (rc = make_keys(&k, lease->dataset, err)))
+        return rc;
+    if (!methods || strnlen(methods, 513) > 512)
+        return bad_request(err, "verification methods");
+    lease_value(value, sizeof(value), lease);
+    snprintf(fence, sizeof(fence), "%" PRId64, lease->fence);
+    argv[0] = k.state;
+    argv[1] = k.lease;
+    argv[2] = value;
+    argv[3] = fence;
+    argv[4] = methods;
+    return run_fenced(r, &lua_note_verify, lease, "verification note", 2, 5, argv, err);
 }
 
 static ferry_rc finish(ferry_redis *r, const ferry_lease *lease, const char *status,

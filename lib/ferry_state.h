@@ -251,6 +251,12 @@ typedef struct ferry_checkpoint {
 ferry_rc ferry_state_checkpoint(ferry_redis *r, const ferry_lease *lease,
                                 const ferry_checkpoint *cp, ferry_error *err);
 
+/* Adds methods (comma-separated, e.g. "checksum-crc32c,etag-md5,size": how objects were
+ * verified) to the state's `verify` field, a set that only grows during a migration (a new
+ * migration starts a new state hash). Fenced like a checkpoint. */
+ferry_rc ferry_state_note_verify(ferry_redis *r, const ferry_lease *lease, const char *methods,
+                                 ferry_error *err);
+
 /* status=done, finished_at, final counts (objects_total < 0: leave), clears last_error
  * and error_class, deletes the lease -- one atomic, fenced script. Idempotent: retried
  * after a lost reply it finds its own fence already done and returns FERRY_OK. */

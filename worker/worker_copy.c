@@ -20,7 +20,8 @@ typedef enum {
     ITEM_FILTERED,   /* excluded by include/exclude: nothing to do, not counted */
     ITEM_SKIPPED,    /* already identical at the target */
     ITEM_COPIED,     /* copied and verified */
-    ITEM_VERIFY,     /* copied; ETag not comparable, size check pending */
+    ITEM_VERIFY,     /* copied; the ETags did not settle it: the source's HEAD is next */
+    ITEM_VERIFY_DST, /* source HEAD done: the target's HEAD decides (checksum, ETag, size) */
     ITEM_FAILED,
     ITEM_RETRY,      /* a retryable request failure: tried again within the page */
     ITEM_OBJ_FAILED, /* a permanent error on this object alone: recorded, not copied */
@@ -34,7 +35,26 @@ typedef struct item {
     ferry_error why;    /* OBJ_FAILED, VANISHED: class and message for the report */
     ferry_mpu_record mpu;      /* a previous owner's upload of it, while its copy runs */
     ferry_objstore_mpu resume; /* borrows mpu's strings */
+    /* ITEM_VERIFY_DST: what the source's HEAD said (x-amz-checksum-mode: ENABLED) */
+    int src_etag_md5;   /* the source's ETag is its MD5 (single part, not SSE-KMS/SSE-C) */
+    char src_algo[16];  /* additional checksum, "" if the store has none for it */
+    char src_sum[FERRY_OBJSTORE_CHECKSUM_MAX];
 } item;
+
+/* How an object was verified; the union over a migration is kept in its state hash
+ * (field `verify`, e.g. "checksum-crc32c,etag-md5,size"). */
+enum {
+    VERIFY_ETAG_MD5 = 1 << 0,
+    VERIFY_SIZE = 1 << 1,
+    VERIFY_CRC32 = 1 << 2,
+    VERIFY_CRC32C = 1 << 3,
+    VERIFY_SHA1 = 1 << 4,
+    VERIFY_SHA256 = 1 << 5,
+    VERIFY_CRC64NVME = 1 << 6,
+};
+static const char *const verify_names[] = {"etag-md5", "size", "checksum-crc32",
+                                           "checksum-crc32c", "checksum-sha1",
+                                           "checksum-sha256", "checksum-crc64nvme"};
 
 /* An object at the target written at most this long before the migration started (by the
  * Redis clock, compared with the S3 server's) still counts as written by it. */
@@ -201,6 +221,8 @@ typedef struct run {
     /* the batch running now: ops start in array order, one per stop_requested() == 0 */
     int timing;        /* a batch of copies: note each one's start */
     size_t started;    /* ops of the batch started so far */
+    unsigned verified; /* VERIFY_* methods used in this run */
+    unsigned noted;    /* ... of which the state hash has been told */
 } run;
 
 static int64_t mono_us(void)
@@ -316,6 +338,17 @@ static void advance(run *r)
     }
 }
 
+/* "checksum-crc32c,etag-md5" from a VERIFY_* set. */
+static void verify_text(unsigned set, char *out, size_t size)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof(verify_names) / sizeof(verify_names[0]); i++)
+        if (set & (1u << i))
+            o += (size_t)snprintf(out + o, o < size ? size - o : 0, "%s%s", o ? "," : "",
+                                  verify_names[i]);
+}
+
 /* One object failed on its own (scope OBJECT or VANISHED): record why, go on. */
 static void object_failed(run *r, size_t i, int vanished, const char *cls, const char *msg)
 {
@@ -340,11 +373,18 @@ static void object_failed(run *r, size_t i, int vanished, const char *cls, const
 static ferry_rc write_checkpoint(run *r, ferry_error *err)
 {
     ferry_checkpoint cp = {0};
+    char methods[160];
     char *key;
     ferry_rc rc;
 
     if (r->low == 0)
         return FERRY_OK; /* nothing new in this page */
+    if (r->verified & ~r->noted) { /* before the checkpoint that covers those objects */
+        verify_text(r->verified & ~r->noted, methods, sizeof(methods));
+        if ((rc = ferry_state_note_verify(r->redis, r->lease, methods, err)) != FERRY_OK)
+            return rc;
+        r->noted |= r->verified;
+    }
     key = strdup(r->c->listing.entries[r->low - 1].key);
     if (!key)
         return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
@@ -521,6 +561,25 @@ static void sweep_orphans(run *r)
                    r->ev->target_uri);
 }
 
+/* With SSE-KMS (and DSSE-KMS) or a customer key the ETag is not the MD5 of the data, and
+ * a copy gets a new one (AWS: "Objects encrypted by SSE-C or SSE-KMS have ETags that are
+ * not an MD5 digest"). SSE-S3 (AES256) ETags are MD5s. */
+static int sse_hides_md5(const char *sse)
+{
+    return strncmp(sse, "aws:kms", 7) == 0 || strcmp(sse, "SSE-C") == 0;
+}
+
+static unsigned checksum_method(const char *algo)
+{
+    static const struct { const char *name; unsigned bit; } m[] = {
+        {"CRC32", VERIFY_CRC32}, {"CRC32C", VERIFY_CRC32C}, {"SHA1", VERIFY_SHA1},
+        {"SHA256", VERIFY_SHA256}, {"CRC64NVME", VERIFY_CRC64NVME}};
+    for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
+        if (strcmp(algo, m[i].name) == 0)
+            return m[i].bit;
+    return 0;
+}
+
 /* Copy completion, on this thread, in completion order. */
 static void copy_done(ferry_objstore_op *op, void *opaque)
 {
@@ -570,20 +629,17 @@ static void copy_done(ferry_objstore_op *op, void *opaque)
     }
     r->prog->objects_copied++;
     ferry_debug(&r->lctx, "copied %s -> %s", e->key, it->dst_key);
-    if (!r->ev->verify)
+    if (!r->ev->verify) {
         it->state = ITEM_COPIED;
-    else if (etag_comparable(e->etag) && !op->multipart)
-        it->state = strcmp(op->etag, e->etag) == 0 ? ITEM_COPIED : ITEM_FAILED;
-    else
-        it->state = ITEM_VERIFY; /* multipart ETags differ by part size: check the size */
-    if (it->state == ITEM_FAILED) {
-        ferry_error ve;
-        /* Most likely the source changed under us: retrying copies the new version. */
-        ferry_error_set(&ve, FERRY_ERR_RETRYABLE, FERRY_EC_VERIFY,
-                        "%s: target ETag %s differs from source ETag %s", e->key, op->etag,
-                        e->etag);
-        note_failure(r, &ve);
-        return;
+    } else if (etag_comparable(e->etag) && !op->multipart && !sse_hides_md5(op->sse) &&
+               strcmp(op->etag, e->etag) == 0) {
+        it->state = ITEM_COPIED; /* equal MD5 ETags: the bytes are the source's */
+        r->verified |= VERIFY_ETAG_MD5;
+    } else {
+        /* Different or incomparable ETags (multipart, SSE-KMS/SSE-C on either side, a
+         * source changed under the copy): the HEADs of both sides decide, never the ETag
+         * alone. */
+        it->state = ITEM_VERIFY;
     }
     if (it->state == ITEM_COPIED)
         count_copied(it, e);
@@ -598,6 +654,95 @@ static void copy_done(ferry_objstore_op *op, void *opaque)
     }
 }
 
+/* Decides a copy whose ETags did not settle it, from the target's HEAD and what the
+ * source's HEAD left in the item. Strongest evidence first: an additional checksum both
+ * sides have (same algorithm, both full-object or both composite), then MD5 ETags where
+ * both are MD5s, else the size. Any mismatch fails the object (retryable: it is copied
+ * again); a size difference always does. */
+static void verify_target(run *r, item *it, const ferry_objstore_entry *e,
+                          const ferry_objstore_op *op, int missing)
+{
+    ferry_error ve;
+    int dst_md5 = etag_comparable(op->etag) && !sse_hides_md5(op->sse);
+
+    if (missing || op->size != e->size) {
+        ferry_error_set(&ve, FERRY_ERR_RETRYABLE, FERRY_EC_VERIFY,
+                        "%s: target size %llu differs from source size %llu", e->key,
+                        missing ? 0ULL : (unsigned long long)op->size,
+                        (unsigned long long)e->size);
+        goto mismatch;
+    }
+    if (it->src_algo[0] && strcmp(it->src_algo, op->checksum_algo) == 0 &&
+        checksum_method(op->checksum_algo) &&
+        !strchr(it->src_sum, '-') == !strchr(op->checksum, '-')) {
+        if (strcmp(it->src_sum, op->checksum) != 0) {
+            if (strchr(op->checksum, '-')) /* composite: part sizes may differ; go on */
+                goto weaker;
+            ferry_error_set(&ve, FERRY_ERR_RETRYABLE, FERRY_EC_VERIFY,
+                            "%s: target %s checksum %s differs from the source's %s", e->key,
+                            op->checksum_algo, op->checksum, it->src_sum);
+            goto mismatch;
+        }
+        r->verified |= checksum_method(op->checksum_algo);
+        goto ok;
+    }
+weaker:
+    if (it->src_etag_md5 && dst_md5) {
+        if (strcmp(op->etag, e->etag) != 0) {
+            ferry_error_set(&ve, FERRY_ERR_RETRYABLE, FERRY_EC_VERIFY,
+                            "%s: target ETag %s differs from source ETag %s", e->key, op->etag,
+                            e->etag);
+            goto mismatch;
+        }
+        r->verified |= VERIFY_ETAG_MD5;
+        goto ok;
+    }
+    r->verified |= VERIFY_SIZE; /* all the store guarantees for this object */
+ok:
+    it->state = ITEM_COPIED;
+    count_copied(it, e);
+    return;
+mismatch:
+    it->state = ITEM_FAILED;
+    note_failure(r, &ve);
+}
+
+/* The source's HEAD of a copy to verify: notes its checksum and whether its ETag is an
+ * MD5; a source whose ETag is no longer the listed one changed under the copy. */
+static void head_src_done(ferry_objstore_op *op, void *opaque)
+{
+    run *r = opaque;
+    size_t i = (size_t)(uintptr_t)op->user;
+    const ferry_objstore_entry *e = &r->c->listing.entries[i];
+    item *it = &r->c->items[i];
+
+    if (op->rc == FERRY_ERR_CANCELLED)
+        return;
+    if (op->rc == FERRY_ERR_RETRYABLE) {
+        r->retry_pending = 1; /* stays ITEM_VERIFY: asked again */
+        r->retry_err = op->err;
+        return;
+    }
+    if (op->rc != FERRY_OK && op->http_status != 404) {
+        note_failure(r, &op->err); /* e.g. 403 on the source's HEAD */
+        return;
+    }
+    if (op->rc != FERRY_OK || (e->etag[0] && strcmp(op->etag, e->etag) != 0)) {
+        ferry_error ve;
+        /* Gone or replaced since it was listed: retrying lists and copies it anew. */
+        ferry_error_set(&ve, FERRY_ERR_RETRYABLE, FERRY_EC_VERIFY,
+                        "%s changed during the migration (ETag %s, listed %s)", e->key,
+                        op->rc == FERRY_OK ? op->etag : "gone", e->etag);
+        it->state = ITEM_FAILED;
+        note_failure(r, &ve);
+        return;
+    }
+    it->src_etag_md5 = etag_comparable(op->etag) && !sse_hides_md5(op->sse);
+    memcpy(it->src_algo, op->checksum_algo, sizeof(it->src_algo));
+    memcpy(it->src_sum, op->checksum, sizeof(it->src_sum));
+    it->state = ITEM_VERIFY_DST;
+}
+
 /* ferry's own finished copy from before a restart, where ETags cannot tell (a multipart
  * ETag on either side, issue 13.3): same size, and written since this migration started.
  * That is the check a multipart copy gets anyway (size), and S3 writes are atomic, so it
@@ -610,7 +755,7 @@ static int own_copy(const run *r, const ferry_objstore_entry *e, const ferry_obj
            op->last_modified_ms >= r->prog->started_at_ms - OWN_COPY_SKEW_MS;
 }
 
-/* Target HEAD before copying (resume window, overwrite=never) or after (size check). */
+/* Target HEAD before copying (resume window, overwrite=never) or after (verification). */
 static void head_done(ferry_objstore_op *op, void *opaque)
 {
     run *r = opaque;
@@ -624,7 +769,7 @@ static void head_done(ferry_objstore_op *op, void *opaque)
     if (op->rc == FERRY_ERR_RETRYABLE) {
         /* A verify HEAD is asked again; a pre-copy check is only an optimisation, so the
          * object is simply copied. */
-        if (it->state == ITEM_VERIFY) {
+        if (it->state == ITEM_VERIFY_DST) {
             r->retry_pending = 1;
             r->retry_err = op->err;
         }
@@ -634,19 +779,8 @@ static void head_done(ferry_objstore_op *op, void *opaque)
         note_failure(r, &op->err);
         return;
     }
-    if (it->state == ITEM_VERIFY) {
-        if (missing || op->size != e->size) {
-            ferry_error ve;
-            it->state = ITEM_FAILED;
-            ferry_error_set(&ve, FERRY_ERR_RETRYABLE, FERRY_EC_VERIFY,
-                            "%s: target size %llu differs from source size %llu", e->key,
-                            missing ? 0ULL : (unsigned long long)op->size,
-                            (unsigned long long)e->size);
-            note_failure(r, &ve);
-        } else {
-            it->state = ITEM_COPIED;
-            count_copied(it, e);
-        }
+    if (it->state == ITEM_VERIFY_DST) {
+        verify_target(r, it, e, op, missing);
         return;
     }
     /* Pre-copy check of an item still TODO. */
@@ -774,6 +908,12 @@ static void run_ops(run *r, item_state want, ferry_objstore_op_type type,
         op->bucket = r->dst.bucket;
         op->key = c->items[i].dst_key;
         op->user = (void *)(uintptr_t)i;
+        if (type == FERRY_OBJSTORE_OP_HEAD && want != ITEM_TODO)
+            op->checksum_mode = 1; /* verifying: ask for the additional checksum */
+        if (want == ITEM_VERIFY) { /* the source's side of a verification */
+            op->bucket = r->src.bucket;
+            op->key = e->key;
+        }
         if (type == FERRY_OBJSTORE_OP_COPY) {
             op->src_bucket = r->src.bucket;
             op->src_key = e->key;
@@ -785,8 +925,10 @@ static void run_ops(run *r, item_state want, ferry_objstore_op_type type,
     }
     r->timing = type == FERRY_OBJSTORE_OP_COPY;
     r->started = 0;
-    if (n > 0) /* HEADs and copies act on the target; a TRANSFER drives both stores */
-        ferry_objstore_run_batch(c->dst_store, c->ops, n, &opts);
+    if (n > 0) /* HEADs and copies act on the target (but the source HEADs of a
+                * verification); a TRANSFER drives both stores */
+        ferry_objstore_run_batch(want == ITEM_VERIFY ? c->store : c->dst_store, c->ops, n,
+                                 &opts);
     r->timing = 0;
     for (size_t i = 0; i < n; i++)
         ferry_mpu_record_clear(&c->items[(size_t)(uintptr_t)c->ops[i].user].mpu);
@@ -810,7 +952,9 @@ static ferry_rc copy_page(run *r, int check_first, ferry_error *err)
         r->retry_pending = 0;
         run_ops(r, ITEM_TODO, FERRY_OBJSTORE_OP_COPY, copy_done);
         if (!r->failed)
-            run_ops(r, ITEM_VERIFY, FERRY_OBJSTORE_OP_HEAD, head_done);
+            run_ops(r, ITEM_VERIFY, FERRY_OBJSTORE_OP_HEAD, head_src_done);
+        if (!r->failed)
+            run_ops(r, ITEM_VERIFY_DST, FERRY_OBJSTORE_OP_HEAD, head_done);
         advance(r);
         if (r->failed || r->should_stop(r->opaque))
             break;

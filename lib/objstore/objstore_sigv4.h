@@ -134,6 +134,9 @@ typedef struct slot {
     int too_large;
     int capture_meta;
     char etag[FERRY_OBJSTORE_ETAG_MAX];
+    char checksum_algo[16];
+    char checksum[FERRY_OBJSTORE_CHECKSUM_MAX];
+    char sse[32];
     uint64_t clen;
     int have_clen;
     int64_t last_modified_ms;

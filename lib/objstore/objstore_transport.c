@@ -146,6 +146,32 @@ static void capture_meta(slot *sl, const char *name, size_t nlen, const char *va
     mp->meta_n++;
 }
 
+static void copy_value(char *dst, size_t size, const char *v, size_t vl)
+{
+    if (vl >= size)
+        vl = size - 1;
+    memcpy(dst, v, vl);
+    dst[vl] = '\0';
+}
+
+/* x-amz-checksum-<algo>: <value>, after the prefix. The first algorithm wins (S3 sends
+ * one); -mode, -type and -algorithm are not checksums. */
+static void checksum_header(slot *sl, const char *name, size_t nlen, const char *v, size_t vl)
+{
+    static const char *const algos[] = {"crc32", "crc32c", "sha1", "sha256", "crc64nvme"};
+    if (sl->checksum_algo[0] || vl == 0 || vl >= sizeof(sl->checksum))
+        return;
+    for (size_t i = 0; i < sizeof(algos) / sizeof(algos[0]); i++) {
+        if (nlen != strlen(algos[i]) || strncasecmp(name, algos[i], nlen))
+            continue;
+        for (size_t k = 0; k < nlen; k++)
+            sl->checksum_algo[k] = (char)toupper((unsigned char)algos[i][k]);
+        sl->checksum_algo[nlen] = '\0';
+        copy_value(sl->checksum, sizeof(sl->checksum), v, vl);
+        return;
+    }
+}
+
 static size_t on_header(char *line, size_t sz, size_t n, void *ud)
 {
     slot *sl = ud;
@@ -161,6 +187,7 @@ static size_t on_header(char *line, size_t sz, size_t n, void *ud)
             isdigit((unsigned char)sp[2]) && isdigit((unsigned char)sp[3]))
             sl->status = (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');
         sl->etag[0] = '\0';
+        sl->checksum_algo[0] = sl->checksum[0] = sl->sse[0] = '\0';
         sl->have_clen = 0;
         sl->clen = 0;
         sl->last_modified_ms = 0;
@@ -206,6 +233,14 @@ static size_t on_header(char *line, size_t sz, size_t n, void *ud)
                 return 0; /* refuse before downloading */
             }
         }
+    } else if (nlen > 15 && !strncasecmp(line, "x-amz-checksum-", 15)) {
+        checksum_header(sl, line + 15, nlen - 15, v, (size_t)(end - v));
+    } else if (nlen == 28 && !strncasecmp(line, "x-amz-server-side-encryption", 28)) {
+        if (strcmp(sl->sse, "SSE-C") != 0) /* a customer key says more than "AES256" */
+            copy_value(sl->sse, sizeof(sl->sse), v, (size_t)(end - v));
+    } else if (nlen == 47 &&
+               !strncasecmp(line, "x-amz-server-side-encryption-customer-algorithm", 47)) {
+        copy_value(sl->sse, sizeof(sl->sse), "SSE-C", 5);
     } else if (nlen == 13 && !strncasecmp(line, "last-modified", 13)) {
         size_t vl = (size_t)(end - v);
         if (vl < sizeof(tmp)) {
@@ -598,6 +633,14 @@ ferry_rc objstore__parse_result_doc(slot *sl, ferry_objstore_op *op, enum step s
     return FERRY_OK;
 }
 
+/* The response's checksum and encryption headers, for verification by the caller. */
+static void take_integrity(ferry_objstore_op *op, const slot *sl)
+{
+    memcpy(op->checksum_algo, sl->checksum_algo, sizeof(op->checksum_algo));
+    memcpy(op->checksum, sl->checksum, sizeof(op->checksum));
+    memcpy(op->sse, sl->sse, sizeof(op->sse));
+}
+
 static void finish_main(sigv4 *s, slot *sl, ferry_objstore_op *op, CURLcode cc)
 {
     ferry_s3xml_result *x;
@@ -612,9 +655,11 @@ static void finish_main(sigv4 *s, slot *sl, ferry_objstore_op *op, CURLcode cc)
         op->size = sl->have_clen ? sl->clen : 0;
         memcpy(op->etag, sl->etag, sizeof(op->etag));
         op->last_modified_ms = sl->last_modified_ms;
+        take_integrity(op, sl);
         break;
     case FERRY_OBJSTORE_OP_PUT:
         memcpy(op->etag, sl->etag, sizeof(op->etag));
+        take_integrity(op, sl);
         break;
     case FERRY_OBJSTORE_OP_GET:
         if (objstore__buf_reserve(&sl->resp, sl->resp.len + 1)) {
@@ -629,6 +674,7 @@ static void finish_main(sigv4 *s, slot *sl, ferry_objstore_op *op, CURLcode cc)
         memset(&sl->resp, 0, sizeof(sl->resp)); /* handed over */
         memcpy(op->etag, sl->etag, sizeof(op->etag));
         op->last_modified_ms = sl->last_modified_ms;
+        take_integrity(op, sl);
         break;
     case FERRY_OBJSTORE_OP_COPY:
         x = malloc(sizeof(*x));
@@ -640,6 +686,7 @@ static void finish_main(sigv4 *s, slot *sl, ferry_objstore_op *op, CURLcode cc)
         if (objstore__parse_result_doc(sl, op, ST_MAIN, 0, x, 1) == FERRY_OK)
             memcpy(op->etag, x->etag, sizeof(op->etag));
         free(x);
+        take_integrity(op, sl);
         break;
     case FERRY_OBJSTORE_OP_LIST:
         if (ferry_s3xml_parse_list(sl->resp.p ? sl->resp.p : "", sl->resp.len, op->listing, why,

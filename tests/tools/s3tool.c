@@ -9,7 +9,8 @@
  *   count s3://B/P                    prints "<objects> <bytes>"
  *   put BUCKET KEY [BODY]             write one object, its body BODY (default: the key);
  *                                     KEY is taken as is (no URI parsing), so keys such as
- *                                     "a//b", "x/../y" or "dir/" can be written
+ *                                     "a//b", "x/../y" or "dir/" can be written;
+ *                                     S3TOOL_PUT_CHECKSUM=SHA256 sends its checksum
  * Endpoint and credentials: FERRY_S3_ENDPOINT, FERRY_S3_REGION, AWS_ACCESS_KEY_ID,
  * AWS_SECRET_ACCESS_KEY. */
 #include <inttypes.h>
@@ -224,12 +225,16 @@ int main(int argc, char **argv)
         rc = cmd_seed(os, argc - 2, argv + 2);
     } else if (!strcmp(argv[1], "put") && argc >= 4) {
         const char *body = argc >= 5 ? argv[4] : argv[3];
-        rc = ferry_objstore_put(os, argv[2], argv[3], body, strlen(body), NULL, NULL, &err) ==
-                     FERRY_OK
-                 ? 0
-                 : 1;
+        ferry_objstore_op op;
+        ferry_objstore_op_init(&op, FERRY_OBJSTORE_OP_PUT);
+        op.bucket = argv[2];
+        op.key = argv[3];
+        op.put_data = body;
+        op.put_len = strlen(body);
+        op.checksum_algorithm = getenv("S3TOOL_PUT_CHECKSUM"); /* e.g. SHA256 */
+        rc = ferry_objstore_exec(os, &op) == FERRY_OK ? 0 : 1;
         if (rc)
-            fprintf(stderr, "s3tool put: %s\n", err.msg);
+            fprintf(stderr, "s3tool put: %s\n", op.err.msg);
     } else if (!strcmp(argv[1], "count")) {
         ferry_uri u;
         counts c = {0};

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Verification when ETags are not MD5s (DESIGN.md §9 "Verification"). tests/tools/kmsproxy.py
+# sits in front of moto and behaves as AWS documents for SSE-KMS: every object says
+# x-amz-server-side-encryption: aws:kms, its ETag is not the MD5 of its data, and a copy
+# gets a new ETag. Through it:
+#  1. a dataset with and without additional checksums (SHA-256 from the source's upload)
+#     is migrated with no mismatch, and the state records how: checksum-sha256 for the
+#     objects with a checksum, size for the others, never etag-md5 (no ETag is an MD5);
+#  2. a copy the proxy corrupts with the same size (other bytes, as the store's checksum
+#     of them shows) fails verification, and so does one with a byte more (size): both
+#     datasets are dead-lettered with the mismatch, neither is ever marked done.
+# moto only (the proxy rewrites signed headers, which S3Proxy would refuse), whatever
+# FERRY_TEST_S3 says.
+export FERRY_TEST_S3=moto
+source "$(dirname "$0")/lib.sh"
+
+start_proxy() { # NAME ARGS... -> sets PROXY_EP
+    local name=$1 port=""; shift
+    python3 "$SRC/tests/tools/kmsproxy.py" --upstream "$FERRY_S3_ENDPOINT" \
+        --counts "$WORK/$name.json" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    PIDS+=("$!")
+    wait_until 20 grep -q '^PORT ' "$WORK/$name.out" || fail "$name did not start: $(cat "$WORK/$name.err")"
+    port=$(awk '/^PORT/{print $2}' "$WORK/$name.out")
+    PROXY_EP="http://127.0.0.1:$port"
+}
+
+# --- 1. correct copies of SSE-KMS objects verify --------------------------------------
+SRC_B=$(bucket kms-src); DST_B=$(bucket kms-dst)
+"$S3TOOL" mb "$SRC_B" >/dev/null
+"$S3TOOL" mb "$DST_B" >/dev/null
+n=0 bytes=0
+for i in 1 2 3 4 5; do
+    body="checksummed object $i $(printf 'x%.0s' $(seq $((i * 7))))"
+    S3TOOL_PUT_CHECKSUM=SHA256 "$S3TOOL" put "$SRC_B" "data/ck/obj-$i" "$body" || fail "seeding ck/obj-$i"
+    n=$((n + 1)); bytes=$((bytes + ${#body}))
+    body="plain object $i $(printf 'y%.0s' $(seq $((i * 5))))"
+    "$S3TOOL" put "$SRC_B" "data/plain/obj-$i" "$body" || fail "seeding plain/obj-$i"
+    n=$((n + 1)); bytes=$((bytes + ${#body}))
+done
+start_proxy kms
+DS=kms-$RANDOM
+publish "$DS" "s3://$SRC_B/data/" "s3://$DST_B/copy/"
+FERRY_S3_ENDPOINT=$PROXY_EP start_worker v1 -X log.level=debug
+wait_until 120 status_is "$DS" done ||
+    { cat "$WORK/v1.log" >&2; fail "SSE-KMS dataset not done: status $(state_field "$DS" status), error $(state_field "$DS" last_error)"; }
+assert_done_exact "$DS" "$n" "$bytes" "s3://$SRC_B/data/" "s3://$DST_B/copy/"
+grep -q 'verify-mismatch\|differs from' "$WORK/v1.log" && fail "a correct copy was reported as a mismatch"
+verify=$(state_field "$DS" verify)
+[[ ",$verify," == *",checksum-sha256,"* ]] || fail "state verify is '$verify': no checksum-sha256"
+[[ ",$verify," == *",size,"* ]] || fail "state verify is '$verify': objects without checksum not verified by size"
+[[ ",$verify," != *",etag-md5,"* ]] || fail "state verify is '$verify': an SSE-KMS ETag was taken for an MD5"
+rewritten=$(jq -r .etags_rewritten "$WORK/kms.json")
+(( rewritten > 0 )) || fail "the proxy rewrote no ETag: the test did not test anything"
+note "ok: $n SSE-KMS objects verified ($verify), $rewritten ETags rewritten by the proxy"
+
+# --- 2. corrupted copies are still caught ---------------------------------------------
+kill "$LAST_PID"; wait "$LAST_PID" 2>/dev/null || true
+start_proxy bad --corrupt-body corrupt-body --corrupt-size corrupt-size
+SRC2=$(bucket kmsb-src); DST2=$(bucket kmsb-dst)
+"$S3TOOL" mb "$SRC2" >/dev/null
+"$S3TOOL" mb "$DST2" >/dev/null
+S3TOOL_PUT_CHECKSUM=SHA256 "$S3TOOL" put "$SRC2" "body/ok" "fine" || fail "seeding"
+S3TOOL_PUT_CHECKSUM=SHA256 "$S3TOOL" put "$SRC2" "body/corrupt-body" "sixteen bytes!!!" || fail "seeding"
+"$S3TOOL" put "$SRC2" "size/corrupt-size" "no checksum here" || fail "seeding"
+DSB=kmsb-$RANDOM; DSS=kmss-$RANDOM
+publish "$DSB" "s3://$SRC2/body/" "s3://$DST2/body/"
+publish "$DSS" "s3://$SRC2/size/" "s3://$DST2/size/"
+FERRY_S3_ENDPOINT=$PROXY_EP start_worker v2 -X retry.max_attempts=2
+# Both datasets end in the DLQ once their (2) attempts are spent, each for its mismatch.
+dlq_has() { [[ $(dlq_classes | wc -l) -eq 2 ]]; }
+wait_until 180 dlq_has || { cat "$WORK/v2.log" >&2; fail "expected 2 DLQ records, got: $(dlq_classes)"; }
+grep -q 'dead-lettered.*verify-mismatch: body/corrupt-body' "$WORK/v2.log" || fail "no DLQ for the checksum mismatch"
+grep -q 'dead-lettered.*verify-mismatch: size/corrupt-size' "$WORK/v2.log" || fail "no DLQ for the size mismatch"
+grep -q 'body/corrupt-body: target SHA256 checksum .* differs' "$WORK/v2.log" ||
+    fail "the same-size corruption was not caught by its checksum"
+grep -q 'size/corrupt-size: target size 17 differs from source size 16' "$WORK/v2.log" ||
+    fail "the size corruption was not caught"
+for d in "$DSB" "$DSS"; do
+    [[ "$(state_field "$d" status)" != done ]] || fail "$d is done despite a corrupted copy"
+done
+(( $(jq -r .corrupted "$WORK/bad.json") >= 2 )) || fail "the proxy corrupted nothing"
+note "ok: same-size (checksum) and size corruptions caught, nothing marked done"
