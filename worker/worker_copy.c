@@ -8,6 +8,7 @@
 
 #include "ferry_creds.h"
 #include "ferry_conf.h"
+#include "ferry_limiter.h"
 #include "ferry_log.h"
 #include "ferry_objstore.h"
 #include "ferry_util.h"
@@ -33,6 +34,8 @@ typedef struct item {
 struct worker_copier {
     ferry_objstore *store;     /* source endpoint (and target, unless dst_store differs) */
     ferry_objstore *dst_store; /* target endpoint; == store for server-side copies */
+    ferry_limiter *limiter, *dst_limiter; /* their endpoints' shared limiters (borrowed) */
+    const char *endpoint, *dst_endpoint;  /* metric labels (the conf's strings) */
     int page_size;
     int64_t checkpoint_interval_ms;
     int64_t request_interval_us; /* copy.max_requests_per_second as a gap; 0 = unlimited */
@@ -45,7 +48,14 @@ struct worker_copier {
     size_t nbounds, capbounds;
     char *bounds_event;
     int64_t next_request_us;
-    ferry_objstore_listing listing;
+    ferry_objstore_listing listing; /* the page being copied */
+    /* The next LIST page, requested while the current one is copied: on a real store a
+     * LIST takes a round trip or more, and waiting for it between pages idles every
+     * connection. At most one page ahead, so memory stays two pages whatever the size. */
+    ferry_objstore_listing ahead;
+    ferry_objstore_op ahead_op;
+    char *ahead_token; /* owned; the op reads it until it completes */
+    int ahead_pending; /* ahead_op submitted and not completed yet */
     ferry_objstore_op *ops;
     item *items;
     size_t cap;
@@ -63,8 +73,8 @@ static void clear_bounds(worker_copier *c)
 }
 
 /* One store per endpoint. Credentials are copied by ferry_objstore_new and wiped here. */
-static ferry_objstore *open_store(const ferry_conf *conf, int target, char *errstr,
-                                  size_t errstr_size)
+static ferry_objstore *open_store(const ferry_conf *conf, int target, ferry_limiters *limiters,
+                                  ferry_limiter **lim_out, char *errstr, size_t errstr_size)
 {
     ferry_objstore_conf oc;
     ferry_s3_creds creds;
@@ -91,6 +101,12 @@ static ferry_objstore *open_store(const ferry_conf *conf, int target, char *errs
     oc.max_in_flight = (int)ferry_conf_int(conf, "copy.max_in_flight");
     if (target && oc.max_in_flight < 2)
         oc.max_in_flight = 2; /* a streamed copy holds a GET and a PUT */
+    /* Connections up to the ceiling; how many are used is the endpoint's limiter's call. */
+    if (limiters && !(oc.limiter = *lim_out = ferry_limiters_get(limiters, oc.endpoint))) {
+        ferry_s3_creds_wipe(&creds);
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
     oc.multipart_threshold = (uint64_t)ferry_conf_int(conf, "copy.multipart_threshold_mb") << 20;
     oc.multipart_part_size = (uint64_t)ferry_conf_int(conf, "copy.multipart_part_size_mb") << 20;
     os = ferry_objstore_new(&oc, &err);
@@ -100,7 +116,8 @@ static ferry_objstore *open_store(const ferry_conf *conf, int target, char *errs
     return os;
 }
 
-worker_copier *worker_copier_new(const ferry_conf *conf, char *errstr, size_t errstr_size)
+worker_copier *worker_copier_new(const ferry_conf *conf, ferry_limiters *limiters,
+                                 char *errstr, size_t errstr_size)
 {
     worker_copier *c = calloc(1, sizeof(*c));
 
@@ -108,16 +125,18 @@ worker_copier *worker_copier_new(const ferry_conf *conf, char *errstr, size_t er
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
     }
-    if (!(c->store = open_store(conf, 0, errstr, errstr_size)))
+    if (!(c->store = open_store(conf, 0, limiters, &c->limiter, errstr, errstr_size)))
         goto fail;
     /* A different target endpoint: objects stream GET -> PUT through this process
      * (server-side copy cannot cross endpoints or accounts). */
     if (ferry_conf_str(conf, "s3.target.endpoint")) {
-        if (!(c->dst_store = open_store(conf, 1, errstr, errstr_size)))
+        if (!(c->dst_store = open_store(conf, 1, limiters, &c->dst_limiter, errstr, errstr_size)))
             goto fail;
     } else {
         c->dst_store = c->store;
     }
+    c->endpoint = ferry_conf_str(conf, "s3.endpoint");
+    c->dst_endpoint = ferry_conf_str(conf, "s3.target.endpoint");
     c->page_size = (int)ferry_conf_int(conf, "copy.page_size");
     c->request_retries = (int)ferry_conf_int(conf, "copy.request_retries");
     if (ferry_conf_int(conf, "fanout.min_objects") > 0)
@@ -126,6 +145,7 @@ worker_copier *worker_copier_new(const ferry_conf *conf, char *errstr, size_t er
     if (ferry_conf_int(conf, "copy.max_requests_per_second") > 0)
         c->request_interval_us = 1000000 / ferry_conf_int(conf, "copy.max_requests_per_second");
     ferry_objstore_listing_init(&c->listing);
+    ferry_objstore_listing_init(&c->ahead);
     return c;
 fail:
     worker_copier_destroy(c);
@@ -142,6 +162,8 @@ void worker_copier_destroy(worker_copier *c)
     free(c->bounds);
     ferry_objstore_destroy(c->store);
     ferry_objstore_listing_free(&c->listing);
+    ferry_objstore_listing_free(&c->ahead);
+    free(c->ahead_token);
     free(c->ops);
     free(c->items);
     free(c->keys);
@@ -192,6 +214,9 @@ static int stop_requested(void *opaque)
 
     if (r->failed || r->should_stop(r->opaque))
         return 1;
+    /* A batch pumps only the target store: drive the source's LIST prefetch too. */
+    if (c->ahead_pending && c->store != c->dst_store)
+        ferry_objstore_pump(c->store, 0);
     if (c->request_interval_us > 0) {
         int64_t now = mono_us();
         if (c->next_request_us < now)
@@ -503,6 +528,10 @@ static void run_ops(run *r, item_state want, ferry_objstore_op_type type,
     if (n > 0) /* HEADs and copies act on the target; a TRANSFER drives both stores */
         ferry_objstore_run_batch(c->dst_store, c->ops, n, &opts);
     r->timing = 0;
+    if (c->dst_limiter)
+        worker_metrics_limiter(c->dst_endpoint, c->dst_limiter);
+    else if (c->limiter)
+        worker_metrics_limiter(c->endpoint, c->limiter);
 }
 
 static ferry_rc copy_page(run *r, int check_first, ferry_error *err)
@@ -735,14 +764,68 @@ static void clip_to_range(worker_copier *c, const ferry_onboard *ev)
     }
 }
 
+/* ---- the LIST prefetch ---------------------------------------------------------- */
+
+static void ahead_done(ferry_objstore_op *op, void *opaque)
+{
+    worker_copier *c = opaque;
+    (void)op;
+    c->ahead_pending = 0;
+}
+
+/* Requests the page after `token` (taken over) into c->ahead; it completes while the
+ * current page's copies are pumped (same store) or from stop_requested (another store). */
+static void ahead_start(worker_copier *c, const run *r, char *token)
+{
+    ferry_objstore_op *op = &c->ahead_op;
+
+    free(c->ahead_token);
+    c->ahead_token = token;
+    ferry_objstore_op_init(op, FERRY_OBJSTORE_OP_LIST);
+    op->bucket = r->src.bucket;
+    op->prefix = r->src.prefix;
+    op->continuation_token = token;
+    op->max_keys = c->page_size;
+    op->listing = &c->ahead;
+    op->done = ahead_done;
+    op->done_opaque = c;
+    c->ahead_pending = 1;
+    ferry_objstore_submit(c->store, op);
+}
+
+/* Waits for the prefetch (it may be running: its op and buffers are ours until done). */
+static void ahead_wait(worker_copier *c)
+{
+    while (c->ahead_pending)
+        ferry_objstore_pump(c->store, 1000);
+}
+
+/* The prefetched page becomes the current one. *prev_last receives the previous page's
+ * last key (the token; the caller frees it) for the order check. */
+static ferry_rc ahead_take(worker_copier *c, char **prev_last, ferry_error *err)
+{
+    ferry_objstore_listing tmp;
+
+    ahead_wait(c);
+    *prev_last = c->ahead_token;
+    c->ahead_token = NULL;
+    if (c->ahead_op.rc != FERRY_OK) {
+        *err = c->ahead_op.err;
+        return err->rc;
+    }
+    tmp = c->listing;
+    c->listing = c->ahead;
+    c->ahead = tmp;
+    return FERRY_OK;
+}
+
 ferry_rc worker_copy_dataset(worker_copier *c, ferry_redis *redis, const ferry_lease *lease,
                              const ferry_onboard *ev, int resumed, worker_copy_progress *prog,
                              int (*should_stop)(void *), void *opaque, ferry_error *err)
 {
     run r;
-    char *token = NULL;
+    char *prev_last = NULL; /* the previous page's last key */
     ferry_rc rc;
-    int first = 1;
     /* After a resume, objects past the checkpoint may already have been copied before
      * the previous owner stopped: check the first page instead of copying it blindly. */
     int check = resumed && prog->checkpoint != NULL;
@@ -755,54 +838,68 @@ ferry_rc worker_copy_dataset(worker_copier *c, ferry_redis *redis, const ferry_l
     if ((rc = ferry_onboard_parse_uris(ev, &r.src, &r.dst, err)) != FERRY_OK)
         return rc;
 
-    do {
-        const char *start_after = first ? start : NULL;
-        rc = ferry_objstore_list(c->store, r.src.bucket, r.src.prefix, start_after, token,
-                                 c->page_size, &c->listing, err);
-        free(token);
-        token = NULL;
+    rc = ferry_objstore_list(c->store, r.src.bucket, r.src.prefix, start, NULL, c->page_size,
+                             &c->listing, err);
+    for (;;) {
+        int more;
         if (rc != FERRY_OK) {
             ferry_error_prefix(err, "listing %s", ev->source_uri);
-            return rc;
+            goto out;
         }
         /* The checkpoint is only sound if keys come in strictly increasing order, after
          * where we asked to start: never trust a server on that. */
         for (size_t i = 0; i < c->listing.count; i++) {
-            const char *prev = i ? c->listing.entries[i - 1].key : start_after;
+            const char *prev = i ? c->listing.entries[i - 1].key : prev_last ? prev_last : start;
             if (prev && strcmp(c->listing.entries[i].key, prev) <= 0) {
-                free(token);
-                return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_S3_CLIENT,
-                                       "listing %s is not in key order (%s after %s)",
-                                       ev->source_uri, c->listing.entries[i].key, prev);
+                rc = ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_S3_CLIENT,
+                                     "listing %s is not in key order (%s after %s)",
+                                     ev->source_uri, c->listing.entries[i].key, prev);
+                goto out;
             }
         }
+        free(prev_last);
+        prev_last = NULL;
         clip_to_range(c, ev);
-        if (c->listing.is_truncated) {            if (!c->listing.next_token)
-                return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_S3_CLIENT,
-                                       "listing is truncated without a continuation token");
-            if (!(token = strdup(c->listing.next_token)))
-                return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL,
-                                       "out of memory");
+        more = c->listing.is_truncated;
+        if (more) {
+            char *token;
+            if (!c->listing.next_token) {
+                rc = ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_S3_CLIENT,
+                                     "listing is truncated without a continuation token");
+                goto out;
+            }
+            if (!(token = strdup(c->listing.next_token))) {
+                rc = ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL,
+                                     "out of memory");
+                goto out;
+            }
+            ahead_start(c, &r, token);
         }
         rc = copy_page(&r, check || ev->overwrite == FERRY_OVERWRITE_NEVER, err);
         if (rc == FERRY_ERR_CANCELLED && !strcmp(err->cls, FERRY_EC_INTERNAL) &&
             !should_stop(opaque))
             rc = FERRY_OK; /* should not happen: every item settled */
         if (rc != FERRY_OK) {
-            free(token);
             if (rc == FERRY_ERR_CANCELLED && strcmp(err->cls, FERRY_EC_FENCED) != 0)
                 ferry_error_set(err, FERRY_ERR_CANCELLED, FERRY_EC_INTERNAL,
                                 "stopped at an object boundary");
-            return rc;
+            goto out;
         }
-        first = 0;
         check = 0;
         ferry_debug(&r.lctx, "page done: %lld/%lld objects", (long long)prog->objects_done,
                     (long long)prog->objects_total);
-    } while (c->listing.is_truncated);
+        if (!more)
+            break;
+        rc = ahead_take(c, &prev_last, err);
+    }
     if (prog->objects_total >= 0 && prog->objects_done != prog->objects_total)
         ferry_info(&r.lctx, "source changed during the migration: %lld objects copied, %lld "
                             "counted at the start",
                    (long long)prog->objects_done, (long long)prog->objects_total);
-    return FERRY_OK;
+out:
+    ahead_wait(c); /* a prefetch still running on an error path */
+    free(c->ahead_token);
+    c->ahead_token = NULL;
+    free(prev_last);
+    return rc;
 }

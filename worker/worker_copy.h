@@ -16,7 +16,11 @@
 
 typedef struct worker_copier worker_copier; /* one per migration thread */
 
-worker_copier *worker_copier_new(const ferry_conf *conf, char *errstr, size_t errstr_size);
+struct ferry_limiters;
+/* limiters (borrowed, may be NULL: fixed copy.max_in_flight) gives each store its
+ * endpoint's shared in-flight limiter. */
+worker_copier *worker_copier_new(const ferry_conf *conf, struct ferry_limiters *limiters,
+                                 char *errstr, size_t errstr_size);
 void worker_copier_destroy(worker_copier *c);
 
 typedef struct worker_copy_progress {
