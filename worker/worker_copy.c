@@ -55,6 +55,8 @@ struct worker_copier {
     ferry_objstore_listing ahead;
     ferry_objstore_op ahead_op;
     char *ahead_token; /* owned; the op reads it until it completes */
+    char *ahead_next;  /* owned: the token of a prefetch wanted but not yet submitted (it
+                        * goes out right after the page's first copy) */
     int ahead_pending; /* ahead_op submitted and not completed yet */
     ferry_objstore_op *ops;
     item *items;
@@ -164,6 +166,7 @@ void worker_copier_destroy(worker_copier *c)
     ferry_objstore_listing_free(&c->listing);
     ferry_objstore_listing_free(&c->ahead);
     free(c->ahead_token);
+    free(c->ahead_next);
     free(c->ops);
     free(c->items);
     free(c->keys);
@@ -205,6 +208,8 @@ static int64_t mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+static void ahead_start(worker_copier *c, const run *r);
+
 /* Called before each request starts: the place to stop, and to pace requests when
  * copy.max_requests_per_second asks us to be gentle with a production store. */
 static int stop_requested(void *opaque)
@@ -217,6 +222,8 @@ static int stop_requested(void *opaque)
     /* A batch pumps only the target store: drive the source's LIST prefetch too. */
     if (c->ahead_pending && c->store != c->dst_store)
         ferry_objstore_pump(c->store, 0);
+    if (c->ahead_next && r->timing && r->started > 0)
+        ahead_start(c, r);
     if (c->request_interval_us > 0) {
         int64_t now = mono_us();
         if (c->next_request_us < now)
@@ -773,12 +780,14 @@ static void ahead_done(ferry_objstore_op *op, void *opaque)
     c->ahead_pending = 0;
 }
 
-/* Requests the page after `token` (taken over) into c->ahead; it completes while the
- * current page's copies are pumped (same store) or from stop_requested (another store). */
-static void ahead_start(worker_copier *c, const run *r, char *token)
+/* Requests the page after c->ahead_next into c->ahead; it completes while the current
+ * page's copies are pumped (same store) or from stop_requested (another store). */
+static void ahead_start(worker_copier *c, const run *r)
 {
     ferry_objstore_op *op = &c->ahead_op;
+    char *token = c->ahead_next;
 
+    c->ahead_next = NULL;
     free(c->ahead_token);
     c->ahead_token = token;
     ferry_objstore_op_init(op, FERRY_OBJSTORE_OP_LIST);
@@ -802,13 +811,25 @@ static void ahead_wait(worker_copier *c)
 
 /* The prefetched page becomes the current one. *prev_last receives the previous page's
  * last key (the token; the caller frees it) for the order check. */
-static ferry_rc ahead_take(worker_copier *c, char **prev_last, ferry_error *err)
+static ferry_rc ahead_take(worker_copier *c, const run *r, char **prev_last, ferry_error *err)
 {
     ferry_objstore_listing tmp;
 
+    if (c->ahead_next) /* the page needed no copy: nothing went out yet */
+        ahead_start(c, r);
     ahead_wait(c);
     *prev_last = c->ahead_token;
     c->ahead_token = NULL;
+    /* A throttled or dropped LIST is asked again here, like a copy, before it fails the
+     * attempt (which would redo the page from the checkpoint). */
+    for (int round = 0; c->ahead_op.rc == FERRY_ERR_RETRYABLE && round < c->request_retries;
+         round++) {
+        ferry_counter_inc(worker_metric.retries);
+        ferry_sleep_ms(ferry_backoff_ms(round, 100, 5000));
+        c->ahead_op.rc = ferry_objstore_list(c->store, r->src.bucket, r->src.prefix, NULL,
+                                             *prev_last, c->page_size, &c->ahead,
+                                             &c->ahead_op.err);
+    }
     if (c->ahead_op.rc != FERRY_OK) {
         *err = c->ahead_op.err;
         return err->rc;
@@ -873,7 +894,8 @@ ferry_rc worker_copy_dataset(worker_copier *c, ferry_redis *redis, const ferry_l
                                      "out of memory");
                 goto out;
             }
-            ahead_start(c, &r, token);
+            free(c->ahead_next);
+            c->ahead_next = token; /* sent after the page's first copy */
         }
         rc = copy_page(&r, check || ev->overwrite == FERRY_OVERWRITE_NEVER, err);
         if (rc == FERRY_ERR_CANCELLED && !strcmp(err->cls, FERRY_EC_INTERNAL) &&
@@ -890,7 +912,7 @@ ferry_rc worker_copy_dataset(worker_copier *c, ferry_redis *redis, const ferry_l
                     (long long)prog->objects_total);
         if (!more)
             break;
-        rc = ahead_take(c, &prev_last, err);
+        rc = ahead_take(c, &r, &prev_last, err);
     }
     if (prog->objects_total >= 0 && prog->objects_done != prog->objects_total)
         ferry_info(&r.lctx, "source changed during the migration: %lld objects copied, %lld "
@@ -900,6 +922,8 @@ out:
     ahead_wait(c); /* a prefetch still running on an error path */
     free(c->ahead_token);
     c->ahead_token = NULL;
+    free(c->ahead_next);
+    c->ahead_next = NULL;
     free(prev_last);
     return rc;
 }
