@@ -58,6 +58,10 @@ struct worker_copier {
     char *ahead_next;  /* owned: the token of a prefetch wanted but not yet submitted (it
                         * goes out right after the page's first copy) */
     int ahead_pending; /* ahead_op submitted and not completed yet */
+    /* The validation's LIST is the copy's first page: listing holds it for the event
+     * first_for, listed after first_from (NULL: from the start), until the copy or a
+     * walk uses the listing. Saves a round trip before the first copy. */
+    char *first_for, *first_from;
     ferry_objstore_op *ops;
     item *items;
     size_t cap;
@@ -72,6 +76,23 @@ static void clear_bounds(worker_copier *c)
     c->nbounds = 0;
     free(c->bounds_event);
     c->bounds_event = NULL;
+}
+
+static void forget_first_page(worker_copier *c)
+{
+    free(c->first_for);
+    free(c->first_from);
+    c->first_for = c->first_from = NULL;
+}
+
+/* listing holds the first page of event_id after start_after. */
+static int have_first_page(const worker_copier *c, const char *event_id, const char *start_after)
+{
+    if (!c->first_for || strcmp(c->first_for, event_id) != 0)
+        return 0;
+    if (!c->first_from || !start_after)
+        return !c->first_from && !start_after;
+    return !strcmp(c->first_from, start_after);
 }
 
 /* One store per endpoint. Credentials are copied by ferry_objstore_new and wiped here. */
@@ -167,6 +188,8 @@ void worker_copier_destroy(worker_copier *c)
     ferry_objstore_listing_free(&c->ahead);
     free(c->ahead_token);
     free(c->ahead_next);
+    free(c->first_for);
+    free(c->first_from);
     free(c->ops);
     free(c->items);
     free(c->keys);
@@ -586,7 +609,7 @@ static ferry_rc copy_page(run *r, int check_first, ferry_error *err)
 
 /* Before any byte moves: the source is listable, the target bucket exists and takes
  * writes, the locations do not overlap. Which check failed is in the message. */
-static ferry_rc validate(run *r, ferry_error *err)
+static ferry_rc validate(run *r, const char *start, ferry_error *err)
 {
     worker_copier *c = r->c;
     char probe[FERRY_URI_KEY_MAX + 64];
@@ -598,10 +621,15 @@ static ferry_rc validate(run *r, ferry_error *err)
                                "validation: source %s and target %s overlap on the same "
                                "endpoint",
                                r->ev->source_uri, r->ev->target_uri);
-    if ((rc = ferry_objstore_list(c->store, r->src.bucket, r->src.prefix, NULL, NULL, 1,
-                                  &c->listing, err)) != FERRY_OK) {
+    forget_first_page(c);
+    if ((rc = ferry_objstore_list(c->store, r->src.bucket, r->src.prefix, start, NULL,
+                                  c->page_size, &c->listing, err)) != FERRY_OK) {
         ferry_error_prefix(err, "validation: source %s is not listable", r->ev->source_uri);
         return rc;
+    }
+    if (!(c->first_for = strdup(r->ev->event_id)) || (start && !(c->first_from = strdup(start)))) {
+        forget_first_page(c);
+        return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
     }
     if ((rc = ferry_objstore_head_bucket(c->dst_store, r->dst.bucket, err)) != FERRY_OK) {
         ferry_error_prefix(err, "validation: target bucket %s", r->dst.bucket);
@@ -631,10 +659,20 @@ static ferry_rc walk_selected(run *r, int64_t every, ferry_rc (*cb)(const char *
     size_t srclen = strlen(r->src.prefix);
     ferry_rc rc;
 
+    /* The validation's page is the walk's first (and for a small dataset its only) one;
+     * then the listing still holds it for the copy. */
+    int reuse = have_first_page(c, r->ev->event_id, NULL);
+
     *total = 0;
     do {
-        rc = ferry_objstore_list(c->store, r->src.bucket, r->src.prefix, NULL, token, 1000,
-                                 &c->listing, err);
+        if (reuse) {
+            reuse = 0;
+            rc = FERRY_OK;
+        } else {
+            forget_first_page(c);
+            rc = ferry_objstore_list(c->store, r->src.bucket, r->src.prefix, NULL, token, 1000,
+                                     &c->listing, err);
+        }
         free(token);
         token = NULL;
         if (rc != FERRY_OK)
@@ -723,8 +761,14 @@ ferry_rc worker_copy_prepare(worker_copier *c, const ferry_onboard *ev, int coun
     run_init(&r, c, ev, prog, should_stop, opaque);
     if ((rc = ferry_onboard_parse_uris(ev, &r.src, &r.dst, err)) != FERRY_OK)
         return rc;
-    if ((rc = validate(&r, err)) != FERRY_OK)
+    if ((rc = validate(&r, prog->checkpoint ? prog->checkpoint : ev->chunk_start_after, err)) !=
+        FERRY_OK)
         return rc;
+    /* The count decides the fan-out and gives progress a denominator. Without fan-out, a
+     * dataset of more than one page is not listed twice for it: its total is known when
+     * the copy's listing ends. (One page is counted for free: it is already here.) */
+    if (count && prog->objects_total < 0 && !c->bound_every && c->listing.is_truncated)
+        count = 0;
     if (count && prog->objects_total < 0) {
         if ((rc = count_objects(&r, err)) != FERRY_OK)
             return rc;
@@ -859,8 +903,12 @@ ferry_rc worker_copy_dataset(worker_copier *c, ferry_redis *redis, const ferry_l
     if ((rc = ferry_onboard_parse_uris(ev, &r.src, &r.dst, err)) != FERRY_OK)
         return rc;
 
-    rc = ferry_objstore_list(c->store, r.src.bucket, r.src.prefix, start, NULL, c->page_size,
-                             &c->listing, err);
+    if (have_first_page(c, ev->event_id, start))
+        rc = FERRY_OK; /* listed by the validation */
+    else
+        rc = ferry_objstore_list(c->store, r.src.bucket, r.src.prefix, start, NULL,
+                                 c->page_size, &c->listing, err);
+    forget_first_page(c);
     for (;;) {
         int more;
         if (rc != FERRY_OK) {
