@@ -121,7 +121,7 @@ static const ferry_redis_script lua_release = {
 
 /* CHECKPOINT  KEYS: state, lease
  *             ARGV: "<worker>:<fence>", fence, checkpoint, objects_done, bytes_done,
- *                   objects_total ('' = leave)
+ *                   objects_total ('' = leave), total_lower_bound ('1' set, else clear)
  * -> {'ok'}                       fields and updated_at written
  * -> {'fenced', holder, fence}    lease not "<worker>:<fence>" or state.fence != fence
  *                                 (the current values, '' when missing); nothing written */
@@ -131,6 +131,8 @@ static const ferry_redis_script lua_checkpoint = {
     "redis.call('HSET', KEYS[1], 'checkpoint', ARGV[3], 'objects_done', ARGV[4],\n"
     "           'bytes_done', ARGV[5], 'updated_at', now_ms())\n"
     "if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'objects_total', ARGV[6]) end\n"
+    "if ARGV[7] == '1' then redis.call('HSET', KEYS[1], 'objects_total_lower_bound', '1')\n"
+    "else redis.call('HDEL', KEYS[1], 'objects_total_lower_bound') end\n"
     "return {'ok'}\n",
 };
 
@@ -158,7 +160,7 @@ static const ferry_redis_script lua_finish = {
     "if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'bytes_done', ARGV[5]) end\n"
     "if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'objects_total', ARGV[6]) end\n"
     "if ARGV[3] == 'done' then\n"
-    "  redis.call('HDEL', KEYS[1], 'last_error', 'error_class')\n"
+    "  redis.call('HDEL', KEYS[1], 'last_error', 'error_class', 'objects_total_lower_bound')\n"
     "else\n"
     "  redis.call('HSET', KEYS[1], 'error_class', ARGV[7], 'last_error', ARGV[8])\n"
     "end\n"
@@ -666,7 +668,7 @@ ferry_rc ferry_state_checkpoint(ferry_redis *r, const ferry_lease *lease,
 {
     keyset k;
     char value[FERRY_STATE_WORKER_MAX + 32], fence[32], od[32], bd[32], ot[32];
-    const char *argv[8];
+    const char *argv[9];
     ferry_rc rc;
 
     if ((rc = lease_ok(lease, err)) != FERRY_OK || (rc = make_keys(&k, lease->dataset, err)))
@@ -688,7 +690,8 @@ ferry_rc ferry_state_checkpoint(ferry_redis *r, const ferry_lease *lease,
     argv[5] = od;
     argv[6] = bd;
     argv[7] = ot;
-    return run_fenced(r, &lua_checkpoint, lease, "checkpoint", 2, 8, argv, err);
+    argv[8] = cp->total_lower_bound ? "1" : "0";
+    return run_fenced(r, &lua_checkpoint, lease, "checkpoint", 2, 9, argv, err);
 }
 
 static ferry_rc finish(ferry_redis *r, const ferry_lease *lease, const char *status,
@@ -838,6 +841,10 @@ static void field_set(ferry_migration_state *st, const redisReply *f, const redi
     };
     char *base = (char *)st;
 
+    if (elem_is(f, "objects_total_lower_bound")) {
+        st->objects_total_lower_bound = elem_i64(v, 0) != 0;
+        return;
+    }
     if (elem_is(f, "status")) {
         char buf[16];
         elem_copy(v, buf, sizeof(buf));

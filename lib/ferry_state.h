@@ -96,6 +96,8 @@ typedef struct ferry_migration_state {
     int64_t objects_done;
     int64_t bytes_done;
     int64_t objects_total;  /* -1 = not known */
+    int objects_total_lower_bound; /* 1: the source is still being listed; the total is
+                                    * at least objects_total ("n of >= m") */
     int64_t attempts;       /* acquisitions for this event id */
     char *checkpoint;       /* every source key <= this is copied and verified; NULL = none */
     char *last_error;
@@ -198,6 +200,7 @@ typedef struct ferry_checkpoint {
     int64_t objects_done;  /* absolute values, so a retried write is harmless */
     int64_t bytes_done;
     int64_t objects_total; /* < 0: leave unchanged */
+    int total_lower_bound; /* 1: objects_total is a lower bound (listing not finished) */
 } ferry_checkpoint;
 
 /* Records progress if the lease and state.fence are still ours; sets updated_at.

@@ -316,6 +316,7 @@ static ferry_rc write_checkpoint(run *r, ferry_error *err)
     cp.objects_done = r->prog->objects_done;
     cp.bytes_done = r->prog->bytes_done;
     cp.objects_total = r->prog->objects_total;
+    cp.total_lower_bound = r->prog->total_lower_bound;
     rc = ferry_state_checkpoint(r->redis, r->lease, &cp, err);
     if (rc != FERRY_OK) {
         free(key);
@@ -767,8 +768,10 @@ ferry_rc worker_copy_prepare(worker_copier *c, const ferry_onboard *ev, int coun
     /* The count decides the fan-out and gives progress a denominator. Without fan-out, a
      * dataset of more than one page is not listed twice for it: its total is known when
      * the copy's listing ends. (One page is counted for free: it is already here.) */
-    if (count && prog->objects_total < 0 && !c->bound_every && c->listing.is_truncated)
+    if (count && !c->bound_every && c->listing.is_truncated) {
         count = 0;
+        prog->total_lower_bound = 1; /* the copy's listing counts, as it goes */
+    }
     if (count && prog->objects_total < 0) {
         if ((rc = count_objects(&r, err)) != FERRY_OK)
             return rc;
@@ -890,6 +893,7 @@ ferry_rc worker_copy_dataset(worker_copier *c, ferry_redis *redis, const ferry_l
 {
     run r;
     char *prev_last = NULL; /* the previous page's last key */
+    int64_t listed = prog->objects_done; /* done before the start + selected keys listed */
     ferry_rc rc;
     /* After a resume, objects past the checkpoint may already have been copied before
      * the previous owner stopped: check the first page instead of copying it blindly. */
@@ -930,6 +934,17 @@ ferry_rc worker_copy_dataset(worker_copier *c, ferry_redis *redis, const ferry_l
         prev_last = NULL;
         clip_to_range(c, ev);
         more = c->listing.is_truncated;
+        if (prog->total_lower_bound) {
+            size_t srclen = strlen(r.src.prefix);
+            for (size_t i = 0; i < c->listing.count; i++)
+                listed += selected(ev, c->listing.entries[i].key + srclen);
+            if (listed > prog->objects_total)
+                prog->objects_total = listed;
+            if (!more) { /* the listing is complete: the total is exact */
+                prog->objects_total = listed;
+                prog->total_lower_bound = 0;
+            }
+        }
         if (more) {
             char *token;
             if (!c->listing.next_token) {

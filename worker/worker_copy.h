@@ -29,6 +29,8 @@ typedef struct worker_copy_progress {
     int64_t objects_done;     /* in/out: absolute counts, as stored in Redis */
     int64_t bytes_done;
     int64_t objects_total;    /* in/out: -1 = not known yet */
+    int total_lower_bound;    /* out: objects_total counts what was listed so far (no count
+                               * before copying); exact once the listing ends */
     int64_t objects_skipped;  /* out: already identical at the target, not copied */
     int64_t objects_copied;   /* out: copy requests that succeeded in this run */
 } worker_copy_progress;
