@@ -99,6 +99,9 @@ typedef struct ferry_migration_state {
     int objects_total_lower_bound; /* 1: the source is still being listed; the total is
                                     * at least objects_total ("n of >= m") */
     int64_t attempts;       /* acquisitions for this event id */
+    int64_t attempt_started_at_ms; /* when the current attempt took the lease; 0 = absent */
+    int64_t attempt_objects;       /* objects_done / bytes_done when it started */
+    int64_t attempt_bytes;
     char *checkpoint;       /* every source key <= this is copied and verified; NULL = none */
     char *last_error;
     char *error_class;
