@@ -442,7 +442,7 @@ static void sweep_orphans(run *r)
         op.bucket = r->dst.bucket;
         op.prefix = r->dst.prefix;
         op.continuation_token = marker;
-        op.listing = &c->listing;
+        op.listing = &c->ahead; /* idle before the first page; c->listing may hold it */
         ferry_objstore_exec(c->dst_store, &op);
         free(marker);
         marker = NULL;
@@ -450,8 +450,8 @@ static void sweep_orphans(run *r)
             ferry_debug(&r->lctx, "no sweep of multipart uploads: %s", op.err.msg);
             return;
         }
-        for (size_t i = 0; i < c->listing.count; i++) {
-            const ferry_objstore_entry *e = &c->listing.entries[i];
+        for (size_t i = 0; i < c->ahead.count; i++) {
+            const ferry_objstore_entry *e = &c->ahead.entries[i];
             ferry_mpu_record rec;
             ferry_error err;
             int found = 0;
@@ -467,8 +467,8 @@ static void sweep_orphans(run *r)
             abort_upload(r, e->key, e->upload_id);
             aborted++;
         }
-        if (c->listing.is_truncated && c->listing.next_token &&
-            !(marker = strdup(c->listing.next_token)))
+        if (c->ahead.is_truncated && c->ahead.next_token &&
+            !(marker = strdup(c->ahead.next_token)))
             return;
     } while (marker);
     if (aborted)
