@@ -33,6 +33,14 @@ typedef enum {
 #define FERRY_EC_INTERNAL     "internal"
 #define FERRY_EC_EXHAUSTED    "retries-exhausted"
 #define FERRY_EC_FENCED       "fenced"        /* lost the lease to a newer owner */
+/* Per-object outcomes (the failure report) and what they add up to. */
+#define FERRY_EC_S3_ARCHIVED  "s3-archived"   /* InvalidObjectState: GLACIER/DEEP_ARCHIVE */
+#define FERRY_EC_S3_KMS       "s3-kms"        /* the object's KMS key refused us */
+#define FERRY_EC_S3_INVALID_KEY "s3-invalid-key" /* the key cannot exist at the target */
+#define FERRY_EC_VANISHED     "vanished"      /* listed, then deleted before its copy */
+#define FERRY_EC_FAILED_OBJECTS "failed-objects" /* dataset done except failed objects */
+#define FERRY_EC_INCOMPLETE   "incomplete-page" /* objects of a page never settled */
+#define FERRY_EC_COUNT_MISMATCH "count-mismatch" /* objects listed != objects accounted */
 
 typedef struct ferry_error {
     ferry_rc rc;
@@ -46,6 +54,14 @@ ferry_rc ferry_error_set(ferry_error *err, ferry_rc rc, const char *cls, const c
 /* Prefixes the existing message with context ("listing source: <old msg>"). */
 void ferry_error_prefix(ferry_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ferry_error_clear(ferry_error *err);
+
+/* The one bridge between the two error idioms (docs/internals/style.md): a runtime call's
+ * ferry_error becomes a constructor's or parser's errstr, as "<context>: <message>"
+ * (fmt may be NULL: the message alone). Returns -1, for `return ferry_error_to_errstr(...)`
+ * in a function that returns 0/-1. The other direction is
+ * ferry_error_set(err, rc, cls, "%s", errstr). */
+int ferry_error_to_errstr(const ferry_error *err, char *errstr, size_t errstr_size,
+                          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 const char *ferry_rc_name(ferry_rc rc);
 
 #endif

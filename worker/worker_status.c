@@ -183,6 +183,12 @@ static json_t *state_json(const ferry_migration_state *st, int64_t now)
     json_object_set_new(o, "objects_total_lower_bound",
                         json_boolean(st->objects_total_lower_bound && st->objects_total >= 0));
     json_object_set_new(o, "bytes_done", json_integer(st->bytes_done));
+    json_object_set_new(o, "objects_copied", json_integer(st->objects_copied));
+    json_object_set_new(o, "objects_identical", json_integer(st->objects_identical));
+    json_object_set_new(o, "objects_vanished", json_integer(st->objects_vanished));
+    json_object_set_new(o, "objects_failed", json_integer(st->objects_failed));
+    json_object_set_new(o, "report", str_or_null(st->report));
+    json_object_set_new(o, "report_object", str_or_null(st->report_object));
     json_object_set_new(o, "progress", prog >= 0 ? json_real(prog) : json_null());
     json_object_set_new(o, "objects_per_second", json_real(rate));
     json_object_set_new(o, "bytes_per_second", json_real(worker_status_byte_rate(st, now)));
@@ -315,15 +321,23 @@ static void print_text(const ferry_migration_state *st, size_t n, const seen *pr
                objs, bytes, rate, eta, s->worker ? printable(s->worker, who, sizeof(who)) : "-",
                s->last_error ? " / " : "",
                s->last_error ? printable(s->last_error, error, sizeof(error)) : "");
+        if (s->objects_failed > 0 || s->objects_vanished > 0)
+            printf("%-28s %lld copied, %lld identical, %lld vanished, %lld failed%s%s\n", "",
+                   (long long)s->objects_copied, (long long)s->objects_identical,
+                   (long long)s->objects_vanished, (long long)s->objects_failed,
+                   s->report ? "; report: " : "",
+                   s->report ? printable(s->report, error, sizeof(error)) : "");
     }
     if (n == 0)
         printf("(no migrations recorded)\n");
     else
-        printf("\n%zu migration(s): %zu running, %zu pending, %zu done, %zu failed\n",
+        printf("\n%zu migration(s): %zu running, %zu pending, %zu done, %zu failed, %zu with "
+               "failed objects\n",
                counts[FERRY_MIG_PENDING] + counts[FERRY_MIG_RUNNING] + counts[FERRY_MIG_DONE] +
-                   counts[FERRY_MIG_FAILED] + counts[FERRY_MIG_UNKNOWN],
+                   counts[FERRY_MIG_FAILED] + counts[FERRY_MIG_FAILED_OBJECTS] +
+                   counts[FERRY_MIG_UNKNOWN],
                counts[FERRY_MIG_RUNNING], counts[FERRY_MIG_PENDING], counts[FERRY_MIG_DONE],
-               counts[FERRY_MIG_FAILED]);
+               counts[FERRY_MIG_FAILED], counts[FERRY_MIG_FAILED_OBJECTS]);
 }
 
 static seen *remember(const ferry_migration_state *st, size_t n)
@@ -343,10 +357,10 @@ static seen *remember(const ferry_migration_state *st, size_t n)
     return s;
 }
 
-int worker_status_main(const ferry_conf *conf, int watch, int json)
+int worker_status_main(const ferry_conf *conf, int watch, int json, int timeout_ms)
 {
     char errstr[512];
-    ferry_redis *r = ferry_connect_redis(conf, errstr, sizeof(errstr));
+    ferry_redis *r = ferry_connect_redis_timeouts(conf, timeout_ms, 0, errstr, sizeof(errstr));
     int exit_code = FERRY_EXIT_FAILURE;
     int tty = isatty(STDOUT_FILENO);
     seen *prev = NULL;
@@ -355,6 +369,13 @@ int worker_status_main(const ferry_conf *conf, int watch, int json)
     if (!r) {
         fprintf(stderr, "ferry-worker status: %s\n", errstr);
         return FERRY_EXIT_USAGE;
+    }
+    /* --watch rides out an outage (it says so each second); a single report says once
+     * which address failed and why. */
+    if (!watch && ferry_connect_redis_reachable(r, errstr, sizeof(errstr)) != 0) {
+        fprintf(stderr, "ferry-worker status: %s\n", errstr);
+        ferry_redis_destroy(r);
+        return FERRY_EXIT_FAILURE;
     }
     /* stdout is the report; routine connection notices would only clutter it. */
     if (!ferry_log_enabled(FERRY_LOG_DEBUG))
@@ -384,8 +405,7 @@ int worker_status_main(const ferry_conf *conf, int watch, int json)
             }
         }
         if (rc != FERRY_OK) {
-            fprintf(stderr, "ferry-worker status: reading %s: %s\n", ferry_redis_describe(r),
-                    err.msg);
+            fprintf(stderr, "ferry-worker status: %s\n", err.msg); /* "redis ADDR: ..." */
             if (!watch)
                 break;
         } else {
