@@ -32,7 +32,7 @@ run_mode() {
         >"$WORK/proxy-$name.out" 2>&1 &
     PROXY_PID=$!
     PIDS+=("$PROXY_PID")
-    wait_until 10 test -s "$WORK/port-$name" || fail "faultproxy did not start: $(cat "$WORK/proxy-$name.out")"
+    wait_until 60 test -s "$WORK/port-$name" || fail "faultproxy did not start within 60 s: $(cat "$WORK/proxy-$name.out")"
     PROXY_PORT=$(cat "$WORK/port-$name")
     publish "thr-$name-$U" "s3://$SRC_B/data/" "s3://$DST_B/$name/"
     start_worker "w-$name" --http 127.0.0.1:0 -X s3.endpoint="http://127.0.0.1:$PROXY_PORT" \
