@@ -47,7 +47,8 @@ def f(x, nd=2):
 
 def label(tool, variant):
     names = {
-        ("ferry", "default"): "ferry worker (max_in_flight 16)",
+        ("ferry", "default"): "ferry worker (defaults: adaptive in-flight limit, ceiling 256)",
+        ("ferry", "c16"): "ferry worker, 16 in flight (copy.min_in_flight = max_in_flight = 16)",
         ("ferry", "multipart"): f"ferry worker, UploadPartCopy {meta.get('LARGE_MP_MB', '?')} MiB parts",
         ("rclone", "default"): "rclone copy (defaults: 4 transfers, 8 checkers)",
         ("rclone", "c16"): "rclone copy --transfers 16 --checkers 16",
@@ -56,6 +57,7 @@ def label(tool, variant):
         ("aws", "single"): "aws s3 cp --recursive, multipart_threshold 5GB (CopyObject)",
         ("s5cmd", "default"): "s5cmd cp (defaults: 256 workers)",
         ("s5cmd", "c16"): "s5cmd --numworkers 16 cp",
+        ("rclone", "c16"): "rclone copy --transfers 16 --checkers 16",
     }
     if tool == "ferry" and variant == "default" and meta.get("LARGE_MP_MB"):
         pass
@@ -84,6 +86,7 @@ def summarize(rs):
         "cpu": cpu, "us_obj": cpu / n * 1e6 if n else None,
         "rss": med([r["rss_kb"] for r in use]) / 1024,
         "srv": med([r["server_cpu_s"] for r in use]),
+        "stack": med([r.get("stack_cpu_s", 0) for r in use]),
         "srv_pct": med([r["server_cpu_s"] / r["wall_s"] * 100 for r in use if r["wall_s"]]),
         "other": med([max(0.0, r["busy_cpu_s"] - r["cpu_s"] - r["server_cpu_s"] - r["stack_cpu_s"]) / r["wall_s"]
                       for r in use if r["wall_s"]]),
@@ -96,7 +99,7 @@ def summarize(rs):
 
 
 ORDER = ["ferry/multipart", "ferry/default", "s5cmd/default", "rclone/default", "aws/default", "aws/single",
-         "s5cmd/c16", "rclone/c16", "aws/c16"]
+         "ferry/c16", "s5cmd/c16", "rclone/c16", "aws/c16"]
 
 
 def ordered(g):
@@ -114,7 +117,8 @@ def copy_table(section, wl, title):
     w(f"### {title}\n")
     w(f"{any_s['objects']:,} objects, {any_s['bytes'] / 1e6:,.1f} MB; medians of {max(s['runs'] for s in sums.values())} run(s).\n")
     hdr = ["tool and settings", "ok runs", "wall s (min–max)", "objects/s", "MB/s", "client CPU s",
-           "CPU µs/object", "peak RSS MiB", "S3Proxy CPU s (% of a core)", "others' load (cores)"]
+           "CPU µs/object", "peak RSS MiB", "S3Proxy CPU s (% of a core)", "Kafka + Redis CPU s",
+           "others' load (cores)"]
     for fk in ferries:
         tag = "ferry" if len(ferries) == 1 else f"ferry {fk[1]}"
         hdr += [f"{tag} speed ÷ tool", f"{tag} CPU ÷ tool"]
@@ -124,7 +128,7 @@ def copy_table(section, wl, title):
         s = sums[k]
         cells = [label(*k) + (" — **failed** (see notes)" if s["ok"] == 0 else ""), f"{s['ok']}/{s['runs']}", f"{f(s['wall'])} ({f(s['wall_min'])}–{f(s['wall_max'])})",
                  f(s["ops"], 0), f(s["mbs"], 1), f(s["cpu"]), f(s["us_obj"], 0), f(s["rss"], 1),
-                 f"{f(s['srv'], 1)} ({f(s['srv_pct'], 0)}%)", f(s["other"], 2)]
+                 f"{f(s['srv'], 1)} ({f(s['srv_pct'], 0)}%)", f(s["stack"], 2), f(s["other"], 2)]
         for fk in ferries:
             fs = sums[fk]
             if k == fk:
@@ -183,6 +187,12 @@ if loads and statistics.median(loads) > 0.3:
       f"clients and workers ran at nice {meta.get('NICE', '0')}). Wall times and objects/s are therefore slower "
       "and noisier than on an idle machine (see the min–max ranges); compare tools within a table rather "
       "than with other runs. CPU per object is much less affected.\n")
+
+idle = [(k[len("IDLE_BUSY_"):], v) for k, v in meta.items() if k.startswith("IDLE_BUSY_")]
+if idle:
+    w("Idle check before each section (3 s, nothing of the benchmark running; `bench/run` refuses to "
+      f"write RESULTS.md above {meta.get('IDLE_MAX', '0.15')} of all cores): " +
+      "; ".join(f"{sec} {float(v) * 100:.0f}% busy" for sec, v in idle) + ".\n")
 
 seeds = [r for r in rows if r.get("section") == "seed"]
 if seeds:
@@ -256,7 +266,7 @@ if lat:
     else:
         w("`tc qdisc add dev lo root netem delay 10ms` on loopback: all loopback traffic, including "
           "Kafka and Redis, is delayed (+20 ms per round trip).\n")
-    w("Every tool at its defaults, ferry at its default `copy.max_in_flight` 16. Throughput is bounded "
+    w("Every tool at its defaults, and every tool at 16 requests in flight (c16). Throughput is bounded "
       "by requests in flight ÷ round-trip time.\n")
     sums = {k: summarize(v) for k, v in lat.items()}
     fs = sums.get(("ferry", "default"))
@@ -285,15 +295,15 @@ if mem:
     w("|---|---|---|---|---|---|---|")
     by = defaultdict(dict)
     for r in mem:
-        by[r["tool"]][r["workload"]] = r
-    for tool in ["ferry", "s5cmd", "rclone", "aws"]:
-        if tool not in by:
+        by[(r["tool"], r["variant"])][r["workload"]] = r
+    for tool, variant in [(t, v) for v in ("default", "c16") for t in ("ferry", "s5cmd", "rclone", "aws")]:
+        if (tool, variant) not in by:
             continue
-        a, b = by[tool].get("mem-small"), by[tool].get("mem-large")
+        a, b = by[(tool, variant)].get("mem-small"), by[(tool, variant)].get("mem-large")
         if not a or not b:
             continue
         ra, rb = a["rss_kb"] / 1024, b["rss_kb"] / 1024
-        w(f"| {label(tool, 'default')} | {f(ra, 1)} | {f(rb, 1)} | ×{f(rb / ra, 2)} | "
+        w(f"| {label(tool, variant)} | {f(ra, 1)} | {f(rb, 1)} | ×{f(rb / ra, 2)} | "
           f"{f((b['rss_kb'] - a['rss_kb']) / max(1, nl - ns), 3)} | {f(b['wall_s'])} | {f(b['cpu_s'] / nl * 1e6, 0)} |"
           + ("" if b.get("ok") == 1 else " (target incomplete!)"))
     w("")

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ferry_uri.h"
 #include "objstore/objstore_internal.h"
@@ -15,6 +16,7 @@ struct ferry_objstore {
     const ferry_objstore_backend *be;
     void *impl;
     int max_in_flight;
+    ferry_limiter *limiter; /* borrowed; NULL: max_in_flight is the limit */
 };
 
 void ferry_objstore_conf_init(ferry_objstore_conf *conf)
@@ -64,6 +66,7 @@ ferry_objstore *ferry_objstore_new(const ferry_objstore_conf *conf, ferry_error 
     }
     os->be = be;
     os->max_in_flight = conf->max_in_flight;
+    os->limiter = conf->limiter;
     os->impl = be->create(conf, err);
     if (!os->impl) {
         free(os);
@@ -312,8 +315,48 @@ ferry_rc ferry_objstore_exec(ferry_objstore *os, ferry_objstore_op *op)
 
 typedef struct batch {
     const ferry_objstore_batch_opts *opts;
+    ferry_limiter *limiter;
     size_t in_flight, finished;
 } batch;
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Latency says something about the store's load only for requests whose time is not
+ * dominated by their size: small copies and uploads. HEAD, LIST and DELETE cost
+ * differently and are left out, so the floor compares like with like. */
+#define SAMPLE_MAX_BYTES ((uint64_t)8 << 20)
+
+static int throttled(const ferry_objstore_op *op)
+{
+    return op->http_status == 503 || op->http_status == 429 ||
+           !strcmp(op->s3_code, "SlowDown") || !strcmp(op->s3_code, "Throttling") ||
+           !strcmp(op->s3_code, "ThrottlingException") ||
+           !strcmp(op->s3_code, "RequestLimitExceeded");
+}
+
+static void limiter_release(ferry_limiter *l, const ferry_objstore_op *op)
+{
+    int64_t now = mono_us(), rtt = -1;
+    ferry_limiter_outcome o = FERRY_LIMITER_IGNORE;
+
+    if (op->rc == FERRY_OK) {
+        int sized = (op->type == FERRY_OBJSTORE_OP_COPY || op->type == FERRY_OBJSTORE_OP_TRANSFER)
+                        ? op->src_size <= SAMPLE_MAX_BYTES
+                        : op->type == FERRY_OBJSTORE_OP_PUT && op->put_len <= SAMPLE_MAX_BYTES;
+        if (sized && !op->multipart) {
+            o = FERRY_LIMITER_OK;
+            rtt = now - op->started_us_;
+        }
+    } else if (op->rc != FERRY_ERR_CANCELLED && throttled(op)) {
+        o = FERRY_LIMITER_THROTTLED;
+    }
+    ferry_limiter_release(l, now, rtt, o);
+}
 
 static void batch_done(ferry_objstore_op *op, void *opaque)
 {
@@ -321,6 +364,8 @@ static void batch_done(ferry_objstore_op *op, void *opaque)
 
     b->in_flight--;
     b->finished++;
+    if (b->limiter)
+        limiter_release(b->limiter, op);
     if (b->opts && b->opts->done)
         b->opts->done(op, b->opts->opaque);
 }
@@ -328,20 +373,30 @@ static void batch_done(ferry_objstore_op *op, void *opaque)
 ferry_rc ferry_objstore_run_batch(ferry_objstore *os, ferry_objstore_op *ops, size_t n,
                                   const ferry_objstore_batch_opts *opts)
 {
-    batch b = {opts, 0, 0};
+    batch b = {opts, os->limiter, 0, 0};
     size_t next = 0, limit = (size_t)os->max_in_flight;
     int cancelled = 0;
 
     if (opts && opts->max_in_flight > 0 && (size_t)opts->max_in_flight < limit)
         limit = (size_t)opts->max_in_flight;
+    if (b.limiter && n > 0)
+        ferry_limiter_join(b.limiter);
     while (b.finished < n) {
+        int refused = 0;
         while (!cancelled && next < n && b.in_flight < limit) {
+            if (b.limiter && !ferry_limiter_try_acquire(b.limiter, (int)b.in_flight)) {
+                refused = 1;
+                break;
+            }
             if (opts && opts->cancelled && opts->cancelled(opts->opaque)) {
+                if (b.limiter)
+                    ferry_limiter_release(b.limiter, mono_us(), -1, FERRY_LIMITER_IGNORE);
                 cancelled = 1;
                 break;
             }
             ops[next].done = batch_done;
             ops[next].done_opaque = &b;
+            ops[next].started_us_ = mono_us();
             b.in_flight++;
             ferry_objstore_submit(os, &ops[next++]);
         }
@@ -358,8 +413,17 @@ ferry_rc ferry_objstore_run_batch(ferry_objstore *os, ferry_objstore_op *ops, si
         }
         if (b.finished >= n)
             break;
+        if (refused && b.in_flight == 0) {
+            /* Other migrations hold the endpoint's whole limit: wait for a permit instead
+             * of spinning. (The cancel check runs when a permit is granted: it is called
+             * once per op started, and callers count on that.) */
+            ferry_limiter_wait(b.limiter, 50);
+            continue;
+        }
         ferry_objstore_pump(os, 1000);
     }
+    if (b.limiter && n > 0)
+        ferry_limiter_leave(b.limiter);
     return cancelled ? FERRY_ERR_CANCELLED : FERRY_OK;
 }
 

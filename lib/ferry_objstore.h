@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "ferry_error.h"
+#include "ferry_limiter.h"
 
 #define FERRY_OBJSTORE_ETAG_MAX 128 /* ETags are kept without their quotes */
 #define FERRY_OBJSTORE_SIZE_UNKNOWN UINT64_MAX
@@ -65,6 +66,11 @@ typedef struct ferry_objstore_conf {
     size_t transfer_buffer_bytes; /* TRANSFER: bytes buffered between a GET and its PUT, per
                                    * stream; the only memory a transfer holds whatever the
                                    * object and part size. Default 1 MiB, 64 KiB..64 MiB */
+    ferry_limiter *limiter;    /* optional, borrowed, may be shared by stores of several
+                                * threads: run_batch then starts a request only with a
+                                * permit from it (the adaptive in-flight limit of the
+                                * endpoint) and reports each one's latency and throttling;
+                                * max_in_flight is then the ceiling (the connections) */
     int insecure_tls_ok;       /* libs3 only: accept an https endpoint although libs3 2.0
                                 * never verifies the server's certificate (anyone on the
                                 * path can read the data and the signed requests). 0
@@ -274,6 +280,7 @@ struct ferry_objstore_op {
 
     /* ---- private to the backend */
     void *priv_;
+    int64_t started_us_;        /* private to run_batch: when it was submitted */
     ferry_objstore_op *next_;
 };
 

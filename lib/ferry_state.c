@@ -143,6 +143,7 @@ static const ferry_redis_script lua_release = {
  *             ARGV: "<worker>:<fence>", fence, checkpoint, objects_done, bytes_done,
  *                   objects_total, objects_copied, objects_identical, objects_vanished,
  *                   objects_failed ('' = leave each), report_max, report_ttl_ms,
+ *                   total_lower_bound ('1' set, else clear),
  *                   then pairs of report field (source key) and value (JSON line)
  * -> {'ok'}                       fields and updated_at written; report entries added
  *                                 while the report has fewer than report_max (an
@@ -160,9 +161,11 @@ static const ferry_redis_script lua_checkpoint = {
     "for i = 1, 4 do\n"
     "  if ARGV[6 + i] ~= '' then redis.call('HSET', KEYS[1], names[i], ARGV[6 + i]) end\n"
     "end\n"
-    "if #ARGV > 12 then\n"
+    "if ARGV[13] == '1' then redis.call('HSET', KEYS[1], 'objects_total_lower_bound', '1')\n"
+    "else redis.call('HDEL', KEYS[1], 'objects_total_lower_bound') end\n"
+    "if #ARGV > 13 then\n"
     "  local n, max = redis.call('HLEN', KEYS[3]), tonumber(ARGV[11])\n"
-    "  for i = 13, #ARGV - 1, 2 do\n"
+    "  for i = 14, #ARGV - 1, 2 do\n"
     "    if n < max or redis.call('HEXISTS', KEYS[3], ARGV[i]) == 1 then\n"
     "      n = n + redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])\n"
     "    end\n"
@@ -214,7 +217,7 @@ static const ferry_redis_script lua_finish = {
     "if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'bytes_done', ARGV[5]) end\n"
     "if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'objects_total', ARGV[6]) end\n"
     "if ARGV[3] == 'done' then\n"
-    "  redis.call('HDEL', KEYS[1], 'last_error', 'error_class')\n"
+    "  redis.call('HDEL', KEYS[1], 'last_error', 'error_class', 'objects_total_lower_bound')\n"
     "else\n"
     "  redis.call('HSET', KEYS[1], 'error_class', ARGV[7], 'last_error', ARGV[8])\n"
     "end\n"
@@ -763,7 +766,7 @@ ferry_rc ferry_state_checkpoint(ferry_redis *r, const ferry_lease *lease,
                            cp->objects_failed};
     const char **argv = NULL;
     char **lines = NULL;
-    size_t argc = 15 + 2 * cp->nreport, nlines = 0;
+    size_t argc = 16 + 2 * cp->nreport, nlines = 0;
     ferry_rc rc;
 
     if ((rc = lease_ok(lease, err)) != FERRY_OK || (rc = make_keys(&k, lease->dataset, err)))
@@ -777,7 +780,7 @@ ferry_rc ferry_state_checkpoint(ferry_redis *r, const ferry_lease *lease,
     if ((rc = ferry_state_report_key(report, sizeof(report), lease->dataset, cp->event_id,
                                      err)) != FERRY_OK)
         return rc;
-    argv = calloc(argc, sizeof(*argv)); /* 3 keys, 12 arguments, the report pairs */
+    argv = calloc(argc, sizeof(*argv)); /* 3 keys, 13 arguments, the report pairs */
     lines = calloc(cp->nreport ? cp->nreport : 1, sizeof(*lines));
     if (!argv || !lines) {
         rc = ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
@@ -805,7 +808,8 @@ ferry_rc ferry_state_checkpoint(ferry_redis *r, const ferry_lease *lease,
         argv[9 + i] = counts[i];
     argv[13] = max;
     argv[14] = ttl;
-    argc = 15;
+    argv[15] = cp->total_lower_bound ? "1" : "0";
+    argc = 16;
     for (size_t i = 0; i < cp->nreport; i++) {
         if (!(lines[nlines] = report_json(&cp->report[i]))) {
             rc = ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
@@ -1014,6 +1018,10 @@ static void field_set(ferry_migration_state *st, const redisReply *f, const redi
     };
     char *base = (char *)st;
 
+    if (elem_is(f, "objects_total_lower_bound")) {
+        st->objects_total_lower_bound = elem_i64(v, 0) != 0;
+        return;
+    }
     if (elem_is(f, "status")) {
         char buf[16];
         elem_copy(v, buf, sizeof(buf));

@@ -98,6 +98,8 @@ typedef struct ferry_migration_state {
     int64_t objects_done;
     int64_t bytes_done;
     int64_t objects_total;  /* -1 = not known */
+    int objects_total_lower_bound; /* 1: the source is still being listed; the total is
+                                    * at least objects_total ("n of >= m") */
     int64_t attempts;       /* acquisitions for this event id */
     /* outcome counts (absolute, 0 when absent): objects_done = copied + identical */
     int64_t objects_copied;    /* copied and verified */
@@ -241,6 +243,7 @@ typedef struct ferry_checkpoint {
     const char *event_id;             /* names the report; needed with report entries */
     const ferry_report_entry *report; /* appended in the same atomic write (may be NULL) */
     size_t nreport;
+    int total_lower_bound; /* 1: objects_total is a lower bound (listing not finished) */
 } ferry_checkpoint;
 
 /* Records progress if the lease and state.fence are still ours; sets updated_at. Report

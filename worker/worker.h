@@ -58,6 +58,8 @@ struct worker {
     const char *topics[2];   /* onboard events, chunk events */
     rd_kafka_t *consumer;
     rd_kafka_t *producer;    /* shared, thread-safe: DLQ and notifications */
+    struct ferry_limiters *limiters; /* one in-flight limiter per S3 endpoint, shared by
+                                      * the migration threads' stores */
     atomic_int stopping;     /* 1 after the first SIGTERM/SIGINT */
 
     /* pool */

@@ -8,6 +8,7 @@
 
 #include "ferry_creds.h"
 #include "ferry_conf.h"
+#include "ferry_limiter.h"
 #include "ferry_log.h"
 #include "ferry_mpu.h"
 #include "ferry_objstore.h"
@@ -63,6 +64,8 @@ static const char *const verify_names[] = {"etag-md5", "size", "checksum-crc32",
 struct worker_copier {
     ferry_objstore *store;     /* source endpoint (and target, unless dst_store differs) */
     ferry_objstore *dst_store; /* target endpoint; == store for server-side copies */
+    ferry_limiter *limiter, *dst_limiter; /* their endpoints' shared limiters (borrowed) */
+    const char *endpoint, *dst_endpoint;  /* metric labels (the conf's strings) */
     int page_size;
     int64_t checkpoint_interval_ms;
     int64_t request_interval_us; /* copy.max_requests_per_second as a gap; 0 = unlimited */
@@ -84,7 +87,20 @@ struct worker_copier {
     const char *test_unsettle_key;
     int test_unsettled;
     ferry_report_entry *report;  /* one page's report lines, built at each checkpoint */
-    ferry_objstore_listing listing;
+    ferry_objstore_listing listing; /* the page being copied */
+    /* The next LIST page, requested while the current one is copied: on a real store a
+     * LIST takes a round trip or more, and waiting for it between pages idles every
+     * connection. At most one page ahead, so memory stays two pages whatever the size. */
+    ferry_objstore_listing ahead;
+    ferry_objstore_op ahead_op;
+    char *ahead_token; /* owned; the op reads it until it completes */
+    char *ahead_next;  /* owned: the token of a prefetch wanted but not yet submitted (it
+                        * goes out right after the page's first copy) */
+    int ahead_pending; /* ahead_op submitted and not completed yet */
+    /* The validation's LIST is the copy's first page: listing holds it for the event
+     * first_for, listed after first_from (NULL: from the start), until the copy or a
+     * walk uses the listing. Saves a round trip before the first copy. */
+    char *first_for, *first_from;
     ferry_objstore_op *ops;
     item *items;
     size_t cap;
@@ -101,9 +117,26 @@ static void clear_bounds(worker_copier *c)
     c->bounds_event = NULL;
 }
 
+static void forget_first_page(worker_copier *c)
+{
+    free(c->first_for);
+    free(c->first_from);
+    c->first_for = c->first_from = NULL;
+}
+
+/* listing holds the first page of event_id after start_after. */
+static int have_first_page(const worker_copier *c, const char *event_id, const char *start_after)
+{
+    if (!c->first_for || strcmp(c->first_for, event_id) != 0)
+        return 0;
+    if (!c->first_from || !start_after)
+        return !c->first_from && !start_after;
+    return !strcmp(c->first_from, start_after);
+}
+
 /* One store per endpoint. Credentials are copied by ferry_objstore_new and wiped here. */
-static ferry_objstore *open_store(const ferry_conf *conf, int target, char *errstr,
-                                  size_t errstr_size)
+static ferry_objstore *open_store(const ferry_conf *conf, int target, ferry_limiters *limiters,
+                                  ferry_limiter **lim_out, char *errstr, size_t errstr_size)
 {
     ferry_objstore_conf oc;
     ferry_s3_creds creds;
@@ -131,6 +164,12 @@ static ferry_objstore *open_store(const ferry_conf *conf, int target, char *errs
     oc.max_in_flight = (int)ferry_conf_int(conf, "copy.max_in_flight");
     if (target && oc.max_in_flight < 2)
         oc.max_in_flight = 2; /* a streamed copy holds a GET and a PUT */
+    /* Connections up to the ceiling; how many are used is the endpoint's limiter's call. */
+    if (limiters && !(oc.limiter = *lim_out = ferry_limiters_get(limiters, oc.endpoint))) {
+        ferry_s3_creds_wipe(&creds);
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
     oc.multipart_threshold = (uint64_t)ferry_conf_int(conf, "copy.multipart_threshold_mb") << 20;
     oc.multipart_part_size = (uint64_t)ferry_conf_int(conf, "copy.multipart_part_size_mb") << 20;
     os = ferry_objstore_new(&oc, &err);
@@ -141,7 +180,8 @@ static ferry_objstore *open_store(const ferry_conf *conf, int target, char *errs
     return os;
 }
 
-worker_copier *worker_copier_new(const ferry_conf *conf, char *errstr, size_t errstr_size)
+worker_copier *worker_copier_new(const ferry_conf *conf, ferry_limiters *limiters,
+                                 char *errstr, size_t errstr_size)
 {
     worker_copier *c = calloc(1, sizeof(*c));
 
@@ -149,16 +189,18 @@ worker_copier *worker_copier_new(const ferry_conf *conf, char *errstr, size_t er
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
     }
-    if (!(c->store = open_store(conf, 0, errstr, errstr_size)))
+    if (!(c->store = open_store(conf, 0, limiters, &c->limiter, errstr, errstr_size)))
         goto fail;
     /* A different target endpoint: objects stream GET -> PUT through this process
      * (server-side copy cannot cross endpoints or accounts). */
     if (ferry_conf_str(conf, "s3.target.endpoint")) {
-        if (!(c->dst_store = open_store(conf, 1, errstr, errstr_size)))
+        if (!(c->dst_store = open_store(conf, 1, limiters, &c->dst_limiter, errstr, errstr_size)))
             goto fail;
     } else {
         c->dst_store = c->store;
     }
+    c->endpoint = ferry_conf_str(conf, "s3.endpoint");
+    c->dst_endpoint = ferry_conf_str(conf, "s3.target.endpoint");
     c->page_size = (int)ferry_conf_int(conf, "copy.page_size");
     c->request_retries = (int)ferry_conf_int(conf, "copy.request_retries");
     c->mp_threshold = (uint64_t)ferry_conf_int(conf, "copy.multipart_threshold_mb") << 20;
@@ -171,6 +213,7 @@ worker_copier *worker_copier_new(const ferry_conf *conf, char *errstr, size_t er
     if (ferry_conf_int(conf, "copy.max_requests_per_second") > 0)
         c->request_interval_us = 1000000 / ferry_conf_int(conf, "copy.max_requests_per_second");
     ferry_objstore_listing_init(&c->listing);
+    ferry_objstore_listing_init(&c->ahead);
     return c;
 fail:
     worker_copier_destroy(c);
@@ -187,6 +230,11 @@ void worker_copier_destroy(worker_copier *c)
     free(c->bounds);
     ferry_objstore_destroy(c->store);
     ferry_objstore_listing_free(&c->listing);
+    ferry_objstore_listing_free(&c->ahead);
+    free(c->ahead_token);
+    free(c->ahead_next);
+    free(c->first_for);
+    free(c->first_from);
     free(c->ops);
     free(c->items);
     free(c->report);
@@ -232,6 +280,8 @@ static int64_t mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+static void ahead_start(worker_copier *c, const run *r);
+
 /* Called before each request starts: the place to stop, and to pace requests when
  * copy.max_requests_per_second asks us to be gentle with a production store. */
 static int stop_requested(void *opaque)
@@ -241,6 +291,11 @@ static int stop_requested(void *opaque)
 
     if (r->failed || r->should_stop(r->opaque))
         return 1;
+    /* A batch pumps only the target store: drive the source's LIST prefetch too. */
+    if (c->ahead_pending && c->store != c->dst_store)
+        ferry_objstore_pump(c->store, 0);
+    if (c->ahead_next && r->timing && r->started > 0)
+        ahead_start(c, r);
     if (c->request_interval_us > 0) {
         int64_t now = mono_us();
         if (c->next_request_us < now)
@@ -392,6 +447,7 @@ static ferry_rc write_checkpoint(run *r, ferry_error *err)
     cp.objects_done = r->prog->objects_done;
     cp.bytes_done = r->prog->bytes_done;
     cp.objects_total = r->prog->objects_total;
+    cp.total_lower_bound = r->prog->total_lower_bound;
     cp.objects_copied = r->prog->copied;
     cp.objects_identical = r->prog->identical;
     cp.objects_vanished = r->prog->vanished;
@@ -527,7 +583,7 @@ static void sweep_orphans(run *r)
         op.bucket = r->dst.bucket;
         op.prefix = r->dst.prefix;
         op.continuation_token = marker;
-        op.listing = &c->listing;
+        op.listing = &c->ahead; /* idle before the first page; c->listing may hold it */
         ferry_objstore_exec(c->dst_store, &op);
         free(marker);
         marker = NULL;
@@ -535,8 +591,8 @@ static void sweep_orphans(run *r)
             ferry_debug(&r->lctx, "no sweep of multipart uploads: %s", op.err.msg);
             return;
         }
-        for (size_t i = 0; i < c->listing.count; i++) {
-            const ferry_objstore_entry *e = &c->listing.entries[i];
+        for (size_t i = 0; i < c->ahead.count; i++) {
+            const ferry_objstore_entry *e = &c->ahead.entries[i];
             ferry_mpu_record rec;
             ferry_error err;
             int found = 0;
@@ -552,8 +608,8 @@ static void sweep_orphans(run *r)
             abort_upload(r, e->key, e->upload_id);
             aborted++;
         }
-        if (c->listing.is_truncated && c->listing.next_token &&
-            !(marker = strdup(c->listing.next_token)))
+        if (c->ahead.is_truncated && c->ahead.next_token &&
+            !(marker = strdup(c->ahead.next_token)))
             return;
     } while (marker);
     if (aborted)
@@ -932,6 +988,10 @@ static void run_ops(run *r, item_state want, ferry_objstore_op_type type,
     r->timing = 0;
     for (size_t i = 0; i < n; i++)
         ferry_mpu_record_clear(&c->items[(size_t)(uintptr_t)c->ops[i].user].mpu);
+    if (c->dst_limiter)
+        worker_metrics_limiter(c->dst_endpoint, c->dst_limiter);
+    else if (c->limiter)
+        worker_metrics_limiter(c->endpoint, c->limiter);
 }
 
 static ferry_rc copy_page(run *r, int check_first, ferry_error *err)
@@ -1007,7 +1067,7 @@ ferry_rc worker_copy_put_object(worker_copier *c, const char *bucket, const char
 
 /* Before any byte moves: the source is listable, the target bucket exists and takes
  * writes, the locations do not overlap. Which check failed is in the message. */
-static ferry_rc validate(run *r, ferry_error *err)
+static ferry_rc validate(run *r, const char *start, ferry_error *err)
 {
     worker_copier *c = r->c;
     char probe[FERRY_URI_KEY_MAX + 64];
@@ -1019,10 +1079,15 @@ static ferry_rc validate(run *r, ferry_error *err)
                                "validation: source %s and target %s overlap on the same "
                                "endpoint",
                                r->ev->source_uri, r->ev->target_uri);
-    if ((rc = ferry_objstore_list(c->store, r->src.bucket, r->src.prefix, NULL, NULL, 1,
-                                  &c->listing, err)) != FERRY_OK) {
+    forget_first_page(c);
+    if ((rc = ferry_objstore_list(c->store, r->src.bucket, r->src.prefix, start, NULL,
+                                  c->page_size, &c->listing, err)) != FERRY_OK) {
         ferry_error_prefix(err, "validation: source %s is not listable", r->ev->source_uri);
         return rc;
+    }
+    if (!(c->first_for = strdup(r->ev->event_id)) || (start && !(c->first_from = strdup(start)))) {
+        forget_first_page(c);
+        return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
     }
     if ((rc = ferry_objstore_head_bucket(c->dst_store, r->dst.bucket, err)) != FERRY_OK) {
         ferry_error_prefix(err, "validation: target bucket %s", r->dst.bucket);
@@ -1052,10 +1117,20 @@ static ferry_rc walk_selected(run *r, int64_t every, ferry_rc (*cb)(const char *
     size_t srclen = strlen(r->src.prefix);
     ferry_rc rc;
 
+    /* The validation's page is the walk's first (and for a small dataset its only) one;
+     * then the listing still holds it for the copy. */
+    int reuse = have_first_page(c, r->ev->event_id, NULL);
+
     *total = 0;
     do {
-        rc = ferry_objstore_list(c->store, r->src.bucket, r->src.prefix, NULL, token, 1000,
-                                 &c->listing, err);
+        if (reuse) {
+            reuse = 0;
+            rc = FERRY_OK;
+        } else {
+            forget_first_page(c);
+            rc = ferry_objstore_list(c->store, r->src.bucket, r->src.prefix, NULL, token, 1000,
+                                     &c->listing, err);
+        }
         free(token);
         token = NULL;
         if (rc != FERRY_OK)
@@ -1144,8 +1219,16 @@ ferry_rc worker_copy_prepare(worker_copier *c, const ferry_onboard *ev, int coun
     run_init(&r, c, ev, prog, should_stop, opaque);
     if ((rc = ferry_onboard_parse_uris(ev, &r.src, &r.dst, err)) != FERRY_OK)
         return rc;
-    if ((rc = validate(&r, err)) != FERRY_OK)
+    if ((rc = validate(&r, prog->checkpoint ? prog->checkpoint : ev->chunk_start_after, err)) !=
+        FERRY_OK)
         return rc;
+    /* The count decides the fan-out and gives progress a denominator. Without fan-out, a
+     * dataset of more than one page is not listed twice for it: its total is known when
+     * the copy's listing ends. (One page is counted for free: it is already here.) */
+    if (count && !c->bound_every && c->listing.is_truncated) {
+        count = 0;
+        prog->total_lower_bound = 1; /* the copy's listing counts, as it goes */
+    }
     if (count && prog->objects_total < 0) {
         if ((rc = count_objects(&r, err)) != FERRY_OK)
             return rc;
@@ -1192,62 +1275,164 @@ static void clip_to_range(worker_copier *c, const ferry_onboard *ev)
     }
 }
 
-/* Lists and copies the selected keys after `start` page by page. check: HEAD the first
- * page's objects at the target before copying them; check_all: every page's. */
+/* ---- the LIST prefetch ---------------------------------------------------------- */
+
+static void ahead_done(ferry_objstore_op *op, void *opaque)
+{
+    worker_copier *c = opaque;
+    (void)op;
+    c->ahead_pending = 0;
+}
+
+/* Requests the page after c->ahead_next into c->ahead; it completes while the current
+ * page's copies are pumped (same store) or from stop_requested (another store). */
+static void ahead_start(worker_copier *c, const run *r)
+{
+    ferry_objstore_op *op = &c->ahead_op;
+    char *token = c->ahead_next;
+
+    c->ahead_next = NULL;
+    free(c->ahead_token);
+    c->ahead_token = token;
+    ferry_objstore_op_init(op, FERRY_OBJSTORE_OP_LIST);
+    op->bucket = r->src.bucket;
+    op->prefix = r->src.prefix;
+    op->continuation_token = token;
+    op->max_keys = c->page_size;
+    op->listing = &c->ahead;
+    op->done = ahead_done;
+    op->done_opaque = c;
+    c->ahead_pending = 1;
+    ferry_objstore_submit(c->store, op);
+}
+
+/* Waits for the prefetch (it may be running: its op and buffers are ours until done). */
+static void ahead_wait(worker_copier *c)
+{
+    while (c->ahead_pending)
+        ferry_objstore_pump(c->store, 1000);
+}
+
+/* The prefetched page becomes the current one. *prev_last receives the previous page's
+ * last key (the token; the caller frees it) for the order check. */
+static ferry_rc ahead_take(worker_copier *c, const run *r, char **prev_last, ferry_error *err)
+{
+    ferry_objstore_listing tmp;
+
+    if (c->ahead_next) /* the page needed no copy: nothing went out yet */
+        ahead_start(c, r);
+    ahead_wait(c);
+    *prev_last = c->ahead_token;
+    c->ahead_token = NULL;
+    /* A throttled or dropped LIST is asked again here, like a copy, before it fails the
+     * attempt (which would redo the page from the checkpoint). */
+    for (int round = 0; c->ahead_op.rc == FERRY_ERR_RETRYABLE && round < c->request_retries;
+         round++) {
+        ferry_counter_inc(worker_metric.retries);
+        ferry_sleep_ms(ferry_backoff_ms(round, 100, 5000));
+        c->ahead_op.rc = ferry_objstore_list(c->store, r->src.bucket, r->src.prefix, NULL,
+                                             *prev_last, c->page_size, &c->ahead,
+                                             &c->ahead_op.err);
+    }
+    if (c->ahead_op.rc != FERRY_OK) {
+        *err = c->ahead_op.err;
+        return err->rc;
+    }
+    tmp = c->listing;
+    c->listing = c->ahead;
+    c->ahead = tmp;
+    return FERRY_OK;
+}
+
+/* Lists and copies the selected keys after `start` page by page, the next page listed
+ * while the current one is copied. check: HEAD the first page's objects at the target
+ * before copying them; check_all: every page's. */
 static ferry_rc copy_pages(run *r, const char *start, int check, int check_all,
                            ferry_error *err)
 {
     worker_copier *c = r->c;
     const ferry_onboard *ev = r->ev;
     worker_copy_progress *prog = r->prog;
-    char *token = NULL;
+    char *prev_last = NULL; /* the previous page's last key */
+    /* accounted for before the start + selected keys listed since: the running total */
+    int64_t listed = prog->objects_done + prog->failed + prog->vanished;
     ferry_rc rc;
-    int first = 1;
 
-    do {
-        const char *start_after = first ? start : NULL;
-        rc = ferry_objstore_list(c->store, r->src.bucket, r->src.prefix, start_after, token,
+    if (have_first_page(c, ev->event_id, start))
+        rc = FERRY_OK; /* listed by the validation */
+    else
+        rc = ferry_objstore_list(c->store, r->src.bucket, r->src.prefix, start, NULL,
                                  c->page_size, &c->listing, err);
-        free(token);
-        token = NULL;
+    forget_first_page(c);
+    for (;;) {
+        int more;
         if (rc != FERRY_OK) {
             ferry_error_prefix(err, "listing %s", ev->source_uri);
-            return rc;
+            goto out;
         }
         /* The checkpoint is only sound if keys come in strictly increasing order, after
          * where we asked to start: never trust a server on that. */
         for (size_t i = 0; i < c->listing.count; i++) {
-            const char *prev = i ? c->listing.entries[i - 1].key : start_after;
+            const char *prev = i ? c->listing.entries[i - 1].key : prev_last ? prev_last : start;
             if (prev && strcmp(c->listing.entries[i].key, prev) <= 0) {
-                free(token);
-                return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_S3_CLIENT,
-                                       "listing %s is not in key order (%s after %s)",
-                                       ev->source_uri, c->listing.entries[i].key, prev);
+                rc = ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_S3_CLIENT,
+                                     "listing %s is not in key order (%s after %s)",
+                                     ev->source_uri, c->listing.entries[i].key, prev);
+                goto out;
             }
         }
+        free(prev_last);
+        prev_last = NULL;
         clip_to_range(c, ev);
-        if (c->listing.is_truncated) {
-            if (!c->listing.next_token)
-                return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_S3_CLIENT,
-                                       "listing is truncated without a continuation token");
-            if (!(token = strdup(c->listing.next_token)))
-                return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL,
-                                       "out of memory");
+        more = c->listing.is_truncated;
+        if (prog->total_lower_bound) {
+            size_t srclen = strlen(r->src.prefix);
+            for (size_t i = 0; i < c->listing.count; i++)
+                listed += selected(ev, c->listing.entries[i].key + srclen);
+            if (listed > prog->objects_total)
+                prog->objects_total = listed;
+            if (!more) { /* the listing is complete: the total is exact */
+                prog->objects_total = listed;
+                prog->total_lower_bound = 0;
+            }
+        }
+        if (more) {
+            char *token;
+            if (!c->listing.next_token) {
+                rc = ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_S3_CLIENT,
+                                     "listing is truncated without a continuation token");
+                goto out;
+            }
+            if (!(token = strdup(c->listing.next_token))) {
+                rc = ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL,
+                                     "out of memory");
+                goto out;
+            }
+            free(c->ahead_next);
+            c->ahead_next = token; /* sent after the page's first copy */
         }
         rc = copy_page(r, check || check_all || ev->overwrite == FERRY_OVERWRITE_NEVER, err);
         if (rc != FERRY_OK) {
-            free(token);
             if (rc == FERRY_ERR_CANCELLED && strcmp(err->cls, FERRY_EC_FENCED) != 0)
                 ferry_error_set(err, FERRY_ERR_CANCELLED, FERRY_EC_INTERNAL,
                                 "stopped at an object boundary");
-            return rc;
+            goto out;
         }
-        first = 0;
         check = 0;
         ferry_debug(&r->lctx, "page done: %lld/%lld objects", (long long)prog->objects_done,
                     (long long)prog->objects_total);
-    } while (c->listing.is_truncated);
-    return FERRY_OK;
+        if (!more)
+            break;
+        rc = ahead_take(c, r, &prev_last, err);
+    }
+out:
+    ahead_wait(c); /* a prefetch still running on an error path */
+    free(c->ahead_token);
+    c->ahead_token = NULL;
+    free(c->ahead_next);
+    c->ahead_next = NULL;
+    free(prev_last);
+    return rc;
 }
 
 /* Objects accounted for: at the target (copied or identical), failed, or vanished. */

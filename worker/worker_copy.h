@@ -16,7 +16,11 @@
 
 typedef struct worker_copier worker_copier; /* one per migration thread */
 
-worker_copier *worker_copier_new(const ferry_conf *conf, char *errstr, size_t errstr_size);
+struct ferry_limiters;
+/* limiters (borrowed, may be NULL: fixed copy.max_in_flight) gives each store its
+ * endpoint's shared in-flight limiter. */
+worker_copier *worker_copier_new(const ferry_conf *conf, struct ferry_limiters *limiters,
+                                 char *errstr, size_t errstr_size);
 void worker_copier_destroy(worker_copier *c);
 
 typedef struct worker_copy_progress {
@@ -25,6 +29,8 @@ typedef struct worker_copy_progress {
     int64_t objects_done;     /* in/out: absolute counts, as stored in Redis */
     int64_t bytes_done;
     int64_t objects_total;    /* in/out: -1 = not known yet */
+    int total_lower_bound;    /* out: objects_total counts what was listed so far (no count
+                               * before copying); exact once the listing ends */
     int64_t objects_skipped;  /* out: already identical at the target, not copied */
     int64_t objects_copied;   /* out: copy requests that succeeded in this run */
     /* in/out, absolute like objects_done (= copied + identical): how each object ended */

@@ -74,7 +74,7 @@ ferry_rc worker_fanout_split(worker_thread_ctx *t, worker_stop *s, const ferry_o
 {
     ferry_log_ctx lctx = {ev->dataset, ev->event_id};
     int64_t n, published, every = ferry_conf_int(t->w->conf, "fanout.chunk_objects");
-    ferry_checkpoint cp = {"", 0, 0, objects_total, -1, -1, -1, -1, NULL, NULL, 0};
+    ferry_checkpoint cp = {"", 0, 0, objects_total, -1, -1, -1, -1, NULL, NULL, 0, 0};
     ferry_rc rc;
 
     if ((rc = ferry_chunks_plan_get(t->redis, ev->dataset, ev->event_id, &n, &published,

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ferry_error.h"
+#include "ferry_limiter.h"
 
 worker_metrics worker_metric;
 
@@ -67,13 +68,30 @@ int worker_metrics_init(void)
                                       "Dataset lease renewals by result", "result", 2);
     m.lease_ok = ferry_metric_vec_counter(lease, "ok");
     m.lease_failed = ferry_metric_vec_counter(lease, "failed");
+    m.s3_limit = ferry_metrics_gauge_vec(m.reg, "ferry_s3_in_flight_limit",
+                                         "Requests this process allows in flight to the "
+                                         "endpoint now (adaptive, shared by its migrations)",
+                                         "endpoint", 16);
+    m.s3_rtt = ferry_metrics_gauge_vec(m.reg, "ferry_s3_rtt_seconds",
+                                       "Mean latency of small copies in the limiter's last "
+                                       "window",
+                                       "endpoint", 16);
+    m.s3_rtt_floor = ferry_metrics_gauge_vec(m.reg, "ferry_s3_rtt_floor_seconds",
+                                             "Lowest window mean latency: the endpoint's "
+                                             "latency without queueing",
+                                             "endpoint", 16);
+    m.s3_throttled = ferry_metrics_counter_vec(m.reg, "ferry_s3_throttled_total",
+                                               "Requests the endpoint refused with 503 "
+                                               "SlowDown or 429",
+                                               "endpoint", 16);
     for (int i = 0; worker_metrics_classes[i]; i++)
         ferry_metric_vec_counter(m.failures, worker_metrics_classes[i]);
     worker_metric = m;
     return m.events_consumed && m.in_flight && m.objects_copied && m.bytes_copied &&
                    m.objects_failed && m.objects_vanished &&
                    m.copy_duration && m.failures && m.dlq_records && m.retries &&
-                   m.consumer_lag && m.lease_ok && m.lease_failed
+                   m.consumer_lag && m.lease_ok && m.lease_failed && m.s3_limit && m.s3_rtt &&
+                   m.s3_rtt_floor && m.s3_throttled
                ? 0
                : -1;
 }
@@ -160,4 +178,20 @@ int worker_metrics_kafka_stats(const char *json, size_t len, const char *topic)
     nshown = nnow;
     json_decref(root);
     return up;
+}
+
+void worker_metrics_limiter(const char *endpoint, struct ferry_limiter *l)
+{
+    ferry_limiter_stats st;
+
+    if (!l || !worker_metric.reg)
+        return;
+    ferry_limiter_stats_get(l, &st);
+    ferry_gauge_set(ferry_metric_vec_gauge(worker_metric.s3_limit, endpoint), st.limit);
+    ferry_gauge_set(ferry_metric_vec_gauge(worker_metric.s3_rtt, endpoint),
+                    (double)st.rtt_us / 1e6);
+    ferry_gauge_set(ferry_metric_vec_gauge(worker_metric.s3_rtt_floor, endpoint),
+                    (double)st.rtt_floor_us / 1e6);
+    ferry_counter_set(ferry_metric_vec_counter(worker_metric.s3_throttled, endpoint),
+                      st.throttled);
 }

@@ -23,6 +23,11 @@ typedef struct worker_metrics {
     ferry_metric_vec *consumer_lag;  /* ferry_consumer_lag{partition} */
     ferry_counter *lease_ok;         /* ferry_lease_renewals_total{result="ok"} */
     ferry_counter *lease_failed;     /* ferry_lease_renewals_total{result="failed"} */
+    /* the adaptive in-flight limit of each S3 endpoint (ferry_limiter), by endpoint */
+    ferry_metric_vec *s3_limit;      /* ferry_s3_in_flight_limit{endpoint} */
+    ferry_metric_vec *s3_rtt;        /* ferry_s3_rtt_seconds{endpoint} */
+    ferry_metric_vec *s3_rtt_floor;  /* ferry_s3_rtt_floor_seconds{endpoint} */
+    ferry_metric_vec *s3_throttled;  /* ferry_s3_throttled_total{endpoint} */
 } worker_metrics;
 
 extern worker_metrics worker_metric;
@@ -40,6 +45,10 @@ void worker_metrics_destroy(void);
  * watermark minus low watermark, as auto.offset.reset=earliest will read it), as KEDA's
  * Kafka scaler does. Poll thread only. */
 int worker_metrics_kafka_stats(const char *json, size_t len, const char *topic);
+
+struct ferry_limiter;
+/* Mirrors one endpoint's limiter into the ferry_s3_* series (any thread). */
+void worker_metrics_limiter(const char *endpoint, struct ferry_limiter *l);
 
 /* One failure of class cls (a FERRY_EC_* value; others are counted as "internal"). */
 void worker_metrics_failure(const char *cls);

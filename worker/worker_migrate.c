@@ -31,7 +31,7 @@ worker_thread_ctx *worker_thread_ctx_new(worker *w, int index, char *errstr,
     snprintf(t->owner, sizeof(t->owner), "%s/%d", w->id, index);
     if (!(t->codec = ferry_avro_codec_new(errstr, errstr_size)) ||
         !(t->redis = ferry_connect_redis(w->conf, errstr, errstr_size)) ||
-        !(t->copier = worker_copier_new(w->conf, errstr, errstr_size))) {
+        !(t->copier = worker_copier_new(w->conf, w->limiters, errstr, errstr_size))) {
         worker_thread_ctx_destroy(t);
         return NULL;
     }

@@ -9,6 +9,7 @@
 
 #include "ferry_cli.h"
 #include "ferry_kafka.h"
+#include "ferry_limiter.h"
 #include "ferry_log.h"
 #include "worker.h"
 #include "worker_http.h"
@@ -20,8 +21,13 @@ const ferry_conf_def worker_conf_defs[] = {
     {"worker.group", FERRY_CONF_STR, "ferry-workers", 0, 0, 0, "Kafka consumer group"},
     {"worker.concurrency", FERRY_CONF_INT, "2", 1, 256,
      0, "Migrations run in parallel by this process"},
-    {"copy.max_in_flight", FERRY_CONF_INT, "16", 1, 1024, 0,
-     "S3 requests in flight per migration"},
+    {"copy.max_in_flight", FERRY_CONF_INT, "256", 1, 1024, 0,
+     "Ceiling of the S3 requests in flight per endpoint and process; the limit adapts below "
+     "it to the store's latency and 503 SlowDown, shared fairly by the migrations"},
+    {"copy.min_in_flight", FERRY_CONF_INT, "4", 1, 1024, 0,
+     "Floor of the adaptive in-flight limit (per endpoint and process)"},
+    {"copy.initial_in_flight", FERRY_CONF_INT, "16", 1, 1024, 0,
+     "Where the adaptive in-flight limit starts before it has measured the store"},
     {"copy.page_size", FERRY_CONF_INT, "1000", 1, 1000, 0, "Keys per ListObjectsV2 page"},
     {"copy.multipart_threshold_mb", FERRY_CONF_INT, "5120", 5, 5120, 0,
      "Objects larger than this are copied with UploadPartCopy (S3's CopyObject limit is 5 GiB)"},
@@ -119,6 +125,19 @@ int worker_run(const ferry_conf *conf, const char *id, int *abandoned)
         ferry_err(NULL, "creating the producer: %s", errstr);
         goto out;
     }
+    {
+        ferry_limiter_conf lc;
+        ferry_limiter_conf_init(&lc);
+        lc.max_limit = (int)ferry_conf_int(conf, "copy.max_in_flight");
+        lc.min_limit = (int)ferry_conf_int(conf, "copy.min_in_flight");
+        if (lc.min_limit > lc.max_limit)
+            lc.min_limit = lc.max_limit; /* a low ceiling alone fixes the limit */
+        lc.initial_limit = (int)ferry_conf_int(conf, "copy.initial_in_flight");
+        if (!(w.limiters = ferry_limiters_new(&lc))) {
+            ferry_err(NULL, "out of memory");
+            goto out;
+        }
+    }
     if ((lease_rc = worker_lease_start(&w, errstr, sizeof(errstr))) != 0 ||
         worker_pool_start(&w, errstr, sizeof(errstr)) != 0) {
         ferry_err(NULL, "starting: %s", errstr);
@@ -148,6 +167,7 @@ out:
     if (w.producer && ferry_kafka_producer_destroy(w.producer, 10000) > 0)
         ferry_warn(NULL, "some notifications were not delivered before exit");
     free(w.parts);
+    ferry_limiters_destroy(w.limiters); /* after the pool: its stores borrowed them */
     the_worker = NULL;
     return exit_code;
 }

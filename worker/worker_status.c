@@ -128,7 +128,8 @@ static double progress_of(const ferry_migration_state *st)
 
 double worker_status_eta(const ferry_migration_state *st, double rate)
 {
-    if (st->status != FERRY_MIG_RUNNING || rate <= 0 || st->objects_total < 0)
+    if (st->status != FERRY_MIG_RUNNING || rate <= 0 || st->objects_total < 0 ||
+        st->objects_total_lower_bound)
         return -1;
     return st->objects_total > st->objects_done
                ? (double)(st->objects_total - st->objects_done) / rate
@@ -178,6 +179,9 @@ static json_t *state_json(const ferry_migration_state *st, int64_t now)
     json_object_set_new(o, "objects_done", json_integer(st->objects_done));
     json_object_set_new(o, "objects_total",
                         st->objects_total >= 0 ? json_integer(st->objects_total) : json_null());
+    /* still listing: objects_total is "at least" (progress and ETA are then estimates) */
+    json_object_set_new(o, "objects_total_lower_bound",
+                        json_boolean(st->objects_total_lower_bound && st->objects_total >= 0));
     json_object_set_new(o, "bytes_done", json_integer(st->bytes_done));
     json_object_set_new(o, "objects_copied", json_integer(st->objects_copied));
     json_object_set_new(o, "objects_identical", json_integer(st->objects_identical));
@@ -299,8 +303,8 @@ static void print_text(const ferry_migration_state *st, size_t n, const seen *pr
             bar[k] = k < fill ? '#' : '.';
         bar[30] = '\0';
         if (s->objects_total >= 0)
-            snprintf(objs, sizeof(objs), "%lld/%lld", (long long)s->objects_done,
-                     (long long)s->objects_total);
+            snprintf(objs, sizeof(objs), "%lld/%s%lld", (long long)s->objects_done,
+                     s->objects_total_lower_bound ? ">=" : "", (long long)s->objects_total);
         else
             snprintf(objs, sizeof(objs), "%lld/?", (long long)s->objects_done);
         ferry_fmt_bytes((double)s->bytes_done, bytes, sizeof(bytes));

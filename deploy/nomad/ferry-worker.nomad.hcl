@@ -130,7 +130,7 @@ job "ferry-worker" {
         data        = <<-EOT
           worker.group=ferry-workers
           worker.concurrency=2
-          copy.max_in_flight=16
+          copy.max_in_flight=256
           lease.ttl_ms=30000
           retry.max_attempts=6
           shutdown.timeout_ms=30000

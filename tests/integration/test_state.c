@@ -357,7 +357,7 @@ static void test_acquire_busy_renew_release(void)
     CHECK_STR(err.cls, FERRY_EC_FENCED);
 
     /* release keeps the checkpoint and marks the migration pending */
-    ferry_checkpoint cp = {"k/0001", 1, 10, -1, -1, -1, -1, -1, NULL, NULL, 0};
+    ferry_checkpoint cp = {"k/0001", 1, 10, -1, -1, -1, -1, -1, NULL, NULL, 0, 0};
     CHECK_INT(ferry_state_checkpoint(r, &a.lease, &cp, &err), FERRY_OK);
     CHECK_INT(ferry_state_release(r, &a.lease, &err), FERRY_OK);
     CHECK_INT(ferry_state_get(r, ds, &st, &err), FERRY_OK);
@@ -406,7 +406,7 @@ static void test_fencing_after_expiry(void)
 
     CHECK_INT(ferry_state_acquire(ra, &qa, &a, &err), FERRY_OK);
     CHECK_INT(a.outcome, FERRY_ACQUIRE_OK);
-    ferry_checkpoint cpa1 = {"a/0010", 10, 1000, 100, -1, -1, -1, -1, NULL, NULL, 0};
+    ferry_checkpoint cpa1 = {"a/0010", 10, 1000, 100, -1, -1, -1, -1, NULL, NULL, 0, 0};
     CHECK_INT(ferry_state_checkpoint(ra, &a.lease, &cpa1, &err), FERRY_OK);
 
     sleep_ms(300); /* A is "paused" past its lease */
@@ -419,7 +419,7 @@ static void test_fencing_after_expiry(void)
     CHECK_INT(b.objects_total, 100);
 
     /* A wakes up and writes: refused, with the new holder in the message */
-    ferry_checkpoint cpa2 = {"a/0099", 99, 9900, -1, -1, -1, -1, -1, NULL, NULL, 0};
+    ferry_checkpoint cpa2 = {"a/0099", 99, 9900, -1, -1, -1, -1, -1, NULL, NULL, 0, 0};
     ferry_error_clear(&err);
     CHECK_INT(ferry_state_checkpoint(ra, &a.lease, &cpa2, &err), FERRY_ERR_CANCELLED);
     CHECK_STR(err.cls, FERRY_EC_FENCED);
@@ -431,7 +431,7 @@ static void test_fencing_after_expiry(void)
     CHECK_INT(ferry_state_release(ra, &a.lease, &err), FERRY_ERR_CANCELLED);
 
     /* B's write is accepted */
-    ferry_checkpoint cpb = {"a/0020", 20, 2000, -1, -1, -1, -1, -1, NULL, NULL, 0};
+    ferry_checkpoint cpb = {"a/0020", 20, 2000, -1, -1, -1, -1, -1, NULL, NULL, 0, 0};
     CHECK_INT(ferry_state_checkpoint(rb, &b.lease, &cpb, &err), FERRY_OK);
 
     /* A tries once more after B: still refused */
@@ -453,7 +453,7 @@ static void test_fencing_after_expiry(void)
     ferry_acquire_result a2;
     CHECK_INT(ferry_state_acquire(ra, &q2, &a2, &err), FERRY_OK);
     sleep_ms(250);
-    ferry_checkpoint cpx = {"x", 1, 1, -1, -1, -1, -1, -1, NULL, NULL, 0};
+    ferry_checkpoint cpx = {"x", 1, 1, -1, -1, -1, -1, -1, NULL, NULL, 0, 0};
     CHECK_INT(ferry_state_checkpoint(ra, &a2.lease, &cpx, &err), FERRY_ERR_CANCELLED);
     CHECK(strstr(err.msg, "free") != NULL);
 
@@ -480,7 +480,7 @@ static void test_same_worker_takes_over(void)
     CHECK_INT(a2.took_over, 1);
     CHECK_INT(a2.resumed, 1);
     CHECK_INT(a2.lease.fence, a.lease.fence + 1);
-    ferry_checkpoint cp = {"k", 1, 1, -1, -1, -1, -1, -1, NULL, NULL, 0};
+    ferry_checkpoint cp = {"k", 1, 1, -1, -1, -1, -1, -1, NULL, NULL, 0, 0};
     CHECK_INT(ferry_state_checkpoint(r, &a.lease, &cp, &err), FERRY_ERR_CANCELLED);
     CHECK_INT(ferry_state_checkpoint(r, &a2.lease, &cp, &err), FERRY_OK);
 
@@ -502,6 +502,40 @@ static void test_same_worker_takes_over(void)
 
 /* ---- outcome ---------------------------------------------------------------------- */
 
+/* "n of >= m": a checkpoint may say the total is only a lower bound (the source is still
+ * being listed); the next checkpoint without it, and done, clear it. */
+static void test_total_lower_bound(void)
+{
+    ferry_redis *r = open_handle(0);
+    const char *ds = dataset("lowerbound");
+    ferry_acquire_req q = req_for(ds, "worker-a", "ev-1", 30000);
+    ferry_acquire_result a;
+    ferry_migration_state st;
+    ferry_error err;
+
+    CHECK_INT(ferry_state_acquire(r, &q, &a, &err), FERRY_OK);
+    ferry_checkpoint lb = {"k/0100", 100, 1000, 2000, -1, -1, -1, -1, NULL, NULL, 0, 1};
+    CHECK_INT(ferry_state_checkpoint(r, &a.lease, &lb, &err), FERRY_OK);
+    CHECK_INT(ferry_state_get(r, ds, &st, &err), FERRY_OK);
+    CHECK_INT(st.objects_total, 2000);
+    CHECK_INT(st.objects_total_lower_bound, 1);
+    ferry_migration_state_clear(&st);
+    ferry_checkpoint exact = {"k/0200", 200, 2000, 2500, -1, -1, -1, -1, NULL, NULL, 0, 0};
+    CHECK_INT(ferry_state_checkpoint(r, &a.lease, &exact, &err), FERRY_OK);
+    CHECK_INT(ferry_state_get(r, ds, &st, &err), FERRY_OK);
+    CHECK_INT(st.objects_total, 2500);
+    CHECK_INT(st.objects_total_lower_bound, 0);
+    ferry_migration_state_clear(&st);
+    CHECK_INT(ferry_state_checkpoint(r, &a.lease, &lb, &err), FERRY_OK);
+    CHECK_INT(ferry_state_mark_done(r, &a.lease, 2500, 25000, 2500, &err), FERRY_OK);
+    CHECK_INT(ferry_state_get(r, ds, &st, &err), FERRY_OK);
+    CHECK_INT(st.objects_total, 2500);
+    CHECK_INT(st.objects_total_lower_bound, 0);
+    ferry_migration_state_clear(&st);
+    ferry_acquire_result_clear(&a);
+    ferry_redis_destroy(r);
+}
+
 static void test_done_and_already_done(void)
 {
     ferry_redis *r = open_handle(0);
@@ -514,7 +548,7 @@ static void test_done_and_already_done(void)
     const int64_t big = 9007199254740993LL;
 
     CHECK_INT(ferry_state_acquire(r, &q, &a, &err), FERRY_OK);
-    ferry_checkpoint cp = {"z/last", 5, big, 6, -1, -1, -1, -1, NULL, NULL, 0};
+    ferry_checkpoint cp = {"z/last", 5, big, 6, -1, -1, -1, -1, NULL, NULL, 0, 0};
     CHECK_INT(ferry_state_checkpoint(r, &a.lease, &cp, &err), FERRY_OK);
     CHECK_INT(ferry_state_mark_done(r, &a.lease, 6, big + 2, -1, &err), FERRY_OK);
     /* retried after a lost reply: still OK, nothing changes */
@@ -578,7 +612,7 @@ static void test_failed(void)
     char longmsg[2000];
 
     CHECK_INT(ferry_state_acquire(r, &q, &a, &err), FERRY_OK);
-    ferry_checkpoint cp = {"p/0003", 3, 300, -1, -1, -1, -1, -1, NULL, NULL, 0};
+    ferry_checkpoint cp = {"p/0003", 3, 300, -1, -1, -1, -1, -1, NULL, NULL, 0, 0};
     CHECK_INT(ferry_state_checkpoint(r, &a.lease, &cp, &err), FERRY_OK);
     /* a message over 1024 bytes, cut inside a 2-byte UTF-8 sequence */
     memset(longmsg, 'e', sizeof(longmsg));
@@ -627,7 +661,7 @@ static void test_failed(void)
     CHECK_INT(ferry_state_get(r, ds2, &st, &err), FERRY_OK);
     CHECK_INT(st.status, FERRY_MIG_RUNNING);
     ferry_migration_state_clear(&st);
-    ferry_checkpoint cp2 = {"q/1", 1, 1, -1, -1, -1, -1, -1, NULL, NULL, 0};
+    ferry_checkpoint cp2 = {"q/1", 1, 1, -1, -1, -1, -1, -1, NULL, NULL, 0, 0};
     CHECK_INT(ferry_state_checkpoint(r, &c.lease, &cp2, &err), FERRY_OK);
     CHECK_INT(ferry_state_release(r, &c.lease, &err), FERRY_OK);
     /* without a lease it is written; a new event drops the old checkpoint */
@@ -686,7 +720,7 @@ static void test_report_and_failed_objects(void)
     CHECK_INT(a.recheck, 0);
     CHECK(a.started_at_ms > 0);
     {
-        ferry_checkpoint cp = {"p/0004", 2, 200, 4, 2, 0, 1, 1, "ev-r", entries, 2};
+        ferry_checkpoint cp = {"p/0004", 2, 200, 4, 2, 0, 1, 1, "ev-r", entries, 2, 0};
         CHECK_INT(ferry_state_checkpoint(r, &a.lease, &cp, &err), FERRY_OK);
         CHECK_INT(ferry_state_checkpoint(r, &a.lease, &cp, &err), FERRY_OK); /* idempotent */
     }
@@ -889,7 +923,7 @@ static void test_acl_user_and_db(void)
     CHECK_INT(ferry_state_acquire(u, &q, &a, &err), FERRY_OK);
     if (a.outcome == FERRY_ACQUIRE_OK) {
         ferry_report_entry re = {"k0", "failed", FERRY_EC_S3_AUTH, "denied"};
-        ferry_checkpoint cp = {"k", 1, 2, 3, 1, 0, 0, 1, "ev", &re, 1};
+        ferry_checkpoint cp = {"k", 1, 2, 3, 1, 0, 0, 1, "ev", &re, 1, 0};
         CHECK_INT(ferry_state_renew(u, &a.lease, &err), FERRY_OK);
         CHECK_INT(ferry_state_checkpoint(u, &a.lease, &cp, &err), FERRY_OK);
         CHECK_INT(ferry_state_mark_done(u, &a.lease, 3, 4, 3, &err), FERRY_OK);
@@ -1079,6 +1113,7 @@ int main(void)
     RUN(test_fencing_after_expiry);
     RUN(test_same_worker_takes_over);
     RUN(test_done_and_already_done);
+    RUN(test_total_lower_bound);
     RUN(test_failed);
     RUN(test_report_and_failed_objects);
     RUN(test_invalid_requests);

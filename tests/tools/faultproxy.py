@@ -11,6 +11,12 @@ fraction of requests, injects one kind of fault:
   badlen     forward, send the response with a Content-Length larger than the body,
              then close
   forbidden  answer 403 AccessDenied (a permanent fault; request not forwarded)
+  throttle   answer 503 SlowDown to any request that arrives while --max-concurrent
+             others are being served (a store that admits N requests at once, as S3
+             does per prefix while it scales); --rate is ignored
+
+--delay-ms adds that much latency to every forwarded request (any kind), so that the
+number of requests in flight matters as it does against a real store.
 
 Per-key rules (--rule REGEX=FAULT, repeatable) answer every request whose
 "METHOD PATH [copy-source]" (URL-decoded; the copy source of a server-side copy) matches
@@ -29,7 +35,9 @@ every header (Host included, which SigV4 signs) are sent upstream unchanged. Onl
 dropped). Choices are deterministic for a given --seed and request order.
 
 The listening port is printed on stdout ("PORT <n>"); counts are written as JSON to
---counts after every request: {"requests": N, "injected": N, "kind": "..."}.
+--counts after every request: {"requests": N, "injected": N, "kind": "...",
+"max_concurrent": most requests served at once, "lists": ListObjectsV2 requests,
+"lists_overlapped": those that arrived while another request was being served}.
 Python 3 standard library only.
 """
 import argparse
@@ -68,7 +76,26 @@ class Counts:
     def __init__(self, path, kind):
         self.lock = threading.Lock()
         self.path = path
-        self.data = {"kind": kind, "requests": 0, "injected": 0, "by_op": {}}
+        self.data = {"kind": kind, "requests": 0, "injected": 0, "by_op": {},
+                     "max_concurrent": 0, "lists": 0, "lists_overlapped": 0}
+        self.active = 0  # requests being served now (forwarded, not yet answered)
+
+    def enter(self, limit, is_list):
+        """A request arrives: returns False if it must be refused (throttle)."""
+        with self.lock:
+            if is_list:
+                self.data["lists"] += 1
+                if self.active > 0:
+                    self.data["lists_overlapped"] += 1
+            if limit and self.active >= limit:
+                return False
+            self.active += 1
+            self.data["max_concurrent"] = max(self.data["max_concurrent"], self.active)
+            return True
+
+    def leave(self):
+        with self.lock:
+            self.active -= 1
 
     def bump(self, injected, op="other"):
         with self.lock:
@@ -228,74 +255,31 @@ class Proxy:
                 parts = reqline.decode("latin-1").split(" ")
                 target = parts[1] if len(parts) > 1 else "/"
                 mname = method.decode("latin-1")
-                rule = self.rule_for(mname, target, hdrs)
-                inject = rule is not None or self.decide()
-                self.counts.bump(inject, op_of(mname, target, hdrs))
-                kind = rule or (self.args.kind if inject else "none")
-                if rule:
-                    if self.args.log:
+                is_list = mname == "GET" and "list-type=2" in target
+                limit = self.args.max_concurrent if self.args.kind == "throttle" else 0
+                admitted = self.counts.enter(limit, is_list)
+                try:
+                    rule = self.rule_for(mname, target, hdrs)
+                    if self.args.kind == "throttle":
+                        inject = rule is not None or not admitted
+                    else:
+                        inject = rule is not None or self.decide()
+                    self.counts.bump(inject, op_of(mname, target, hdrs))
+                    kind = rule or (self.args.kind if inject else "none")
+                    if kind == "throttle":
+                        kind = "slowdown"
+                    if inject and self.args.log:
                         with self.counts.lock, open(self.args.log, "a") as f:
                             f.write("%s %s\n" % (kind, reqline.decode("latin-1")))
-                    csock.sendall(xml_error(*RULE_FAULTS[rule]))
-                    continue
-                if inject and self.args.log:
-                    with self.counts.lock, open(self.args.log, "a") as f:
-                        f.write("%s %s\n" % (kind, reqline.decode("latin-1")))
-                if kind == "slowdown":
-                    csock.sendall(xml_error(503, "Slow Down", "SlowDown",
-                                            "Please reduce your request rate."))
-                    continue
-                if kind == "forbidden":
-                    csock.sendall(xml_error(403, "Forbidden", "AccessDenied",
-                                            "Access Denied (faultproxy)"))
-                    continue
-                if kind == "latency":
-                    time.sleep(self.args.latency_ms / 1000.0)
-                if up is None:
-                    up = Conn(socket.create_connection(self.upstream, timeout=60))
-                up.sock.sendall(head + body)
-                while True:
-                    rhead = up.read_head()
-                    status = int(rhead.split(b" ", 2)[1])
-                    if 100 <= status < 200:
-                        continue  # 100 Continue already answered by us
-                    break
-                _, rh = headers_of(rhead)
-                no_body = method == b"HEAD" or status in (204, 304)
-                rbody, delimited = read_body(up, rh, False, no_body)
-                if not delimited:
-                    up.sock.close()
-                    up = None
-                full = rhead + rbody
-                if kind == "reset":
-                    cut = len(rhead) + len(rbody) // 2 if rbody else max(1, len(rhead) // 2)
-                    csock.sendall(full[:cut])
-                    rst_close(csock)
-                    return
-                if kind == "truncate" and rbody:
-                    csock.sendall(rhead + rbody[: len(rbody) // 2])
-                    csock.shutdown(socket.SHUT_RDWR)
-                    return
-                if kind == "truncate":  # no body: cut the headers
-                    csock.sendall(rhead[: len(rhead) // 2])
-                    csock.shutdown(socket.SHUT_RDWR)
-                    return
-                if kind == "badlen":
-                    if b"content-length" in rh and not no_body:
-                        old = b"content-length: " + rh[b"content-length"]
-                        new_len = int(rh[b"content-length"]) + 17
-                        lines = rhead.split(b"\r\n")
-                        lines = [(b"Content-Length: %d" % new_len)
-                                 if ln.lower().replace(b" ", b"") == old.replace(b" ", b"") else ln
-                                 for ln in lines]
-                        csock.sendall(b"\r\n".join(lines) + rbody)
-                    else:  # nothing to lie about: declare a body that never comes
-                        csock.sendall(rhead[:-2] + b"Content-Length: 17\r\n\r\n")
-                    csock.shutdown(socket.SHUT_RDWR)
-                    return
-                csock.sendall(full)
-                if hdrs.get(b"connection", b"").lower() == b"close" or \
-                        rh.get(b"connection", b"").lower() == b"close" or not delimited:
+                    if rule:
+                        csock.sendall(xml_error(*RULE_FAULTS[rule]))
+                        done = False
+                    else:
+                        up, done = self.serve_one(csock, kind, head, body, hdrs, method, up)
+                finally:
+                    if admitted:
+                        self.counts.leave()
+                if done:
                     return
         except (EOFError, OSError, ValueError):
             return
@@ -306,6 +290,68 @@ class Proxy:
                 pass
             if up is not None:
                 up.sock.close()
+
+    def serve_one(self, csock, kind, head, body, hdrs, method, up):
+        """Answers one request; returns (upstream conn, True if the client conn is done)."""
+        if kind == "slowdown":
+            csock.sendall(xml_error(503, "Slow Down", "SlowDown",
+                                    "Please reduce your request rate."))
+            return up, False
+        if kind == "forbidden":
+            csock.sendall(xml_error(403, "Forbidden", "AccessDenied",
+                                    "Access Denied (faultproxy)"))
+            return up, False
+        if kind == "latency":
+            time.sleep(self.args.latency_ms / 1000.0)
+        if self.args.delay_ms:
+            time.sleep(self.args.delay_ms / 1000.0)
+        if up is None:
+            up = Conn(socket.create_connection(self.upstream, timeout=60))
+        up.sock.sendall(head + body)
+        while True:
+            rhead = up.read_head()
+            status = int(rhead.split(b" ", 2)[1])
+            if 100 <= status < 200:
+                continue  # 100 Continue already answered by us
+            break
+        _, rh = headers_of(rhead)
+        no_body = method == b"HEAD" or status in (204, 304)
+        rbody, delimited = read_body(up, rh, False, no_body)
+        if not delimited:
+            up.sock.close()
+            up = None
+        full = rhead + rbody
+        if kind == "reset":
+            cut = len(rhead) + len(rbody) // 2 if rbody else max(1, len(rhead) // 2)
+            csock.sendall(full[:cut])
+            rst_close(csock)
+            return up, True
+        if kind == "truncate" and rbody:
+            csock.sendall(rhead + rbody[: len(rbody) // 2])
+            csock.shutdown(socket.SHUT_RDWR)
+            return up, True
+        if kind == "truncate":  # no body: cut the headers
+            csock.sendall(rhead[: len(rhead) // 2])
+            csock.shutdown(socket.SHUT_RDWR)
+            return up, True
+        if kind == "badlen":
+            if b"content-length" in rh and not no_body:
+                old = b"content-length: " + rh[b"content-length"]
+                new_len = int(rh[b"content-length"]) + 17
+                lines = rhead.split(b"\r\n")
+                lines = [(b"Content-Length: %d" % new_len)
+                         if ln.lower().replace(b" ", b"") == old.replace(b" ", b"") else ln
+                         for ln in lines]
+                csock.sendall(b"\r\n".join(lines) + rbody)
+            else:  # nothing to lie about: declare a body that never comes
+                csock.sendall(rhead[:-2] + b"Content-Length: 17\r\n\r\n")
+            csock.shutdown(socket.SHUT_RDWR)
+            return up, True
+        csock.sendall(full)
+        if hdrs.get(b"connection", b"").lower() == b"close" or \
+                rh.get(b"connection", b"").lower() == b"close" or not delimited:
+            return up, True
+        return up, False
 
     def serve(self):
         ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -327,7 +373,11 @@ def main():
     p.add_argument("--upstream", required=True, help="http://HOST:PORT of the S3 server")
     p.add_argument("--kind", default="none",
                    choices=["none", "slowdown", "reset", "latency", "truncate", "badlen",
-                            "forbidden"])
+                            "forbidden", "throttle"])
+    p.add_argument("--max-concurrent", type=int, default=8,
+                   help="throttle: requests served at once before 503 SlowDown")
+    p.add_argument("--delay-ms", type=int, default=0,
+                   help="added latency for every forwarded request")
     p.add_argument("--rate", type=float, default=0.05, help="fraction of requests (0..1)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--latency-ms", type=int, default=200)

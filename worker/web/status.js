@@ -53,7 +53,7 @@
       var secs = (now - prev.at) / 1000;
       rate = (objs - prev.objects) / secs;
       brate = Math.max(0, bytes - prev.bytes) / secs;
-      if (total !== null) eta = Math.max(0, total - objs) / rate;
+      if (total !== null && !m.objects_total_lower_bound) eta = Math.max(0, total - objs) / rate;
     }
     if (!prev || objs !== prev.objects || now - prev.at > 10000)
       previous[m.dataset] = { at: now, objects: objs, bytes: bytes };
@@ -78,7 +78,8 @@
     if (m.status === "failed_objects") p.className = "failed";
     tr.appendChild(bar);
 
-    tr.appendChild(el("td", "num objects", objs + " / " + (total === null ? "?" : total)));
+    tr.appendChild(el("td", "num objects", objs + " / " + (total === null ? "?" :
+      (m.objects_total_lower_bound ? "\u2265 " : "") + total)));
     tr.appendChild(el("td", "num bytes", fmtBytes(bytes)));
     tr.appendChild(el("td", "num rate", rate > 0 && (m.status === "running" || m.status === "done")
       ? rate.toFixed(rate < 10 ? 1 : 0) + "/s  " + fmtBytes(brate) + "/s" : "-"));
