@@ -210,8 +210,7 @@ int main(int argc, char **argv)
     if (argc < 3) {
         fprintf(stderr, "usage: ferry-s3tool mb BUCKET | seed s3://B/P [--count N] "
                         "[--min-size A] [--max-size B] [--seed S] | compare s3://SRC s3://DST "
-                        "| count s3://B/P | uploads s3://B/P | put BUCKET KEY [BODY]
-");
+                        "| count s3://B/P | uploads s3://B/P | put BUCKET KEY [BODY]\n");
         return 2;
     }
     if (!(os = open_store(0)))
