@@ -1047,6 +1047,14 @@ static ferry_rc map_migrated(mapper *m, const slot *root, ferry_migrated *ev)
     STEP(get_long(m, &f, &ev->finished_at_ms));
     STEP(field(m, root, "worker", &f));
     STEP(get_string(m, &f, 0, &ev->worker));
+    STEP(field(m, root, "objects_copied", &f));
+    STEP(get_long(m, &f, &ev->objects_copied));
+    STEP(field(m, root, "objects_identical", &f));
+    STEP(get_long(m, &f, &ev->objects_identical));
+    STEP(field(m, root, "objects_vanished", &f));
+    STEP(get_long(m, &f, &ev->objects_vanished));
+    STEP(field(m, root, "objects_failed", &f));
+    STEP(get_long(m, &f, &ev->objects_failed));
 out:
     return rc;
 }
@@ -1269,6 +1277,10 @@ static ferry_rc fill_migrated(avro_value_t *v, const ferry_migrated *ev, ferry_e
     STEP(put_long(v, "duration_ms", ev->duration_ms, err));
     STEP(put_long(v, "finished_at", ev->finished_at_ms, err));
     STEP(put_string(v, "worker", ev->worker, 0, err));
+    STEP(put_long(v, "objects_copied", ev->objects_copied, err));
+    STEP(put_long(v, "objects_identical", ev->objects_identical, err));
+    STEP(put_long(v, "objects_vanished", ev->objects_vanished, err));
+    STEP(put_long(v, "objects_failed", ev->objects_failed, err));
 out:
     return rc;
 }

@@ -328,6 +328,8 @@ ferry_backstage *ferry_backstage_new(const ferry_backstage_conf *conf, char *err
         bs->headers = h;
     }
     curl_easy_setopt(bs->curl, CURLOPT_NOSIGNAL, 1L);
+    if (conf->ca_file && *conf->ca_file) /* libcurl copies it; verification stays on */
+        curl_easy_setopt(bs->curl, CURLOPT_CAINFO, conf->ca_file);
     curl_easy_setopt(bs->curl, CURLOPT_HTTPHEADER, bs->headers);
     curl_easy_setopt(bs->curl, CURLOPT_TIMEOUT_MS, bs->timeout_ms);
     curl_easy_setopt(bs->curl, CURLOPT_CONNECTTIMEOUT_MS, bs->timeout_ms < 5000 ? bs->timeout_ms

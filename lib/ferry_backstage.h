@@ -104,6 +104,7 @@ typedef struct ferry_backstage_conf {
     const char *filter;     /* NULL = FERRY_BACKSTAGE_DEFAULT_FILTER */
     int page_size;          /* limit= per page, 1..10000 (Backstage's default is 200) */
     long timeout_ms;        /* per request */
+    const char *ca_file;    /* CA bundle for an https catalog; NULL = the system's CAs */
 } ferry_backstage_conf;
 
 typedef struct ferry_backstage ferry_backstage;

@@ -151,7 +151,11 @@ ferry_conf *ferry_cli_finish(ferry_cli *cli, const char *program, const char *wo
         return NULL;
     for (size_t i = 0; i < cli->n_flags; i++) {
         /* argv is visible to every user of the machine (ps, /proc): no secrets there. */
-        if (ferry_conf_value_is_secret(cli->conf, cli->flags[i].key, cli->flags[i].value)) {
+        int kafka_secret = cli->flags[i].passthrough &&
+                           !ferry_conf_is_declared(cli->conf, cli->flags[i].key) &&
+                           ferry_conf_kafka_prop_is_secret(cli->flags[i].key);
+        if (kafka_secret ||
+            ferry_conf_value_is_secret(cli->conf, cli->flags[i].key, cli->flags[i].value)) {
             char env[128];
             ferry_conf_env_name(cli->flags[i].key, env, sizeof(env));
             if (!strcmp(cli->flags[i].key, "redis.url"))
@@ -159,6 +163,11 @@ ferry_conf *ferry_cli_finish(ferry_cli *cli, const char *program, const char *wo
                          "redis.url carries credentials: set it in the config file or in %s "
                          "(or the password in redis.password_file), not on the command line "
                          "(other users can read it)", env);
+            else if (kafka_secret)
+                snprintf(errstr, errstr_size,
+                         "%s is a secret: set it in the config file (or kafka.sasl.password_file "
+                         "for the SASL password), not on the command line (other users can "
+                         "read it)", cli->flags[i].key);
             else
                 snprintf(errstr, errstr_size,
                          "%s is a secret: set it in the config file or in %s, not on the "

@@ -10,6 +10,17 @@ extern char **environ;
 const ferry_conf_def ferry_conf_common_defs[] = {
     {"kafka.brokers", FERRY_CONF_STR, "127.0.0.1:9092", 0, 0, 0,
      "Kafka bootstrap servers (librdkafka bootstrap.servers)"},
+    /* The security properties are declared (not only passed through) so that they have
+     * FERRY_KAFKA_* environment names and the password can come from a file. */
+    {"kafka.security.protocol", FERRY_CONF_STR, NULL, 0, 0, 0,
+     "librdkafka security.protocol: plaintext, ssl, sasl_plaintext or sasl_ssl"},
+    {"kafka.sasl.mechanism", FERRY_CONF_STR, NULL, 0, 0, 0,
+     "librdkafka sasl.mechanism, e.g. SCRAM-SHA-512"},
+    {"kafka.sasl.username", FERRY_CONF_STR, NULL, 0, 0, 0, "librdkafka sasl.username"},
+    {"kafka.sasl.password_file", FERRY_CONF_STR, NULL, 0, 0, 0,
+     "File holding the SASL password (passed to librdkafka as sasl.password)"},
+    {"kafka.ssl.ca.location", FERRY_CONF_STR, NULL, 0, 0, 0,
+     "CA file that verifies the brokers' certificates (librdkafka ssl.ca.location)"},
     {"topic.onboard", FERRY_CONF_STR, "ferry.dataset.onboard", 0, 0, 0,
      "Topic carrying DatasetOnboard events"},
     {"topic.dlq", FERRY_CONF_STR, "ferry.dataset.onboard.dlq", 0, 0, 0,
@@ -314,6 +325,11 @@ static const entry *must_find(const ferry_conf *c, const char *key, ferry_conf_t
     return e;
 }
 
+int ferry_conf_is_declared(const ferry_conf *c, const char *key)
+{
+    return find(c, key) != NULL;
+}
+
 int ferry_conf_is_secret(const ferry_conf *c, const char *key)
 {
     const entry *e = find(c, key);
@@ -374,7 +390,7 @@ void ferry_conf_kafka_foreach(const ferry_conf *c, ferry_conf_kafka_cb cb, void 
         cb(c->kafka[i].key, c->kafka[i].value, opaque);
 }
 
-static int looks_secret(const char *prop)
+int ferry_conf_kafka_prop_is_secret(const char *prop)
 {
     return strstr(prop, "password") || strstr(prop, "secret") || strstr(prop, "token") ||
            strstr(prop, "key.pem") || strstr(prop, "sasl.jaas");
@@ -389,7 +405,8 @@ void ferry_conf_dump(const ferry_conf *c, FILE *fp)
     }
     for (size_t i = 0; i < c->n_kafka; i++)
         fprintf(fp, "kafka.%s=%s\n", c->kafka[i].key,
-                looks_secret(c->kafka[i].key) ? "[redacted]" : c->kafka[i].value);
+                ferry_conf_kafka_prop_is_secret(c->kafka[i].key) ? "[redacted]"
+                                                                 : c->kafka[i].value);
 }
 
 static void help_defs(const ferry_conf_def *d, FILE *fp)

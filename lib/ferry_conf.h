@@ -54,6 +54,11 @@ int ferry_conf_is_secret(const ferry_conf *c, const char *key);
 int ferry_conf_value_is_secret(const ferry_conf *c, const char *key, const char *value);
 /* The environment variable that sets key: redis.url -> FERRY_REDIS_URL. */
 void ferry_conf_env_name(const char *key, char *out, size_t size);
+/* 1 if key is one of ferry's declared settings (not a librdkafka pass-through). */
+int ferry_conf_is_declared(const ferry_conf *c, const char *key);
+/* 1 if a librdkafka property name looks like a secret (sasl.password, ssl.key.password,
+ * ...): redacted by ferry_conf_dump and refused on the command line. */
+int ferry_conf_kafka_prop_is_secret(const char *prop);
 
 void ferry_conf_dump(const ferry_conf *c, FILE *fp);          /* secrets redacted */
 void ferry_conf_help(const ferry_conf_def *prog_defs, FILE *fp);

@@ -18,7 +18,7 @@ const char *const ferry_dlq_own_headers[] = {
     FERRY_DLQ_H_FAILED_AT,            FERRY_DLQ_H_WORKER,
     FERRY_DLQ_H_REPLAY_COUNT,         FERRY_DLQ_H_DLT_ORIGINAL_TOPIC,
     FERRY_DLQ_H_DLT_ORIGINAL_PARTITION, FERRY_DLQ_H_DLT_ORIGINAL_OFFSET,
-    FERRY_DLQ_H_DLT_EXCEPTION_MESSAGE, NULL};
+    FERRY_DLQ_H_DLT_EXCEPTION_MESSAGE, FERRY_DLQ_H_REPORT, NULL};
 
 /* ---- record ------------------------------------------------------------------------ */
 

@@ -29,6 +29,9 @@
 #define FERRY_DLQ_H_ATTEMPTS "ferry-attempts"
 #define FERRY_DLQ_H_FAILED_AT "ferry-failed-at"
 #define FERRY_DLQ_H_WORKER "ferry-worker"
+/* failed-objects only: where the failure report is (Redis key of the report hash, and the
+ * report object's s3:// URI when one was written), e.g. "redis:ferry:{ds}:report:<id>" */
+#define FERRY_DLQ_H_REPORT "ferry-report"
 #define FERRY_DLQ_H_REPLAY_COUNT "ferry-replay-count"
 #define FERRY_DLQ_H_DLT_ORIGINAL_TOPIC "kafka_dlt-original-topic"
 #define FERRY_DLQ_H_DLT_ORIGINAL_PARTITION "kafka_dlt-original-partition"

@@ -33,6 +33,14 @@ typedef enum {
 #define FERRY_EC_INTERNAL     "internal"
 #define FERRY_EC_EXHAUSTED    "retries-exhausted"
 #define FERRY_EC_FENCED       "fenced"        /* lost the lease to a newer owner */
+/* Per-object outcomes (the failure report) and what they add up to. */
+#define FERRY_EC_S3_ARCHIVED  "s3-archived"   /* InvalidObjectState: GLACIER/DEEP_ARCHIVE */
+#define FERRY_EC_S3_KMS       "s3-kms"        /* the object's KMS key refused us */
+#define FERRY_EC_S3_INVALID_KEY "s3-invalid-key" /* the key cannot exist at the target */
+#define FERRY_EC_VANISHED     "vanished"      /* listed, then deleted before its copy */
+#define FERRY_EC_FAILED_OBJECTS "failed-objects" /* dataset done except failed objects */
+#define FERRY_EC_INCOMPLETE   "incomplete-page" /* objects of a page never settled */
+#define FERRY_EC_COUNT_MISMATCH "count-mismatch" /* objects listed != objects accounted */
 
 typedef struct ferry_error {
     ferry_rc rc;

@@ -58,6 +58,11 @@ typedef struct ferry_migrated {
     int64_t duration_ms;
     int64_t finished_at_ms;
     char *worker;
+    /* version 2 (0 when decoded from version 1) */
+    int64_t objects_copied;
+    int64_t objects_identical;
+    int64_t objects_vanished;
+    int64_t objects_failed;
 } ferry_migrated;
 
 /* Free the members (not the struct itself) and zero it. NULL-safe. */

@@ -4,8 +4,10 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "ferry_log.h"
 #include "ferry_util.h"
@@ -112,29 +114,83 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
     FERRY_LOG(lvl, NULL, "librdkafka %s: %s", fac, buf);
 }
 
-static void error_cb(rd_kafka_t *rk, int e, const char *reason, void *opaque)
+/* A broker that rejects the credentials, or a broker certificate that does not verify,
+ * is a configuration error that no retry fixes (librdkafka would retry forever): say
+ * which and exit 2, like any other invalid configuration. Nothing is lost: offsets are
+ * stored only after an event is finished, so a restarted (fixed) process gets the same
+ * events again. Errors that are really the network (a connection dropped during the SASL
+ * exchange or the handshake: "Local: Broker transport failure") are not fatal. error_cb
+ * runs on the thread that polls, inside librdkafka, hence _exit after the log line. */
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     (void)rk;
     (void)opaque;
-    if (is_conn_error((rd_kafka_resp_err_t)e))
-        conn_failure("ERROR", reason);
-    else
-        ferry_err(NULL, "librdkafka ERROR: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)e),
+    if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION && !strstr(reason, "Local: ")) {
+        ferry_err(NULL, "kafka: SASL authentication failed (check kafka.sasl.username and "
+                        "kafka.sasl.password_file): %s",
                   reason);
+    } else if (err == RD_KAFKA_RESP_ERR__SSL && strstr(reason, "certificate")) {
+        ferry_err(NULL, "kafka: TLS handshake with the broker failed (check "
+                        "kafka.ssl.ca.location and the broker's certificate): %s",
+                  reason);
+    } else if (is_conn_error((rd_kafka_resp_err_t)err)) {
+        conn_failure("ERROR", reason);
+        return;
+    } else {
+        ferry_err(NULL, "librdkafka ERROR: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err),
+                  reason);
+        return;
+    }
+    fflush(NULL);
+    _exit(2);
 }
 
-/* Our defaults first, then the user's pass-through properties so they can override. */
+/* kafka.sasl.password_file -> sasl.password; the buffer is wiped after use. */
+static void apply_password_file(const char *path, apply_ctx *a)
+{
+    char sub[256];
+    char *pw = ferry_read_small_file(path, 1024, sub, sizeof(sub));
+
+    if (!pw) {
+        snprintf(a->errstr, a->errstr_size, "kafka.sasl.password_file: %s", sub);
+        a->failed = 1;
+        return;
+    }
+    if (!*pw) {
+        snprintf(a->errstr, a->errstr_size, "kafka.sasl.password_file: %s is empty", path);
+        a->failed = 1;
+    } else {
+        apply_prop("sasl.password", pw, a);
+    }
+    memset(pw, 0, strlen(pw));
+    free(pw);
+}
+
+/* Our defaults first, then the declared security settings, then the user's pass-through
+ * properties so they can override. */
 static rd_kafka_conf_t *base_conf(const ferry_conf *conf, const char *const *defaults,
                                   char *errstr, size_t errstr_size)
 {
+    static const char *const declared[] = {"security.protocol", "sasl.mechanism",
+                                           "sasl.username", "ssl.ca.location", NULL};
     rd_kafka_conf_t *kconf = rd_kafka_conf_new();
     apply_ctx a = {kconf, errstr, errstr_size, 0};
+    const char *pwfile = ferry_conf_str(conf, "kafka.sasl.password_file");
+    char key[64];
 
     rd_kafka_conf_set_log_cb(kconf, log_cb);
     rd_kafka_conf_set_error_cb(kconf, error_cb);
     apply_prop("bootstrap.servers", ferry_conf_str(conf, "kafka.brokers"), &a);
     for (size_t i = 0; defaults && defaults[i] && !a.failed; i += 2)
         apply_prop(defaults[i], defaults[i + 1], &a);
+    for (size_t i = 0; declared[i] && !a.failed; i++) {
+        const char *v;
+        snprintf(key, sizeof(key), "kafka.%s", declared[i]);
+        if ((v = ferry_conf_str(conf, key)))
+            apply_prop(declared[i], v, &a);
+    }
+    if (pwfile && !a.failed)
+        apply_password_file(pwfile, &a);
     if (!a.failed)
         ferry_conf_kafka_foreach(conf, apply_prop, &a);
     if (a.failed) {

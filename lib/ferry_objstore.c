@@ -557,6 +557,47 @@ const char *ferry_objstore_classify(int http_status, const char *code, ferry_rc 
     return FERRY_EC_S3_CLIENT;
 }
 
+ferry_objstore_scope ferry_objstore_object_scope(ferry_rc rc, int http_status,
+                                                 const char *code, const char **cls)
+{
+    static const char *const archived[] = {"InvalidObjectState", "ObjectNotInActiveTierError",
+                                           NULL};
+    static const char *const invalid_key[] = {"KeyTooLongError", "InvalidObjectName",
+                                              "XMinioInvalidObjectName", NULL};
+    ferry_rc ignored;
+
+    if (!code)
+        code = "";
+    *cls = ferry_objstore_classify(http_status, code, &ignored);
+    if (rc == FERRY_ERR_RETRYABLE)
+        return FERRY_SCOPE_ENDPOINT;
+    if (rc != FERRY_ERR_PERMANENT)
+        return FERRY_SCOPE_DATASET;
+    if (!strcmp(code, "NoSuchKey")) {
+        *cls = FERRY_EC_VANISHED;
+        return FERRY_SCOPE_VANISHED;
+    }
+    if (code_in(code, archived)) {
+        *cls = FERRY_EC_S3_ARCHIVED;
+        return FERRY_SCOPE_OBJECT;
+    }
+    if (!strncmp(code, "KMS.", 4) || !strcmp(code, "KMSAccessDenied")) {
+        *cls = FERRY_EC_S3_KMS;
+        return FERRY_SCOPE_OBJECT;
+    }
+    if (code_in(code, invalid_key)) {
+        *cls = FERRY_EC_S3_INVALID_KEY;
+        return FERRY_SCOPE_OBJECT;
+    }
+    /* AccessDenied on one key (a bucket policy or ACL on that object): the validation
+     * before the copy proved the credentials list the source and write the target, so
+     * this is about the object. Wrong credentials show other codes
+     * (InvalidAccessKeyId, SignatureDoesNotMatch) and stay dataset-wide. */
+    if (!strcmp(code, "AccessDenied"))
+        return FERRY_SCOPE_OBJECT;
+    return FERRY_SCOPE_DATASET;
+}
+
 /* ---------------------------------------------------------------- backend helpers */
 
 void ferry_objstore__show(char *out, size_t size, const char *bucket, const char *key)

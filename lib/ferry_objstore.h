@@ -263,6 +263,25 @@ struct ferry_objstore_op {
     ferry_objstore_op *next_;
 };
 
+/* Where a failed request's error belongs (DESIGN.md §9 "Failure scope"):
+ *   DATASET   the migration cannot go on (bucket missing, credentials bad): dead-letter
+ *   OBJECT    only this key is affected (403 on that key, archived storage class, KMS
+ *             refused, invalid key at the target): record it, copy the others
+ *   VANISHED  the key was listed but is gone (NoSuchKey): count it, copy the others
+ *   ENDPOINT  the server did not answer properly (network, 5xx, throttling): retryable;
+ *             the endpoint's health decides what to do (circuit breaker) */
+typedef enum {
+    FERRY_SCOPE_DATASET = 0,
+    FERRY_SCOPE_OBJECT,
+    FERRY_SCOPE_VANISHED,
+    FERRY_SCOPE_ENDPOINT,
+} ferry_objstore_scope;
+
+/* Scope of a failed COPY/TRANSFER of one object (rc, http_status and s3_code as the op
+ * reports them). *cls gets the class for the failure report (a FERRY_EC_* string). */
+ferry_objstore_scope ferry_objstore_object_scope(ferry_rc rc, int http_status,
+                                                 const char *code, const char **cls);
+
 /* Zeroes op and sets type and src_size = SIZE_UNKNOWN. */
 void ferry_objstore_op_init(ferry_objstore_op *op, ferry_objstore_op_type type);
 

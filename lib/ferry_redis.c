@@ -417,7 +417,10 @@ static ferry_rc classify_error_reply(ferry_redis *r, const redisReply *rep, cons
         return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_REDIS, "redis %s: %s: %.*s",
                                r->desc, what, len, rep->str);
     }
-    if (err_is(rep, "NOAUTH") || err_is(rep, "WRONGPASS") || err_is(rep, "NOPERM")) {
+    /* A script's redis.call refused by the ACL is the same configuration problem as a
+     * NOPERM reply (Redis 7 words it differently): wait for a fix, never dead-letter. */
+    if (err_is(rep, "NOAUTH") || err_is(rep, "WRONGPASS") || err_is(rep, "NOPERM") ||
+        (rep->len > 40 && strstr(rep->str, "user executing the script can't run"))) {
         /* NOAUTH mid-session: the server restarted with a password; AUTH again */
         *drop = err_is(rep, "NOAUTH");
         return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_CONFIG,

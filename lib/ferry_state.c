@@ -3,6 +3,7 @@
 #include "ferry_state.h"
 
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,26 +28,31 @@
     "  return string.format('%.0f', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))\n" \
     "end\n"
 
-/* ACQUIRE  KEYS: state, lease, fence
+/* ACQUIRE  KEYS: state, lease, fence, report (this event's)
  *          ARGV: worker, event_id, spec_hash, ttl_ms, source_uri, target_uri
  * -> {'done', finished_at, objects_done, bytes_done}
  *        status is done with this event_id and spec_hash; nothing changed
  * -> {'busy', holder, pttl}
  *        the lease is held by another worker id; nothing changed
  * -> {'ok', fence, resumed, took_over, checkpoint, objects_done, bytes_done,
- *     objects_total ('' = unknown), attempts}
+ *     objects_total ('' = unknown), attempts, objects_copied, objects_identical,
+ *     objects_vanished, objects_failed, started_at, recheck}
  *        fence = INCR fence; lease = "<worker>:<fence>" PX ttl; state running with this
  *        worker/fence. resumed (same event_id and spec_hash, not done) keeps checkpoint,
  *        counts, started_at, last_error and adds 1 to attempts; otherwise the hash is
  *        replaced by a fresh one (attempts 1). Either way attempt_started_at = now and
  *        attempt_objects/attempt_bytes = the counts this attempt starts from (rates and
  *        ETA come from the current attempt). took_over: the lease was already held by
- *        this same worker id (a restarted worker); its old fence is now refused. */
+ *        this same worker id (a restarted worker); its old fence is now refused.
+ *        recheck: the same event and spec ended failed_objects (a replay): a fresh start
+ *        (report dropped; started_at kept, so the earlier copies count as this
+ *        migration's own) whose copy checks every object at the target first; kept in
+ *        the hash, so a resume of that run checks too. */
 static const ferry_redis_script lua_acquire = {
     "acquire",
     LUA_PRELUDE
     "local st = redis.call('HMGET', KEYS[1], 'status', 'event_id', 'spec_hash',\n"
-    "                      'finished_at', 'objects_done', 'bytes_done')\n"
+    "                      'finished_at', 'objects_done', 'bytes_done', 'started_at')\n"
     "if st[1] == 'done' and st[2] == ARGV[2] and st[3] == ARGV[3] then\n"
     "  return {'done', st[4] or '0', st[5] or '0', st[6] or '0'}\n"
     "end\n"
@@ -63,8 +69,10 @@ static const ferry_redis_script lua_acquire = {
     "local fence = string.format('%d', redis.call('INCR', KEYS[3]))\n"
     "local now = now_ms()\n"
     "redis.call('SET', KEYS[2], ARGV[1] .. ':' .. fence, 'PX', ARGV[4])\n"
-    "local resumed = 0\n"
-    "if st[2] == ARGV[2] and st[3] == ARGV[3] then resumed = 1 end\n"
+    "local resumed, recheck = 0, 0\n"
+    "if st[2] == ARGV[2] and st[3] == ARGV[3] then\n"
+    "  if st[1] == 'failed_objects' then recheck = 1 else resumed = 1 end\n"
+    "end\n"
     "if resumed == 1 then\n"
     "  redis.call('HINCRBY', KEYS[1], 'attempts', 1)\n"
     "  redis.call('HSET', KEYS[1], 'status', 'running', 'worker', ARGV[1], 'fence', fence,\n"
@@ -72,18 +80,26 @@ static const ferry_redis_script lua_acquire = {
     "  redis.call('HSETNX', KEYS[1], 'started_at', now)\n"
     "  redis.call('HDEL', KEYS[1], 'finished_at')\n"
     "else\n"
-    "  redis.call('DEL', KEYS[1])\n"
+    "  redis.call('DEL', KEYS[1], KEYS[4])\n"
     "  redis.call('HSET', KEYS[1], 'status', 'running', 'event_id', ARGV[2],\n"
     "             'spec_hash', ARGV[3], 'worker', ARGV[1], 'fence', fence,\n"
     "             'source_uri', ARGV[5], 'target_uri', ARGV[6], 'started_at', now,\n"
     "             'updated_at', now, 'objects_done', '0', 'bytes_done', '0', 'attempts', '1')\n"
+    "  if recheck == 1 then\n"
+    "    redis.call('HSET', KEYS[1], 'recheck', '1')\n"
+    "    if st[7] then redis.call('HSET', KEYS[1], 'started_at', st[7]) end\n"
+    "  end\n"
     "end\n"
+    "if resumed == 1 and redis.call('HGET', KEYS[1], 'recheck') == '1' then recheck = 1 end\n"
     "local cur = redis.call('HMGET', KEYS[1], 'checkpoint', 'objects_done', 'bytes_done',\n"
-    "                       'objects_total', 'attempts')\n"
+    "                       'objects_total', 'attempts', 'objects_copied',\n"
+    "                       'objects_identical', 'objects_vanished', 'objects_failed',\n"
+    "                       'started_at')\n"
     "redis.call('HSET', KEYS[1], 'attempt_started_at', now, 'attempt_objects', cur[2] or '0',\n"
     "           'attempt_bytes', cur[3] or '0')\n"
     "return {'ok', fence, resumed, took_over, cur[1] or '', cur[2] or '0', cur[3] or '0',\n"
-    "        cur[4] or '', cur[5] or '1'}\n",
+    "        cur[4] or '', cur[5] or '1', cur[6] or '0', cur[7] or '0', cur[8] or '0',\n"
+    "        cur[9] or '0', cur[10] or '0', recheck}\n",
 };
 
 /* RENEW  KEYS: lease   ARGV: "<worker>:<fence>", ttl_ms
@@ -123,10 +139,15 @@ static const ferry_redis_script lua_release = {
     "  return {'fenced', holder or '', sf or ''}\n"                                            \
     "end\n"
 
-/* CHECKPOINT  KEYS: state, lease
+/* CHECKPOINT  KEYS: state, lease, report
  *             ARGV: "<worker>:<fence>", fence, checkpoint, objects_done, bytes_done,
- *                   objects_total ('' = leave)
- * -> {'ok'}                       fields and updated_at written
+ *                   objects_total, objects_copied, objects_identical, objects_vanished,
+ *                   objects_failed ('' = leave each), report_max, report_ttl_ms,
+ *                   then pairs of report field (source key) and value (JSON line)
+ * -> {'ok'}                       fields and updated_at written; report entries added
+ *                                 while the report has fewer than report_max (an
+ *                                 existing field is overwritten: a retried write is
+ *                                 harmless), state.report names the report
  * -> {'fenced', holder, fence}    lease not "<worker>:<fence>" or state.fence != fence
  *                                 (the current values, '' when missing); nothing written */
 static const ferry_redis_script lua_checkpoint = {
@@ -135,11 +156,25 @@ static const ferry_redis_script lua_checkpoint = {
     "redis.call('HSET', KEYS[1], 'checkpoint', ARGV[3], 'objects_done', ARGV[4],\n"
     "           'bytes_done', ARGV[5], 'updated_at', now_ms())\n"
     "if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'objects_total', ARGV[6]) end\n"
+    "local names = {'objects_copied', 'objects_identical', 'objects_vanished', 'objects_failed'}\n"
+    "for i = 1, 4 do\n"
+    "  if ARGV[6 + i] ~= '' then redis.call('HSET', KEYS[1], names[i], ARGV[6 + i]) end\n"
+    "end\n"
+    "if #ARGV > 12 then\n"
+    "  local n, max = redis.call('HLEN', KEYS[3]), tonumber(ARGV[11])\n"
+    "  for i = 13, #ARGV - 1, 2 do\n"
+    "    if n < max or redis.call('HEXISTS', KEYS[3], ARGV[i]) == 1 then\n"
+    "      n = n + redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])\n"
+    "    end\n"
+    "  end\n"
+    "  redis.call('PEXPIRE', KEYS[3], ARGV[12])\n"
+    "  redis.call('HSET', KEYS[1], 'report', KEYS[3])\n"
+    "end\n"
     "return {'ok'}\n",
 };
 
 /* FINISH  KEYS: state, lease
- *         ARGV: "<worker>:<fence>", fence, status ('done' | 'failed'),
+ *         ARGV: "<worker>:<fence>", fence, status ('done' | 'failed' | 'failed_objects'),
  *               objects_done ('' = leave), bytes_done ('' = leave), objects_total ('' =
  *               leave), error_class, last_error
  * -> {'ok'}            status, finished_at, updated_at (and counts) written; for done
@@ -337,7 +372,7 @@ void ferry_state_spec_hash(const ferry_onboard *ev, char out[17])
 /* ---- helpers ---------------------------------------------------------------------- */
 
 static const char *const status_names[] = {"none", "pending", "running", "done", "failed",
-                                           "unknown"};
+                                           "failed_objects", "unknown"};
 
 const char *ferry_mig_status_name(ferry_mig_status s)
 {
@@ -348,7 +383,7 @@ const char *ferry_mig_status_name(ferry_mig_status s)
 
 int ferry_mig_status_parse(const char *s, ferry_mig_status *out)
 {
-    for (int i = FERRY_MIG_PENDING; i <= FERRY_MIG_FAILED; i++) {
+    for (int i = FERRY_MIG_PENDING; i <= FERRY_MIG_FAILED_OBJECTS; i++) {
         if (s && strcmp(s, status_names[i]) == 0) {
             *out = (ferry_mig_status)i;
             return 0;
@@ -534,8 +569,8 @@ ferry_rc ferry_state_acquire(ferry_redis *r, const ferry_acquire_req *req,
                              ferry_acquire_result *res, ferry_error *err)
 {
     keyset k;
-    char ttl[32];
-    const char *argv[9];
+    char ttl[32], report[FERRY_STATE_KEY_MAX + EVENT_ID_MAX + 8];
+    const char *argv[10];
     redisReply *rep = NULL;
     ferry_rc rc;
 
@@ -554,17 +589,21 @@ ferry_rc ferry_state_acquire(ferry_redis *r, const ferry_acquire_req *req,
     if (req->ttl_ms < 1 || req->ttl_ms > FERRY_STATE_LEASE_TTL_MAX_MS)
         return bad_request(err, "lease ttl");
     snprintf(ttl, sizeof(ttl), "%" PRId64, req->ttl_ms);
+    if ((rc = ferry_state_report_key(report, sizeof(report), req->dataset, req->event_id,
+                                     err)) != FERRY_OK)
+        return rc;
 
     argv[0] = k.state;
     argv[1] = k.lease;
     argv[2] = k.fence;
-    argv[3] = req->worker;
-    argv[4] = req->event_id;
-    argv[5] = req->spec_hash ? req->spec_hash : "";
-    argv[6] = ttl;
-    argv[7] = req->source_uri ? req->source_uri : "";
-    argv[8] = req->target_uri ? req->target_uri : "";
-    rc = ferry_redis_eval(r, &lua_acquire, 3, 9, argv, &rep, err);
+    argv[3] = report;
+    argv[4] = req->worker;
+    argv[5] = req->event_id;
+    argv[6] = req->spec_hash ? req->spec_hash : "";
+    argv[7] = ttl;
+    argv[8] = req->source_uri ? req->source_uri : "";
+    argv[9] = req->target_uri ? req->target_uri : "";
+    rc = ferry_redis_eval(r, &lua_acquire, 4, 10, argv, &rep, err);
     if (rc != FERRY_OK)
         goto out;
 
@@ -577,7 +616,7 @@ ferry_rc ferry_state_acquire(ferry_redis *r, const ferry_acquire_req *req,
         res->outcome = FERRY_ACQUIRE_BUSY;
         res->holder = elem_dup(rep->element[1]);
         res->holder_ttl_ms = elem_i64(rep->element[2], -1);
-    } else if (reply_shape(rep, 9) && elem_is(rep->element[0], "ok")) {
+    } else if (reply_shape(rep, 15) && elem_is(rep->element[0], "ok")) {
         res->outcome = FERRY_ACQUIRE_OK;
         snprintf(res->lease.dataset, sizeof(res->lease.dataset), "%s", req->dataset);
         snprintf(res->lease.worker, sizeof(res->lease.worker), "%s", req->worker);
@@ -590,6 +629,12 @@ ferry_rc ferry_state_acquire(ferry_redis *r, const ferry_acquire_req *req,
         res->bytes_done = elem_i64(rep->element[6], 0);
         res->objects_total = elem_i64(rep->element[7], -1);
         res->attempts = elem_i64(rep->element[8], 1);
+        res->objects_copied = elem_i64(rep->element[9], 0);
+        res->objects_identical = elem_i64(rep->element[10], 0);
+        res->objects_vanished = elem_i64(rep->element[11], 0);
+        res->objects_failed = elem_i64(rep->element[12], 0);
+        res->started_at_ms = elem_i64(rep->element[13], 0);
+        res->recheck = elem_i64(rep->element[14], 0) != 0;
         if (res->lease.fence < 1) {
             rc = bad_reply(lua_acquire.name, err);
             goto out;
@@ -665,12 +710,43 @@ ferry_rc ferry_state_release(ferry_redis *r, const ferry_lease *lease, ferry_err
 
 /* ---- checkpoint / done / failed ---------------------------------------------------- */
 
+ferry_rc ferry_state_report_key(char *buf, size_t size, const char *dataset,
+                                const char *event_id, ferry_error *err)
+{
+    int n;
+
+    if (!ferry_state_dataset_ok(dataset))
+        return ferry_state_key(buf, size, dataset, FERRY_STATE_KEY_STATE, err); /* the error */
+    if (!text_ok(event_id, EVENT_ID_MAX, 1))
+        return bad_request(err, "event id");
+    n = snprintf(buf, size, "ferry:{%s}:report:%s", dataset, event_id ? event_id : "");
+    if (n < 0 || (size_t)n >= size)
+        return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INTERNAL,
+                               "Redis key buffer too small");
+    return FERRY_OK;
+}
+
+/* One report line as JSON; NULL when out of memory. The caller frees it. */
+static char *report_json(const ferry_report_entry *e)
+{
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "key", e->key, "outcome", e->outcome,
+                          "class", e->cls, "message", e->message ? e->message : "");
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return s;
+}
+
 ferry_rc ferry_state_checkpoint(ferry_redis *r, const ferry_lease *lease,
                                 const ferry_checkpoint *cp, ferry_error *err)
 {
     keyset k;
     char value[FERRY_STATE_WORKER_MAX + 32], fence[32], od[32], bd[32], ot[32];
-    const char *argv[8];
+    char counts[4][32], max[32], ttl[32], report[FERRY_STATE_KEY_MAX + EVENT_ID_MAX + 8];
+    const int64_t cv[4] = {cp->objects_copied, cp->objects_identical, cp->objects_vanished,
+                           cp->objects_failed};
+    const char **argv = NULL;
+    char **lines = NULL;
+    size_t argc = 15 + 2 * cp->nreport, nlines = 0;
     ferry_rc rc;
 
     if ((rc = lease_ok(lease, err)) != FERRY_OK || (rc = make_keys(&k, lease->dataset, err)))
@@ -679,20 +755,55 @@ ferry_rc ferry_state_checkpoint(ferry_redis *r, const ferry_lease *lease,
         return bad_request(err, "checkpoint key");
     if (cp->objects_done < 0 || cp->bytes_done < 0)
         return bad_request(err, "checkpoint counts");
+    if (cp->nreport && !cp->event_id)
+        return bad_request(err, "report without an event id");
+    if ((rc = ferry_state_report_key(report, sizeof(report), lease->dataset, cp->event_id,
+                                     err)) != FERRY_OK)
+        return rc;
+    argv = calloc(argc, sizeof(*argv)); /* 3 keys, 12 arguments, the report pairs */
+    lines = calloc(cp->nreport ? cp->nreport : 1, sizeof(*lines));
+    if (!argv || !lines) {
+        rc = ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
+        goto out;
+    }
     lease_value(value, sizeof(value), lease);
     snprintf(fence, sizeof(fence), "%" PRId64, lease->fence);
     fmt_i64(od, sizeof(od), cp->objects_done);
     fmt_i64(bd, sizeof(bd), cp->bytes_done);
     fmt_i64(ot, sizeof(ot), cp->objects_total);
+    for (int i = 0; i < 4; i++)
+        fmt_i64(counts[i], sizeof(counts[i]), cv[i]);
+    snprintf(max, sizeof(max), "%d", FERRY_STATE_REPORT_MAX);
+    snprintf(ttl, sizeof(ttl), "%lld", FERRY_STATE_REPORT_TTL_MS);
     argv[0] = k.state;
     argv[1] = k.lease;
-    argv[2] = value;
-    argv[3] = fence;
-    argv[4] = cp->key;
-    argv[5] = od;
-    argv[6] = bd;
-    argv[7] = ot;
-    return run_fenced(r, &lua_checkpoint, lease, "checkpoint", 2, 8, argv, err);
+    argv[2] = report;
+    argv[3] = value;
+    argv[4] = fence;
+    argv[5] = cp->key;
+    argv[6] = od;
+    argv[7] = bd;
+    argv[8] = ot;
+    for (int i = 0; i < 4; i++)
+        argv[9 + i] = counts[i];
+    argv[13] = max;
+    argv[14] = ttl;
+    argc = 15;
+    for (size_t i = 0; i < cp->nreport; i++) {
+        if (!(lines[nlines] = report_json(&cp->report[i]))) {
+            rc = ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
+            goto out;
+        }
+        argv[argc++] = cp->report[i].key;
+        argv[argc++] = lines[nlines++];
+    }
+    rc = run_fenced(r, &lua_checkpoint, lease, "checkpoint", 3, (int)argc, argv, err);
+out:
+    for (size_t i = 0; i < nlines; i++)
+        free(lines[i]);
+    free(lines);
+    free(argv);
+    return rc;
 }
 
 static ferry_rc finish(ferry_redis *r, const ferry_lease *lease, const char *status,
@@ -735,6 +846,17 @@ ferry_rc ferry_state_mark_done(ferry_redis *r, const ferry_lease *lease, int64_t
     if (objects_done < 0 || bytes_done < 0)
         return bad_request(err, "final counts");
     return finish(r, lease, "done", objects_done, bytes_done, objects_total, NULL, NULL, err);
+}
+
+ferry_rc ferry_state_mark_failed_objects(ferry_redis *r, const ferry_lease *lease,
+                                         int64_t objects_done, int64_t bytes_done,
+                                         int64_t objects_total, const char *error_class,
+                                         const char *message, ferry_error *err)
+{
+    if (objects_done < 0 || bytes_done < 0)
+        return bad_request(err, "final counts");
+    return finish(r, lease, "failed_objects", objects_done, bytes_done, objects_total,
+                  error_class ? error_class : FERRY_EC_INTERNAL, message ? message : "", err);
 }
 
 ferry_rc ferry_state_mark_failed(ferry_redis *r, const ferry_lease *lease,
@@ -809,6 +931,8 @@ void ferry_migration_state_clear(ferry_migration_state *st)
     free(st->last_error);
     free(st->error_class);
     free(st->lease_holder);
+    free(st->report);
+    free(st->report_object);
     memset(st, 0, sizeof(*st));
 }
 
@@ -826,6 +950,8 @@ static void field_set(ferry_migration_state *st, const redisReply *f, const redi
         {"checkpoint", offsetof(ferry_migration_state, checkpoint)},
         {"last_error", offsetof(ferry_migration_state, last_error)},
         {"error_class", offsetof(ferry_migration_state, error_class)},
+        {"report", offsetof(ferry_migration_state, report)},
+        {"report_object", offsetof(ferry_migration_state, report_object)},
     };
     static const struct {
         const char *name;
@@ -839,6 +965,10 @@ static void field_set(ferry_migration_state *st, const redisReply *f, const redi
         {"bytes_done", offsetof(ferry_migration_state, bytes_done)},
         {"objects_total", offsetof(ferry_migration_state, objects_total)},
         {"attempts", offsetof(ferry_migration_state, attempts)},
+        {"objects_copied", offsetof(ferry_migration_state, objects_copied)},
+        {"objects_identical", offsetof(ferry_migration_state, objects_identical)},
+        {"objects_vanished", offsetof(ferry_migration_state, objects_vanished)},
+        {"objects_failed", offsetof(ferry_migration_state, objects_failed)},
         {"attempt_started_at", offsetof(ferry_migration_state, attempt_started_at_ms)},
         {"attempt_objects", offsetof(ferry_migration_state, attempt_objects)},
         {"attempt_bytes", offsetof(ferry_migration_state, attempt_bytes)},
@@ -1059,6 +1189,64 @@ static const ferry_redis_script lua_webhook = {
     "  return 1\n"
     "end\n"
     "return 0\n"};
+
+ferry_rc ferry_state_report_read(ferry_redis *r, const char *dataset, const char *event_id,
+                                 char **out, size_t *len, ferry_error *err)
+{
+    char key[FERRY_STATE_KEY_MAX + EVENT_ID_MAX + 8];
+    const char *argv[2] = {"HVALS", key};
+    redisReply *rep = NULL;
+    size_t total = 0;
+    ferry_rc rc;
+
+    *out = NULL;
+    *len = 0;
+    if ((rc = ferry_state_report_key(key, sizeof(key), dataset, event_id, err)) != FERRY_OK)
+        return rc;
+    /* Bounded: the report never holds more than FERRY_STATE_REPORT_MAX entries. */
+    if ((rc = ferry_redis_command(r, 2, argv, NULL, &rep, err)) != FERRY_OK)
+        return rc;
+    if (rep->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(rep);
+        return bad_reply("HVALS", err);
+    }
+    for (size_t i = 0; i < rep->elements; i++)
+        if (rep->element[i]->type == REDIS_REPLY_STRING)
+            total += rep->element[i]->len + 1;
+    if (total > 0) {
+        if (!(*out = malloc(total + 1))) {
+            freeReplyObject(rep);
+            return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
+        }
+        for (size_t i = 0; i < rep->elements; i++) {
+            const redisReply *e = rep->element[i];
+            if (e->type != REDIS_REPLY_STRING)
+                continue;
+            memcpy(*out + *len, e->str, e->len);
+            *len += e->len;
+            (*out)[(*len)++] = '\n';
+        }
+        (*out)[*len] = '\0';
+    }
+    freeReplyObject(rep);
+    return FERRY_OK;
+}
+
+/* REPORT_OBJECT  KEYS: state   ARGV: event_id, uri (this event's migration only) */
+static const ferry_redis_script lua_report_object = {
+    "report-object",
+    "if redis.call('HGET', KEYS[1], 'event_id') == ARGV[1] then\n"
+    "  redis.call('HSET', KEYS[1], 'report_object', ARGV[2])\n"
+    "  return 1\n"
+    "end\n"
+    "return 0\n"};
+
+ferry_rc ferry_state_note_report_object(ferry_redis *r, const char *dataset,
+                                        const char *event_id, const char *uri,
+                                        ferry_error *err)
+{
+    return eval_on_state(r, &lua_report_object, dataset, event_id, uri, err);
+}
 
 ferry_rc ferry_state_note_webhook(ferry_redis *r, const char *dataset, const char *event_id,
                                   const char *outcome, ferry_error *err)

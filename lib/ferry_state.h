@@ -16,7 +16,8 @@
  *
  * Least-privilege Redis ACL (Redis 7 also checks the commands a script calls):
  *   ~ferry:* +@connection +select +eval +evalsha +script|load +time +get +set +incr
- *   +pexpire +pttl +del +hget +hmget +hset +hsetnx +hdel +hincrby +hgetall +scan
+ *   +pexpire +pttl +del +hget +hmget +hset +hsetnx +hdel +hincrby +hgetall +hlen +hexists
+ *   +scan
  * (without script|load every call uses EVAL; tests/integration/test_state.c runs all
  * operations under exactly this ACL.)
  *
@@ -73,6 +74,7 @@ typedef enum {
     FERRY_MIG_RUNNING,
     FERRY_MIG_DONE,
     FERRY_MIG_FAILED,
+    FERRY_MIG_FAILED_OBJECTS, /* finished, but some objects failed: see the report */
     FERRY_MIG_UNKNOWN,  /* a status value this version does not know */
 } ferry_mig_status;
 
@@ -97,6 +99,13 @@ typedef struct ferry_migration_state {
     int64_t bytes_done;
     int64_t objects_total;  /* -1 = not known */
     int64_t attempts;       /* acquisitions for this event id */
+    /* outcome counts (absolute, 0 when absent): objects_done = copied + identical */
+    int64_t objects_copied;    /* copied and verified */
+    int64_t objects_identical; /* already identical at the target, not copied */
+    int64_t objects_vanished;  /* listed, then gone from the source (404 on copy) */
+    int64_t objects_failed;    /* a permanent error on that one object; in the report */
+    char *report;           /* Redis key of the failure report (a hash), NULL = none */
+    char *report_object;    /* s3:// URI of the JSON-lines copy of the report, or NULL */
     int64_t attempt_started_at_ms; /* when the current attempt took the lease; 0 = absent */
     int64_t attempt_objects;       /* objects_done / bytes_done when it started */
     int64_t attempt_bytes;
@@ -167,6 +176,13 @@ typedef struct ferry_acquire_result {
     int64_t bytes_done;
     int64_t objects_total;  /* -1 = unknown */
     int64_t attempts;       /* 1 on a fresh start, +1 per resume */
+    int64_t objects_copied; /* outcome counts with the checkpoint (see the state) */
+    int64_t objects_identical;
+    int64_t objects_vanished;
+    int64_t objects_failed;
+    int64_t started_at_ms;  /* when this event's migration started (Redis clock) */
+    int recheck;            /* 1: this event ended failed_objects before (a replay): start
+                               over, but check every object at the target first */
     /* BUSY */
     char *holder;           /* heap, "<worker>:<fence>" */
     int64_t holder_ttl_ms;
@@ -177,8 +193,9 @@ typedef struct ferry_acquire_result {
 void ferry_acquire_result_clear(ferry_acquire_result *res); /* frees the heap strings */
 
 /* Takes the lease for req->dataset unless someone else holds it, or reports that this
- * exact event and spec already finished. On OK the state becomes running with this
- * worker, fence and event; when resumed, the checkpoint, counts, started_at and
+ * exact event and spec already finished (status done). The same event after
+ * failed_objects starts over with recheck set (its report is dropped). On OK the state
+ * becomes running with this worker, fence and event; when resumed, the checkpoint, counts, started_at and
  * last_error are kept, otherwise they are reset. Returns FERRY_OK for all three outcomes;
  * an error only when Redis could not answer or the request is invalid. */
 ferry_rc ferry_state_acquire(ferry_redis *r, const ferry_acquire_req *req,
@@ -196,15 +213,41 @@ ferry_rc ferry_state_release(ferry_redis *r, const ferry_lease *lease, ferry_err
 
 /* ---- progress and outcome ---------------------------------------------------------- */
 
+/* One line of a failure report: a source key that failed (or vanished) and why. */
+typedef struct ferry_report_entry {
+    const char *key;      /* the source key */
+    const char *outcome;  /* "failed" or "vanished" */
+    const char *cls;      /* error class (FERRY_EC_*) */
+    const char *message;
+} ferry_report_entry;
+
+#define FERRY_STATE_REPORT_MAX 10000 /* entries kept per report; the counts go on */
+#define FERRY_STATE_REPORT_TTL_MS (30LL * 24 * 3600 * 1000) /* a report outlives its DLQ
+                                                              * record long enough to act */
+
+/* The report of one event's migration: the hash "ferry:{<dataset>}:report:<event_id>"
+ * (field = source key, value = one JSON object {"key","outcome","class","message"}). */
+ferry_rc ferry_state_report_key(char *buf, size_t size, const char *dataset,
+                                const char *event_id, ferry_error *err);
+
 typedef struct ferry_checkpoint {
-    const char *key;       /* every source key <= key is copied and verified; not NULL */
+    const char *key;       /* every source key <= key is copied and verified, or recorded
+                              as failed/vanished in the report; not NULL */
     int64_t objects_done;  /* absolute values, so a retried write is harmless */
     int64_t bytes_done;
     int64_t objects_total; /* < 0: leave unchanged */
+    /* outcome counts, absolute; < 0: leave unchanged */
+    int64_t objects_copied, objects_identical, objects_vanished, objects_failed;
+    const char *event_id;             /* names the report; needed with report entries */
+    const ferry_report_entry *report; /* appended in the same atomic write (may be NULL) */
+    size_t nreport;
 } ferry_checkpoint;
 
-/* Records progress if the lease and state.fence are still ours; sets updated_at.
- * FERRY_ERR_CANCELLED "fenced" otherwise (nothing written). */
+/* Records progress if the lease and state.fence are still ours; sets updated_at. Report
+ * entries go into the bounded report hash in the same script (beyond
+ * FERRY_STATE_REPORT_MAX entries only the counts grow), so the checkpoint never passes a
+ * failed key that is not recorded. FERRY_ERR_CANCELLED "fenced" otherwise (nothing
+ * written). */
 ferry_rc ferry_state_checkpoint(ferry_redis *r, const ferry_lease *lease,
                                 const ferry_checkpoint *cp, ferry_error *err);
 
@@ -213,6 +256,14 @@ ferry_rc ferry_state_checkpoint(ferry_redis *r, const ferry_lease *lease,
  * after a lost reply it finds its own fence already done and returns FERRY_OK. */
 ferry_rc ferry_state_mark_done(ferry_redis *r, const ferry_lease *lease, int64_t objects_done,
                                int64_t bytes_done, int64_t objects_total, ferry_error *err);
+
+/* status=failed_objects: the copy went through every object but some failed (counts and
+ * report written by the last checkpoint); error_class/last_error say so. Fenced,
+ * idempotent like mark_done. */
+ferry_rc ferry_state_mark_failed_objects(ferry_redis *r, const ferry_lease *lease,
+                                         int64_t objects_done, int64_t bytes_done,
+                                         int64_t objects_total, const char *error_class,
+                                         const char *message, ferry_error *err);
 
 /* status=failed, last_error, error_class, finished_at, and deletes the lease (the event
  * goes to the DLQ; a replay of it resumes from the checkpoint). Fenced; idempotent like
@@ -238,6 +289,18 @@ typedef struct ferry_fail_req {
 
 ferry_rc ferry_state_mark_failed_unleased(ferry_redis *r, const ferry_fail_req *req,
                                           ferry_error *err);
+
+/* The report of event_id's migration of `dataset` as JSON lines (one object per failed or
+ * vanished key, in no particular order): *out is malloc'd (the caller frees it), NULL
+ * with *len 0 when there is none. At most FERRY_STATE_REPORT_MAX lines. */
+ferry_rc ferry_state_report_read(ferry_redis *r, const char *dataset, const char *event_id,
+                                 char **out, size_t *len, ferry_error *err);
+
+/* Records where the JSON-lines report object was written (state field report_object), on
+ * this event's migration only. */
+ferry_rc ferry_state_note_report_object(ferry_redis *r, const char *dataset,
+                                        const char *event_id, const char *uri,
+                                        ferry_error *err);
 
 /* ---- notification ------------------------------------------------------------------ */
 

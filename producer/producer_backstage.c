@@ -126,6 +126,7 @@ void *producer_backstage_thread(void *arg)
     bc.filter = ferry_conf_str(conf, "backstage.filter");
     bc.page_size = (int)ferry_conf_int(conf, "backstage.page_size");
     bc.timeout_ms = (long)ferry_conf_int(conf, "backstage.timeout_ms");
+    bc.ca_file = ferry_conf_str(conf, "backstage.ca_file");
     p.bs = ferry_backstage_new(&bc, errstr, sizeof(errstr));
     explicit_bzero(token, strlen(token));
     free(token);

@@ -22,6 +22,8 @@ const ferry_conf_def producer_serve_defs[] = {
      "Bearer token for Backstage external access (prefer backstage.token_file)"},
     {"backstage.token_file", FERRY_CONF_STR, NULL, 0, 0, 0,
      "File holding the Backstage bearer token (wins over backstage.token)"},
+    {"backstage.ca_file", FERRY_CONF_STR, NULL, 0, 0, 0,
+     "CA bundle that verifies an https Backstage (default: the system's CAs)"},
     {"backstage.filter", FERRY_CONF_STR, "kind=component,spec.type=dataset", 0, 0, 0,
      "by-query filter selecting dataset entities"},
     {"backstage.poll_interval_ms", FERRY_CONF_INT, "10000", 100, 86400000, 0,

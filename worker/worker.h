@@ -134,6 +134,20 @@ ferry_rc worker_announce(worker_thread_ctx *t, const ferry_onboard *ev, int64_t 
                          int64_t bytes, int64_t duration_ms, int64_t finished_at,
                          ferry_error *err);
 
+/* The copy went through, but some objects failed on their own: state failed_objects
+ * (durable before the caller stores the offset), and FERRY_ERR_PERMANENT with class
+ * failed-objects in err, so the event is dead-lettered naming the report; or the error
+ * of recording it (retryable: the next attempt ends the same way). */
+struct worker_copy_progress;
+struct ferry_lease;
+ferry_rc worker_end_failed_objects(worker_thread_ctx *t, const char *name,
+                                   const ferry_onboard *ev, const struct ferry_lease *lease,
+                                   const struct worker_copy_progress *prog, ferry_error *err);
+/* The progress a (re)started copy begins with, from what the lease acquisition read. */
+struct ferry_acquire_result;
+void worker_progress_from(struct worker_copy_progress *prog,
+                          const struct ferry_acquire_result *res);
+
 /* worker_fanout.c: a dataset above fanout.min_objects is split into key-range chunks. */
 int worker_fanout_wanted(const worker *w, const ferry_onboard *ev, int64_t objects_total);
 struct ferry_lease;
@@ -151,11 +165,12 @@ void worker_thread_ctx_destroy(worker_thread_ctx *t);
 void worker_migrate_job(worker_thread_ctx *t, worker_job *job);
 
 /* worker_dlq.c: dead-letters the job's message; retries until acknowledged or stopping.
- * lctx (may be NULL): what the log lines are about. */
+ * lctx (may be NULL): what the log lines are about. report (may be NULL): the failure
+ * report's location, sent as the header ferry-report. */
 struct ferry_log_ctx;
 ferry_rc worker_dlq_send(worker *w, const rd_kafka_message_t *msg,
                          const struct ferry_log_ctx *lctx, const ferry_error *cause,
-                         int attempts, ferry_error *err);
+                         int attempts, const char *report, ferry_error *err);
 
 /* worker_notify.c */
 ferry_rc worker_notify_migrated(worker *w, ferry_avro_codec *codec, const ferry_migrated *m,
@@ -165,6 +180,7 @@ ferry_rc worker_notify_migrated(worker *w, ferry_avro_codec *codec, const ferry_
 ferry_rc worker_webhook_post(worker *w, const ferry_migrated *m, ferry_error *err);
 
 /* worker_lease.c */
+/* 0, -1 on failure, -2 when the configuration is at fault (e.g. the Redis ACL). */
 int worker_lease_start(worker *w, char *errstr, size_t errstr_size);
 void worker_lease_stop(worker *w);
 /* Registers a held lease for renewal; `lost` is set to 1 if the lease is lost. event_id

@@ -23,15 +23,22 @@ typedef enum {
     ITEM_VERIFY,     /* copied; ETag not comparable, size check pending */
     ITEM_FAILED,
     ITEM_RETRY,      /* a retryable request failure: tried again within the page */
+    ITEM_OBJ_FAILED, /* a permanent error on this object alone: recorded, not copied */
+    ITEM_VANISHED,   /* listed, then gone from the source: recorded, not copied */
 } item_state;
 
 typedef struct item {
     item_state state;
     char *dst_key;      /* points into the copier's key arena */
     int64_t started_us; /* when its copy request started (ferry_copy_duration_seconds) */
+    ferry_error why;    /* OBJ_FAILED, VANISHED: class and message for the report */
     ferry_mpu_record mpu;      /* a previous owner's upload of it, while its copy runs */
     ferry_objstore_mpu resume; /* borrows mpu's strings */
 } item;
+
+/* An object at the target written at most this long before the migration started (by the
+ * Redis clock, compared with the S3 server's) still counts as written by it. */
+#define OWN_COPY_SKEW_MS 120000
 
 struct worker_copier {
     ferry_objstore *store;     /* source endpoint (and target, unless dst_store differs) */
@@ -49,6 +56,14 @@ struct worker_copier {
     size_t nbounds, capbounds;
     char *bounds_event;
     int64_t next_request_us;
+    int64_t max_failed;          /* copy.max_failed_objects; 0 = no limit */
+    int64_t max_failed_percent;  /* copy.max_failed_percent; 0 = no limit */
+    /* Test hook (FERRY_TEST_UNSETTLE_KEY, read once): the first completion of this source
+     * key is dropped as if its request never started, so a page ends with an unsettled
+     * item. Lets a test prove such a page is never counted as done (issue 13.4). */
+    const char *test_unsettle_key;
+    int test_unsettled;
+    ferry_report_entry *report;  /* one page's report lines, built at each checkpoint */
     ferry_objstore_listing listing;
     ferry_objstore_op *ops;
     item *items;
@@ -130,6 +145,9 @@ worker_copier *worker_copier_new(const ferry_conf *conf, char *errstr, size_t er
     if (ferry_conf_int(conf, "fanout.min_objects") > 0)
         c->bound_every = ferry_conf_int(conf, "fanout.chunk_objects");
     c->checkpoint_interval_ms = ferry_conf_int(conf, "copy.checkpoint_interval_ms");
+    c->max_failed = ferry_conf_int(conf, "copy.max_failed_objects");
+    c->max_failed_percent = ferry_conf_int(conf, "copy.max_failed_percent");
+    c->test_unsettle_key = getenv("FERRY_TEST_UNSETTLE_KEY");
     if (ferry_conf_int(conf, "copy.max_requests_per_second") > 0)
         c->request_interval_us = 1000000 / ferry_conf_int(conf, "copy.max_requests_per_second");
     ferry_objstore_listing_init(&c->listing);
@@ -151,6 +169,7 @@ void worker_copier_destroy(worker_copier *c)
     ferry_objstore_listing_free(&c->listing);
     free(c->ops);
     free(c->items);
+    free(c->report);
     free(c->keys);
     free(c);
 }
@@ -170,6 +189,7 @@ typedef struct run {
     /* current page */
     size_t n;          /* entries in the page */
     size_t low;        /* items [0, low) are finished: the checkpoint may pass them */
+    size_t reported;   /* items [0, reported) of the page have their report lines stored */
     int64_t last_checkpoint_ms;
     ferry_error first_err; /* first failure of the page; PERMANENT beats RETRYABLE */
     int failed;
@@ -237,7 +257,34 @@ static void note_failure(run *r, const ferry_error *e)
 
 static int finished(item_state s)
 {
-    return s == ITEM_FILTERED || s == ITEM_SKIPPED || s == ITEM_COPIED;
+    return s == ITEM_FILTERED || s == ITEM_SKIPPED || s == ITEM_COPIED ||
+           s == ITEM_OBJ_FAILED || s == ITEM_VANISHED;
+}
+
+/* Too many objects failed: the dataset itself is broken (e.g. every key 403), so fail
+ * it fast, with the objects' class, instead of recording a million failures. */
+static void check_threshold(run *r)
+{
+    worker_copy_progress *p = r->prog;
+    int64_t settled = p->objects_done + p->failed + p->vanished;
+    ferry_error e;
+
+    if (r->c->max_failed > 0 && p->failed > r->c->max_failed)
+        ferry_error_set(&e, FERRY_ERR_PERMANENT, p->last_object_err.cls,
+                        "%lld objects failed, more than copy.max_failed_objects=%lld; "
+                        "last: %s",
+                        (long long)p->failed, (long long)r->c->max_failed,
+                        p->last_object_err.msg);
+    else if (r->c->max_failed_percent > 0 && settled >= 100 &&
+             p->failed * 100 > r->c->max_failed_percent * settled)
+        ferry_error_set(&e, FERRY_ERR_PERMANENT, p->last_object_err.cls,
+                        "%lld of %lld objects failed, more than copy.max_failed_percent=%lld%%; "
+                        "last: %s",
+                        (long long)p->failed, (long long)settled,
+                        (long long)r->c->max_failed_percent, p->last_object_err.msg);
+    else
+        return;
+    note_failure(r, &e);
 }
 
 /* Moves the low-water mark over every finished item, counting them. */
@@ -245,17 +292,54 @@ static void advance(run *r)
 {
     while (r->low < r->n && finished(r->c->items[r->low].state)) {
         const ferry_objstore_entry *e = &r->c->listing.entries[r->low];
-        if (r->c->items[r->low].state != ITEM_FILTERED) {
+        switch (r->c->items[r->low].state) {
+        case ITEM_SKIPPED:
+        case ITEM_COPIED:
             r->prog->objects_done++;
             r->prog->bytes_done += (int64_t)e->size;
+            if (r->c->items[r->low].state == ITEM_COPIED)
+                r->prog->copied++;
+            else
+                r->prog->identical++;
+            break;
+        case ITEM_OBJ_FAILED:
+            r->prog->failed++;
+            check_threshold(r);
+            break;
+        case ITEM_VANISHED:
+            r->prog->vanished++;
+            break;
+        default:
+            break;
         }
         r->low++;
     }
 }
 
+/* One object failed on its own (scope OBJECT or VANISHED): record why, go on. */
+static void object_failed(run *r, size_t i, int vanished, const char *cls, const char *msg)
+{
+    const ferry_objstore_entry *e = &r->c->listing.entries[i];
+    item *it = &r->c->items[i];
+
+    it->state = vanished ? ITEM_VANISHED : ITEM_OBJ_FAILED;
+    ferry_error_set(&it->why, FERRY_ERR_PERMANENT, cls, "%s", msg);
+    if (vanished) {
+        ferry_counter_inc(worker_metric.objects_vanished);
+        ferry_info(&r->lctx, "%s vanished from the source after it was listed; not copied",
+                   e->key);
+    } else {
+        r->prog->last_object_err = it->why;
+        ferry_counter_inc(worker_metric.objects_failed);
+        ferry_warn(&r->lctx, "object failed, the others go on: %s: %s: %s", e->key, cls, msg);
+    }
+}
+
+/* The checkpoint and the report lines of the failed and vanished items it passes, in one
+ * atomic write: a key beyond the checkpoint is copied or recorded, never lost. */
 static ferry_rc write_checkpoint(run *r, ferry_error *err)
 {
-    ferry_checkpoint cp;
+    ferry_checkpoint cp = {0};
     char *key;
     ferry_rc rc;
 
@@ -268,11 +352,26 @@ static ferry_rc write_checkpoint(run *r, ferry_error *err)
     cp.objects_done = r->prog->objects_done;
     cp.bytes_done = r->prog->bytes_done;
     cp.objects_total = r->prog->objects_total;
+    cp.objects_copied = r->prog->copied;
+    cp.objects_identical = r->prog->identical;
+    cp.objects_vanished = r->prog->vanished;
+    cp.objects_failed = r->prog->failed;
+    cp.event_id = r->ev->event_id;
+    cp.report = r->c->report;
+    for (size_t i = r->reported; i < r->low; i++) {
+        const item *it = &r->c->items[i];
+        if (it->state != ITEM_OBJ_FAILED && it->state != ITEM_VANISHED)
+            continue;
+        r->c->report[cp.nreport++] = (ferry_report_entry){
+            r->c->listing.entries[i].key, it->state == ITEM_VANISHED ? "vanished" : "failed",
+            it->why.cls, it->why.msg};
+    }
     rc = ferry_state_checkpoint(r->redis, r->lease, &cp, err);
     if (rc != FERRY_OK) {
         free(key);
         return rc;
     }
+    r->reported = r->low;
     free(r->prog->checkpoint_owned);
     r->prog->checkpoint_owned = key;
     r->prog->checkpoint = key;
@@ -432,6 +531,12 @@ static void copy_done(ferry_objstore_op *op, void *opaque)
 
     if (op->rc == FERRY_ERR_CANCELLED)
         return; /* never started (or lost the lease): stays TODO, its record stays */
+    if (r->c->test_unsettle_key && !r->c->test_unsettled &&
+        !strcmp(e->key, r->c->test_unsettle_key)) {
+        r->c->test_unsettled = 1;
+        ferry_warn(&r->lctx, "test hook: dropping the completion of %s", e->key);
+        return;
+    }
     if (op->mpu_progress)
         mpu_forget(r, it);
     if (op->rc == FERRY_ERR_RETRYABLE && op->http_status != 412) {
@@ -451,6 +556,14 @@ static void copy_done(ferry_objstore_op *op, void *opaque)
                             e->etag);
             note_failure(r, &e412);
         } else {
+            const char *cls;
+            ferry_objstore_scope scope =
+                ferry_objstore_object_scope(op->rc, op->http_status, op->s3_code, &cls);
+            if (scope == FERRY_SCOPE_OBJECT || scope == FERRY_SCOPE_VANISHED) {
+                object_failed(r, i, scope == FERRY_SCOPE_VANISHED, cls, op->err.msg);
+                advance(r);
+                return;
+            }
             note_failure(r, &op->err);
         }
         return;
@@ -483,6 +596,18 @@ static void copy_done(ferry_objstore_op *op, void *opaque)
             note_failure(r, &ce); /* fenced: stop now */
         /* Other checkpoint failures (Redis briefly down) are retried at the page end. */
     }
+}
+
+/* ferry's own finished copy from before a restart, where ETags cannot tell (a multipart
+ * ETag on either side, issue 13.3): same size, and written since this migration started.
+ * That is the check a multipart copy gets anyway (size), and S3 writes are atomic, so it
+ * is a complete object. */
+static int own_copy(const run *r, const ferry_objstore_entry *e, const ferry_objstore_op *op)
+{
+    if (etag_comparable(e->etag) && etag_comparable(op->etag))
+        return 0; /* both MD5s, and they differ */
+    return op->size == e->size && r->prog->started_at_ms > 0 && op->last_modified_ms > 0 &&
+           op->last_modified_ms >= r->prog->started_at_ms - OWN_COPY_SKEW_MS;
 }
 
 /* Target HEAD before copying (resume window, overwrite=never) or after (size check). */
@@ -531,6 +656,10 @@ static void head_done(ferry_objstore_op *op, void *opaque)
         it->state = ITEM_SKIPPED;
         r->prog->objects_skipped++;
         ferry_debug(&r->lctx, "identical at the target, not copying %s", e->key);
+    } else if (own_copy(r, e, op)) {
+        it->state = ITEM_SKIPPED;
+        r->prog->objects_skipped++;
+        ferry_debug(&r->lctx, "copied by this migration before it was resumed: %s", e->key);
     } else if (r->ev->overwrite == FERRY_OVERWRITE_NEVER) {
         ferry_error ve;
         ferry_error_set(&ve, FERRY_ERR_PERMANENT, FERRY_EC_VALIDATION,
@@ -554,6 +683,10 @@ static int grow(worker_copier *c, size_t n, size_t keybytes)
         if (!items)
             return -1;
         c->items = items;
+        ferry_report_entry *report = realloc(c->report, n * sizeof(*report));
+        if (!report)
+            return -1;
+        c->report = report;
         c->cap = n;
     }
     if (keybytes > c->keys_cap) {
@@ -587,6 +720,7 @@ static ferry_rc plan_page(run *r, ferry_error *err)
 
     r->n = c->listing.count;
     r->low = 0;
+    r->reported = 0;
     for (size_t i = 0; i < r->n; i++)
         need += dstlen + c->listing.entries[i].key_len - srclen + 1;
     if (grow(c, r->n ? r->n : 1, need ? need : 1) != 0)
@@ -602,14 +736,16 @@ static ferry_rc plan_page(run *r, ferry_error *err)
         memcpy(it->dst_key + dstlen, rel, rl);
         it->dst_key[dstlen + rl] = '\0';
         off += dstlen + rl + 1;
-        if (dstlen + rl > FERRY_URI_KEY_MAX)
-            return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC,
-                                   "target key for %s would exceed %d bytes", e->key,
-                                   FERRY_URI_KEY_MAX);
         it->state = selected(r->ev, rel) ? ITEM_TODO : ITEM_FILTERED;
         it->started_us = 0;
         memset(&it->mpu, 0, sizeof(it->mpu));
         memset(&it->resume, 0, sizeof(it->resume));
+        if (it->state == ITEM_TODO && dstlen + rl > FERRY_URI_KEY_MAX) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "the target key would exceed %d bytes",
+                     FERRY_URI_KEY_MAX);
+            object_failed(r, i, 0, FERRY_EC_S3_INVALID_KEY, msg);
+        }
     }
     return FERRY_OK;
 }
@@ -667,12 +803,27 @@ static ferry_rc copy_page(run *r, int check_first, ferry_error *err)
         run_ops(r, ITEM_TODO, FERRY_OBJSTORE_OP_HEAD, head_done);
     advance(r);
     for (int round = 0; !r->failed; round++) {
+        /* Every item must settle: an item left TODO (its request never completed) while
+         * nothing asked us to stop is tried again like a failed request, and a page that
+         * still does not settle fails the attempt -- it is never taken as done. */
+        int unsettled = 0;
         r->retry_pending = 0;
         run_ops(r, ITEM_TODO, FERRY_OBJSTORE_OP_COPY, copy_done);
         if (!r->failed)
             run_ops(r, ITEM_VERIFY, FERRY_OBJSTORE_OP_HEAD, head_done);
         advance(r);
-        if (!r->retry_pending || r->failed || r->should_stop(r->opaque))
+        if (r->failed || r->should_stop(r->opaque))
+            break;
+        for (size_t i = r->low; i < r->n; i++)
+            unsettled += r->c->items[i].state == ITEM_TODO;
+        if (unsettled && !r->retry_pending) {
+            r->retry_pending = 1;
+            ferry_error_set(&r->retry_err, FERRY_ERR_RETRYABLE, FERRY_EC_INCOMPLETE,
+                            "%d objects of the page after %s never finished their copy",
+                            unsettled, r->c->listing.entries[r->low].key);
+            ferry_warn(&r->lctx, "%s; trying them again", r->retry_err.msg);
+        }
+        if (!r->retry_pending)
             break;
         if (round >= r->c->request_retries) {
             ferry_error_prefix(&r->retry_err, "after %d tries", round + 1);
@@ -694,9 +845,20 @@ static ferry_rc copy_page(run *r, int check_first, ferry_error *err)
     }
     if (rc != FERRY_OK)
         return rc;
-    if (r->low < r->n)
+    if (r->low < r->n && r->should_stop(r->opaque))
         return ferry_error_set(err, FERRY_ERR_CANCELLED, FERRY_EC_INTERNAL, "stopped");
+    if (r->low < r->n) /* cannot happen after the loop above; never let it pass as done */
+        return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INCOMPLETE,
+                               "%zu objects of the page after %s did not settle",
+                               r->n - r->low, r->c->listing.entries[r->low].key);
     return FERRY_OK;
+}
+
+ferry_rc worker_copy_put_object(worker_copier *c, const char *bucket, const char *key,
+                                const void *data, size_t len, const char *content_type,
+                                ferry_error *err)
+{
+    return ferry_objstore_put(c->dst_store, bucket, key, data, len, content_type, NULL, err);
 }
 
 /* Before any byte moves: the source is listable, the target bucket exists and takes
@@ -886,31 +1048,21 @@ static void clip_to_range(worker_copier *c, const ferry_onboard *ev)
     }
 }
 
-ferry_rc worker_copy_dataset(worker_copier *c, ferry_redis *redis, const ferry_lease *lease,
-                             const ferry_onboard *ev, int resumed, worker_copy_progress *prog,
-                             int (*should_stop)(void *), void *opaque, ferry_error *err)
+/* Lists and copies the selected keys after `start` page by page. check: HEAD the first
+ * page's objects at the target before copying them; check_all: every page's. */
+static ferry_rc copy_pages(run *r, const char *start, int check, int check_all,
+                           ferry_error *err)
 {
-    run r;
+    worker_copier *c = r->c;
+    const ferry_onboard *ev = r->ev;
+    worker_copy_progress *prog = r->prog;
     char *token = NULL;
     ferry_rc rc;
     int first = 1;
-    /* After a resume, objects past the checkpoint may already have been copied before
-     * the previous owner stopped: check the first page instead of copying it blindly. */
-    int check = resumed && prog->checkpoint != NULL;
-    /* A chunk starts after its lower bound; its checkpoint is always inside the range. */
-    const char *start = prog->checkpoint ? prog->checkpoint : ev->chunk_start_after;
-
-    run_init(&r, c, ev, prog, should_stop, opaque);
-    r.redis = redis;
-    r.lease = lease;
-    if ((rc = ferry_onboard_parse_uris(ev, &r.src, &r.dst, err)) != FERRY_OK)
-        return rc;
-    if (redis && lease && ev->chunk_count == 0)
-        sweep_orphans(&r);
 
     do {
         const char *start_after = first ? start : NULL;
-        rc = ferry_objstore_list(c->store, r.src.bucket, r.src.prefix, start_after, token,
+        rc = ferry_objstore_list(c->store, r->src.bucket, r->src.prefix, start_after, token,
                                  c->page_size, &c->listing, err);
         free(token);
         token = NULL;
@@ -930,17 +1082,15 @@ ferry_rc worker_copy_dataset(worker_copier *c, ferry_redis *redis, const ferry_l
             }
         }
         clip_to_range(c, ev);
-        if (c->listing.is_truncated) {            if (!c->listing.next_token)
+        if (c->listing.is_truncated) {
+            if (!c->listing.next_token)
                 return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_S3_CLIENT,
                                        "listing is truncated without a continuation token");
             if (!(token = strdup(c->listing.next_token)))
                 return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL,
                                        "out of memory");
         }
-        rc = copy_page(&r, check || ev->overwrite == FERRY_OVERWRITE_NEVER, err);
-        if (rc == FERRY_ERR_CANCELLED && !strcmp(err->cls, FERRY_EC_INTERNAL) &&
-            !should_stop(opaque))
-            rc = FERRY_OK; /* should not happen: every item settled */
+        rc = copy_page(r, check || check_all || ev->overwrite == FERRY_OVERWRITE_NEVER, err);
         if (rc != FERRY_OK) {
             free(token);
             if (rc == FERRY_ERR_CANCELLED && strcmp(err->cls, FERRY_EC_FENCED) != 0)
@@ -950,12 +1100,68 @@ ferry_rc worker_copy_dataset(worker_copier *c, ferry_redis *redis, const ferry_l
         }
         first = 0;
         check = 0;
-        ferry_debug(&r.lctx, "page done: %lld/%lld objects", (long long)prog->objects_done,
+        ferry_debug(&r->lctx, "page done: %lld/%lld objects", (long long)prog->objects_done,
                     (long long)prog->objects_total);
     } while (c->listing.is_truncated);
-    if (prog->objects_total >= 0 && prog->objects_done != prog->objects_total)
-        ferry_info(&r.lctx, "source changed during the migration: %lld objects copied, %lld "
-                            "counted at the start",
-                   (long long)prog->objects_done, (long long)prog->objects_total);
+    return FERRY_OK;
+}
+
+/* Objects accounted for: at the target (copied or identical), failed, or vanished. */
+static int64_t accounted(const worker_copy_progress *p)
+{
+    return p->objects_done + p->failed + p->vanished;
+}
+
+ferry_rc worker_copy_dataset(worker_copier *c, ferry_redis *redis, const ferry_lease *lease,
+                             const ferry_onboard *ev, int resumed, worker_copy_progress *prog,
+                             int (*should_stop)(void *), void *opaque, ferry_error *err)
+{
+    run r;
+    ferry_rc rc;
+    int64_t recount = 0;
+    /* After a resume, objects past the checkpoint may already have been copied before
+     * the previous owner stopped: check the first page instead of copying it blindly. */
+    int check = resumed && prog->checkpoint != NULL;
+    /* A chunk starts after its lower bound; its checkpoint is always inside the range. */
+    const char *start = prog->checkpoint ? prog->checkpoint : ev->chunk_start_after;
+
+    run_init(&r, c, ev, prog, should_stop, opaque);
+    r.redis = redis;
+    r.lease = lease;
+    if ((rc = ferry_onboard_parse_uris(ev, &r.src, &r.dst, err)) != FERRY_OK)
+        return rc;
+    if (redis && lease && ev->chunk_count == 0)
+        sweep_orphans(&r);
+    if ((rc = copy_pages(&r, start, check, prog->recheck, err)) != FERRY_OK)
+        return rc;
+    if (prog->objects_total < 0 || accounted(prog) == prog->objects_total)
+        return FERRY_OK;
+    /* The counts disagree (issue 13.4): never a success without a look. A fresh count
+     * that agrees means the source changed during the migration (objects deleted before
+     * they were listed, or added); otherwise every object is checked again at the
+     * target from the start, and that pass's own accounting stands. */
+    ferry_info(&r.lctx, "%lld objects accounted for (%lld at the target, %lld failed, %lld "
+                        "vanished), %lld counted at the start: counting again",
+               (long long)accounted(prog), (long long)prog->objects_done,
+               (long long)prog->failed, (long long)prog->vanished,
+               (long long)prog->objects_total);
+    if ((rc = walk_selected(&r, 0, NULL, NULL, &recount, err)) != FERRY_OK)
+        return rc;
+    if (ev->chunk_count == 0 && recount == accounted(prog)) {
+        ferry_info(&r.lctx, "the source changed during the migration; a fresh count (%lld) "
+                            "agrees",
+                   (long long)recount);
+        prog->objects_total = recount;
+        return FERRY_OK;
+    }
+    ferry_warn(&r.lctx, "object counts disagree (fresh count %lld, accounted %lld): checking "
+                        "every object at the target again",
+               (long long)recount, (long long)accounted(prog));
+    prog->objects_done = prog->bytes_done = 0;
+    prog->copied = prog->identical = prog->vanished = prog->failed = 0;
+    prog->objects_total = -1;
+    if ((rc = copy_pages(&r, ev->chunk_start_after, 1, 1, err)) != FERRY_OK)
+        return rc;
+    prog->objects_total = accounted(prog);
     return FERRY_OK;
 }

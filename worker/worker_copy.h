@@ -27,6 +27,17 @@ typedef struct worker_copy_progress {
     int64_t objects_total;    /* in/out: -1 = not known yet */
     int64_t objects_skipped;  /* out: already identical at the target, not copied */
     int64_t objects_copied;   /* out: copy requests that succeeded in this run */
+    /* in/out, absolute like objects_done (= copied + identical): how each object ended */
+    int64_t copied;           /* copied and verified */
+    int64_t identical;        /* already identical at the target */
+    int64_t vanished;         /* listed, then gone from the source: not a failure */
+    int64_t failed;           /* a permanent error on that object alone: in the report */
+    ferry_error last_object_err; /* out: the latest object failure (class, message) */
+    int64_t started_at_ms;    /* in: when this event's migration started (Redis clock); an
+                                 object written at the target since then with the source's
+                                 size is ferry's own copy. 0 = unknown */
+    int recheck;              /* in: check every object at the target before copying it (a
+                                 replay after failed_objects copies only what is missing) */
 } worker_copy_progress;
 
 /* Before any byte moves: the source is listable, the target bucket exists and takes
@@ -36,6 +47,11 @@ ferry_rc worker_copy_prepare(worker_copier *c, const ferry_onboard *ev, int coun
                              worker_copy_progress *prog, int (*should_stop)(void *),
                              void *opaque, ferry_error *err);
 
+/* Writes one small object to the target endpoint (the JSON-lines failure report). */
+ferry_rc worker_copy_put_object(worker_copier *c, const char *bucket, const char *key,
+                                const void *data, size_t len, const char *content_type,
+                                ferry_error *err);
+
 /* Lists the selected source keys in order and calls cb with every `every`-th one: the
  * upper bounds of key-range chunks. Holds one page of keys at a time. */
 ferry_rc worker_copy_boundaries(worker_copier *c, const ferry_onboard *ev, int64_t every,
@@ -44,7 +60,12 @@ ferry_rc worker_copy_boundaries(worker_copier *c, const ferry_onboard *ev, int64
                                 ferry_error *err);
 
 /* Copies ev's source to its target (for a chunk event, only its key range), after
- * worker_copy_prepare. should_stop(opaque) is checked between objects; when
+ * worker_copy_prepare. A permanent error on one object (scope OBJECT or VANISHED, see
+ * ferry_objstore_object_scope) does not stop the copy: the object is counted in
+ * prog->failed or prog->vanished and recorded in the report, and the checkpoint passes
+ * it. More than copy.max_failed_objects failures (or copy.max_failed_percent of the
+ * objects) fail the dataset permanently with the last object's class. FERRY_OK with
+ * prog->failed > 0 is for the caller to end as failed_objects. should_stop(opaque) is checked between objects; when
  * it says stop, the engine checkpoints and returns FERRY_ERR_CANCELLED. resumed: the
  * checkpoint belongs to this very event, so the objects just past it may already be at
  * the target and are checked before being copied again. */

@@ -17,7 +17,8 @@ static void add(rd_kafka_headers_t *h, const char *name, const char *value)
 }
 
 static rd_kafka_headers_t *build_headers(worker *w, const rd_kafka_message_t *msg,
-                                         const ferry_error *cause, int attempts)
+                                         const ferry_error *cause, int attempts,
+                                         const char *report)
 {
     rd_kafka_headers_t *orig = NULL, *h;
     char num[32], replay[32] = "0";
@@ -49,14 +50,17 @@ static rd_kafka_headers_t *build_headers(worker *w, const rd_kafka_message_t *ms
     add(h, FERRY_DLQ_H_REPLAY_COUNT, replay);
     add(h, FERRY_DLQ_H_DLT_ORIGINAL_TOPIC, rd_kafka_topic_name(msg->rkt));
     add(h, FERRY_DLQ_H_DLT_EXCEPTION_MESSAGE, cause->msg);
+    if (report)
+        add(h, FERRY_DLQ_H_REPORT, report);
     return h;
 }
 
 ferry_rc worker_dlq_send(worker *w, const rd_kafka_message_t *msg, const ferry_log_ctx *lctx,
-                         const ferry_error *cause, int attempts, ferry_error *err)
+                         const ferry_error *cause, int attempts, const char *report,
+                         ferry_error *err)
 {
     const char *topic = ferry_conf_str(w->conf, "topic.dlq");
-    rd_kafka_headers_t *h = build_headers(w, msg, cause, attempts);
+    rd_kafka_headers_t *h = build_headers(w, msg, cause, attempts, report);
     ferry_rc rc = FERRY_ERR_RETRYABLE;
     int32_t partition = -1;
     int64_t offset = -1;

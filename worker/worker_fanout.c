@@ -74,7 +74,7 @@ ferry_rc worker_fanout_split(worker_thread_ctx *t, worker_stop *s, const ferry_o
 {
     ferry_log_ctx lctx = {ev->dataset, ev->event_id};
     int64_t n, published, every = ferry_conf_int(t->w->conf, "fanout.chunk_objects");
-    ferry_checkpoint cp = {"", 0, 0, objects_total};
+    ferry_checkpoint cp = {"", 0, 0, objects_total, -1, -1, -1, -1, NULL, NULL, 0};
     ferry_rc rc;
 
     if ((rc = ferry_chunks_plan_get(t->redis, ev->dataset, ev->event_id, &n, &published,
@@ -165,10 +165,7 @@ ferry_rc worker_fanout_chunk(worker_thread_ctx *t, worker_stop *s, const ferry_o
     if (res.outcome == FERRY_ACQUIRE_OK) {
         worker_lease_track(t->w, &res.lease, ev->event_id, &s->lost);
         tracked = 1;
-        prog.checkpoint = res.checkpoint;
-        prog.objects_done = res.objects_done;
-        prog.bytes_done = res.bytes_done;
-        prog.objects_total = res.objects_total;
+        worker_progress_from(&prog, &res);
         ferry_info(&lctx, "%s chunk %lld of %lld", res.checkpoint ? "resuming" : "copying",
                    (long long)ev->chunk_index + 1, (long long)ev->chunk_count);
         if ((rc = worker_copy_prepare(t->copier, ev, 0, &prog, worker_should_stop, s, err)) !=
@@ -180,8 +177,19 @@ ferry_rc worker_fanout_chunk(worker_thread_ctx *t, worker_stop *s, const ferry_o
             rc = worker_stopped(s, err);
             goto out;
         }
+        if (prog.failed > 0) {
+            /* The chunk ends failed_objects and is dead-lettered; replaying it completes
+             * the chunk, and the dataset with it. */
+            rc = worker_end_failed_objects(t, name, ev, &res.lease, &prog, err);
+            if (rc == FERRY_ERR_PERMANENT) {
+                worker_lease_untrack(t->w, name);
+                tracked = 0;
+            }
+            goto out;
+        }
         if ((rc = ferry_state_mark_done(t->redis, &res.lease, prog.objects_done,
-                                        prog.bytes_done, prog.objects_done, err)) != FERRY_OK)
+                                        prog.bytes_done, prog.objects_done + prog.vanished,
+                                        err)) != FERRY_OK)
             goto out;
         worker_lease_untrack(t->w, name);
         tracked = 0;

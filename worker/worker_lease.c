@@ -7,6 +7,7 @@
 
 #include "ferry_connect.h"
 #include "ferry_log.h"
+#include "ferry_redis_access.h"
 #include "ferry_state.h"
 #include "ferry_util.h"
 #include "worker.h"
@@ -112,10 +113,24 @@ static void *heartbeat_main(void *arg)
 
 int worker_lease_start(worker *w, char *errstr, size_t errstr_size)
 {
+    ferry_error err = {0};
+
     H.ttl_ms = ferry_conf_int(w->conf, "lease.ttl_ms");
     H.redis = ferry_connect_redis(w->conf, errstr, errstr_size);
     if (!H.redis)
         return -1;
+    /* An ACL too narrow for ferry (or a wrong password) is a configuration error: refuse
+     * to start, naming the command, rather than fail every event inside a script. Redis
+     * being unreachable is not: the worker starts and waits for it as before. */
+    if (ferry_redis_check_access(H.redis, &err) != FERRY_OK) {
+        if (strcmp(err.cls, FERRY_EC_CONFIG) == 0) {
+            snprintf(errstr, errstr_size, "%s", err.msg);
+            ferry_redis_destroy(H.redis);
+            H.redis = NULL;
+            return -2;
+        }
+        ferry_warn(NULL, "cannot check the Redis user's permissions yet: %s", err.msg);
+    }
     if (pthread_create(&w->heartbeat, NULL, heartbeat_main, w) != 0) {
         ferry_redis_destroy(H.redis);
         H.redis = NULL;

@@ -15,6 +15,8 @@ const char *const worker_metrics_classes[] = {
     FERRY_EC_S3_AUTH,   FERRY_EC_S3_NOT_FOUND, FERRY_EC_S3_CLIENT,   FERRY_EC_S3_SERVER,
     FERRY_EC_S3_NETWORK, FERRY_EC_VERIFY,     FERRY_EC_REDIS,        FERRY_EC_KAFKA,
     FERRY_EC_CONFIG,    FERRY_EC_INTERNAL,    FERRY_EC_EXHAUSTED,    FERRY_EC_FENCED,
+    FERRY_EC_FAILED_OBJECTS, FERRY_EC_INCOMPLETE, FERRY_EC_COUNT_MISMATCH,
+    FERRY_EC_S3_ARCHIVED, FERRY_EC_S3_KMS, FERRY_EC_S3_INVALID_KEY,
     NULL};
 
 /* From a small local copy (milliseconds) to a 10-minute multipart UploadPartCopy. */
@@ -37,6 +39,13 @@ int worker_metrics_init(void)
                                              "Objects copied and verified at the target");
     m.bytes_copied = ferry_metrics_counter(m.reg, "ferry_bytes_copied_total",
                                            "Bytes of the objects copied and verified");
+    m.objects_failed = ferry_metrics_counter(
+        m.reg, "ferry_objects_failed_total",
+        "Objects that failed on their own (403 on the key, archived, KMS, invalid key); the "
+        "others were copied, the dataset ends failed_objects");
+    m.objects_vanished = ferry_metrics_counter(
+        m.reg, "ferry_objects_vanished_total",
+        "Objects deleted from the source after they were listed (404 on copy)");
     m.copy_duration = ferry_metrics_histogram(
         m.reg, "ferry_copy_duration_seconds",
         "One object: first request to verified (all parts of a multipart copy)", copy_buckets,
@@ -62,6 +71,7 @@ int worker_metrics_init(void)
         ferry_metric_vec_counter(m.failures, worker_metrics_classes[i]);
     worker_metric = m;
     return m.events_consumed && m.in_flight && m.objects_copied && m.bytes_copied &&
+                   m.objects_failed && m.objects_vanished &&
                    m.copy_duration && m.failures && m.dlq_records && m.retries &&
                    m.consumer_lag && m.lease_ok && m.lease_failed
                ? 0

@@ -14,6 +14,8 @@ typedef struct worker_metrics {
     ferry_gauge *in_flight;          /* ferry_migrations_in_flight */
     ferry_counter *objects_copied;   /* ferry_objects_copied_total */
     ferry_counter *bytes_copied;     /* ferry_bytes_copied_total */
+    ferry_counter *objects_failed;   /* ferry_objects_failed_total: recorded in a report */
+    ferry_counter *objects_vanished; /* ferry_objects_vanished_total */
     ferry_histogram *copy_duration;  /* ferry_copy_duration_seconds */
     ferry_metric_vec *failures;      /* ferry_failures_total{class} */
     ferry_counter *dlq_records;      /* ferry_dlq_records_total */

@@ -98,6 +98,24 @@ ferry_rc worker_acquire(worker_thread_ctx *t, worker_stop *s, const ferry_onboar
     }
 }
 
+/* How the objects ended, from the state hash the last checkpoint wrote (best effort: the
+ * counts stay 0 when unknown, e.g. for a dataset split into chunks). */
+static void outcome_counts(worker_thread_ctx *t, const ferry_onboard *ev, ferry_migrated *m)
+{
+    ferry_migration_state st;
+    ferry_error err;
+
+    if (ferry_state_get(t->redis, ev->dataset, &st, &err) != FERRY_OK)
+        return;
+    if (st.event_id && !strcmp(st.event_id, ev->event_id)) {
+        m->objects_copied = st.objects_copied;
+        m->objects_identical = st.objects_identical;
+        m->objects_vanished = st.objects_vanished;
+        m->objects_failed = st.objects_failed;
+    }
+    ferry_migration_state_clear(&st);
+}
+
 static ferry_rc notify(worker_thread_ctx *t, const ferry_onboard *ev, int64_t objects,
                        int64_t bytes, int64_t duration_ms, int64_t finished_at,
                        ferry_error *err)
@@ -113,6 +131,7 @@ static ferry_rc notify(worker_thread_ctx *t, const ferry_onboard *ev, int64_t ob
     m.duration_ms = duration_ms;
     m.finished_at_ms = finished_at;
     m.worker = t->w->id;
+    outcome_counts(t, ev, &m);
     rc = worker_notify_migrated(t->w, t->codec, &m, err); /* m borrows ev's strings */
     if (rc == FERRY_OK) {
         ferry_error merr;
@@ -130,7 +149,7 @@ static void webhook(worker_thread_ctx *t, const ferry_onboard *ev, int64_t objec
                     int64_t bytes, int64_t duration_ms)
 {
     ferry_migrated m = {ev->event_id, ev->dataset, ev->source_uri, ev->target_uri, objects,
-                        bytes, duration_ms, ferry_now_ms(), t->w->id};
+                        bytes, duration_ms, ferry_now_ms(), t->w->id, 0, 0, 0, 0};
     ferry_log_ctx lctx = {ev->dataset, ev->event_id};
     ferry_error err = {0}, serr;
     char outcome[600];
@@ -167,6 +186,75 @@ ferry_rc worker_announce(worker_thread_ctx *t, const ferry_onboard *ev, int64_t 
     return FERRY_OK;
 }
 
+void worker_progress_from(worker_copy_progress *prog, const ferry_acquire_result *res)
+{
+    prog->checkpoint = res->checkpoint;
+    prog->objects_done = res->objects_done;
+    prog->bytes_done = res->bytes_done;
+    prog->objects_total = res->objects_total;
+    prog->copied = res->objects_copied;
+    prog->identical = res->objects_identical;
+    prog->vanished = res->objects_vanished;
+    prog->failed = res->objects_failed;
+    /* Only a resumed run (or a replay) can find its own earlier copies at the target. */
+    prog->started_at_ms = res->resumed || res->recheck ? res->started_at_ms : 0;
+    prog->recheck = res->recheck;
+}
+
+/* The report as a JSON-lines object at s3://<report.bucket>/<report.prefix><name>/
+ * <event_id>.jsonl on the target endpoint (when report.bucket is set), as S3 Batch
+ * Operations writes completion reports. Best effort: the Redis report stays the record. */
+static void write_report_object(worker_thread_ctx *t, const char *name, const ferry_onboard *ev)
+{
+    const char *bucket = ferry_conf_str(t->w->conf, "report.bucket");
+    const char *prefix = ferry_conf_str(t->w->conf, "report.prefix");
+    ferry_log_ctx lctx = {name, ev->event_id};
+    char key[1100], uri[1200];
+    char *body = NULL;
+    size_t len = 0;
+    ferry_error err;
+
+    if (!bucket)
+        return;
+    snprintf(key, sizeof(key), "%s%s/%s.jsonl", prefix ? prefix : "", name, ev->event_id);
+    snprintf(uri, sizeof(uri), "s3://%s/%s", bucket, key);
+    if (ferry_state_report_read(t->redis, name, ev->event_id, &body, &len, &err) != FERRY_OK ||
+        worker_copy_put_object(t->copier, bucket, key, body ? body : "", len,
+                               "application/x-ndjson", &err) != FERRY_OK ||
+        ferry_state_note_report_object(t->redis, name, ev->event_id, uri, &err) != FERRY_OK)
+        ferry_warn(&lctx, "writing the report object %s (the report in Redis stands): %s", uri,
+                   err.msg);
+    else
+        ferry_info(&lctx, "failure report written to %s", uri);
+    free(body);
+}
+
+ferry_rc worker_end_failed_objects(worker_thread_ctx *t, const char *name,
+                                   const ferry_onboard *ev, const ferry_lease *lease,
+                                   const worker_copy_progress *prog, ferry_error *err)
+{
+    ferry_log_ctx lctx = {name, ev->event_id};
+    ferry_error why;
+    ferry_rc rc;
+
+    ferry_error_set(&why, FERRY_ERR_PERMANENT, FERRY_EC_FAILED_OBJECTS,
+                    "%lld objects failed (%lld copied, %lld identical, %lld vanished); "
+                    "last: %s: %s",
+                    (long long)prog->failed, (long long)prog->copied,
+                    (long long)prog->identical, (long long)prog->vanished,
+                    prog->last_object_err.cls[0] ? prog->last_object_err.cls : "see the report",
+                    prog->last_object_err.msg);
+    rc = ferry_state_mark_failed_objects(t->redis, lease, prog->objects_done, prog->bytes_done,
+                                         prog->objects_done + prog->failed + prog->vanished,
+                                         why.cls, why.msg, err);
+    if (rc != FERRY_OK)
+        return rc;
+    ferry_err(&lctx, "finished with failed objects: %s", why.msg);
+    write_report_object(t, name, ev);
+    *err = why;
+    return FERRY_ERR_PERMANENT;
+}
+
 /* One attempt at a whole-dataset event. FERRY_OK: done (or already done, or handed to
  * chunk events) and announced. */
 static ferry_rc attempt(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *ev,
@@ -198,10 +286,7 @@ static ferry_rc attempt(worker_thread_ctx *t, worker_stop *s, const ferry_onboar
     else
         ferry_info(&lctx, "migrating %s -> %s", ev->source_uri, ev->target_uri);
 
-    prog.checkpoint = res.checkpoint;
-    prog.objects_done = res.objects_done;
-    prog.bytes_done = res.bytes_done;
-    prog.objects_total = res.objects_total;
+    worker_progress_from(&prog, &res);
     if ((rc = worker_copy_prepare(t->copier, ev, 1, &prog, worker_should_stop, s, err)) !=
         FERRY_OK)
         goto out;
@@ -216,8 +301,16 @@ static ferry_rc attempt(worker_thread_ctx *t, worker_stop *s, const ferry_onboar
         rc = worker_stopped(s, err);
     if (rc != FERRY_OK)
         goto out;
+    if (prog.failed > 0) {
+        rc = worker_end_failed_objects(t, ev->dataset, ev, &res.lease, &prog, err);
+        if (rc == FERRY_ERR_PERMANENT) { /* recorded; the lease went with it */
+            worker_lease_untrack(t->w, ev->dataset);
+            tracked = 0;
+        }
+        goto out;
+    }
     rc = ferry_state_mark_done(t->redis, &res.lease, prog.objects_done, prog.bytes_done,
-                               prog.objects_done, err);
+                               prog.objects_done + prog.vanished, err);
     if (rc != FERRY_OK)
         goto out;
     worker_lease_untrack(t->w, ev->dataset);
@@ -276,11 +369,35 @@ static void record_failure(worker_thread_ctx *t, const ferry_onboard *ev, const 
 }
 
 static void dead_letter(worker_thread_ctx *t, worker_job *job, const ferry_log_ctx *lctx,
-                        const ferry_error *cause, int attempts)
+                        const ferry_error *cause, int attempts, const char *report)
 {
     ferry_error err;
-    if (worker_dlq_send(t->w, job->msg, lctx, cause, attempts, &err) == FERRY_OK)
+    if (worker_dlq_send(t->w, job->msg, lctx, cause, attempts, report, &err) == FERRY_OK)
         job->store = 1;
+}
+
+/* Where a failed-objects event's report is: "redis:<key of the report hash>", then
+ * " s3://<bucket>/<key>" when the JSON-lines object was written. */
+static const char *report_location(worker_thread_ctx *t, const ferry_onboard *ev, char *buf,
+                                   size_t size)
+{
+    char name[FERRY_STATE_DATASET_MAX + 1], key[FERRY_STATE_KEY_MAX + 300];
+    ferry_migration_state st;
+    ferry_error err;
+
+    if (ev->chunk_count > 0)
+        ferry_chunks_name(ev->dataset, ev->chunk_index, name, sizeof(name));
+    else
+        snprintf(name, sizeof(name), "%s", ev->dataset);
+    if (ferry_state_report_key(key, sizeof(key), name, ev->event_id, &err) != FERRY_OK)
+        return NULL;
+    snprintf(buf, size, "redis:%s", key);
+    if (ferry_state_get(t->redis, name, &st, &err) == FERRY_OK) {
+        if (st.report_object && st.event_id && !strcmp(st.event_id, ev->event_id))
+            snprintf(buf, size, "redis:%s %s", key, st.report_object);
+        ferry_migration_state_clear(&st);
+    }
+    return buf;
 }
 
 /* The dataset for log lines about an event that did not decode or validate: the message
@@ -320,7 +437,7 @@ void worker_migrate_job(worker_thread_ctx *t, worker_job *job)
         ferry_warn(&lctx, "partition %d offset %lld: undecodable event: %s",
                    (int)job->partition, (long long)job->offset, err.msg);
         worker_metrics_failure(err.cls);
-        dead_letter(t, job, &lctx, &err, 1);
+        dead_letter(t, job, &lctx, &err, 1, NULL);
         goto out;
     }
     if (ferry_onboard_validate(&ev, &err) != FERRY_OK) {
@@ -331,7 +448,7 @@ void worker_migrate_job(worker_thread_ctx *t, worker_job *job)
         if (ev.dataset && ferry_state_dataset_ok(ev.dataset) &&
             ferry_dataset_name_valid(ev.dataset, NULL, 0))
             record_failure(t, &ev, &err);
-        dead_letter(t, job, &lctx, &err, 1);
+        dead_letter(t, job, &lctx, &err, 1, NULL);
         goto out;
     }
     {
@@ -350,8 +467,12 @@ void worker_migrate_job(worker_thread_ctx *t, worker_job *job)
             }
             worker_metrics_failure(err.cls);
             if (rc == FERRY_ERR_PERMANENT) {
+                char report[FERRY_STATE_KEY_MAX + 1600];
                 ferry_err(&lctx, "failed permanently: %s: %s", err.cls, err.msg);
-                dead_letter(t, job, &lctx, &err, failures + 1);
+                dead_letter(t, job, &lctx, &err, failures + 1,
+                            strcmp(err.cls, FERRY_EC_FAILED_OBJECTS)
+                                ? NULL
+                                : report_location(t, &ev, report, sizeof(report)));
                 break;
             }
             if (infrastructure(&err)) {
@@ -370,7 +491,7 @@ void worker_migrate_job(worker_thread_ctx *t, worker_job *job)
                 ferry_err(&lctx, "giving up: %s", ex.msg);
                 worker_metrics_failure(ex.cls);
                 record_failure(t, &ev, &ex);
-                dead_letter(t, job, &lctx, &ex, failures);
+                dead_letter(t, job, &lctx, &ex, failures, NULL);
                 break;
             }
             ferry_warn(&lctx, "attempt %d failed: %s: %s (retrying)", failures, err.cls, err.msg);

@@ -32,6 +32,17 @@ const ferry_conf_def worker_conf_defs[] = {
     {"copy.request_retries", FERRY_CONF_INT, "4", 0, 100, 0,
      "Retry a failed S3 request (5xx, SlowDown, reset) this often within a page before the "
      "attempt fails"},
+    {"copy.max_failed_objects", FERRY_CONF_INT, "1000", 0, 1000000000LL, 0,
+     "A dataset with more objects failing on their own (403 on a key, archived, ...) than "
+     "this fails as a whole, with their class (0: no limit)"},
+    {"copy.max_failed_percent", FERRY_CONF_INT, "0", 0, 100, 0,
+     "Also fail the dataset when more than this percentage of its objects failed (checked "
+     "from 100 objects on; 0: off)"},
+    {"report.bucket", FERRY_CONF_STR, NULL, 0, 0, 0,
+     "Also write each failure report as JSON lines to this bucket on the target endpoint "
+     "(unset: the report is in Redis only)"},
+    {"report.prefix", FERRY_CONF_STR, "ferry-reports/", 0, 0, 0,
+     "Key prefix of report objects: <prefix><dataset>/<event_id>.jsonl"},
     {"copy.checkpoint_interval_ms", FERRY_CONF_INT, "1000", 0, 600000, 0,
      "Write the checkpoint at most this often while a page is copied"},
     {"fanout.min_objects", FERRY_CONF_INT, "100000", 0, 1000000000000LL, 0,
@@ -48,6 +59,8 @@ const ferry_conf_def worker_conf_defs[] = {
      "POST a JSON notice here after each migration (optional)"},
     {"notify.webhook_token_file", FERRY_CONF_STR, NULL, 0, 0, 0,
      "Bearer token for the webhook, read from this file"},
+    {"notify.webhook_ca_file", FERRY_CONF_STR, NULL, 0, 0, 0,
+     "CA bundle that verifies an https webhook (default: the system's CAs)"},
     {"notify.webhook_attempts", FERRY_CONF_INT, "5", 1, 100, 0, "Webhook attempts"},
     {"retry.base_ms", FERRY_CONF_INT, "500", 1, 600000, 0, "First backoff ceiling"},
     {"retry.max_ms", FERRY_CONF_INT, "30000", 1, 3600000, 0, "Largest backoff ceiling"},
@@ -74,7 +87,7 @@ int worker_run(const ferry_conf *conf, const char *id, int *abandoned)
     worker w = {0};
     worker_http *http = NULL;
     char errstr[512];
-    int exit_code = FERRY_EXIT_USAGE;
+    int exit_code = FERRY_EXIT_USAGE, lease_rc = 0;
     struct sigaction sa;
 
     *abandoned = 0;
@@ -106,9 +119,11 @@ int worker_run(const ferry_conf *conf, const char *id, int *abandoned)
         ferry_err(NULL, "creating the producer: %s", errstr);
         goto out;
     }
-    if (worker_lease_start(&w, errstr, sizeof(errstr)) != 0 ||
+    if ((lease_rc = worker_lease_start(&w, errstr, sizeof(errstr))) != 0 ||
         worker_pool_start(&w, errstr, sizeof(errstr)) != 0) {
         ferry_err(NULL, "starting: %s", errstr);
+        if (lease_rc == -2)
+            exit_code = FERRY_EXIT_USAGE; /* a configuration error, like a bad setting */
         atomic_store(&w.stopping, 1);
         worker_pool_stop(&w);
         worker_lease_stop(&w);

@@ -179,6 +179,12 @@ static json_t *state_json(const ferry_migration_state *st, int64_t now)
     json_object_set_new(o, "objects_total",
                         st->objects_total >= 0 ? json_integer(st->objects_total) : json_null());
     json_object_set_new(o, "bytes_done", json_integer(st->bytes_done));
+    json_object_set_new(o, "objects_copied", json_integer(st->objects_copied));
+    json_object_set_new(o, "objects_identical", json_integer(st->objects_identical));
+    json_object_set_new(o, "objects_vanished", json_integer(st->objects_vanished));
+    json_object_set_new(o, "objects_failed", json_integer(st->objects_failed));
+    json_object_set_new(o, "report", str_or_null(st->report));
+    json_object_set_new(o, "report_object", str_or_null(st->report_object));
     json_object_set_new(o, "progress", prog >= 0 ? json_real(prog) : json_null());
     json_object_set_new(o, "objects_per_second", json_real(rate));
     json_object_set_new(o, "bytes_per_second", json_real(worker_status_byte_rate(st, now)));
@@ -311,15 +317,23 @@ static void print_text(const ferry_migration_state *st, size_t n, const seen *pr
                objs, bytes, rate, eta, s->worker ? printable(s->worker, who, sizeof(who)) : "-",
                s->last_error ? " / " : "",
                s->last_error ? printable(s->last_error, error, sizeof(error)) : "");
+        if (s->objects_failed > 0 || s->objects_vanished > 0)
+            printf("%-28s %lld copied, %lld identical, %lld vanished, %lld failed%s%s\n", "",
+                   (long long)s->objects_copied, (long long)s->objects_identical,
+                   (long long)s->objects_vanished, (long long)s->objects_failed,
+                   s->report ? "; report: " : "",
+                   s->report ? printable(s->report, error, sizeof(error)) : "");
     }
     if (n == 0)
         printf("(no migrations recorded)\n");
     else
-        printf("\n%zu migration(s): %zu running, %zu pending, %zu done, %zu failed\n",
+        printf("\n%zu migration(s): %zu running, %zu pending, %zu done, %zu failed, %zu with "
+               "failed objects\n",
                counts[FERRY_MIG_PENDING] + counts[FERRY_MIG_RUNNING] + counts[FERRY_MIG_DONE] +
-                   counts[FERRY_MIG_FAILED] + counts[FERRY_MIG_UNKNOWN],
+                   counts[FERRY_MIG_FAILED] + counts[FERRY_MIG_FAILED_OBJECTS] +
+                   counts[FERRY_MIG_UNKNOWN],
                counts[FERRY_MIG_RUNNING], counts[FERRY_MIG_PENDING], counts[FERRY_MIG_DONE],
-               counts[FERRY_MIG_FAILED]);
+               counts[FERRY_MIG_FAILED], counts[FERRY_MIG_FAILED_OBJECTS]);
 }
 
 static seen *remember(const ferry_migration_state *st, size_t n)

@@ -6,7 +6,9 @@
 # stdout of every process, `status`, `status --json`, --dump-config, /metrics, /readyz,
 # /status, /v1/migrations, the producer's /metrics and /readyz, the DLQ and migrated
 # records (keys, headers, values) and the running worker's /proc/PID/cmdline and `ps`.
-# Secret settings given on argv are refused with exit 2.
+# Secret settings given on argv are refused with exit 2. The Kafka SASL password comes
+# from kafka.sasl.password_file (a canary; on the plaintext stack librdkafka holds it
+# without sending it, which is enough to see whether ferry echoes it anywhere).
 source "$(dirname "$0")/lib.sh"
 
 S3_SECRET=$AWS_SECRET_ACCESS_KEY
@@ -14,7 +16,12 @@ REDIS_USER="ferrycanary$RANDOM"
 REDIS_PASS="redis-canary-$RANDOM-pw"
 HOOK_TOKEN="hook-canary-$RANDOM-tok"
 INGEST_TOKEN="ingest-canary-$RANDOM-tok"
-SECRETS=("$S3_SECRET" "$REDIS_PASS" "$HOOK_TOKEN" "$INGEST_TOKEN")
+KAFKA_PASS="kafka-canary-$RANDOM-pw"
+SECRETS=("$S3_SECRET" "$REDIS_PASS" "$HOOK_TOKEN" "$INGEST_TOKEN" "$KAFKA_PASS")
+printf '%s\n' "$KAFKA_PASS" > "$WORK/kafka-pass"
+if [[ -z "${FERRY_KAFKA_SECURITY_PROTOCOL:-}" ]]; then
+    export FERRY_KAFKA_SASL_USERNAME=ferry-canary FERRY_KAFKA_SASL_PASSWORD_FILE="$WORK/kafka-pass"
+fi
 
 # Redis ACL user (password only known to this test); the worker reaches Redis as it.
 redis-cli -u "$FERRY_REDIS_URL" ACL SETUSER "$REDIS_USER" on ">$REDIS_PASS" '~*' '&*' '+@all' >/dev/null \
@@ -27,7 +34,8 @@ printf '%s\n' "$INGEST_TOKEN" > "$WORK/ingest-token"
 
 # --- argv is refused for secret settings
 for kv in s3.target.secret_access_key=x s3.target.access_key_id=x s3.target.session_token=x \
-          "redis.url=redis://u:p@127.0.0.1:1"; do
+          "redis.url=redis://u:p@127.0.0.1:1" sasl.password=x kafka.sasl.password=x \
+          ssl.key.password=x; do
     set +e; "$WORKER" run -X "$kv" --dump-config >"$WORK/argv.out" 2>&1; rc=$?; set -e
     [[ $rc -eq 2 ]] || fail "-X $kv: exit $rc, expected 2: $(cat "$WORK/argv.out")"
     grep -q "x$\|u:p" "$WORK/argv.out" && fail "-X $kv: the refusal echoes the value"

@@ -357,7 +357,7 @@ static void test_acquire_busy_renew_release(void)
     CHECK_STR(err.cls, FERRY_EC_FENCED);
 
     /* release keeps the checkpoint and marks the migration pending */
-    ferry_checkpoint cp = {"k/0001", 1, 10, -1};
+    ferry_checkpoint cp = {"k/0001", 1, 10, -1, -1, -1, -1, -1, NULL, NULL, 0};
     CHECK_INT(ferry_state_checkpoint(r, &a.lease, &cp, &err), FERRY_OK);
     CHECK_INT(ferry_state_release(r, &a.lease, &err), FERRY_OK);
     CHECK_INT(ferry_state_get(r, ds, &st, &err), FERRY_OK);
@@ -406,7 +406,7 @@ static void test_fencing_after_expiry(void)
 
     CHECK_INT(ferry_state_acquire(ra, &qa, &a, &err), FERRY_OK);
     CHECK_INT(a.outcome, FERRY_ACQUIRE_OK);
-    ferry_checkpoint cpa1 = {"a/0010", 10, 1000, 100};
+    ferry_checkpoint cpa1 = {"a/0010", 10, 1000, 100, -1, -1, -1, -1, NULL, NULL, 0};
     CHECK_INT(ferry_state_checkpoint(ra, &a.lease, &cpa1, &err), FERRY_OK);
 
     sleep_ms(300); /* A is "paused" past its lease */
@@ -419,7 +419,7 @@ static void test_fencing_after_expiry(void)
     CHECK_INT(b.objects_total, 100);
 
     /* A wakes up and writes: refused, with the new holder in the message */
-    ferry_checkpoint cpa2 = {"a/0099", 99, 9900, -1};
+    ferry_checkpoint cpa2 = {"a/0099", 99, 9900, -1, -1, -1, -1, -1, NULL, NULL, 0};
     ferry_error_clear(&err);
     CHECK_INT(ferry_state_checkpoint(ra, &a.lease, &cpa2, &err), FERRY_ERR_CANCELLED);
     CHECK_STR(err.cls, FERRY_EC_FENCED);
@@ -431,7 +431,7 @@ static void test_fencing_after_expiry(void)
     CHECK_INT(ferry_state_release(ra, &a.lease, &err), FERRY_ERR_CANCELLED);
 
     /* B's write is accepted */
-    ferry_checkpoint cpb = {"a/0020", 20, 2000, -1};
+    ferry_checkpoint cpb = {"a/0020", 20, 2000, -1, -1, -1, -1, -1, NULL, NULL, 0};
     CHECK_INT(ferry_state_checkpoint(rb, &b.lease, &cpb, &err), FERRY_OK);
 
     /* A tries once more after B: still refused */
@@ -453,7 +453,7 @@ static void test_fencing_after_expiry(void)
     ferry_acquire_result a2;
     CHECK_INT(ferry_state_acquire(ra, &q2, &a2, &err), FERRY_OK);
     sleep_ms(250);
-    ferry_checkpoint cpx = {"x", 1, 1, -1};
+    ferry_checkpoint cpx = {"x", 1, 1, -1, -1, -1, -1, -1, NULL, NULL, 0};
     CHECK_INT(ferry_state_checkpoint(ra, &a2.lease, &cpx, &err), FERRY_ERR_CANCELLED);
     CHECK(strstr(err.msg, "free") != NULL);
 
@@ -480,7 +480,7 @@ static void test_same_worker_takes_over(void)
     CHECK_INT(a2.took_over, 1);
     CHECK_INT(a2.resumed, 1);
     CHECK_INT(a2.lease.fence, a.lease.fence + 1);
-    ferry_checkpoint cp = {"k", 1, 1, -1};
+    ferry_checkpoint cp = {"k", 1, 1, -1, -1, -1, -1, -1, NULL, NULL, 0};
     CHECK_INT(ferry_state_checkpoint(r, &a.lease, &cp, &err), FERRY_ERR_CANCELLED);
     CHECK_INT(ferry_state_checkpoint(r, &a2.lease, &cp, &err), FERRY_OK);
 
@@ -514,7 +514,7 @@ static void test_done_and_already_done(void)
     const int64_t big = 9007199254740993LL;
 
     CHECK_INT(ferry_state_acquire(r, &q, &a, &err), FERRY_OK);
-    ferry_checkpoint cp = {"z/last", 5, big, 6};
+    ferry_checkpoint cp = {"z/last", 5, big, 6, -1, -1, -1, -1, NULL, NULL, 0};
     CHECK_INT(ferry_state_checkpoint(r, &a.lease, &cp, &err), FERRY_OK);
     CHECK_INT(ferry_state_mark_done(r, &a.lease, 6, big + 2, -1, &err), FERRY_OK);
     /* retried after a lost reply: still OK, nothing changes */
@@ -578,7 +578,7 @@ static void test_failed(void)
     char longmsg[2000];
 
     CHECK_INT(ferry_state_acquire(r, &q, &a, &err), FERRY_OK);
-    ferry_checkpoint cp = {"p/0003", 3, 300, -1};
+    ferry_checkpoint cp = {"p/0003", 3, 300, -1, -1, -1, -1, -1, NULL, NULL, 0};
     CHECK_INT(ferry_state_checkpoint(r, &a.lease, &cp, &err), FERRY_OK);
     /* a message over 1024 bytes, cut inside a 2-byte UTF-8 sequence */
     memset(longmsg, 'e', sizeof(longmsg));
@@ -627,7 +627,7 @@ static void test_failed(void)
     CHECK_INT(ferry_state_get(r, ds2, &st, &err), FERRY_OK);
     CHECK_INT(st.status, FERRY_MIG_RUNNING);
     ferry_migration_state_clear(&st);
-    ferry_checkpoint cp2 = {"q/1", 1, 1, -1};
+    ferry_checkpoint cp2 = {"q/1", 1, 1, -1, -1, -1, -1, -1, NULL, NULL, 0};
     CHECK_INT(ferry_state_checkpoint(r, &c.lease, &cp2, &err), FERRY_OK);
     CHECK_INT(ferry_state_release(r, &c.lease, &err), FERRY_OK);
     /* without a lease it is written; a new event drops the old checkpoint */
@@ -661,6 +661,81 @@ static void test_failed(void)
     ferry_acquire_result_clear(&a);
     ferry_acquire_result_clear(&b);
     ferry_acquire_result_clear(&c);
+    ferry_redis_destroy(r);
+}
+
+/* Per-object failures: the report goes with the checkpoint, the counts into the state,
+ * failed_objects is a final state, and the same event afterwards starts over with
+ * recheck (report dropped, started_at kept). */
+static void test_report_and_failed_objects(void)
+{
+    ferry_redis *r = open_handle(0);
+    const char *ds = dataset("report");
+    ferry_acquire_req q = req_for(ds, "worker-a", "ev-r", 30000);
+    ferry_acquire_result a, b;
+    ferry_migration_state st;
+    ferry_error err;
+    redisReply *rep = NULL;
+    char report[600];
+    ferry_report_entry entries[2] = {
+        {"p/0002", "failed", FERRY_EC_S3_ARCHIVED, "403 InvalidObjectState: archived"},
+        {"p/0003", "vanished", FERRY_EC_VANISHED, "404 NoSuchKey"}};
+
+    CHECK_INT(ferry_state_report_key(report, sizeof(report), ds, "ev-r", &err), FERRY_OK);
+    CHECK_INT(ferry_state_acquire(r, &q, &a, &err), FERRY_OK);
+    CHECK_INT(a.recheck, 0);
+    CHECK(a.started_at_ms > 0);
+    {
+        ferry_checkpoint cp = {"p/0004", 2, 200, 4, 2, 0, 1, 1, "ev-r", entries, 2};
+        CHECK_INT(ferry_state_checkpoint(r, &a.lease, &cp, &err), FERRY_OK);
+        CHECK_INT(ferry_state_checkpoint(r, &a.lease, &cp, &err), FERRY_OK); /* idempotent */
+    }
+    CHECK_INT(cmd(r, &rep, &err, 2, "HLEN", report), FERRY_OK);
+    CHECK(rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 2);
+    freeReplyObject(rep);
+    CHECK_INT(cmd(r, &rep, &err, 3, "HGET", report, "p/0002"), FERRY_OK);
+    CHECK(rep && rep->type == REDIS_REPLY_STRING &&
+          strstr(rep->str, "\"class\":\"s3-archived\"") && strstr(rep->str, "\"outcome\":\"failed\""));
+    freeReplyObject(rep);
+    CHECK_INT(cmd(r, &rep, &err, 2, "PTTL", report), FERRY_OK);
+    CHECK(rep && rep->type == REDIS_REPLY_INTEGER && rep->integer > 0);
+    freeReplyObject(rep);
+    CHECK_INT(ferry_state_mark_failed_objects(r, &a.lease, 2, 200, 4, FERRY_EC_FAILED_OBJECTS,
+                                              "1 objects failed", &err),
+              FERRY_OK);
+    CHECK_INT(ferry_state_get(r, ds, &st, &err), FERRY_OK);
+    CHECK_INT(st.status, FERRY_MIG_FAILED_OBJECTS);
+    CHECK_STR(ferry_mig_status_name(st.status), "failed_objects");
+    CHECK_INT(st.objects_copied, 2);
+    CHECK_INT(st.objects_identical, 0);
+    CHECK_INT(st.objects_vanished, 1);
+    CHECK_INT(st.objects_failed, 1);
+    CHECK_STR(st.report, report);
+    CHECK_STR(st.error_class, FERRY_EC_FAILED_OBJECTS);
+    CHECK(st.lease_holder == NULL);
+    int64_t started = st.started_at_ms;
+    ferry_migration_state_clear(&st);
+
+    /* the same event again (a replay): a fresh start that checks every object */
+    CHECK_INT(ferry_state_acquire(r, &q, &b, &err), FERRY_OK);
+    CHECK_INT(b.outcome, FERRY_ACQUIRE_OK);
+    CHECK_INT(b.recheck, 1);
+    CHECK_INT(b.resumed, 0);
+    CHECK(b.checkpoint == NULL);
+    CHECK_INT(b.objects_failed, 0);
+    CHECK(b.started_at_ms == started);
+    CHECK_INT(cmd(r, &rep, &err, 2, "EXISTS", report), FERRY_OK);
+    CHECK(rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 0);
+    freeReplyObject(rep);
+    /* that run, stopped and resumed, still checks every object */
+    ferry_acquire_result c;
+    CHECK_INT(ferry_state_release(r, &b.lease, &err), FERRY_OK);
+    CHECK_INT(ferry_state_acquire(r, &q, &c, &err), FERRY_OK);
+    CHECK_INT(c.resumed, 1);
+    CHECK_INT(c.recheck, 1);
+    ferry_acquire_result_clear(&c);
+    ferry_acquire_result_clear(&a);
+    ferry_acquire_result_clear(&b);
     ferry_redis_destroy(r);
 }
 
@@ -776,7 +851,7 @@ static void test_acl_user_and_db(void)
                          "+@connection", "+select", "+eval", "+evalsha", "+script|load",
                          "+time", "+get", "+set", "+incr", "+pexpire", "+pttl", "+del",
                          "+hget", "+hmget", "+hset", "+hsetnx", "+hdel", "+hincrby",
-                         "+hgetall", "+scan"};
+                         "+hgetall", "+hlen", "+hexists", "+scan"};
     if (ferry_redis_command(admin, (int)(sizeof(acl) / sizeof(acl[0])), acl, NULL, &rep,
                             &err) != FERRY_OK) {
         /* The stack's redis-server (7.x, default user) allows it: a refusal is a broken
@@ -813,7 +888,8 @@ static void test_acl_user_and_db(void)
     ferry_migration_state st;
     CHECK_INT(ferry_state_acquire(u, &q, &a, &err), FERRY_OK);
     if (a.outcome == FERRY_ACQUIRE_OK) {
-        ferry_checkpoint cp = {"k", 1, 2, 3};
+        ferry_report_entry re = {"k0", "failed", FERRY_EC_S3_AUTH, "denied"};
+        ferry_checkpoint cp = {"k", 1, 2, 3, 1, 0, 0, 1, "ev", &re, 1};
         CHECK_INT(ferry_state_renew(u, &a.lease, &err), FERRY_OK);
         CHECK_INT(ferry_state_checkpoint(u, &a.lease, &cp, &err), FERRY_OK);
         CHECK_INT(ferry_state_mark_done(u, &a.lease, 3, 4, 3, &err), FERRY_OK);
@@ -1004,6 +1080,7 @@ int main(void)
     RUN(test_same_worker_takes_over);
     RUN(test_done_and_already_done);
     RUN(test_failed);
+    RUN(test_report_and_failed_objects);
     RUN(test_invalid_requests);
     RUN(test_scan_iterator);
     RUN(test_acl_user_and_db);

@@ -76,7 +76,7 @@ int main(int argc, char **argv)
         }
         rc = emit(buf, len);
     } else if (!strcmp(argv[1], "migrated")) {
-        ferry_migrated m = {uuid, "some-dataset", "s3://a/b", "s3://c/d", 1, 2, 3, 4, "w"};
+        ferry_migrated m = {uuid, "some-dataset", "s3://a/b", "s3://c/d", 1, 2, 3, 4, "w", 1, 0, 0, 0};
         if (ferry_avro_encode_migrated(codec, &m, FERRY_AVRO_SINGLE_OBJECT, 0, &buf, &len,
                                        &err) != FERRY_OK) {
             fprintf(stderr, "eventtool: %s\n", err.msg);

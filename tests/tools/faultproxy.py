@@ -12,6 +12,17 @@ fraction of requests, injects one kind of fault:
              then close
   forbidden  answer 403 AccessDenied (a permanent fault; request not forwarded)
 
+Per-key rules (--rule REGEX=FAULT, repeatable) answer every request whose
+"METHOD PATH [copy-source]" (URL-decoded; the copy source of a server-side copy) matches
+REGEX with a permanent fault instead, whatever --kind and --rate say:
+
+  forbidden  403 AccessDenied            archived   403 InvalidObjectState
+  nosuchkey  404 NoSuchKey (the object vanished after it was listed)
+  kms        400 KMS.DisabledException
+
+Counts also hold "by_op": requests per S3 operation (list, head, get, put, copy,
+delete, other), so a test can prove what a migration asked for.
+
 Every other request and response passes through byte for byte: the request line and
 every header (Host included, which SigV4 signs) are sent upstream unchanged. Only
 `Expect: 100-continue` is answered by the proxy itself (and upstream 1xx responses are
@@ -25,24 +36,44 @@ import argparse
 import json
 import os
 import random
+import re
 import socket
 import struct
 import sys
 import threading
 import time
+import urllib.parse
 
 MAX_HEADER = 64 * 1024
+
+RULE_FAULTS = {
+    "forbidden": (403, "Forbidden", "AccessDenied", "Access Denied (faultproxy rule)"),
+    "archived": (403, "Forbidden", "InvalidObjectState",
+                 "The operation is not valid for the object's storage class"),
+    "nosuchkey": (404, "Not Found", "NoSuchKey", "The specified key does not exist."),
+    "kms": (400, "Bad Request", "KMS.DisabledException", "The KMS key is disabled"),
+}
+
+
+def op_of(method, target, hdrs):
+    path, _, query = target.partition("?")
+    if method == "GET" and ("list-type" in query or path.count("/") <= 1):
+        return "list"
+    if method == "PUT" and b"x-amz-copy-source" in hdrs:
+        return "copy"
+    return {"HEAD": "head", "GET": "get", "PUT": "put", "DELETE": "delete"}.get(method, "other")
 
 
 class Counts:
     def __init__(self, path, kind):
         self.lock = threading.Lock()
         self.path = path
-        self.data = {"kind": kind, "requests": 0, "injected": 0}
+        self.data = {"kind": kind, "requests": 0, "injected": 0, "by_op": {}}
 
-    def bump(self, injected):
+    def bump(self, injected, op="other"):
         with self.lock:
             self.data["requests"] += 1
+            self.data["by_op"][op] = self.data["by_op"].get(op, 0) + 1
             if injected:
                 self.data["injected"] += 1
             if self.path:
@@ -159,6 +190,22 @@ class Proxy:
         self.rng_lock = threading.Lock()
         self.counts = Counts(args.counts, args.kind)
         self.upstream = (args.upstream_host, args.upstream_port)
+        self.rules = []
+        for r in args.rule or []:
+            pat, _, fault = r.rpartition("=")
+            if fault not in RULE_FAULTS or not pat:
+                raise SystemExit("bad --rule %r (REGEX=FAULT, FAULT one of %s)"
+                                 % (r, ", ".join(RULE_FAULTS)))
+            self.rules.append((re.compile(pat), fault))
+
+    def rule_for(self, method, target, hdrs):
+        subject = "%s %s" % (method, urllib.parse.unquote(target.split("?", 1)[0]))
+        if b"x-amz-copy-source" in hdrs:
+            subject += " " + urllib.parse.unquote(hdrs[b"x-amz-copy-source"].decode("latin-1"))
+        for pat, fault in self.rules:
+            if pat.search(subject):
+                return fault
+        return None
 
     def decide(self):
         with self.rng_lock:
@@ -178,9 +225,19 @@ class Proxy:
                 if b"100-continue" in hdrs.get(b"expect", b"").lower():
                     csock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
                 body, _ = read_body(client, hdrs, True)
-                inject = self.decide()
-                self.counts.bump(inject)
-                kind = self.args.kind if inject else "none"
+                parts = reqline.decode("latin-1").split(" ")
+                target = parts[1] if len(parts) > 1 else "/"
+                mname = method.decode("latin-1")
+                rule = self.rule_for(mname, target, hdrs)
+                inject = rule is not None or self.decide()
+                self.counts.bump(inject, op_of(mname, target, hdrs))
+                kind = rule or (self.args.kind if inject else "none")
+                if rule:
+                    if self.args.log:
+                        with self.counts.lock, open(self.args.log, "a") as f:
+                            f.write("%s %s\n" % (kind, reqline.decode("latin-1")))
+                    csock.sendall(xml_error(*RULE_FAULTS[rule]))
+                    continue
                 if inject and self.args.log:
                     with self.counts.lock, open(self.args.log, "a") as f:
                         f.write("%s %s\n" % (kind, reqline.decode("latin-1")))
@@ -278,6 +335,8 @@ def main():
     p.add_argument("--port-file")
     p.add_argument("--log", help="append one line per injected fault (kind, request line)")
     p.add_argument("--counts", help="JSON counts file, rewritten after every request")
+    p.add_argument("--rule", action="append",
+                   help="REGEX=FAULT: answer matching requests with FAULT (repeatable)")
     a = p.parse_args()
     u = a.upstream
     if u.startswith("http://"):

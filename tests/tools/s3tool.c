@@ -31,6 +31,7 @@ static ferry_objstore *open_store(int dst)
     ferry_objstore_conf_init(&oc);
     oc.endpoint = getenv(other ? "S3TOOL_DST_ENDPOINT" : "FERRY_S3_ENDPOINT");
     oc.region = getenv("FERRY_S3_REGION");
+    oc.ca_file = getenv("FERRY_S3_CA_FILE"); /* the secured stack's private CA */
     oc.access_key = getenv(other ? "S3TOOL_DST_ACCESS_KEY_ID" : "AWS_ACCESS_KEY_ID");
     oc.secret_key = getenv(other ? "S3TOOL_DST_SECRET_ACCESS_KEY" : "AWS_SECRET_ACCESS_KEY");
     oc.max_in_flight = 32;

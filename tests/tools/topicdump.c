@@ -14,6 +14,7 @@
 
 #include "ferry_avro.h"
 #include "ferry_util.h"
+#include "tool_kafka.h"
 
 int main(int argc, char **argv)
 {
@@ -39,6 +40,7 @@ int main(int argc, char **argv)
     snprintf(group, sizeof(group), "ferry-topicdump-%lld", (long long)ferry_now_ms());
     conf = rd_kafka_conf_new();
     if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof(errstr)) ||
+        tool_kafka_security(conf, errstr, sizeof(errstr)) ||
         rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr)) ||
         rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr)) ||
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr))) {

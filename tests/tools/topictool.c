@@ -2,6 +2,8 @@
  * the local stack) through the Kafka Admin API; an existing topic is fine. Brokers from
  * FERRY_KAFKA_BROKERS. For tests that need more partitions than the broker default. */
 #include <librdkafka/rdkafka.h>
+
+#include "tool_kafka.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,7 @@ int main(int argc, char **argv)
     }
     conf = rd_kafka_conf_new();
     if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof(errstr)) ||
+        tool_kafka_security(conf, errstr, sizeof(errstr)) ||
         !(rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr)))) {
         fprintf(stderr, "topictool: %s\n", errstr);
         return 1;

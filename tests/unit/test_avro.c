@@ -325,6 +325,10 @@ static ferry_migrated sample_migrated(void)
     ev.duration_ms = 0;
     ev.finished_at_ms = -1; /* zig-zag negative */
     ev.worker = "worker-7";
+    ev.objects_copied = 120000;
+    ev.objects_identical = 3456;
+    ev.objects_vanished = 7;
+    ev.objects_failed = 0;
     return ev;
 }
 
@@ -397,6 +401,10 @@ static void test_round_trip_migrated(void)
         CHECK_STR(out.target_uri, in.target_uri);
         CHECK_INT(out.objects, in.objects);
         CHECK(out.bytes == INT64_MAX);
+        CHECK_INT(out.objects_copied, 120000); /* version 2 fields */
+        CHECK_INT(out.objects_identical, 3456);
+        CHECK_INT(out.objects_vanished, 7);
+        CHECK_INT(out.objects_failed, 0);
         CHECK_INT(out.duration_ms, 0);
         CHECK_INT(out.finished_at_ms, -1);
         CHECK_STR(out.worker, in.worker);
@@ -1015,6 +1023,43 @@ static uint64_t v1_fingerprint(void)
     return fp;
 }
 
+/* DatasetMigrated version 1 (schemas/dataset_migrated.v1.avsc, still embedded): an event
+ * written by an older worker decodes, the version 2 counts taking their default 0. */
+static void test_migrated_v1_decodes(void)
+{
+    uint64_t fp = 0;
+    ferry_error err;
+    ferry_migrated out;
+    bb *b = calloc(1, sizeof(*b));
+
+    for (const struct ferry_embedded_file *f = ferry_schemas_table; f->name; f++)
+        if (!strcmp(f->name, "dataset_migrated.v1.avsc"))
+            CHECK_INT(ferry_avro_fingerprint(f->text, &fp, &err), FERRY_OK);
+    CHECK(fp != 0);
+    CHECK(fp != ferry_avro_codec_fingerprint(codec, FERRY_AVRO_EVENT_MIGRATED));
+    bb_single_object_header(b, fp);
+    bb_str(b, "6f1c2a9e-3b7d-4c1e-9a51-0d2f4b8e7c33");
+    bb_str(b, "sales.orders");
+    bb_str(b, "s3://a/b/");
+    bb_str(b, "s3://c/d/");
+    bb_long(b, 42);          /* objects */
+    bb_long(b, 4200);        /* bytes */
+    bb_long(b, 1500);        /* duration_ms */
+    bb_long(b, 1700000000000LL);
+    bb_str(b, "w-old");
+    CHECK_INT(ferry_avro_decode_migrated(codec, b->b, b->n, &out, &err), FERRY_OK);
+    CHECK_STR(out.dataset, "sales.orders");
+    CHECK_INT(out.objects, 42);
+    CHECK_INT(out.bytes, 4200);
+    CHECK_STR(out.worker, "w-old");
+    CHECK_INT(out.objects_copied, 0);
+    CHECK_INT(out.objects_identical, 0);
+    CHECK_INT(out.objects_vanished, 0);
+    CHECK_INT(out.objects_failed, 0);
+    ferry_migrated_clear(&out);
+    free(b);
+}
+
 static void test_crafted_bodies(void)
 {
     uint64_t fp = v1_fingerprint();
@@ -1316,6 +1361,7 @@ int main(void)
     RUN(test_random_garbage);
     RUN(test_mutated_valid_events);
     RUN(test_crafted_bodies);
+    RUN(test_migrated_v1_decodes);
     RUN(test_oversized_input);
     RUN(test_encode_rejects_bad_structs);
     RUN(test_guard_direct);

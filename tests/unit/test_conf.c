@@ -121,6 +121,30 @@ static void test_dump_redacts(void)
     ferry_conf_destroy(c);
 }
 
+/* The Kafka security settings are declared (FERRY_KAFKA_* environment names), and the
+ * librdkafka properties that hold secrets are recognised (refused on argv, redacted). */
+static void test_kafka_security(void)
+{
+    char errstr[256];
+    ferry_conf *c = ferry_conf_new(defs);
+    setenv("FERRY_KAFKA_SASL_PASSWORD_FILE", "/run/secrets/kafka", 1);
+    setenv("FERRY_KAFKA_SSL_CA_LOCATION", "/etc/ferry/ca.pem", 1);
+    CHECK(ferry_conf_load_env(c, errstr, sizeof(errstr)) == 0);
+    unsetenv("FERRY_KAFKA_SASL_PASSWORD_FILE");
+    unsetenv("FERRY_KAFKA_SSL_CA_LOCATION");
+    CHECK(ferry_conf_str(c, "kafka.sasl.password_file") != NULL);
+    CHECK(strcmp(ferry_conf_str(c, "kafka.sasl.password_file"), "/run/secrets/kafka") == 0);
+    CHECK(strcmp(ferry_conf_str(c, "kafka.ssl.ca.location"), "/etc/ferry/ca.pem") == 0);
+    CHECK(ferry_conf_is_declared(c, "kafka.security.protocol"));
+    CHECK(!ferry_conf_is_declared(c, "sasl.password"));
+    CHECK(ferry_conf_kafka_prop_is_secret("sasl.password"));
+    CHECK(ferry_conf_kafka_prop_is_secret("kafka.ssl.key.password"));
+    CHECK(ferry_conf_kafka_prop_is_secret("sasl.oauthbearer.client.secret"));
+    CHECK(!ferry_conf_kafka_prop_is_secret("sasl.username"));
+    CHECK(!ferry_conf_kafka_prop_is_secret("ssl.ca.location"));
+    ferry_conf_destroy(c);
+}
+
 int main(void)
 {
     RUN(test_defaults);
@@ -128,5 +152,6 @@ int main(void)
     RUN(test_validation);
     RUN(test_file_errors);
     RUN(test_dump_redacts);
+    RUN(test_kafka_security);
     return TEST_EXIT();
 }

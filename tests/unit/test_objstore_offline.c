@@ -226,8 +226,49 @@ out:
     ferry_objstore_destroy(v2);
 }
 
+/* Failure scope of a failed copy (DESIGN.md §9): which errors stop the dataset and which
+ * only the object. */
+static void object_scope(void)
+{
+    static const struct {
+        ferry_rc rc;
+        int status;
+        const char *code;
+        ferry_objstore_scope scope;
+        const char *cls;
+    } cases[] = {
+        {FERRY_ERR_PERMANENT, 403, "AccessDenied", FERRY_SCOPE_OBJECT, FERRY_EC_S3_AUTH},
+        {FERRY_ERR_PERMANENT, 403, "InvalidObjectState", FERRY_SCOPE_OBJECT, FERRY_EC_S3_ARCHIVED},
+        {FERRY_ERR_PERMANENT, 403, "ObjectNotInActiveTierError", FERRY_SCOPE_OBJECT,
+         FERRY_EC_S3_ARCHIVED},
+        {FERRY_ERR_PERMANENT, 400, "KMS.DisabledException", FERRY_SCOPE_OBJECT, FERRY_EC_S3_KMS},
+        {FERRY_ERR_PERMANENT, 400, "KeyTooLongError", FERRY_SCOPE_OBJECT, FERRY_EC_S3_INVALID_KEY},
+        {FERRY_ERR_PERMANENT, 404, "NoSuchKey", FERRY_SCOPE_VANISHED, FERRY_EC_VANISHED},
+        /* the whole dataset: wrong credentials, a bucket gone, anything unknown */
+        {FERRY_ERR_PERMANENT, 403, "InvalidAccessKeyId", FERRY_SCOPE_DATASET, FERRY_EC_S3_AUTH},
+        {FERRY_ERR_PERMANENT, 403, "SignatureDoesNotMatch", FERRY_SCOPE_DATASET, FERRY_EC_S3_AUTH},
+        {FERRY_ERR_PERMANENT, 404, "NoSuchBucket", FERRY_SCOPE_DATASET, FERRY_EC_S3_NOT_FOUND},
+        {FERRY_ERR_PERMANENT, 404, "", FERRY_SCOPE_DATASET, FERRY_EC_S3_NOT_FOUND},
+        {FERRY_ERR_PERMANENT, 400, "InvalidRequest", FERRY_SCOPE_DATASET, FERRY_EC_S3_CLIENT},
+        /* the endpoint: retryable */
+        {FERRY_ERR_RETRYABLE, 503, "SlowDown", FERRY_SCOPE_ENDPOINT, FERRY_EC_S3_SERVER},
+        {FERRY_ERR_RETRYABLE, 0, "", FERRY_SCOPE_ENDPOINT, FERRY_EC_S3_CLIENT},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *cls = NULL;
+        ferry_objstore_scope sc =
+            ferry_objstore_object_scope(cases[i].rc, cases[i].status, cases[i].code, &cls);
+        if (sc != cases[i].scope || !cls || strcmp(cls, cases[i].cls) != 0) {
+            fprintf(stderr, "  case %zu (%d %s): scope %d class %s\n", i, cases[i].status,
+                    cases[i].code, (int)sc, cls ? cls : "(null)");
+            CHECK(0);
+        }
+    }
+}
+
 int main(void)
 {
+    RUN(object_scope);
     RUN(listing_builder);
     RUN(uploads_parser);
     RUN(config_checks);

@@ -75,6 +75,7 @@
       bar.appendChild(el("span", "pct", "?"));
     }
     if (m.status === "done" || m.status === "failed") p.className = m.status;
+    if (m.status === "failed_objects") p.className = "failed";
     tr.appendChild(bar);
 
     tr.appendChild(el("td", "num objects", objs + " / " + (total === null ? "?" : total)));
@@ -83,13 +84,18 @@
       ? rate.toFixed(rate < 10 ? 1 : 0) + "/s  " + fmtBytes(brate) + "/s" : "-"));
     tr.appendChild(el("td", "num eta", m.status === "running" ? fmtDuration(eta) : "-"));
     tr.appendChild(el("td", "worker", m.worker || "-"));
-    var err = el("td", "error", m.last_error ? (m.error_class ? m.error_class + ": " : "") + m.last_error : "");
+    var why = m.last_error ? (m.error_class ? m.error_class + ": " : "") + m.last_error : "";
+    if (Number(m.objects_failed) > 0 || Number(m.objects_vanished) > 0)
+      why += (why ? " \u2014 " : "") + Number(m.objects_copied) + " copied, " +
+        Number(m.objects_identical) + " identical, " + Number(m.objects_vanished) + " vanished, " +
+        Number(m.objects_failed) + " failed" + (m.report ? "; report " + m.report : "");
+    var err = el("td", "error", why);
     tr.appendChild(err);
     return tr;
   }
 
   function render(data) {
-    var now = Date.now(), counts = { running: 0, pending: 0, done: 0, failed: 0 };
+    var now = Date.now(), counts = { running: 0, pending: 0, done: 0, failed: 0, failed_objects: 0 };
     var list = Array.isArray(data.migrations) ? data.migrations : [];
     var tbody = $("rows"), fresh = document.createDocumentFragment();
 
