@@ -110,8 +110,8 @@ static ferry_rc lease_args(const ferry_lease *l, char *value, size_t size, ferry
 }
 
 /* Runs a writer: FERRY_OK, CANCELLED "fenced", or the Redis error. */
-static ferry_rc run(ferry_redis *r, const ferry_redis_script *s, const ferry_lease *l,
-                    int argc, const char **argv, ferry_error *err)
+static ferry_rc run(ferry_redis *r, const ferry_redis_script *s, const ferry_lease *l, int argc,
+                    const char **argv, ferry_error *err)
 {
     redisReply *rep = NULL;
     ferry_rc rc = ferry_redis_eval(r, s, 2, argc, argv, &rep, err);
@@ -130,7 +130,8 @@ static ferry_rc run(ferry_redis *r, const ferry_redis_script *s, const ferry_lea
                                  " lost (lease now %.*s)",
                                  l->dataset, l->worker, l->fence,
                                  h && h->type == REDIS_REPLY_STRING && h->len ? (int)h->len : 4,
-                                 h && h->type == REDIS_REPLY_STRING && h->len ? h->str : "free");
+                                 h && h->type == REDIS_REPLY_STRING && h->len ? h->str
+                                                                              : "free");
         } else {
             rc = ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_REDIS,
                                  "mpu: unexpected reply from script %s", s->name);
@@ -173,8 +174,8 @@ ferry_rc ferry_mpu_begin(ferry_redis *r, const ferry_lease *lease, const char *b
 }
 
 ferry_rc ferry_mpu_part(ferry_redis *r, const ferry_lease *lease, const char *bucket,
-                        const char *key, const char *upload_id, uint32_t part,
-                        const char *etag, ferry_error *err)
+                        const char *key, const char *upload_id, uint32_t part, const char *etag,
+                        ferry_error *err)
 {
     char lk[FERRY_STATE_KEY_MAX], mk[FERRY_MPU_KEY_MAX], value[FERRY_STATE_WORKER_MAX + 32];
     char field[PART_FIELD_MAX], ttl[24];
@@ -244,8 +245,8 @@ static uint64_t u64_of(const char *s, size_t len)
     return *end || buf[0] == '-' ? 0 : v;
 }
 
-ferry_rc ferry_mpu_get(ferry_redis *r, const char *dataset, const char *bucket,
-                       const char *key, ferry_mpu_record *out, int *found, ferry_error *err)
+ferry_rc ferry_mpu_get(ferry_redis *r, const char *dataset, const char *bucket, const char *key,
+                       ferry_mpu_record *out, int *found, ferry_error *err)
 {
     char mk[FERRY_MPU_KEY_MAX];
     const char *argv[2] = {"HGETALL", mk};

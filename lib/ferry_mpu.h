@@ -47,8 +47,8 @@ void ferry_mpu_record_clear(ferry_mpu_record *rec);
 
 /* Reads the record of bucket/key under dataset. *found is 0 when there is none (or it
  * belongs to another object whose name hashed alike). */
-ferry_rc ferry_mpu_get(ferry_redis *r, const char *dataset, const char *bucket,
-                       const char *key, ferry_mpu_record *out, int *found, ferry_error *err);
+ferry_rc ferry_mpu_get(ferry_redis *r, const char *dataset, const char *bucket, const char *key,
+                       ferry_mpu_record *out, int *found, ferry_error *err);
 
 /* A new upload for bucket/key: replaces any previous record. */
 ferry_rc ferry_mpu_begin(ferry_redis *r, const ferry_lease *lease, const char *bucket,
@@ -58,8 +58,8 @@ ferry_rc ferry_mpu_begin(ferry_redis *r, const ferry_lease *lease, const char *b
 /* Part `part` of upload_id is stored with etag. A record for another upload (or none)
  * is left alone: FERRY_OK. */
 ferry_rc ferry_mpu_part(ferry_redis *r, const ferry_lease *lease, const char *bucket,
-                        const char *key, const char *upload_id, uint32_t part,
-                        const char *etag, ferry_error *err);
+                        const char *key, const char *upload_id, uint32_t part, const char *etag,
+                        ferry_error *err);
 
 /* Forgets the record of bucket/key (completed or aborted). upload_id: only if the record
  * is of this upload; NULL: whichever it is. */

@@ -11,6 +11,9 @@
 #     written); once the upload is older than the lease TTL, the next migration's sweep
 #     aborts it (the proxy sees the AbortMultipartUpload of that upload id) and copies
 #     the object afresh; nothing is left behind.
+#  3. fenced: the lease is taken from the worker mid-object; its next record write is
+#     refused, so it aborts the upload (the proxy sees the AbortMultipartUpload) and no
+#     upload is left behind.
 source "$(dirname "$0")/lib.sh"
 
 FAULTPROXY=$SRC/tests/tools/faultproxy.py
@@ -39,6 +42,7 @@ parts_recorded() { # DATASET -> sorted part numbers in the record
 }
 at_least_parts() { (( $(parts_recorded "$1" | wc -l) >= $2 )); }
 uploads_under() { "$S3TOOL_UPLOADS" uploads "s3://$DST_B/$1" | wc -l; }
+no_uploads_under() { local n; n=$(uploads_under "$1") && (( n == 0 )); }
 part_requests() { # LOG UPLOAD_ID PART -> how many part requests of that upload
     grep -c "^latency PUT [^ ]*?partNumber=$3&uploadId=$(python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$2") " "$1" || true
 }
@@ -75,6 +79,20 @@ scenario() {
     publish "$ds" "s3://$SRC_B/data/" "s3://$DST_B/$dst"
     run_copy a1 "$mode"
     local pid=$LAST_PID
+    if [[ $kind == fenced ]]; then
+        wait_until 90 at_least_parts "$ds" 2 || { cat "$WORK/a1.log" >&2; fail "$ds: no 2 parts recorded in Redis"; }
+        first_id=$(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$(mpu_key "$ds")" upload_id)
+        redis-cli -u "$FERRY_REDIS_URL" SET "ferry:{$ds}:lease" "thief:1" PX 600000 >/dev/null
+        wait_until 60 grep -q "^latency DELETE [^ ]*?uploadId=$(python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$first_id") " "$log" ||
+            { cat "$WORK/a1.log" >&2; fail "$ds: the upload was not aborted after the lease was lost"; }
+        wait_until 30 no_uploads_under "$dst" || fail "$ds: uploads left behind: $("$S3TOOL_UPLOADS" uploads "s3://$DST_B/$dst")"
+        n=$(grep -c '^latency PUT [^ ]*?partNumber=' "$log" || true)
+        (( n < PARTS )) || fail "$ds: all $n parts were copied after the lease was lost"
+        note "ok: $ds: lease lost after $(parts_recorded "$ds" | wc -l) recorded parts, upload aborted ($n part requests)"
+        TABLE+=("$mode|$kind|$(parts_recorded "$ds" | wc -l)|$n|1")
+        kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+        return 0
+    fi
     wait_until 90 at_least_parts "$ds" 4 || { cat "$WORK/a1.log" >&2; fail "$ds: no 4 parts recorded in Redis"; }
     kill -KILL "$pid"; wait "$pid" 2>/dev/null || true
     local t_kill; t_kill=$(date +%s%3N)
@@ -121,7 +139,7 @@ s3tool_2() {
 }
 
 TABLE=("mode|scenario|parts recorded at kill|part requests|creates")
-for s in ${FERRY_MPR_SCENARIOS:-same:resume same:sweep cross:resume}; do
+for s in ${FERRY_MPR_SCENARIOS:-same:resume same:sweep cross:resume same:fenced}; do
     scenario "${s%%:*}" "${s##*:}"
 done
 printf '%s\n' "${TABLE[@]}" | column -t -s'|' >&2
