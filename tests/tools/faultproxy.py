@@ -11,6 +11,14 @@ fraction of requests, injects one kind of fault:
   badlen     forward, send the response with a Content-Length larger than the body,
              then close
   forbidden  answer 403 AccessDenied (a permanent fault; request not forwarded)
+  hang       read the request, then never answer (a server that accepts and stalls);
+             the connection stays open until the client gives up
+  badgateway answer 502 Bad Gateway with a non-S3 body (a load balancer whose backends
+             are down; request not forwarded)
+
+--mode-file PATH switches the kind and rate while the proxy runs: before each request
+the file, if it exists, is read as "KIND [RATE]" (rate defaults to 1.0), so a test can
+start an outage and end it without restarting the proxy (port and connections kept).
 
 Every other request and response passes through byte for byte: the request line and
 every header (Host included, which SigV4 signs) are sent upstream unchanged. Only
@@ -32,6 +40,8 @@ import threading
 import time
 
 MAX_HEADER = 64 * 1024
+KINDS = ["none", "slowdown", "reset", "latency", "truncate", "badlen", "forbidden", "hang",
+         "badgateway"]
 
 
 class Counts:
@@ -160,9 +170,22 @@ class Proxy:
         self.counts = Counts(args.counts, args.kind)
         self.upstream = (args.upstream_host, args.upstream_port)
 
+    def mode(self):
+        """(kind, rate): from --mode-file when it exists, else the command line."""
+        if self.args.mode_file:
+            try:
+                with open(self.args.mode_file) as f:
+                    parts = f.read().split()
+                if parts and parts[0] in KINDS:
+                    return parts[0], float(parts[1]) if len(parts) > 1 else 1.0
+            except (OSError, ValueError):
+                pass
+        return self.args.kind, self.args.rate
+
     def decide(self):
+        kind, rate = self.mode()
         with self.rng_lock:
-            return self.args.kind != "none" and self.rng.random() < self.args.rate
+            return kind if kind != "none" and self.rng.random() < rate else "none"
 
     def handle(self, csock):
         client = Conn(csock)
@@ -178,9 +201,9 @@ class Proxy:
                 if b"100-continue" in hdrs.get(b"expect", b"").lower():
                     csock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
                 body, _ = read_body(client, hdrs, True)
-                inject = self.decide()
+                kind = self.decide()
+                inject = kind != "none"
                 self.counts.bump(inject)
-                kind = self.args.kind if inject else "none"
                 if inject and self.args.log:
                     with self.counts.lock, open(self.args.log, "a") as f:
                         f.write("%s %s\n" % (kind, reqline.decode("latin-1")))
@@ -192,6 +215,16 @@ class Proxy:
                     csock.sendall(xml_error(403, "Forbidden", "AccessDenied",
                                             "Access Denied (faultproxy)"))
                     continue
+                if kind == "badgateway":
+                    body = b"<html><body>502 Bad Gateway</body></html>"
+                    csock.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\n"
+                                  b"Content-Length: %d\r\n\r\n" % len(body) + body)
+                    continue
+                if kind == "hang":
+                    # Never answer; return when the client closes (it timed out).
+                    while csock.recv(65536):
+                        pass
+                    return
                 if kind == "latency":
                     time.sleep(self.args.latency_ms / 1000.0)
                 if up is None:
@@ -268,9 +301,7 @@ class Proxy:
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--upstream", required=True, help="http://HOST:PORT of the S3 server")
-    p.add_argument("--kind", default="none",
-                   choices=["none", "slowdown", "reset", "latency", "truncate", "badlen",
-                            "forbidden"])
+    p.add_argument("--kind", default="none", choices=KINDS)
     p.add_argument("--rate", type=float, default=0.05, help="fraction of requests (0..1)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--latency-ms", type=int, default=200)
@@ -278,6 +309,7 @@ def main():
     p.add_argument("--port-file")
     p.add_argument("--log", help="append one line per injected fault (kind, request line)")
     p.add_argument("--counts", help="JSON counts file, rewritten after every request")
+    p.add_argument("--mode-file", help='"KIND [RATE]" overriding --kind/--rate while it exists')
     a = p.parse_args()
     u = a.upstream
     if u.startswith("http://"):
