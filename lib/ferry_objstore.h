@@ -214,6 +214,8 @@ struct ferry_objstore_op {
     int64_t last_modified_ms;   /* HEAD, GET: ms since the epoch, 0 if unknown */
     int multipart;              /* COPY, TRANSFER: done as a multipart upload (ETag is then
                                  * "...-N", not an MD5) */
+    int src_failed;             /* TRANSFER: the failed request went to src_store (GET or
+                                 * HEAD of the source), not to this store */
     char *get_data;             /* GET: malloc'd, NUL-terminated for convenience; the caller
                                  * frees it with free() */
     size_t get_len;

@@ -15,7 +15,7 @@ const char *const worker_metrics_classes[] = {
     FERRY_EC_S3_AUTH,   FERRY_EC_S3_NOT_FOUND, FERRY_EC_S3_CLIENT,   FERRY_EC_S3_SERVER,
     FERRY_EC_S3_NETWORK, FERRY_EC_VERIFY,     FERRY_EC_REDIS,        FERRY_EC_KAFKA,
     FERRY_EC_CONFIG,    FERRY_EC_INTERNAL,    FERRY_EC_EXHAUSTED,    FERRY_EC_FENCED,
-    NULL};
+    FERRY_EC_S3_STALL,  FERRY_EC_S3_OUTAGE,   NULL};
 
 /* From a small local copy (milliseconds) to a 10-minute multipart UploadPartCopy. */
 static const double copy_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,

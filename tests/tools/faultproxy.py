@@ -13,6 +13,8 @@ fraction of requests, injects one kind of fault:
   forbidden  answer 403 AccessDenied (a permanent fault; request not forwarded)
   hang       read the request, then never answer (a server that accepts and stalls);
              the connection stays open until the client gives up
+  refuse     reset every connection at once, before reading a request (an endpoint that
+             is unreachable; the listening port stays open)
   badgateway answer 502 Bad Gateway with a non-S3 body (a load balancer whose backends
              are down; request not forwarded)
 
@@ -41,7 +43,7 @@ import time
 
 MAX_HEADER = 64 * 1024
 KINDS = ["none", "slowdown", "reset", "latency", "truncate", "badlen", "forbidden", "hang",
-         "badgateway"]
+         "badgateway", "refuse"]
 
 
 class Counts:
@@ -192,6 +194,10 @@ class Proxy:
         up = None
         try:
             while True:
+                if self.mode()[0] == "refuse":
+                    self.counts.bump(True)
+                    rst_close(csock)
+                    return
                 try:
                     head = client.read_head()
                 except EOFError:
