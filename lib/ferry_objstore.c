@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ferry_objstore_internal.h"
 #include "ferry_uri.h"
+#include "objstore/objstore_internal.h"
 
 struct ferry_objstore {
     const ferry_objstore_backend *be;
@@ -90,7 +90,7 @@ const char *ferry_objstore_backend_name(const ferry_objstore *os)
     return os->be->name;
 }
 
-void *ferry_objstore_impl(ferry_objstore *os, const ferry_objstore_backend *be)
+void *ferry_objstore__impl(ferry_objstore *os, const ferry_objstore_backend *be)
 {
     return os && os->be == be ? os->impl : NULL;
 }
@@ -111,7 +111,7 @@ void ferry_objstore_listing_free(ferry_objstore_listing *l)
 
 /* ---------------------------------------------------------------- listing builder */
 
-void ferry_objstore_listing_begin(ferry_objstore_listing *l)
+void ferry_objstore__listing_begin(ferry_objstore_listing *l)
 {
     l->count = 0;
     l->is_truncated = 0;
@@ -122,7 +122,7 @@ void ferry_objstore_listing_begin(ferry_objstore_listing *l)
 
 #define NO_ETAG (SIZE_MAX - 1) /* etag_off_ of an entry without an ETag (SIZE_MAX: no memory) */
 
-size_t ferry_objstore_listing_arena_add(ferry_objstore_listing *l, const char *s, size_t len)
+size_t ferry_objstore__listing_arena_add(ferry_objstore_listing *l, const char *s, size_t len)
 {
     size_t off = l->arena_len_;
 
@@ -143,7 +143,7 @@ size_t ferry_objstore_listing_arena_add(ferry_objstore_listing *l, const char *s
     return off;
 }
 
-int ferry_objstore_listing_reserve(ferry_objstore_listing *l)
+int ferry_objstore__listing_reserve(ferry_objstore_listing *l)
 {
     if (l->count == l->cap_) {
         size_t cap = l->cap_ ? l->cap_ * 2 : 1024;
@@ -156,27 +156,27 @@ int ferry_objstore_listing_reserve(ferry_objstore_listing *l)
     return 0;
 }
 
-int ferry_objstore_listing_add(ferry_objstore_listing *l, const char *key, size_t key_len,
-                               uint64_t size, const char *etag, int64_t last_modified_ms)
+int ferry_objstore__listing_add(ferry_objstore_listing *l, const char *key, size_t key_len,
+                                uint64_t size, const char *etag, int64_t last_modified_ms)
 {
     ferry_objstore_entry e;
 
-    if (ferry_objstore_listing_reserve(l))
+    if (ferry_objstore__listing_reserve(l))
         return -1;
     memset(&e, 0, sizeof(e));
     e.key_len = key_len;
     e.size = size;
     e.last_modified_ms = last_modified_ms;
-    e.key_off_ = ferry_objstore_listing_arena_add(l, key, key_len);
+    e.key_off_ = ferry_objstore__listing_arena_add(l, key, key_len);
     e.etag_off_ =
-        etag && *etag ? ferry_objstore_listing_arena_add(l, etag, strlen(etag)) : NO_ETAG;
+        etag && *etag ? ferry_objstore__listing_arena_add(l, etag, strlen(etag)) : NO_ETAG;
     if (e.key_off_ == SIZE_MAX || e.etag_off_ == SIZE_MAX)
         return -1;
     l->entries[l->count++] = e;
     return 0;
 }
 
-void ferry_objstore_listing_end(ferry_objstore_listing *l, int is_truncated)
+void ferry_objstore__listing_end(ferry_objstore_listing *l, int is_truncated)
 {
     size_t i, j, last_off = SIZE_MAX;
 
@@ -224,7 +224,7 @@ void ferry_objstore_cancel_queued(ferry_objstore *os)
 
 /* ---------------------------------------------------------------- backend op queues */
 
-void ferry_objstore_opq_push(ferry_objstore_opq *q, ferry_objstore_op *op)
+void ferry_objstore__opq_push(ferry_objstore_opq *q, ferry_objstore_op *op)
 {
     op->next_ = NULL;
     if (q->tail)
@@ -234,7 +234,7 @@ void ferry_objstore_opq_push(ferry_objstore_opq *q, ferry_objstore_op *op)
     q->tail = op;
 }
 
-ferry_objstore_op *ferry_objstore_opq_pop(ferry_objstore_opq *q)
+ferry_objstore_op *ferry_objstore__opq_pop(ferry_objstore_opq *q)
 {
     ferry_objstore_op *op = q->head;
 
@@ -247,7 +247,7 @@ ferry_objstore_op *ferry_objstore_opq_pop(ferry_objstore_opq *q)
     return op;
 }
 
-void ferry_objstore_opqs_accept(ferry_objstore_opqs *qs, ferry_objstore_op *op)
+void ferry_objstore__opqs_accept(ferry_objstore_opqs *qs, ferry_objstore_op *op)
 {
     op->rc = FERRY_OK;
     ferry_error_clear(&op->err);
@@ -264,27 +264,27 @@ void ferry_objstore_opqs_accept(ferry_objstore_opqs *qs, ferry_objstore_op *op)
     qs->pending++;
 }
 
-void ferry_objstore_opqs_deliver(ferry_objstore_opqs *qs)
+void ferry_objstore__opqs_deliver(ferry_objstore_opqs *qs)
 {
     ferry_objstore_op *op;
 
     /* Pop before the callback: it may submit, and so push onto done, again. */
-    while ((op = ferry_objstore_opq_pop(&qs->done))) {
+    while ((op = ferry_objstore__opq_pop(&qs->done))) {
         qs->pending--;
         if (op->done)
             op->done(op, op->done_opaque);
     }
 }
 
-void ferry_objstore_opqs_cancel_queued(ferry_objstore_opqs *qs,
-                                       const char *(*op_name)(const ferry_objstore_op *op))
+void ferry_objstore__opqs_cancel_queued(ferry_objstore_opqs *qs,
+                                        const char *(*op_name)(const ferry_objstore_op *op))
 {
     ferry_objstore_op *op;
 
-    while ((op = ferry_objstore_opq_pop(&qs->queued))) {
+    while ((op = ferry_objstore__opq_pop(&qs->queued))) {
         op->rc = ferry_error_set(&op->err, FERRY_ERR_CANCELLED, FERRY_EC_INTERNAL,
                                  "%s: not started: cancelled", op_name(op));
-        ferry_objstore_opq_push(&qs->done, op);
+        ferry_objstore__opq_push(&qs->done, op);
     }
 }
 
@@ -559,7 +559,7 @@ const char *ferry_objstore_classify(int http_status, const char *code, ferry_rc 
 
 /* ---------------------------------------------------------------- backend helpers */
 
-void ferry_objstore_show(char *out, size_t size, const char *bucket, const char *key)
+void ferry_objstore__show(char *out, size_t size, const char *bucket, const char *key)
 {
     const size_t max_key = 100;
     size_t o, i, klen;
@@ -580,14 +580,14 @@ void ferry_objstore_show(char *out, size_t size, const char *bucket, const char 
     out[o] = '\0';
 }
 
-void ferry_objstore_clean_text(char *s)
+void ferry_objstore__clean_text(char *s)
 {
     for (; *s; s++)
         if ((unsigned char)*s < 0x20 || *s == 0x7F)
             *s = ' ';
 }
 
-void ferry_objstore_wipe_free(char *s)
+void ferry_objstore__wipe_free(char *s)
 {
     if (s) {
         explicit_bzero(s, strlen(s));
@@ -595,7 +595,7 @@ void ferry_objstore_wipe_free(char *s)
     }
 }
 
-int ferry_objstore_bucket_ok(const char *b)
+int ferry_objstore__bucket_ok(const char *b)
 {
     const char *p;
 
@@ -607,9 +607,9 @@ int ferry_objstore_bucket_ok(const char *b)
     return 1;
 }
 
-const char *ferry_objstore_list_args_bad(const ferry_objstore_op *op)
+const char *ferry_objstore__list_args_bad(const ferry_objstore_op *op)
 {
-    if (!ferry_objstore_bucket_ok(op->bucket))
+    if (!ferry_objstore__bucket_ok(op->bucket))
         return "missing or invalid bucket";
     if (!op->listing)
         return "LIST without a listing to fill";

@@ -13,7 +13,7 @@
  * between two stores (different endpoints or credentials) by streaming GET -> PUT through a
  * small bounded buffer; see FERRY_OBJSTORE_OP_TRANSFER.
  * The opt-in "libs3" backend (Debian's libs3 2.0: Signature V2 only, no multipart, no TLS
- * certificate checks) serves V2-only stores; see ferry_objstore_libs3.c for its limits.
+ * certificate checks) serves V2-only stores; see objstore/objstore_libs3.c for its limits.
  *
  * Errors are classified here, at the boundary (see ferry_error.h): 5xx, SlowDown,
  * timeouts, resets, refused connections -> FERRY_ERR_RETRYABLE; 401/403 and signature or
@@ -304,35 +304,5 @@ ferry_rc ferry_objstore_transfer(ferry_objstore *dst, ferry_objstore *src,
  * XML error Code ("" or NULL if the response had none, e.g. HEAD). Backends use this so
  * every backend classifies alike. */
 const char *ferry_objstore_classify(int http_status, const char *code, ferry_rc *rc);
-
-/* ---------------------------------------------------------------- backend interface
- * Only backends use what follows. A backend implements submit/pump/cancel_queued; the
- * blocking helpers and run_batch above are built on them in ferry_objstore.c. A backend
- * completes an op by filling its result and calling op->done from inside pump. */
-
-typedef struct ferry_objstore_backend {
-    const char *name;
-    void *(*create)(const ferry_objstore_conf *conf, ferry_error *err);
-    void (*destroy)(void *impl);
-    void (*submit)(void *impl, ferry_objstore_op *op);
-    size_t (*pump)(void *impl, int timeout_ms);
-    void (*cancel_queued)(void *impl);
-} ferry_objstore_backend;
-
-extern const ferry_objstore_backend ferry_objstore_sigv4_backend;
-extern const ferry_objstore_backend ferry_objstore_libs3_backend;
-
-/* The backend state of os if os uses backend be, else NULL (TRANSFER reads its source
- * store's settings this way). */
-void *ferry_objstore_impl(ferry_objstore *os, const ferry_objstore_backend *be);
-
-/* Filling a listing from a backend: begin (forget the previous page, keep the buffers),
- * add each entry in key order (copies key and etag; 0, or -1 when out of memory), end.
- * end() drops "dir/" entries without an ETag (directories of file-system backed servers,
- * counted in skipped_dirs) and sets next_token to the page's last key when truncated. */
-void ferry_objstore_listing_begin(ferry_objstore_listing *l);
-int ferry_objstore_listing_add(ferry_objstore_listing *l, const char *key, size_t key_len,
-                               uint64_t size, const char *etag, int64_t last_modified_ms);
-void ferry_objstore_listing_end(ferry_objstore_listing *l, int is_truncated);
 
 #endif

@@ -9,8 +9,8 @@
 
 #include <expat.h>
 
-#include "ferry_objstore_internal.h"
 #include "ferry_uri.h"
+#include "objstore/objstore_internal.h"
 
 #define NS_SEP '\x01'     /* cannot occur in an XML document, so never in a namespace */
 #define MAX_DEPTH 16
@@ -324,7 +324,7 @@ static void end_list_field(pctx *c)
             fail(c, "key contains a NUL byte");
             return;
         }
-        off = ferry_objstore_listing_arena_add(l, c->text, c->text_len);
+        off = ferry_objstore__listing_arena_add(l, c->text, c->text_len);
         if (off == SIZE_MAX) {
             fail(c, "out of memory");
             return;
@@ -345,7 +345,7 @@ static void end_list_field(pctx *c)
             fail(c, "UploadId contains a NUL byte");
             return;
         }
-        off = ferry_objstore_listing_arena_add(l, c->text, c->text_len);
+        off = ferry_objstore__listing_arena_add(l, c->text, c->text_len);
         if (off == SIZE_MAX) {
             fail(c, "out of memory");
             return;
@@ -355,7 +355,7 @@ static void end_list_field(pctx *c)
         break;
     case F_C_ETAG:
         strip_etag(c->text, etag, sizeof(etag));
-        off = ferry_objstore_listing_arena_add(l, etag, strlen(etag));
+        off = ferry_objstore__listing_arena_add(l, etag, strlen(etag));
         if (off == SIZE_MAX) {
             fail(c, "out of memory");
             return;
@@ -379,7 +379,7 @@ static void finish_contents(pctx *c)
         fail(c, "a Contents entry lacks Key or Size");
         return;
     }
-    if (ferry_objstore_listing_reserve(l)) {
+    if (ferry_objstore__listing_reserve(l)) {
         fail(c, "out of memory");
         return;
     }
@@ -545,7 +545,7 @@ static int parse_page(const char *xml, size_t len, ferry_objstore_listing *l, in
     size_t last_off = SIZE_MAX;
     int rc = -1;
 
-    ferry_objstore_listing_begin(l);
+    ferry_objstore__listing_begin(l);
     if (!c) {
         snprintf(why, why_size, "out of memory");
         return -1;

@@ -8,6 +8,7 @@
 
 #include "ferry_objstore.h"
 #include "ferry_s3xml.h"
+#include "objstore/objstore_internal.h"
 #include "ferry_test.h"
 
 static void listing_builder(void)
@@ -17,12 +18,12 @@ static void listing_builder(void)
     size_t i;
 
     ferry_objstore_listing_init(&l);
-    ferry_objstore_listing_begin(&l);
-    CHECK_INT(ferry_objstore_listing_add(&l, "a/", 2, 0, "", 0), 0);       /* a directory */
-    CHECK_INT(ferry_objstore_listing_add(&l, "a/x", 3, 5, "e1", 1000), 0);
-    CHECK_INT(ferry_objstore_listing_add(&l, "b", 1, 0, "", 0), 0);        /* object, no ETag */
-    CHECK_INT(ferry_objstore_listing_add(&l, "c/", 2, 0, NULL, 0), 0);     /* last: skipped */
-    ferry_objstore_listing_end(&l, 1);
+    ferry_objstore__listing_begin(&l);
+    CHECK_INT(ferry_objstore__listing_add(&l, "a/", 2, 0, "", 0), 0);       /* a directory */
+    CHECK_INT(ferry_objstore__listing_add(&l, "a/x", 3, 5, "e1", 1000), 0);
+    CHECK_INT(ferry_objstore__listing_add(&l, "b", 1, 0, "", 0), 0);        /* object, no ETag */
+    CHECK_INT(ferry_objstore__listing_add(&l, "c/", 2, 0, NULL, 0), 0);     /* last: skipped */
+    ferry_objstore__listing_end(&l, 1);
     CHECK_INT(l.count, 2);
     CHECK_INT(l.skipped_dirs, 2);
     CHECK_STR(l.entries[0].key, "a/x");
@@ -36,12 +37,12 @@ static void listing_builder(void)
     CHECK_STR(l.next_token, "c/"); /* the page's last key, skipped or not */
 
     /* reuse: a big page (the arena moves while it grows; pointers are fixed at the end) */
-    ferry_objstore_listing_begin(&l);
+    ferry_objstore__listing_begin(&l);
     for (i = 0; i < 5000; i++) {
         int n = snprintf(key, sizeof(key), "k%06zu", i);
-        CHECK_INT(ferry_objstore_listing_add(&l, key, (size_t)n, i, "etag", 0), 0);
+        CHECK_INT(ferry_objstore__listing_add(&l, key, (size_t)n, i, "etag", 0), 0);
     }
-    ferry_objstore_listing_end(&l, 0);
+    ferry_objstore__listing_end(&l, 0);
     CHECK_INT(l.count, 5000);
     CHECK_INT(l.skipped_dirs, 0);
     CHECK_STR(l.entries[4999].key, "k004999");

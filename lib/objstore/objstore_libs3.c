@@ -44,8 +44,8 @@
 #include <libs3.h>
 
 #include "ferry_log.h"
-#include "ferry_objstore_internal.h"
 #include "ferry_uri.h"
+#include "objstore/objstore_internal.h"
 
 #define MAX_COPY ((uint64_t)5 << 30) /* CopyObject's limit; libs3 2.0 has no multipart */
 #define ENC_KEY_MAX (3 * FERRY_URI_KEY_MAX + 1)
@@ -137,8 +137,8 @@ static void set_op_error(ferry_objstore_op *op, enum lstep st, ferry_rc rc, cons
     vsnprintf(detail, sizeof(detail), fmt, ap);
     va_end(ap);
     if (op->type == FERRY_OBJSTORE_OP_COPY) {
-        ferry_objstore_show(a, sizeof(a), op->src_bucket, op->src_key);
-        ferry_objstore_show(b, sizeof(b), op->bucket, op->key);
+        ferry_objstore__show(a, sizeof(a), op->src_bucket, op->src_key);
+        ferry_objstore__show(b, sizeof(b), op->bucket, op->key);
         op->rc = ferry_error_set(&op->err, rc, cls, "CopyObject %s -> %s: %s%s", a, b,
                                  st == L_PRE_HEAD    ? "HeadObject of the source: "
                                  : st == L_POST_HEAD ? "HeadObject of the copy: "
@@ -147,19 +147,19 @@ static void set_op_error(ferry_objstore_op *op, enum lstep st, ferry_rc rc, cons
         return;
     }
     if (op->type == FERRY_OBJSTORE_OP_PUT && st == L_POST_HEAD) {
-        ferry_objstore_show(a, sizeof(a), op->bucket, op->key);
+        ferry_objstore__show(a, sizeof(a), op->bucket, op->key);
         op->rc = ferry_error_set(&op->err, rc, cls, "PutObject %s: HeadObject after it: %s", a,
                                  detail);
         return;
     }
     if (op->type == FERRY_OBJSTORE_OP_LIST || op->type == FERRY_OBJSTORE_OP_HEAD_BUCKET ||
              op->type == FERRY_OBJSTORE_OP_CREATE_BUCKET)
-        ferry_objstore_show(a, sizeof(a), op->bucket,
-                            op->type == FERRY_OBJSTORE_OP_LIST && op->prefix && *op->prefix
+        ferry_objstore__show(a, sizeof(a), op->bucket,
+                             op->type == FERRY_OBJSTORE_OP_LIST && op->prefix && *op->prefix
                                 ? op->prefix
                                 : NULL);
     else
-        ferry_objstore_show(a, sizeof(a), op->bucket, op->key);
+        ferry_objstore__show(a, sizeof(a), op->bucket, op->key);
     op->rc = ferry_error_set(&op->err, rc, cls, "%s %s: %s", step_name(op, st), a, detail);
 }
 
@@ -317,7 +317,7 @@ static void on_complete(S3Status status, const S3ErrorDetails *ed, void *data)
     l->status = status;
     if (status != S3StatusOK && ed && ed->message && !l->detail[0]) {
         snprintf(l->detail, sizeof(l->detail), "%s", ed->message);
-        ferry_objstore_clean_text(l->detail);
+        ferry_objstore__clean_text(l->detail);
     }
 }
 
@@ -388,8 +388,8 @@ static S3Status on_list(int truncated, const char *next_marker, int n,
             return S3StatusAbortedByCallback;
         }
         strip_etag(c[i].eTag, etag, sizeof(etag));
-        if (ferry_objstore_listing_add(l->op->listing, c[i].key, klen, c[i].size, etag,
-                                       c[i].lastModified >= 0 ? c[i].lastModified * 1000 : 0)) {
+        if (ferry_objstore__listing_add(l->op->listing, c[i].key, klen, c[i].size, etag,
+                                        c[i].lastModified >= 0 ? c[i].lastModified * 1000 : 0)) {
             l->list_oom = 1;
             l->status = S3StatusAbortedByCallback;
             snprintf(l->detail, sizeof(l->detail), "out of memory");
@@ -408,7 +408,7 @@ static const S3ListBucketHandler list_handler = {{on_props, on_complete}, on_lis
 
 static void push_done(libs3 *s, ferry_objstore_op *op)
 {
-    ferry_objstore_opq_push(&s->ops.done, op);
+    ferry_objstore__opq_push(&s->ops.done, op);
 }
 
 /* Starts step st of l's op inside the request context. */
@@ -470,7 +470,7 @@ static void issue(libs3 *s, lop *l, enum lstep st)
                        (int)sizeof(l->copy_etag), l->copy_etag, s->ctx, &resp_handler, l);
         break;
     case FERRY_OBJSTORE_OP_LIST:
-        ferry_objstore_listing_begin(op->listing);
+        ferry_objstore__listing_begin(op->listing);
         l->list_truncated = 0;
         l->list_oom = 0;
         /* Our continuation token is the page's last key (as with sigv4): resume after
@@ -609,7 +609,7 @@ static int advance(libs3 *s, lop *l)
         issue(s, l, L_POST_HEAD); /* the location alone does not prove it exists */
         return 0;
     case FERRY_OBJSTORE_OP_LIST:
-        ferry_objstore_listing_end(op->listing, l->list_truncated);
+        ferry_objstore__listing_end(op->listing, l->list_truncated);
         break;
     default:
         break;
@@ -635,7 +635,7 @@ static void schedule(libs3 *s)
         pp = &l->next;
     }
     while (s->ops.queued.head && s->nactive < s->max_in_flight) {
-        ferry_objstore_op *op = ferry_objstore_opq_pop(&s->ops.queued);
+        ferry_objstore_op *op = ferry_objstore__opq_pop(&s->ops.queued);
         lop *l = calloc(1, sizeof(*l));
 
         if (!l) {
@@ -722,7 +722,7 @@ static size_t be_pump(void *impl, int timeout_ms)
             schedule(s);
         }
     }
-    ferry_objstore_opqs_deliver(&s->ops);
+    ferry_objstore__opqs_deliver(&s->ops);
     return s->ops.pending;
 }
 
@@ -738,7 +738,7 @@ static const char *validate(const libs3 *s, const ferry_objstore_op *op)
     (void)s;
     switch (op->type) {
     case FERRY_OBJSTORE_OP_COPY:
-        if (!ferry_objstore_bucket_ok(op->src_bucket) || !key_ok(op->src_key))
+        if (!ferry_objstore__bucket_ok(op->src_bucket) || !key_ok(op->src_key))
             return "missing or invalid source bucket or key";
         if (op->src_size != FERRY_OBJSTORE_SIZE_UNKNOWN && op->src_size > MAX_COPY)
             return "object is above CopyObject's 5 GiB limit, and libs3 2.0 has no "
@@ -748,7 +748,7 @@ static const char *validate(const libs3 *s, const ferry_objstore_op *op)
     case FERRY_OBJSTORE_OP_PUT:
     case FERRY_OBJSTORE_OP_GET:
     case FERRY_OBJSTORE_OP_DELETE:
-        if (!ferry_objstore_bucket_ok(op->bucket))
+        if (!ferry_objstore__bucket_ok(op->bucket))
             return "missing or invalid bucket";
         if (!key_ok(op->key))
             return "missing key, or key longer than 1024 bytes";
@@ -758,10 +758,10 @@ static const char *validate(const libs3 *s, const ferry_objstore_op *op)
             return "conditional writes (If-None-Match) are not available with libs3 2.0";
         return NULL;
     case FERRY_OBJSTORE_OP_LIST:
-        return ferry_objstore_list_args_bad(op);
+        return ferry_objstore__list_args_bad(op);
     case FERRY_OBJSTORE_OP_HEAD_BUCKET:
     case FERRY_OBJSTORE_OP_CREATE_BUCKET:
-        return ferry_objstore_bucket_ok(op->bucket) ? NULL : "missing or invalid bucket";
+        return ferry_objstore__bucket_ok(op->bucket) ? NULL : "missing or invalid bucket";
     case FERRY_OBJSTORE_OP_TRANSFER:
         return "not available with the libs3 backend (use sigv4 stores for streaming "
                "transfers)";
@@ -777,7 +777,7 @@ static void be_submit(void *impl, ferry_objstore_op *op)
     libs3 *s = impl;
     const char *bad;
 
-    ferry_objstore_opqs_accept(&s->ops, op);
+    ferry_objstore__opqs_accept(&s->ops, op);
     bad = validate(s, op);
     if (bad) {
         set_op_error(op, L_MAIN, FERRY_ERR_PERMANENT,
@@ -790,7 +790,7 @@ static void be_submit(void *impl, ferry_objstore_op *op)
         push_done(s, op);
         return;
     }
-    ferry_objstore_opq_push(&s->ops.queued, op);
+    ferry_objstore__opq_push(&s->ops.queued, op);
 }
 
 static const char *main_step_name(const ferry_objstore_op *op)
@@ -802,7 +802,7 @@ static void be_cancel_queued(void *impl)
 {
     libs3 *s = impl;
 
-    ferry_objstore_opqs_cancel_queued(&s->ops, main_step_name);
+    ferry_objstore__opqs_cancel_queued(&s->ops, main_step_name);
 }
 
 /* ---------------------------------------------------------------- create / destroy */
@@ -836,8 +836,8 @@ static void be_destroy(void *impl)
     }
     free(s->host);
     free(s->region);
-    ferry_objstore_wipe_free(s->access_key);
-    ferry_objstore_wipe_free(s->secret_key);
+    ferry_objstore__wipe_free(s->access_key);
+    ferry_objstore__wipe_free(s->secret_key);
     free(s);
 }
 

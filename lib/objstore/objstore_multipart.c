@@ -1,0 +1,307 @@
+/* The sigv4 backend's multipart state machine, for a COPY above the multipart threshold
+ * (HEAD source -> CreateMultipartUpload -> UploadPartCopy x N in parallel -> Complete, or
+ * Abort on failure) and for every TRANSFER (whose parts, and whose single-PUT case, are
+ * streams: objstore_streams.c). Its requests take slots like any other request. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "ferry_log.h"
+#include "objstore/objstore_sigv4.h"
+
+static void plan_parts(sigv4 *s, mpcopy *mp)
+{
+    uint64_t ps = s->mp_part_size;
+    uint64_t min_for_count = (mp->size + MAX_PARTS - 1) / MAX_PARTS;
+
+    if (ps < min_for_count)
+        ps = min_for_count;
+    ps = (ps + (1u << 20) - 1) & ~(uint64_t)((1u << 20) - 1); /* whole MiB */
+    if (ps < MIN_PART)
+        ps = MIN_PART;
+    if (ps > MAX_PART)
+        ps = MAX_PART;
+    mp->part_size = ps;
+    mp->nparts = (uint32_t)((mp->size + ps - 1) / ps);
+    mp->next_part = 1;
+}
+
+void objstore__mp_finish(sigv4 *s, slot *sl, ferry_objstore_op *op, enum step st, uint32_t part,
+                      CURLcode cc)
+{
+    mpcopy *mp = op->priv_;
+    ferry_s3xml_result *x = NULL;
+    int first_failure = !mp->failed;
+
+    if (st == ST_MP_PART)
+        mp->parts_in_flight--;
+    else
+        mp->busy = 0;
+    if (st == ST_MP_ABORT) {
+        mp->phase = PH_DONE; /* best effort; the op keeps its first error */
+        return;
+    }
+    if (objstore__check(s, sl, cc, op, st, part) != FERRY_OK) {
+        objstore__mp_fail(mp);
+        return;
+    }
+    if (mp->failed && st == ST_MP_PART)
+        return; /* a sibling part failed already; this one is moot */
+    x = calloc(1, sizeof(*x));
+    if (!x) {
+        if (first_failure)
+            objstore__set_op_error(op, st, part, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL,
+                                   "out of memory");
+        objstore__mp_fail(mp);
+        return;
+    }
+    switch (st) {
+    case ST_MP_HEAD:
+        if (!sl->have_clen) {
+            objstore__set_op_error(op, st, part, FERRY_ERR_RETRYABLE, FERRY_EC_S3_SERVER,
+                                   "no Content-Length in the response");
+            objstore__mp_fail(mp);
+            break;
+        }
+        mp->size = sl->clen;
+        if (mp->transfer)
+            memcpy(mp->src_etag, sl->etag, sizeof(mp->src_etag));
+        if (mp->size > MAX_OBJECT) {
+            objstore__set_op_error(op, st, part, FERRY_ERR_PERMANENT, FERRY_EC_S3_CLIENT,
+                                   "object of %llu bytes exceeds S3's 5 TiB limit",
+                                   (unsigned long long)mp->size);
+            objstore__mp_fail(mp);
+            break;
+        }
+        if (mp->size <= s->mp_threshold) {
+            mp->phase = PH_SIMPLE; /* smaller than the caller said: one CopyObject */
+            break;
+        }
+        plan_parts(s, mp);
+        mp->etags = calloc(mp->nparts, sizeof(*mp->etags));
+        if (!mp->etags) {
+            objstore__set_op_error(op, st, part, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL,
+                                   "out of memory");
+            objstore__mp_fail(mp);
+            break;
+        }
+        mp->phase = PH_INIT;
+        break;
+    case ST_MP_INIT:
+        if (objstore__parse_result_doc(sl, op, st, part, x, 1) != FERRY_OK) {
+            objstore__mp_fail(mp);
+        } else if (!x->upload_id[0]) {
+            objstore__set_op_error(op, st, part, FERRY_ERR_RETRYABLE, FERRY_EC_S3_SERVER,
+                                   "no UploadId in the response");
+            objstore__mp_fail(mp);
+        } else {
+            memcpy(mp->upload_id, x->upload_id, sizeof(mp->upload_id));
+            mp->phase = PH_PARTS;
+            ferry_debug(NULL, "multipart copy started: %u parts of %llu bytes", mp->nparts,
+                        (unsigned long long)mp->part_size);
+        }
+        break;
+    case ST_MP_PART:
+        if (objstore__parse_result_doc(sl, op, st, part, x, 1) != FERRY_OK) {
+            objstore__mp_fail(mp);
+        } else if (!x->etag[0]) {
+            objstore__set_op_error(op, st, part, FERRY_ERR_RETRYABLE, FERRY_EC_S3_SERVER,
+                                   "no ETag in the response");
+            objstore__mp_fail(mp);
+        } else {
+            memcpy(mp->etags[part - 1], x->etag, sizeof(mp->etags[0]));
+            mp->parts_done++;
+        }
+        break;
+    case ST_MP_COMPLETE:
+        if (objstore__parse_result_doc(sl, op, st, part, x, 1) != FERRY_OK) {
+            objstore__mp_fail(mp);
+        } else {
+            memcpy(op->etag, x->etag, sizeof(op->etag));
+            op->multipart = 1;
+            if (mp->transfer)
+                op->size = mp->size;
+            op->rc = FERRY_OK;
+            op->http_status = sl->status;
+            mp->phase = PH_DONE;
+        }
+        break;
+    default:
+        break;
+    }
+    free(x);
+}
+
+void objstore__mp_free(mpcopy *mp)
+{
+    if (!mp)
+        return;
+    while (mp->pipes) {
+        txpipe *p = mp->pipes;
+        mp->pipes = p->next;
+        objstore__pipe_free(p);
+    }
+    free(mp->etags);
+    objstore__buf_free(&mp->body);
+    free(mp);
+}
+
+void objstore__mp_fail(mpcopy *mp)
+{
+    mp->failed = 1;
+}
+
+/* Next request of a multipart copy or transfer, if one can start now. ST_TX_GET stands
+ * for a whole stream (two slots). */
+static int mp_pick(const mpcopy *mp, enum step *st)
+{
+    if (mp->failed) {
+        if (!mp->busy && !mp->parts_in_flight && mp->upload_id[0] && mp->phase != PH_ABORT &&
+            mp->phase != PH_DONE) {
+            *st = ST_MP_ABORT;
+            return 1;
+        }
+        return 0;
+    }
+    switch (mp->phase) {
+    case PH_HEAD:
+        if (!mp->busy) {
+            *st = ST_MP_HEAD;
+            return 1;
+        }
+        return 0;
+    case PH_SIMPLE:
+        if (!mp->busy) {
+            *st = mp->transfer ? ST_TX_GET : ST_MAIN;
+            return 1;
+        }
+        return 0;
+    case PH_INIT:
+        if (!mp->busy) {
+            *st = ST_MP_INIT;
+            return 1;
+        }
+        return 0;
+    case PH_PARTS:
+        if (mp->next_part <= mp->nparts) {
+            *st = mp->transfer ? ST_TX_GET : ST_MP_PART;
+            return 1;
+        }
+        if (mp->parts_done == mp->nparts && !mp->parts_in_flight && !mp->busy) {
+            *st = ST_MP_COMPLETE;
+            return 1;
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static int mp_finished(const mpcopy *mp)
+{
+    if (mp->busy || mp->parts_in_flight)
+        return 0;
+    if (mp->phase == PH_DONE)
+        return 1;
+    return mp->failed && (!mp->upload_id[0] || mp->phase == PH_ABORT);
+}
+
+/* Starts multipart requests and streams on free slots; completes finished ones. */
+void objstore__mp_schedule(sigv4 *s)
+{
+    mpcopy **pp = &s->mp_active;
+
+    while (*pp) {
+        mpcopy *mp = *pp;
+        ferry_objstore_op *op = mp->op;
+        enum step st;
+
+        if (mp->failed && mp->pipes)
+            objstore__tx_cancel(s, mp);
+        while (s->nfree && !mp_finished(mp) && mp_pick(mp, &st)) {
+            slot *sl;
+            uint32_t part = 0;
+            if (st == ST_TX_GET) {
+                if (s->nfree < 2) {
+                    s->pair_wanted = 1;
+                    break;
+                }
+                if (mp->phase == PH_PARTS) {
+                    part = mp->next_part++;
+                    mp->parts_in_flight++;
+                } else {
+                    mp->busy = 1;
+                }
+                if (objstore__pipe_start(s, mp, part)) {
+                    if (part)
+                        mp->parts_in_flight--;
+                    else
+                        mp->busy = 0, mp->phase = PH_DONE;
+                    objstore__mp_fail(mp);
+                }
+                continue;
+            }
+            sl = objstore__take_slot(s);
+            if (st == ST_MP_PART) {
+                part = mp->next_part++;
+                mp->parts_in_flight++;
+            } else {
+                mp->busy = 1;
+                if (st == ST_MP_ABORT)
+                    mp->phase = PH_ABORT;
+                if (st == ST_MP_COMPLETE)
+                    mp->phase = PH_COMPLETE;
+            }
+            if (objstore__start(s, sl, op, st, part)) {
+                objstore__slot_release(s, sl);
+                if (st == ST_MP_PART)
+                    mp->parts_in_flight--;
+                else
+                    mp->busy = 0;
+                if (st == ST_MP_ABORT || st == ST_MAIN)
+                    mp->phase = PH_DONE;
+                objstore__mp_fail(mp);
+            }
+        }
+        if (mp_finished(mp)) {
+            if (mp->failed && op->rc == FERRY_OK)
+                op->rc = ferry_error_set(&op->err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL,
+                                         "multipart copy failed");
+            *pp = mp->next;
+            op->priv_ = NULL;
+            objstore__mp_free(mp);
+            objstore__push_done(s, op);
+            continue;
+        }
+        pp = &mp->next;
+    }
+}
+
+int objstore__mp_new(sigv4 *s, ferry_objstore_op *op)
+{
+    mpcopy *mp = calloc(1, sizeof(*mp));
+
+    if (!mp) {
+        op->rc = ferry_error_set(&op->err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL,
+                                 "out of memory");
+        return -1;
+    }
+    mp->op = op;
+    mp->phase = PH_HEAD;
+    mp->size = FERRY_OBJSTORE_SIZE_UNKNOWN;
+    if (op->type == FERRY_OBJSTORE_OP_TRANSFER) {
+        mp->transfer = 1;
+        mp->src = ferry_objstore__impl(op->src_store, &ferry_objstore_sigv4_backend);
+        /* A known small size skips the HEAD: the GET's headers say the rest. */
+        if (op->src_size != FERRY_OBJSTORE_SIZE_UNKNOWN && op->src_size <= s->mp_threshold) {
+            mp->phase = PH_SIMPLE;
+            mp->size = op->src_size;
+        }
+    }
+    mp->next = s->mp_active;
+    s->mp_active = mp;
+    op->priv_ = mp;
+    return 0;
+}
