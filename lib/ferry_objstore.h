@@ -16,7 +16,8 @@
  * certificate checks) serves V2-only stores; see objstore/objstore_libs3.c for its limits.
  *
  * Errors are classified here, at the boundary (see ferry_error.h): 5xx, SlowDown,
- * timeouts, resets, refused connections -> FERRY_ERR_RETRYABLE; 401/403 and signature or
+ * timeouts, resets, refused connections -> FERRY_ERR_RETRYABLE (a transfer stalled past
+ * stall_timeout_ms: class s3-stall, "stalled: ..."); 401/403 and signature or
  * key errors -> PERMANENT s3-auth; 404 / NoSuchBucket / NoSuchKey -> PERMANENT
  * s3-not-found; other 4xx -> PERMANENT s3-client. Messages name the call and the objects
  * and quote S3's Code and Message ("CopyObject a/k -> b/k: 404 NoSuchKey: The specified key
