@@ -1,5 +1,7 @@
 /* ferry-dlq-replayer internals shared by its files:
- *   replayer_main.c     options, signals, command dispatch
+ *   replayer_main.c     options, signals, command dispatch (the program; the rest is
+ *                       the ferry_replayer library)
+ *   replayer_open.c     the Kafka reader and Redis handles, the interrupted flag
  *   replayer_filter.c   --dataset/--error-class/--since/--until/--partition into a filter
  *   replayer_scan.c     reading a topic with explicit assignment, low to high watermark
  *   replayer_ledger.c   the Redis ledger of replayed records
@@ -49,7 +51,7 @@ typedef struct replayer {
     ferry_avro_codec *codec;  /* owned; NULL until a command needs it */
 } replayer;
 
-/* replayer_main.c: opens the consumer and Redis handles (replayer_close frees them). */
+/* replayer_open.c: opens the consumer and Redis handles (replayer_close frees them). */
 int replayer_open(replayer *rp, char *errstr, size_t errstr_size);
 void replayer_close(replayer *rp);
 

@@ -11,8 +11,6 @@
 #include "ferry_log.h"
 #include "replayer.h"
 
-volatile sig_atomic_t replayer_interrupted;
-
 static const ferry_conf_def replayer_defs[] = {
     {"replay.max_count", FERRY_CONF_INT, "3", 0, 1000000, 0,
      "Records whose ferry-replay-count is at least this are refused unless --force "
@@ -81,60 +79,6 @@ static void on_signal(int sig)
         _exit(128 + sig);
     }
     replayer_interrupted = 1;
-}
-
-static void find_prop(const char *prop, const char *value, void *opaque)
-{
-    const char **want = opaque;
-    (void)value;
-    if (*want && strcmp(prop, *want) == 0)
-        *want = NULL;
-}
-
-/* The reader: explicit assignment only, so the group id is never joined or committed. */
-static void consumer_customize(rd_kafka_conf_t *kconf, void *opaque)
-{
-    const ferry_conf *conf = opaque;
-    const char *wait = "fetch.wait.max.ms";
-    char errstr[256];
-    rd_kafka_conf_set(kconf, "enable.partition.eof", "true", errstr, sizeof(errstr));
-    rd_kafka_conf_set(kconf, "enable.auto.commit", "false", errstr, sizeof(errstr));
-    /* Partitions are read one after another; a long-poll fetch still in flight for the
-     * previous one delays the next by fetch.wait.max.ms (500 ms by default). Unless the
-     * user set it, keep it short. */
-    ferry_conf_kafka_foreach(conf, find_prop, &wait);
-    if (wait)
-        rd_kafka_conf_set(kconf, wait, "10", errstr, sizeof(errstr));
-}
-
-int replayer_open(replayer *rp, char *errstr, size_t errstr_size)
-{
-    char sub[512];
-    rp->consumer = ferry_kafka_consumer_new(rp->conf, "ferry-dlq-replayer", consumer_customize,
-                                            (void *)rp->conf, sub, sizeof(sub));
-    if (!rp->consumer) {
-        snprintf(errstr, errstr_size, "creating the Kafka consumer: %s", sub);
-        return -1;
-    }
-    rp->redis = ferry_connect_redis(rp->conf, sub, sizeof(sub));
-    if (!rp->redis) {
-        snprintf(errstr, errstr_size, "%s", sub);
-        return -1;
-    }
-    return 0;
-}
-
-void replayer_close(replayer *rp)
-{
-    if (rp->consumer) {
-        rd_kafka_consumer_close(rp->consumer);
-        rd_kafka_destroy(rp->consumer);
-        rp->consumer = NULL;
-    }
-    ferry_redis_destroy(rp->redis);
-    rp->redis = NULL;
-    ferry_avro_codec_destroy(rp->codec);
-    rp->codec = NULL;
 }
 
 static int parse_number(const char *s, double *out)

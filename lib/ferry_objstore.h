@@ -164,13 +164,45 @@ typedef enum {
                                         If-None-Match: *. */
     FERRY_OBJSTORE_OP_LIST_UPLOADS,  /* bucket + prefix/start_after/max_keys -> *listing of
                                         in-progress multipart uploads (ListMultipartUploads,
-                                        one page): entries' key and upload_id; size 0.
+                                        one page): entries' key, upload_id and
+                                        last_modified_ms (when it was initiated); size 0.
                                         sigv4 only, like ABORT_UPLOAD. */
     FERRY_OBJSTORE_OP_ABORT_UPLOAD,  /* bucket/key + upload_id: AbortMultipartUpload */
 } ferry_objstore_op_type;
 
 typedef struct ferry_objstore_op ferry_objstore_op;
 typedef void (*ferry_objstore_done_cb)(ferry_objstore_op *op, void *opaque);
+
+/* ---------------------------------------------------------------- multipart resume
+ * A multipart COPY or TRANSFER reports its upload's progress through op->mpu_progress, so
+ * that the caller can persist it; a later op given that progress as op->mpu_resume
+ * continues the same upload and copies only the parts not done yet (sigv4 only). */
+
+#define FERRY_OBJSTORE_UPLOAD_ID_MAX 1024
+
+typedef struct ferry_objstore_mpu_part {
+    uint32_t number;                    /* 1-based */
+    char etag[FERRY_OBJSTORE_ETAG_MAX]; /* without quotes */
+} ferry_objstore_mpu_part;
+
+/* An upload to continue: its id, the part size it was planned with, and the finished
+ * parts (any order). Part size and source must be what they were when it started: the
+ * caller checks the source (size, ETag); the op refuses a part size that cannot cover
+ * the object in at most 10,000 parts. If the upload no longer exists the op fails
+ * RETRYABLE with s3_code "NoSuchUpload": drop the record and copy again from scratch. */
+typedef struct ferry_objstore_mpu {
+    const char *upload_id;
+    uint64_t part_size;
+    const ferry_objstore_mpu_part *parts;
+    size_t nparts;
+} ferry_objstore_mpu;
+
+/* Called from inside pump: part 0 when the upload was created (upload_id, part_size),
+ * part n when part n is stored (etag). Anything but FERRY_OK (with err set) fails the op
+ * with that error, and the upload is aborted. */
+typedef ferry_rc (*ferry_objstore_mpu_cb)(ferry_objstore_op *op, const char *upload_id,
+                                          uint64_t part_size, uint32_t part, const char *etag,
+                                          ferry_error *err);
 
 /* Inputs are borrowed (strings, buffers, listing) until the op's done callback has run.
  * Start from ferry_objstore_op_init(); the op itself must stay put while it runs. */
@@ -192,6 +224,10 @@ struct ferry_objstore_op {
                                  * and belong to the same thread; only its settings are used
                                  * (its own slots and queue are not). May be this store. */
     const char *upload_id;      /* ABORT_UPLOAD */
+    const ferry_objstore_mpu *mpu_resume; /* COPY, TRANSFER: continue this upload if the
+                                 * object is copied in parts (see multipart resume) */
+    ferry_objstore_mpu_cb mpu_progress; /* COPY, TRANSFER: optional, see multipart resume */
+    void *mpu_opaque;           /* the caller's, for mpu_progress; never touched */
     const void *put_data;       /* PUT */
     size_t put_len;             /* PUT */
     const char *content_type;   /* PUT: default application/octet-stream */

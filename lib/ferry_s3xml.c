@@ -200,6 +200,8 @@ static enum field list_field(const pctx *c, const char *name)
             return F_C_KEY;
         if (!strcmp(name, "UploadId"))
             return F_U_UPLOAD_ID;
+        if (!strcmp(name, "Initiated")) /* the upload's age, for sweeping orphans */
+            return F_C_LAST_MODIFIED;
     } else if (c->depth == 3 && c->in_contents) {
         if (!strcmp(name, "Key"))
             return F_C_KEY;

@@ -38,7 +38,9 @@
  *        fence = INCR fence; lease = "<worker>:<fence>" PX ttl; state running with this
  *        worker/fence. resumed (same event_id and spec_hash, not done) keeps checkpoint,
  *        counts, started_at, last_error and adds 1 to attempts; otherwise the hash is
- *        replaced by a fresh one (attempts 1). took_over: the lease was already held by
+ *        replaced by a fresh one (attempts 1). Either way attempt_started_at = now and
+ *        attempt_objects/attempt_bytes = the counts this attempt starts from (rates and
+ *        ETA come from the current attempt). took_over: the lease was already held by
  *        this same worker id (a restarted worker); its old fence is now refused. */
 static const ferry_redis_script lua_acquire = {
     "acquire",
@@ -78,6 +80,8 @@ static const ferry_redis_script lua_acquire = {
     "end\n"
     "local cur = redis.call('HMGET', KEYS[1], 'checkpoint', 'objects_done', 'bytes_done',\n"
     "                       'objects_total', 'attempts')\n"
+    "redis.call('HSET', KEYS[1], 'attempt_started_at', now, 'attempt_objects', cur[2] or '0',\n"
+    "           'attempt_bytes', cur[3] or '0')\n"
     "return {'ok', fence, resumed, took_over, cur[1] or '', cur[2] or '0', cur[3] or '0',\n"
     "        cur[4] or '', cur[5] or '1'}\n",
 };
@@ -871,6 +875,9 @@ static void field_set(ferry_migration_state *st, const redisReply *f, const redi
         {"bytes_done", offsetof(ferry_migration_state, bytes_done)},
         {"objects_total", offsetof(ferry_migration_state, objects_total)},
         {"attempts", offsetof(ferry_migration_state, attempts)},
+        {"attempt_started_at", offsetof(ferry_migration_state, attempt_started_at_ms)},
+        {"attempt_objects", offsetof(ferry_migration_state, attempt_objects)},
+        {"attempt_bytes", offsetof(ferry_migration_state, attempt_bytes)},
     };
     char *base = (char *)st;
 

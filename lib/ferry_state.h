@@ -97,6 +97,9 @@ typedef struct ferry_migration_state {
     int64_t bytes_done;
     int64_t objects_total;  /* -1 = not known */
     int64_t attempts;       /* acquisitions for this event id */
+    int64_t attempt_started_at_ms; /* when the current attempt took the lease; 0 = absent */
+    int64_t attempt_objects;       /* objects_done / bytes_done when it started */
+    int64_t attempt_bytes;
     char *checkpoint;       /* every source key <= this is copied and verified; NULL = none */
     char *last_error;
     char *error_class;

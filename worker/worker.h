@@ -1,5 +1,6 @@
 /* ferry-worker internals shared by its files:
- *   worker_main.c     options, signals, start/stop
+ *   worker_main.c     command line: parse, run `status` or `run`, exit
+ *   worker_run.c      settings table, signals, start/stop of the pieces below
  *   worker_consume.c  poll loop, rebalances, pause/resume, offset store (the only thread
  *                     that touches the consumer)
  *   worker_pool.c     migration threads and the job/completion queues
@@ -46,7 +47,9 @@ typedef struct worker_partition {
     int assigned;
     uint64_t epoch;          /* bumped on every assign/revoke */
     worker_job *inflight;    /* at most one event per partition: keeps per-key order */
-    int64_t rewind_to;       /* a message fetched while busy: seek back here, -1 if none */
+    int64_t rewind_to;       /* first unprocessed offset to seek back to, -1 if none; the
+                                partition stays paused until that seek succeeded */
+    int64_t retry_at;        /* ferry_mono_ms() to retry a failed seek/resume, 0 = none */
 } worker_partition;
 
 struct worker {
@@ -78,6 +81,13 @@ struct worker {
     int heartbeat_started;
 };
 
+/* worker_run.c: ferry-worker's settings (for ferry_cli_new) and its run command: consume
+ * until SIGTERM as worker `id`. Returns an exit code; *abandoned = 1 when migration
+ * threads were still stopping at the shutdown deadline: the caller must _exit() at once,
+ * since those threads still use process-wide state. */
+extern const ferry_conf_def worker_conf_defs[];
+int worker_run(const ferry_conf *conf, const char *id, int *abandoned);
+
 /* worker_pool.c */
 int worker_pool_start(worker *w, char *errstr, size_t errstr_size);
 void worker_pool_stop(worker *w);                   /* joins the threads */
@@ -86,6 +96,12 @@ worker_job *worker_pool_take_done(worker *w);       /* list of finished jobs, or
 
 /* worker_consume.c */
 int worker_consume_run(worker *w);                  /* returns an exit code */
+#define WORKER_CONSUME_RETRY_MS 500                 /* a failed seek/resume is retried */
+/* Test hook: the seek the poll loop uses, rd_kafka_seek_partitions unless a test
+ * (tests/unit/test_consume_mock.c) replaces it before worker_consume_run. */
+extern rd_kafka_error_t *(*worker_consume_seek)(rd_kafka_t *rk,
+                                                rd_kafka_topic_partition_list_t *parts,
+                                                int timeout_ms);
 
 /* worker_migrate.c: processes one job on a migration thread. Sets job->store. */
 struct ferry_redis;

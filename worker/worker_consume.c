@@ -43,16 +43,20 @@ static worker_partition *part_get(worker *w, int topic, int32_t partition, int c
     return n;
 }
 
-static void set_paused(worker *w, int topic, int32_t partition, int pause)
+/* Returns 0, or -1 when librdkafka refused (for the call or for this partition). */
+static int set_paused(worker *w, int topic, int32_t partition, int pause)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_resp_err_t e;
     rd_kafka_topic_partition_list_add(l, w->topics[topic], partition);
     e = pause ? rd_kafka_pause_partitions(w->consumer, l) : rd_kafka_resume_partitions(w->consumer, l);
+    if (!e)
+        e = l->elems[0].err;
     if (e)
         ferry_warn(NULL, "%s partition %d: %s", pause ? "pausing" : "resuming", (int)partition,
                    rd_kafka_err2str(e));
     rd_kafka_topic_partition_list_destroy(l);
+    return e ? -1 : 0;
 }
 
 /* Marks partitions (un)assigned; a revoked partition's in-flight migration is told to
@@ -68,6 +72,7 @@ static void mark(worker *w, const rd_kafka_topic_partition_list_t *parts, int as
         p->assigned = assigned;
         p->epoch++;
         p->rewind_to = -1;
+        p->retry_at = 0;
         if (!assigned && p->inflight) {
             atomic_store(&p->inflight->cancel, 1);
             ferry_info(NULL, "partition %d revoked while its event at offset %lld is in "
@@ -173,18 +178,62 @@ static void store_offset(worker *w, int topic, int32_t partition, int64_t next)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-static void seek_to(worker *w, int topic, int32_t partition, int64_t offset)
+/* Test hook: tests/unit/test_consume_mock.c replaces it to force the seek failure path.
+ * Always rd_kafka_seek_partitions outside that test. */
+rd_kafka_error_t *(*worker_consume_seek)(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts,
+                                         int timeout_ms) = rd_kafka_seek_partitions;
+
+/* Returns 0, or -1 if the call or this partition's seek failed. */
+static int seek_to(worker *w, int topic, int32_t partition, int64_t offset)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_error_t *error;
+    const char *why = NULL;
     rd_kafka_topic_partition_list_add(l, w->topics[topic], partition)->offset = offset;
-    error = rd_kafka_seek_partitions(w->consumer, l, 5000);
-    if (error) {
-        ferry_err(NULL, "seeking partition %d back to %lld: %s", (int)partition,
-                  (long long)offset, rd_kafka_error_string(error));
+    error = worker_consume_seek(w->consumer, l, 5000);
+    if (error)
+        why = rd_kafka_error_string(error);
+    else if (l->elems[0].err)
+        why = rd_kafka_err2str(l->elems[0].err);
+    if (why)
+        ferry_warn(NULL, "seeking partition %d back to %lld: %s (it stays paused; retrying)",
+                   (int)partition, (long long)offset, why);
+    if (error)
         rd_kafka_error_destroy(error);
-    }
     rd_kafka_topic_partition_list_destroy(l);
+    return why ? -1 : 0;
+}
+
+/* A partition whose event finished: go back to the first unprocessed offset, if any,
+ * then let it flow. Until the seek succeeds the partition stays paused, since resuming
+ * would fetch past that offset and a later stored offset would commit past it. A
+ * failure is retried from the poll loop (retry_at). */
+static void settle(worker *w, worker_partition *p)
+{
+    if (p->rewind_to >= 0) {
+        if (seek_to(w, p->topic, p->partition, p->rewind_to) != 0) {
+            p->retry_at = ferry_mono_ms() + WORKER_CONSUME_RETRY_MS;
+            return;
+        }
+        p->rewind_to = -1;
+    }
+    p->retry_at = 0;
+    if (!atomic_load(&w->stopping) && set_paused(w, p->topic, p->partition, 0) != 0)
+        p->retry_at = ferry_mono_ms() + WORKER_CONSUME_RETRY_MS;
+}
+
+static void retry_settles(worker *w)
+{
+    int64_t now = 0;
+    for (size_t i = 0; i < w->nparts; i++) {
+        worker_partition *p = &w->parts[i];
+        if (!p->retry_at || !p->assigned || p->inflight)
+            continue;
+        if (!now)
+            now = ferry_mono_ms();
+        if (now >= p->retry_at)
+            settle(w, p);
+    }
 }
 
 /* Completions: store the offset if the outcome is durable and we still own the
@@ -207,12 +256,7 @@ static void drain_completions(worker *w)
                 if (current && !job->store &&
                     (p->rewind_to < 0 || job->offset < p->rewind_to))
                     p->rewind_to = job->offset;
-                if (p->rewind_to >= 0) {
-                    seek_to(w, job->topic, job->partition, p->rewind_to);
-                    p->rewind_to = -1;
-                }
-                if (!atomic_load(&w->stopping))
-                    set_paused(w, job->topic, job->partition, 0);
+                settle(w, p);
             }
         }
         w->inflight--;
@@ -231,8 +275,9 @@ static void dispatch(worker *w, rd_kafka_message_t *msg)
         rd_kafka_message_destroy(msg);
         return;
     }
-    if (p->inflight) {
-        /* Fetched before the pause took effect: not processed now, so come back to it. */
+    if (p->inflight || p->rewind_to >= 0) {
+        /* Fetched before the pause took effect, or while a seek back is pending: not
+         * processed now, so come back to it. */
         if (p->rewind_to < 0 || msg->offset < p->rewind_to)
             p->rewind_to = msg->offset;
         rd_kafka_message_destroy(msg);
@@ -240,7 +285,10 @@ static void dispatch(worker *w, rd_kafka_message_t *msg)
     }
     job = calloc(1, sizeof(*job));
     if (!job) {
+        /* Come back to it: paused here, the poll loop seeks back and resumes later. */
         p->rewind_to = msg->offset;
+        p->retry_at = ferry_mono_ms() + WORKER_CONSUME_RETRY_MS;
+        set_paused(w, topic, msg->partition, 1);
         rd_kafka_message_destroy(msg);
         return;
     }
@@ -304,6 +352,7 @@ int worker_consume_run(worker *w)
             cancel_all(w);
         }
         drain_completions(w);
+        retry_settles(w);
         if (stopping && w->inflight == 0)
             break;
         if (stopping && ferry_mono_ms() > deadline) {

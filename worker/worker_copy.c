@@ -9,6 +9,7 @@
 #include "ferry_creds.h"
 #include "ferry_conf.h"
 #include "ferry_log.h"
+#include "ferry_mpu.h"
 #include "ferry_objstore.h"
 #include "ferry_util.h"
 #include "ferry_validate.h"
@@ -29,6 +30,8 @@ typedef struct item {
     item_state state;
     char *dst_key;      /* points into the copier's key arena */
     int64_t started_us; /* when its copy request started (ferry_copy_duration_seconds) */
+    ferry_mpu_record mpu;      /* a previous owner's upload of it, while its copy runs */
+    ferry_objstore_mpu resume; /* borrows mpu's strings */
 } item;
 
 struct worker_copier {
@@ -42,6 +45,7 @@ struct worker_copier {
     int request_retries;         /* copy.request_retries */
     int endpoint_tries;          /* a blocking request's retries of endpoint failures: enough
                                   * for the breaker to open (s3.breaker_failures) */
+    uint64_t mp_threshold;       /* copy.multipart_threshold_mb: larger objects go in parts */
     /* Chunk boundaries (every fanout.chunk_objects-th selected key) noted by the counting
      * pass, so a dataset that is split is not listed a second time to find them. Bounded:
      * one key per chunk. Valid for the event id in bounds_event. */
@@ -133,6 +137,7 @@ worker_copier *worker_copier_new(const ferry_conf *conf, char *errstr, size_t er
     c->endpoint_tries = (int)ferry_conf_int(conf, "s3.breaker_failures");
     if (c->endpoint_tries < c->request_retries)
         c->endpoint_tries = c->request_retries;
+    c->mp_threshold = (uint64_t)ferry_conf_int(conf, "copy.multipart_threshold_mb") << 20;
     if (ferry_conf_int(conf, "fanout.min_objects") > 0)
         c->bound_every = ferry_conf_int(conf, "fanout.chunk_objects");
     c->checkpoint_interval_ms = ferry_conf_int(conf, "copy.checkpoint_interval_ms");
@@ -322,6 +327,143 @@ static void note_endpoint(run *r, const ferry_objstore_op *op)
     worker_health_note(b, op->rc, &op->err, op->s3_code, &r->lctx);
 }
 
+/* ---- multipart resume (DESIGN.md §9 "Multipart state") ---------------------------
+ * A copy in parts records its upload in Redis (ferry_mpu) as it goes, under the lease;
+ * after a crash the next owner continues that upload and copies only the missing parts.
+ * A finished or failed copy forgets the record: a failed one was aborted by the store. */
+
+static ferry_rc mpu_progress(ferry_objstore_op *op, const char *upload_id, uint64_t part_size,
+                             uint32_t part, const char *etag, ferry_error *err)
+{
+    run *r = op->mpu_opaque;
+    size_t i = (size_t)(uintptr_t)op->user;
+    const ferry_objstore_entry *e = &r->c->listing.entries[i];
+    const char *key = r->c->items[i].dst_key;
+    ferry_error we;
+    ferry_rc rc;
+
+    if (part == 0)
+        rc = ferry_mpu_begin(r->redis, r->lease, r->dst.bucket, key, upload_id, part_size,
+                             e->size, e->etag, &we);
+    else
+        rc = ferry_mpu_part(r->redis, r->lease, r->dst.bucket, key, upload_id, part, etag,
+                            &we);
+    if (rc == FERRY_ERR_CANCELLED) {
+        note_failure(r, &we); /* fenced: the upload is aborted, the migration stops */
+        *err = we;
+        return rc;
+    }
+    if (rc != FERRY_OK) /* Redis briefly away: the copy goes on, a resume redoes more */
+        ferry_warn(&r->lctx, "multipart progress of %s not recorded: %s", key, we.msg);
+    return FERRY_OK;
+}
+
+/* Aborts an upload nobody will complete (best effort: the sweep catches what remains). */
+static void abort_upload(run *r, const char *key, const char *upload_id)
+{
+    ferry_objstore_op op;
+
+    ferry_objstore_op_init(&op, FERRY_OBJSTORE_OP_ABORT_UPLOAD);
+    op.bucket = r->dst.bucket;
+    op.key = key;
+    op.upload_id = upload_id;
+    if (ferry_objstore_exec(r->c->dst_store, &op) != FERRY_OK && op.http_status != 404)
+        ferry_warn(&r->lctx, "aborting the multipart upload of %s: %s", key, op.err.msg);
+}
+
+/* Before an object above the multipart threshold is copied: continue the upload a
+ * previous owner recorded, if it was of this very source version. */
+static void mpu_prepare(run *r, ferry_objstore_op *op, item *it, const ferry_objstore_entry *e)
+{
+    ferry_error err;
+    int found = 0;
+
+    if (!r->redis || !r->lease || e->size <= r->c->mp_threshold)
+        return;
+    op->mpu_progress = mpu_progress;
+    op->mpu_opaque = r;
+    if (ferry_mpu_get(r->redis, r->lease->dataset, r->dst.bucket, it->dst_key, &it->mpu,
+                      &found, &err) != FERRY_OK) {
+        ferry_warn(&r->lctx, "reading the multipart record of %s: %s", it->dst_key, err.msg);
+        return;
+    }
+    if (!found)
+        return;
+    if (it->mpu.size != e->size || !it->mpu.src_etag || strcmp(it->mpu.src_etag, e->etag)) {
+        /* The source changed since: its parts are of no use. */
+        abort_upload(r, it->dst_key, it->mpu.upload_id);
+        ferry_mpu_record_clear(&it->mpu);
+        return;
+    }
+    it->resume.upload_id = it->mpu.upload_id;
+    it->resume.part_size = it->mpu.part_size;
+    it->resume.parts = it->mpu.parts;
+    it->resume.nparts = it->mpu.nparts;
+    op->mpu_resume = &it->resume;
+    ferry_info(&r->lctx, "resuming the multipart upload of %s: %zu parts already stored",
+               it->dst_key, it->mpu.nparts);
+}
+
+static void mpu_forget(run *r, const item *it)
+{
+    ferry_error err;
+    ferry_rc rc = ferry_mpu_clear(r->redis, r->lease, r->dst.bucket, it->dst_key, NULL, &err);
+
+    if (rc != FERRY_OK && rc != FERRY_ERR_CANCELLED)
+        ferry_warn(&r->lctx, "forgetting the multipart record of %s: %s", it->dst_key, err.msg);
+}
+
+/* At the start of a whole-dataset migration: abort the multipart uploads under the
+ * target prefix that no record tracks and that are older than the lease TTL -- what a
+ * worker that crashed (or a ferry before records existed) left behind. Younger ones may
+ * belong to a previous owner still finishing a part; uploads of unknown age are kept. */
+static void sweep_orphans(run *r)
+{
+    worker_copier *c = r->c;
+    int64_t cutoff = (int64_t)time(NULL) * 1000 - r->lease->ttl_ms;
+    char *marker = NULL;
+    int aborted = 0;
+
+    do {
+        ferry_objstore_op op;
+        ferry_objstore_op_init(&op, FERRY_OBJSTORE_OP_LIST_UPLOADS);
+        op.bucket = r->dst.bucket;
+        op.prefix = r->dst.prefix;
+        op.continuation_token = marker;
+        op.listing = &c->listing;
+        ferry_objstore_exec(c->dst_store, &op);
+        free(marker);
+        marker = NULL;
+        if (op.rc != FERRY_OK) {
+            ferry_debug(&r->lctx, "no sweep of multipart uploads: %s", op.err.msg);
+            return;
+        }
+        for (size_t i = 0; i < c->listing.count; i++) {
+            const ferry_objstore_entry *e = &c->listing.entries[i];
+            ferry_mpu_record rec;
+            ferry_error err;
+            int found = 0;
+            if (!e->upload_id || !e->last_modified_ms || e->last_modified_ms > cutoff)
+                continue;
+            if (ferry_mpu_get(r->redis, r->lease->dataset, r->dst.bucket, e->key, &rec, &found,
+                              &err) != FERRY_OK)
+                return; /* Redis away: sweep next time */
+            found = found && !strcmp(rec.upload_id, e->upload_id);
+            ferry_mpu_record_clear(&rec);
+            if (found)
+                continue; /* a resume continues it */
+            abort_upload(r, e->key, e->upload_id);
+            aborted++;
+        }
+        if (c->listing.is_truncated && c->listing.next_token &&
+            !(marker = strdup(c->listing.next_token)))
+            return;
+    } while (marker);
+    if (aborted)
+        ferry_info(&r->lctx, "aborted %d orphaned multipart upload(s) under %s", aborted,
+                   r->ev->target_uri);
+}
+
 /* Copy completion, on this thread, in completion order. */
 static void copy_done(ferry_objstore_op *op, void *opaque)
 {
@@ -331,8 +473,10 @@ static void copy_done(ferry_objstore_op *op, void *opaque)
     item *it = &r->c->items[i];
 
     if (op->rc == FERRY_ERR_CANCELLED)
-        return; /* never started: stays TODO, the checkpoint stops before it */
+        return; /* never started (or lost the lease): stays TODO, its record stays */
     note_endpoint(r, op);
+    if (op->mpu_progress)
+        mpu_forget(r, it);
     if (op->rc == FERRY_ERR_RETRYABLE && op->http_status != 412) {
         it->state = ITEM_RETRY;
         r->retry_pending = 1;
@@ -508,6 +652,8 @@ static ferry_rc plan_page(run *r, ferry_error *err)
                                    FERRY_URI_KEY_MAX);
         it->state = selected(r->ev, rel) ? ITEM_TODO : ITEM_FILTERED;
         it->started_us = 0;
+        memset(&it->mpu, 0, sizeof(it->mpu));
+        memset(&it->resume, 0, sizeof(it->resume));
     }
     return FERRY_OK;
 }
@@ -542,6 +688,7 @@ static void run_ops(run *r, item_state want, ferry_objstore_op_type type,
             op->src_size = e->size;
             if (etag_comparable(e->etag))
                 op->src_if_match = e->etag; /* never copy a newer version than we listed */
+            mpu_prepare(r, op, &c->items[i], e);
         }
     }
     r->timing = type == FERRY_OBJSTORE_OP_COPY;
@@ -549,6 +696,8 @@ static void run_ops(run *r, item_state want, ferry_objstore_op_type type,
     if (n > 0) /* HEADs and copies act on the target; a TRANSFER drives both stores */
         ferry_objstore_run_batch(c->dst_store, c->ops, n, &opts);
     r->timing = 0;
+    for (size_t i = 0; i < n; i++)
+        ferry_mpu_record_clear(&c->items[(size_t)(uintptr_t)c->ops[i].user].mpu);
 }
 
 /* ---- endpoint outages ------------------------------------------------------------ */
@@ -937,6 +1086,8 @@ ferry_rc worker_copy_dataset(worker_copier *c, ferry_redis *redis, const ferry_l
     r.lease = lease;
     if ((rc = ferry_onboard_parse_uris(ev, &r.src, &r.dst, err)) != FERRY_OK)
         return rc;
+    if (redis && lease && ev->chunk_count == 0)
+        sweep_orphans(&r);
 
     do {
         const char *start_after = first ? start : NULL;

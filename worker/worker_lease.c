@@ -28,26 +28,41 @@ static struct {
     int64_t ttl_ms;
 } H = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0};
 
+/* What one round renews: a copy of a tracked entry. */
+typedef struct renewal {
+    ferry_lease lease;
+    char event_id[64];
+    atomic_int *lost;
+} renewal;
+
+/* Renews every tracked lease: worker.concurrency allows 256 migrations and fan-out
+ * chunks add more, so no fixed batch size. */
 static void renew_all(void)
 {
     ferry_error err;
-    /* Copy under the lock, renew without it: a Redis call may block for a while. */
-    ferry_lease leases[64];
-    char event_ids[64][64];
-    atomic_int *lost[64];
-    int n = 0;
+    renewal *batch = NULL;
+    size_t n = 0, count = 0;
 
+    /* Copy under the lock, renew without it: a Redis call may block for a while. */
     pthread_mutex_lock(&H.lock);
-    for (tracked *t = H.head; t && n < 64; t = t->next) {
-        leases[n] = t->lease;
-        memcpy(event_ids[n], t->event_id, sizeof(event_ids[n]));
-        lost[n++] = t->lost;
+    for (tracked *t = H.head; t; t = t->next)
+        count++;
+    if (count && !(batch = malloc(count * sizeof(*batch)))) {
+        pthread_mutex_unlock(&H.lock);
+        ferry_warn(NULL, "out of memory renewing %zu lease(s) (will retry)", count);
+        return;
+    }
+    for (tracked *t = H.head; t; t = t->next) {
+        batch[n].lease = t->lease;
+        memcpy(batch[n].event_id, t->event_id, sizeof(batch[n].event_id));
+        batch[n++].lost = t->lost;
     }
     pthread_mutex_unlock(&H.lock);
 
-    for (int i = 0; i < n; i++) {
-        ferry_rc rc = ferry_state_renew(H.redis, &leases[i], &err);
-        ferry_log_ctx ctx = {leases[i].dataset, event_ids[i][0] ? event_ids[i] : NULL};
+    for (size_t i = 0; i < n; i++) {
+        ferry_rc rc = ferry_state_renew(H.redis, &batch[i].lease, &err);
+        ferry_log_ctx ctx = {batch[i].lease.dataset,
+                             batch[i].event_id[0] ? batch[i].event_id : NULL};
         if (rc == FERRY_OK)
             ferry_counter_inc(worker_metric.lease_ok);
         else
@@ -56,16 +71,17 @@ static void renew_all(void)
             /* Only flag it if it is still tracked under the same fence. */
             pthread_mutex_lock(&H.lock);
             for (tracked *t = H.head; t; t = t->next)
-                if (t->lost == lost[i] && t->lease.fence == leases[i].fence) {
+                if (t->lost == batch[i].lost && t->lease.fence == batch[i].lease.fence) {
                     atomic_store(t->lost, 1);
                     ferry_warn(&ctx, "lease lost (fence %lld): stopping the migration",
-                               (long long)leases[i].fence);
+                               (long long)batch[i].lease.fence);
                 }
             pthread_mutex_unlock(&H.lock);
         } else if (rc != FERRY_OK) {
             ferry_warn(&ctx, "renewing the lease: %s (will retry)", err.msg);
         }
     }
+    free(batch);
 }
 
 static void *heartbeat_main(void *arg)

@@ -82,25 +82,36 @@ static ferry_rc load(ferry_redis *r, ferry_migration_state **out, size_t *n, fer
     return FERRY_OK;
 }
 
-/* Average rates over the migration's life so far (until it finished). */
+/* Seconds of the current attempt so far (until it finished or stopped): a retry or a
+ * resume after a wait must not be averaged with the time before it. States written
+ * before attempt_started_at existed fall back to the migration's whole life. */
 static double secs_of(const ferry_migration_state *st, int64_t now)
 {
+    int64_t start = st->attempt_started_at_ms ? st->attempt_started_at_ms : st->started_at_ms;
     int64_t end = st->status != FERRY_MIG_RUNNING && st->finished_at_ms ? st->finished_at_ms
                   : st->status == FERRY_MIG_RUNNING                      ? now
                   : st->updated_at_ms ? st->updated_at_ms : now;
-    return st->started_at_ms ? (double)(end - st->started_at_ms) / 1000.0 : 0;
+    return start && end > start ? (double)(end - start) / 1000.0 : 0;
 }
 
-static double rate_of(const ferry_migration_state *st, int64_t now)
+static int64_t since_attempt(int64_t done, int64_t at_start, const ferry_migration_state *st)
 {
-    double secs = secs_of(st, now);
-    return secs > 0.5 ? (double)st->objects_done / secs : 0;
+    if (!st->attempt_started_at_ms)
+        return done;
+    return done > at_start ? done - at_start : 0;
 }
 
-static double byte_rate_of(const ferry_migration_state *st, int64_t now)
+double worker_status_rate(const ferry_migration_state *st, int64_t now)
 {
     double secs = secs_of(st, now);
-    return secs > 0.5 ? (double)st->bytes_done / secs : 0;
+    return secs > 0.5 ? (double)since_attempt(st->objects_done, st->attempt_objects, st) / secs
+                      : 0;
+}
+
+double worker_status_byte_rate(const ferry_migration_state *st, int64_t now)
+{
+    double secs = secs_of(st, now);
+    return secs > 0.5 ? (double)since_attempt(st->bytes_done, st->attempt_bytes, st) / secs : 0;
 }
 
 /* 0..1, or -1 when there is no total to compare with. */
@@ -115,8 +126,7 @@ static double progress_of(const ferry_migration_state *st)
     return st->objects_total == 0 ? 0 : -1;
 }
 
-/* Seconds left at `rate` objects/s, or -1 when unknown. */
-static double eta_of(const ferry_migration_state *st, double rate)
+double worker_status_eta(const ferry_migration_state *st, double rate)
 {
     if (st->status != FERRY_MIG_RUNNING || rate <= 0 || st->objects_total < 0)
         return -1;
@@ -150,7 +160,8 @@ static json_t *state_json(const ferry_migration_state *st, int64_t now)
 {
     json_t *o = json_object();
     const char *hash = strchr(st->dataset, '#');
-    double rate = rate_of(st, now), prog = progress_of(st), eta = eta_of(st, rate);
+    double rate = worker_status_rate(st, now), prog = progress_of(st);
+    double eta = worker_status_eta(st, rate);
     char *parent = hash ? strndup(st->dataset, (size_t)(hash - st->dataset)) : NULL;
 
     if (!o) {
@@ -170,10 +181,11 @@ static json_t *state_json(const ferry_migration_state *st, int64_t now)
     json_object_set_new(o, "bytes_done", json_integer(st->bytes_done));
     json_object_set_new(o, "progress", prog >= 0 ? json_real(prog) : json_null());
     json_object_set_new(o, "objects_per_second", json_real(rate));
-    json_object_set_new(o, "bytes_per_second", json_real(byte_rate_of(st, now)));
+    json_object_set_new(o, "bytes_per_second", json_real(worker_status_byte_rate(st, now)));
     json_object_set_new(o, "eta_seconds", eta >= 0 ? json_real(eta) : json_null());
     json_object_set_new(o, "attempts", json_integer(st->attempts));
     json_object_set_new(o, "started_at_ms", json_integer(st->started_at_ms));
+    json_object_set_new(o, "attempt_started_at_ms", json_integer(st->attempt_started_at_ms));
     json_object_set_new(o, "updated_at_ms", json_integer(st->updated_at_ms));
     json_object_set_new(o, "finished_at_ms", json_integer(st->finished_at_ms));
     json_object_set_new(o, "checkpoint", str_or_null(st->checkpoint));
@@ -264,7 +276,7 @@ static void print_text(const ferry_migration_state *st, size_t n, const seen *pr
         char bar[31], objs[48], bytes[24], rate[40] = "-", eta[24] = "-", brate[24];
         char name[64], shown[68], who[160], error[300];
         int chunk = strchr(s->dataset, '#') != NULL; /* "<dataset>#<i>", after its parent */
-        double frac = progress_of(s), r = rate_of(s, now), br = byte_rate_of(s, now);
+        double frac = progress_of(s), r = worker_status_rate(s, now), br = worker_status_byte_rate(s, now);
         int fill = frac < 0 ? 0 : (int)(frac * 30 + 0.5);
 
         if ((unsigned)s->status <= FERRY_MIG_UNKNOWN && !chunk)
@@ -290,8 +302,8 @@ static void print_text(const ferry_migration_state *st, size_t n, const seen *pr
             ferry_fmt_bytes(br, brate, sizeof(brate));
             snprintf(rate, sizeof(rate), "%.0f/s %s/s", r, brate);
         }
-        if (eta_of(s, r) >= 0)
-            fmt_duration(eta_of(s, r), eta, sizeof(eta));
+        if (worker_status_eta(s, r) >= 0)
+            fmt_duration(worker_status_eta(s, r), eta, sizeof(eta));
         snprintf(shown, sizeof(shown), "%s%s", chunk ? "  " : "",
                  printable(s->dataset, name, sizeof(name)));
         printf("%-28.28s %-8s [%s] %15s %10s %18s %7s  %s%s%s\n", shown,

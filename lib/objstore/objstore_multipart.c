@@ -28,6 +28,77 @@ static void plan_parts(sigv4 *s, mpcopy *mp)
     mp->next_part = 1;
 }
 
+/* Whether op->mpu_resume can continue mp's object: an upload id we can send and a part
+ * size S3 accepts for this size. Plans the parts with that size when it can. */
+static int resume_fits(mpcopy *mp)
+{
+    const ferry_objstore_mpu *r = mp->op->mpu_resume;
+    uint64_t ps = r->part_size;
+
+    if (!r->upload_id || !*r->upload_id || strlen(r->upload_id) >= sizeof(mp->upload_id) ||
+        strpbrk(r->upload_id, "\r\n") || ps < MIN_PART || ps > MAX_PART ||
+        (mp->size + ps - 1) / ps > MAX_PARTS)
+        return 0;
+    mp->part_size = ps;
+    mp->nparts = (uint32_t)((mp->size + ps - 1) / ps);
+    mp->next_part = 1;
+    memcpy(mp->upload_id, r->upload_id, strlen(r->upload_id) + 1);
+    return 1;
+}
+
+/* Takes the resumed upload's finished parts (those of this plan, with a usable ETag). */
+static void resume_parts(mpcopy *mp)
+{
+    const ferry_objstore_mpu *r = mp->op->mpu_resume;
+
+    for (size_t i = 0; i < r->nparts; i++) {
+        const ferry_objstore_mpu_part *p = &r->parts[i];
+        if (p->number < 1 || p->number > mp->nparts || !p->etag[0] ||
+            strnlen(p->etag, sizeof(p->etag)) >= sizeof(p->etag) ||
+            strpbrk(p->etag, "<>&\"'") || mp->etags[p->number - 1][0])
+            continue;
+        memcpy(mp->etags[p->number - 1], p->etag, strlen(p->etag) + 1);
+        mp->parts_done++;
+    }
+    ferry_info(NULL, "multipart copy resumed: %u of %u parts of %llu bytes already stored",
+               mp->parts_done, mp->nparts, (unsigned long long)mp->part_size);
+}
+
+/* Tells op->mpu_progress about the upload (part 0) or a stored part; a refusal (the
+ * caller lost its lease) fails the op, which aborts the upload. */
+static void report_progress(mpcopy *mp, uint32_t part)
+{
+    ferry_objstore_op *op = mp->op;
+    ferry_error err = {0};
+
+    if (!op->mpu_progress || mp->failed)
+        return;
+    if (op->mpu_progress(op, mp->upload_id, mp->part_size, part,
+                         part ? mp->etags[part - 1] : "", &err) != FERRY_OK) {
+        op->err = err;
+        op->rc = err.rc;
+        objstore__mp_fail(mp);
+    }
+}
+
+void objstore__mp_part_done(mpcopy *mp, uint32_t part, const char *etag)
+{
+    if (etag != mp->etags[part - 1])
+        memcpy(mp->etags[part - 1], etag, sizeof(mp->etags[0]));
+    mp->parts_done++;
+    report_progress(mp, part);
+}
+
+void objstore__mp_upload_gone(mpcopy *mp)
+{
+    ferry_objstore_op *op = mp->op;
+
+    if (mp->resumed && op->rc != FERRY_OK && !strcmp(op->s3_code, "NoSuchUpload")) {
+        op->rc = FERRY_ERR_RETRYABLE;
+        op->err.rc = FERRY_ERR_RETRYABLE;
+    }
+}
+
 void objstore__mp_finish(sigv4 *s, slot *sl, ferry_objstore_op *op, enum step st, uint32_t part,
                       CURLcode cc)
 {
@@ -44,6 +115,8 @@ void objstore__mp_finish(sigv4 *s, slot *sl, ferry_objstore_op *op, enum step st
         return;
     }
     if (objstore__check(s, sl, cc, op, st, part) != FERRY_OK) {
+        if (first_failure && (st == ST_MP_PART || st == ST_MP_COMPLETE))
+            objstore__mp_upload_gone(mp);
         objstore__mp_fail(mp);
         return;
     }
@@ -79,12 +152,25 @@ void objstore__mp_finish(sigv4 *s, slot *sl, ferry_objstore_op *op, enum step st
             mp->phase = PH_SIMPLE; /* smaller than the caller said: one CopyObject */
             break;
         }
-        plan_parts(s, mp);
+        if (op->mpu_resume && resume_fits(mp)) {
+            mp->resumed = 1;
+        } else {
+            if (op->mpu_resume)
+                ferry_warn(NULL, "multipart upload to resume does not fit the object (part "
+                                 "size %llu): starting a new one",
+                           (unsigned long long)op->mpu_resume->part_size);
+            plan_parts(s, mp);
+        }
         mp->etags = calloc(mp->nparts, sizeof(*mp->etags));
         if (!mp->etags) {
             objstore__set_op_error(op, st, part, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL,
                                    "out of memory");
             objstore__mp_fail(mp);
+            break;
+        }
+        if (mp->resumed) {
+            resume_parts(mp);
+            mp->phase = PH_PARTS;
             break;
         }
         mp->phase = PH_INIT;
@@ -101,6 +187,7 @@ void objstore__mp_finish(sigv4 *s, slot *sl, ferry_objstore_op *op, enum step st
             mp->phase = PH_PARTS;
             ferry_debug(NULL, "multipart copy started: %u parts of %llu bytes", mp->nparts,
                         (unsigned long long)mp->part_size);
+            report_progress(mp, 0);
         }
         break;
     case ST_MP_PART:
@@ -111,8 +198,7 @@ void objstore__mp_finish(sigv4 *s, slot *sl, ferry_objstore_op *op, enum step st
                                    "no ETag in the response");
             objstore__mp_fail(mp);
         } else {
-            memcpy(mp->etags[part - 1], x->etag, sizeof(mp->etags[0]));
-            mp->parts_done++;
+            objstore__mp_part_done(mp, part, x->etag);
         }
         break;
     case ST_MP_COMPLETE:
@@ -155,7 +241,7 @@ void objstore__mp_fail(mpcopy *mp)
 
 /* Next request of a multipart copy or transfer, if one can start now. ST_TX_GET stands
  * for a whole stream (two slots). */
-static int mp_pick(const mpcopy *mp, enum step *st)
+static int mp_pick(mpcopy *mp, enum step *st)
 {
     if (mp->failed) {
         if (!mp->busy && !mp->parts_in_flight && mp->upload_id[0] && mp->phase != PH_ABORT &&
@@ -185,6 +271,8 @@ static int mp_pick(const mpcopy *mp, enum step *st)
         }
         return 0;
     case PH_PARTS:
+        while (mp->next_part <= mp->nparts && mp->etags[mp->next_part - 1][0])
+            mp->next_part++; /* done before a resume */
         if (mp->next_part <= mp->nparts) {
             *st = mp->transfer ? ST_TX_GET : ST_MP_PART;
             return 1;

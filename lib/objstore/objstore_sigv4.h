@@ -98,6 +98,7 @@ typedef struct mpcopy {
     enum phase phase;
     int busy;     /* a one-at-a-time request (head/init/complete/abort/simple) in flight */
     int failed;   /* op->rc/err hold the first failure */
+    int resumed;  /* continues op->mpu_resume's upload (no CreateMultipartUpload) */
     uint64_t size, part_size;
     uint32_t nparts, next_part, parts_done, parts_in_flight;
     char upload_id[1024];
@@ -273,5 +274,10 @@ void objstore__mp_finish(sigv4 *s, slot *sl, ferry_objstore_op *op, enum step st
                          uint32_t part, CURLcode cc);
 /* Starts multipart requests and streams on free slots; completes finished ones. */
 void objstore__mp_schedule(sigv4 *s);
+/* Part `part` is stored with etag: counts it and reports it (op->mpu_progress). */
+void objstore__mp_part_done(mpcopy *mp, uint32_t part, const char *etag);
+/* After the first failure of a part or Complete: a resumed upload the server no longer
+ * knows is RETRYABLE (see ferry_objstore_mpu). */
+void objstore__mp_upload_gone(mpcopy *mp);
 
 #endif

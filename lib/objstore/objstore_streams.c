@@ -208,7 +208,7 @@ static void pipe_settle(sigv4 *s, txpipe *p)
         mp->busy = 0;
     if (p->get_ok && p->put_ok && !mp->failed) {
         if (p->part) {
-            mp->parts_done++;
+            objstore__mp_part_done(mp, p->part, mp->etags[p->part - 1]);
         } else {
             op->size = p->count;
             op->multipart = 0;
@@ -259,9 +259,12 @@ void objstore__pipe_slot_done(sigv4 *s, slot *sl, CURLcode cc)
         if (!ok)
             objstore__mp_fail(mp);
     } else {
+        int first_failure = !mp->failed;
         p->put_done = 1;
         p->put = NULL;
         if (objstore__check(s, sl, cc, op, ST_TX_PUT, p->part) != FERRY_OK) {
+            if (first_failure && p->part)
+                objstore__mp_upload_gone(mp);
             objstore__mp_fail(mp);
         } else if (!sl->etag[0]) {
             if (!mp->failed)

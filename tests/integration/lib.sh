@@ -10,6 +10,24 @@ WORKER=$BIN/worker/ferry-worker
 REPLAYER=$BIN/dlq-replayer/ferry-dlq-replayer
 S3TOOL=$BIN/tests/tools/ferry-s3tool
 
+# FERRY_TEST_S3 picks the S3 server behind FERRY_S3_ENDPOINT: s3proxy (default) or moto
+# (the stack's FERRY_S3_MOTO_* service); FERRY_S3_ENDPOINT_2 stays S3Proxy. Same rule as
+# integ_select_s3() in integ_env.h. ctest runs the core tests once per server.
+export FERRY_TEST_S3=${FERRY_TEST_S3:-s3proxy}
+case "$FERRY_TEST_S3" in
+    s3proxy) ;;
+    moto)
+        if [[ -z "${FERRY_S3_MOTO_ENDPOINT:-}" ]]; then
+            if [[ "${CI:-}" == true ]]; then echo "FERRY_S3_MOTO_ENDPOINT not set but CI=true" >&2; exit 1; fi
+            echo "SKIP: FERRY_S3_MOTO_ENDPOINT not set (FERRY_STACK_MOTO=1 scripts/stack up)" >&2; exit 77
+        fi
+        export FERRY_S3_ENDPOINT=$FERRY_S3_MOTO_ENDPOINT FERRY_S3_REGION=$FERRY_S3_MOTO_REGION \
+               AWS_ACCESS_KEY_ID=$FERRY_S3_MOTO_ACCESS_KEY_ID \
+               AWS_SECRET_ACCESS_KEY=$FERRY_S3_MOTO_SECRET_ACCESS_KEY
+        unset AWS_SESSION_TOKEN ;;
+    *) echo "FERRY_TEST_S3=$FERRY_TEST_S3: expected s3proxy or moto" >&2; exit 1 ;;
+esac
+
 # Same rule as integ_env.h: skip by hand, fail under CI.
 for v in FERRY_KAFKA_BROKERS FERRY_REDIS_URL FERRY_S3_ENDPOINT AWS_ACCESS_KEY_ID; do
     if [[ -z "${!v:-}" ]]; then

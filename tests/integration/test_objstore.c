@@ -198,10 +198,18 @@ static void test_awkward_keys(ferry_objstore *os)
             fprintf(stderr, "  copy if-match: %s\n", op.err.msg);
         op.key = "conditional/stale";
         op.src_if_match = "00000000000000000000000000000000";
-        CHECK_INT(ferry_objstore_exec(os, &op), FERRY_ERR_PERMANENT);
-        CHECK_INT(op.http_status, 412);
-        CHECK_STR(op.err.cls, FERRY_EC_S3_CLIENT);
-        fprintf(stderr, "  copy stale if-match: %s\n", op.err.msg);
+        if (integ_s3_copy_if_match()) {
+            CHECK_INT(ferry_objstore_exec(os, &op), FERRY_ERR_PERMANENT);
+            CHECK_INT(op.http_status, 412);
+            CHECK_STR(op.err.cls, FERRY_EC_S3_CLIENT);
+            fprintf(stderr, "  copy stale if-match: %s\n", op.err.msg);
+        } else {
+            /* Known server gap (integ_env.h): the copy goes through. ferry's verify, which
+             * compares the target with the listed source ETag, is what catches a source
+             * changed under the copy there. */
+            CHECK_INT(ferry_objstore_exec(os, &op), FERRY_OK);
+            fprintf(stderr, "  copy stale if-match: ignored by this server (known)\n");
+        }
     }
     /* copying a missing source names both sides and S3's code */
     CHECK_INT(ferry_objstore_copy(os, bucket_a, "no/such key", bucket_b, "x", NULL, &err),
@@ -587,7 +595,12 @@ static void test_errors(void)
 
     ferry_objstore_listing_init(&l);
     CHECK(bad != NULL);
-    if (bad) {
+    if (bad && !integ_s3_checks_signatures()) {
+        /* Known server gap (integ_env.h): any secret is accepted. */
+        CHECK_INT(ferry_objstore_head_bucket(bad, bucket_a, &err), FERRY_OK);
+        fprintf(stderr, "  wrong secret: accepted by this server (known: no signature checks)\n");
+        ferry_objstore_destroy(bad);
+    } else if (bad) {
         CHECK_INT(ferry_objstore_list(bad, bucket_a, NULL, NULL, NULL, 0, &l, &err),
                   FERRY_ERR_PERMANENT);
         CHECK_STR(err.cls, FERRY_EC_S3_AUTH);

@@ -7,6 +7,9 @@
  *   compare s3://SRC s3://DST         GET every source object and its target copy and
  *                                     compare bytes; exit 1 on any difference
  *   count s3://B/P                    prints "<objects> <bytes>"
+ *   put BUCKET KEY [BODY]             write one object, its body BODY (default: the key);
+ *                                     KEY is taken as is (no URI parsing), so keys such as
+ *                                     "a//b", "x/../y" or "dir/" can be written
  * Endpoint and credentials: FERRY_S3_ENDPOINT, FERRY_S3_REGION, AWS_ACCESS_KEY_ID,
  * AWS_SECRET_ACCESS_KEY. */
 #include <inttypes.h>
@@ -207,7 +210,7 @@ int main(int argc, char **argv)
     if (argc < 3) {
         fprintf(stderr, "usage: ferry-s3tool mb BUCKET | seed s3://B/P [--count N] "
                         "[--min-size A] [--max-size B] [--seed S] | compare s3://SRC s3://DST "
-                        "| count s3://B/P\n");
+                        "| count s3://B/P | uploads s3://B/P | put BUCKET KEY [BODY]\n");
         return 2;
     }
     if (!(os = open_store(0)))
@@ -218,11 +221,37 @@ int main(int argc, char **argv)
             fprintf(stderr, "s3tool mb: %s\n", err.msg);
     } else if (!strcmp(argv[1], "seed")) {
         rc = cmd_seed(os, argc - 2, argv + 2);
+    } else if (!strcmp(argv[1], "put") && argc >= 4) {
+        const char *body = argc >= 5 ? argv[4] : argv[3];
+        rc = ferry_objstore_put(os, argv[2], argv[3], body, strlen(body), NULL, NULL, &err) ==
+                     FERRY_OK
+                 ? 0
+                 : 1;
+        if (rc)
+            fprintf(stderr, "s3tool put: %s\n", err.msg);
     } else if (!strcmp(argv[1], "count")) {
         ferry_uri u;
         counts c = {0};
         if (parse_uri(argv[2], &u) == 0 && (rc = walk(os, &u, count_one, &c)) == 0)
             printf("%" PRIu64 " %" PRIu64 "\n", c.objects, c.bytes);
+    } else if (!strcmp(argv[1], "uploads")) {
+        /* In-progress multipart uploads under the prefix (first 1000): "KEY UPLOAD_ID". */
+        ferry_uri u;
+        ferry_objstore_listing l;
+        ferry_objstore_op op;
+        ferry_objstore_listing_init(&l);
+        if (parse_uri(argv[2], &u) == 0) {
+            ferry_objstore_op_init(&op, FERRY_OBJSTORE_OP_LIST_UPLOADS);
+            op.bucket = u.bucket;
+            op.prefix = u.prefix;
+            op.listing = &l;
+            rc = ferry_objstore_exec(os, &op) == FERRY_OK ? 0 : 1;
+            if (rc)
+                fprintf(stderr, "s3tool uploads: %s\n", op.err.msg);
+            for (size_t i = 0; !rc && i < l.count; i++)
+                printf("%s %s\n", l.entries[i].key, l.entries[i].upload_id);
+        }
+        ferry_objstore_listing_free(&l);
     } else if (!strcmp(argv[1], "compare") && argc >= 4) {
         ferry_uri s, d;
         counts c = {0};

@@ -1,0 +1,398 @@
+/* In-process tests of the worker's poll loop (worker/worker_consume.c) against
+ * librdkafka's mock cluster (rdkafka_mock.h): pause while an event is in flight, seek
+ * back to an unprocessed offset (also when that seek fails), store an offset only for a
+ * durable outcome, and rebalance. No external service: the mock brokers live in this
+ * process. A fake pool thread stands in for the migration threads: it takes the jobs the
+ * loop submits and completes them as the test decides. Eager `range` assignment, since
+ * cooperative-sticky is broken on the 2.0.2 mock (shared/notes/machine-facts.md §1). */
+#include <fcntl.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ferry_log.h"
+#include "ferry_test.h"
+#include "ferry_util.h"
+#include "worker.h"
+
+#define NMSG 12
+/* Per wait; FERRY_TEST_TIMEOUT_SCALE multiplies it for slow runs (scripts/test's
+ * valgrind pass sets 10: group joins are that much slower there). */
+#define DEADLINE_MS 30000
+static int64_t deadline_ms = DEADLINE_MS;
+
+static char bootstraps[256];
+static int topic_seq;
+
+/* ---- the fake pool: one thread per worker ------------------------------------------ */
+
+typedef struct fake {
+    worker w;
+    ferry_conf *conf;
+    char topic[64], chunks[64];
+    pthread_t pool, loop;
+    int quit;
+    int exit_code;
+    /* what the migrations saw, under w.lock */
+    int seen[NMSG];
+    int fail_first; /* this offset's first attempt is not durable (store = 0), -1 none */
+    int hold_ms;    /* each migration takes this long */
+} fake;
+
+/* Shared by every fake of a test: how often each offset was processed, by anyone. */
+static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
+static int seen_all[NMSG];
+
+static void *pool_main(void *arg)
+{
+    fake *f = arg;
+    worker *w = &f->w;
+    char one = 1;
+    for (;;) {
+        worker_job *job;
+        pthread_mutex_lock(&w->lock);
+        while (!w->queue_head && !f->quit)
+            pthread_cond_wait(&w->cond, &w->lock);
+        if (!w->queue_head) {
+            pthread_mutex_unlock(&w->lock);
+            break;
+        }
+        job = w->queue_head;
+        w->queue_head = job->next;
+        if (!w->queue_head)
+            w->queue_tail = NULL;
+        job->next = NULL;
+        pthread_mutex_unlock(&w->lock);
+
+        if (f->hold_ms)
+            ferry_sleep_ms(f->hold_ms);
+        pthread_mutex_lock(&seen_lock);
+        job->store = 1;
+        if (job->offset >= 0 && job->offset < NMSG && job->topic == 0) {
+            if (job->offset == f->fail_first && !seen_all[job->offset])
+                job->store = 0; /* e.g. its lease was lost: must be processed again */
+            seen_all[job->offset]++;
+        }
+        pthread_mutex_unlock(&seen_lock);
+
+        pthread_mutex_lock(&w->lock);
+        job->next = w->done_head;
+        w->done_head = job;
+        pthread_mutex_unlock(&w->lock);
+        if (write(w->wake_fd[1], &one, 1) < 0) {
+        }
+    }
+    return NULL;
+}
+
+static void *loop_main(void *arg)
+{
+    fake *f = arg;
+    f->exit_code = worker_consume_run(&f->w);
+    return NULL;
+}
+
+static void conf_set(ferry_conf *c, const char *k, const char *v)
+{
+    char errstr[256];
+    if (ferry_conf_set(c, k, v, 0, errstr, sizeof(errstr)) != 0) {
+        fprintf(stderr, "setting %s: %s\n", k, errstr);
+        abort();
+    }
+}
+
+static void fake_start(fake *f, const char *topic, const char *chunks, const char *group)
+{
+    memset(f, 0, sizeof(*f));
+    f->fail_first = -1;
+    snprintf(f->topic, sizeof(f->topic), "%s", topic);
+    snprintf(f->chunks, sizeof(f->chunks), "%s", chunks);
+    f->conf = ferry_conf_new(worker_conf_defs);
+    conf_set(f->conf, "kafka.brokers", bootstraps);
+    conf_set(f->conf, "worker.group", group);
+    conf_set(f->conf, "shutdown.timeout_ms", "20000");
+    conf_set(f->conf, "kafka.partition.assignment.strategy", "range");
+    /* Short, since each rebalance on the mock takes about this long; a slow run (valgrind)
+     * needs more, or the first join outlasts it and the member is evicted in a loop. */
+    conf_set(f->conf, "kafka.session.timeout.ms", deadline_ms > DEADLINE_MS ? "10000" : "2500");
+    conf_set(f->conf, "kafka.heartbeat.interval.ms", "300");
+    conf_set(f->conf, "kafka.auto.commit.interval.ms", "200");
+    conf_set(f->conf, "kafka.fetch.wait.max.ms", "50");
+    f->w.conf = f->conf;
+    snprintf(f->w.id, sizeof(f->w.id), "test");
+    f->w.topics[0] = f->topic;
+    f->w.topics[1] = f->chunks;
+    atomic_init(&f->w.stopping, 0);
+    pthread_mutex_init(&f->w.lock, NULL);
+    pthread_cond_init(&f->w.cond, NULL);
+    if (pipe2(f->w.wake_fd, O_NONBLOCK | O_CLOEXEC) != 0)
+        abort();
+}
+
+static void fake_run(fake *f)
+{
+    pthread_create(&f->pool, NULL, pool_main, f);
+    pthread_create(&f->loop, NULL, loop_main, f);
+}
+
+static void fake_stop(fake *f)
+{
+    atomic_store(&f->w.stopping, 1);
+    pthread_join(f->loop, NULL);
+    pthread_mutex_lock(&f->w.lock);
+    f->quit = 1;
+    pthread_cond_broadcast(&f->w.cond);
+    pthread_mutex_unlock(&f->w.lock);
+    pthread_join(f->pool, NULL);
+    CHECK_INT(f->exit_code, 0);
+    if (f->w.consumer) /* left by the loop only when a job outlived the deadline */
+        rd_kafka_destroy(f->w.consumer);
+    close(f->w.wake_fd[0]);
+    close(f->w.wake_fd[1]);
+    pthread_mutex_destroy(&f->w.lock);
+    pthread_cond_destroy(&f->w.cond);
+    free(f->w.parts);
+    ferry_conf_destroy(f->conf);
+}
+
+/* ---- cluster helpers ----------------------------------------------------------------- */
+
+static void produce(const char *topic, int n)
+{
+    char errstr[256];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_t *p;
+    rd_kafka_conf_set(c, "bootstrap.servers", bootstraps, errstr, sizeof(errstr));
+    p = rd_kafka_new(RD_KAFKA_PRODUCER, c, errstr, sizeof(errstr));
+    if (!p)
+        abort();
+    for (int i = 0; i < n; i++) {
+        char v[32];
+        snprintf(v, sizeof(v), "event-%d", i);
+        rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(0),
+                          RD_KAFKA_V_VALUE(v, strlen(v)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_END);
+    }
+    CHECK_INT(rd_kafka_flush(p, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(p);
+}
+
+/* The group's committed offset of topic[0], -1 if none. */
+static int64_t committed(const char *group, const char *topic)
+{
+    char errstr[256];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_t *k;
+    int64_t off = -1;
+    rd_kafka_conf_set(c, "bootstrap.servers", bootstraps, errstr, sizeof(errstr));
+    rd_kafka_conf_set(c, "group.id", group, errstr, sizeof(errstr));
+    k = rd_kafka_new(RD_KAFKA_CONSUMER, c, errstr, sizeof(errstr));
+    if (!k)
+        abort();
+    rd_kafka_topic_partition_list_add(l, topic, 0);
+    if (rd_kafka_committed(k, l, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR && !l->elems[0].err)
+        off = l->elems[0].offset;
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_destroy(k);
+    return off;
+}
+
+/* Waits until every offset was processed at least once and `twice` (if >= 0) twice. */
+static int wait_processed(int twice, const char *what)
+{
+    int64_t deadline = ferry_mono_ms() + deadline_ms;
+    for (;;) {
+        int ok = 1;
+        pthread_mutex_lock(&seen_lock);
+        for (int i = 0; i < NMSG; i++)
+            if (!seen_all[i])
+                ok = 0;
+        if (twice >= 0 && seen_all[twice] < 2)
+            ok = 0;
+        pthread_mutex_unlock(&seen_lock);
+        if (ok)
+            return 1;
+        if (ferry_mono_ms() > deadline) {
+            fprintf(stderr, "timed out after %lld ms waiting for %s; processed counts:",
+                    (long long)deadline_ms, what);
+            for (int i = 0; i < NMSG; i++)
+                fprintf(stderr, " %d:%d", i, seen_all[i]);
+            fprintf(stderr, "\n");
+            return 0;
+        }
+        ferry_sleep_ms(20);
+    }
+}
+
+static void reset_seen(void)
+{
+    pthread_mutex_lock(&seen_lock);
+    memset(seen_all, 0, sizeof(seen_all));
+    pthread_mutex_unlock(&seen_lock);
+}
+
+static void names(char *topic, char *chunks, char *group, size_t size)
+{
+    topic_seq++;
+    snprintf(topic, size, "onboard-%d", topic_seq);
+    snprintf(chunks, size, "chunks-%d", topic_seq);
+    snprintf(group, size, "group-%d", topic_seq);
+}
+
+/* ---- seek hooks ----------------------------------------------------------------------- */
+
+static atomic_int seek_calls;
+static int seek_failures; /* the first this many seeks fail */
+
+/* Fails as a call (an error object). */
+static rd_kafka_error_t *seek_fail_call(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts,
+                                        int timeout_ms)
+{
+    if (atomic_fetch_add(&seek_calls, 1) < seek_failures)
+        return rd_kafka_error_new(RD_KAFKA_RESP_ERR__TIMED_OUT, "forced by the test");
+    return rd_kafka_seek_partitions(rk, parts, timeout_ms);
+}
+
+/* The call succeeds, the partition's seek does not (its .err). */
+static rd_kafka_error_t *seek_fail_partition(rd_kafka_t *rk,
+                                             rd_kafka_topic_partition_list_t *parts,
+                                             int timeout_ms)
+{
+    if (atomic_fetch_add(&seek_calls, 1) < seek_failures) {
+        for (int i = 0; i < parts->cnt; i++)
+            parts->elems[i].err = RD_KAFKA_RESP_ERR__STATE;
+        return NULL;
+    }
+    return rd_kafka_seek_partitions(rk, parts, timeout_ms);
+}
+
+/* ---- tests ------------------------------------------------------------------------------ */
+
+/* The event at offset 4 is not durable on its first attempt, and the seek back to it
+ * fails `failures` times: the partition must stay paused and the seek be retried, so the
+ * event is processed again and nothing after it is committed first. */
+static void seek_failure_case(rd_kafka_error_t *(*hook)(rd_kafka_t *,
+                                                        rd_kafka_topic_partition_list_t *, int),
+                              int failures)
+{
+    char topic[64], chunks[64], group[64];
+    fake f;
+
+    names(topic, chunks, group, sizeof(topic));
+    reset_seen();
+    produce(topic, NMSG);
+    atomic_store(&seek_calls, 0);
+    seek_failures = failures;
+    worker_consume_seek = hook;
+    fake_start(&f, topic, chunks, group);
+    f.fail_first = 4;
+    f.hold_ms = 5;
+    fake_run(&f);
+    CHECK(wait_processed(4, "every offset processed and offset 4 processed again after its "
+                            "failed seek back"));
+    fake_stop(&f);
+    worker_consume_seek = rd_kafka_seek_partitions;
+    CHECK(atomic_load(&seek_calls) > failures); /* failed ones, then the one that worked */
+    CHECK_INT(committed(group, topic), NMSG);
+    CHECK_INT(seen_all[4], 2);
+}
+
+static void test_seek_error_is_retried(void)
+{
+    seek_failure_case(seek_fail_call, 2);
+}
+
+static void test_seek_partition_error_is_retried(void)
+{
+    seek_failure_case(seek_fail_partition, 2);
+}
+
+/* Plain flow: each offset once, committed offset = end, a non-durable outcome processed
+ * again (the seek works). */
+static void test_offsets_stored_after_durable_outcome(void)
+{
+    char topic[64], chunks[64], group[64];
+    fake f;
+
+    names(topic, chunks, group, sizeof(topic));
+    reset_seen();
+    produce(topic, NMSG);
+    fake_start(&f, topic, chunks, group);
+    f.fail_first = 7;
+    fake_run(&f);
+    CHECK(wait_processed(7, "every offset processed and offset 7 processed again"));
+    fake_stop(&f);
+    CHECK_INT(committed(group, topic), NMSG);
+    for (int i = 0; i < NMSG; i++)
+        CHECK_INT(seen_all[i], i == 7 ? 2 : 1);
+}
+
+/* A second member joins while the first has an event in flight: the first's partition
+ * is revoked (eager), that event's offset is not stored under the old assignment, and
+ * between them every offset is processed and the group commits the end. */
+static void test_rebalance_loses_nothing(void)
+{
+    char topic[64], chunks[64], group[64];
+    fake a, b;
+
+    names(topic, chunks, group, sizeof(topic));
+    reset_seen();
+    produce(topic, NMSG);
+    fake_start(&a, topic, chunks, group);
+    a.hold_ms = 400; /* slow: the join happens while events are in flight */
+    fake_run(&a);
+    fake_start(&b, topic, chunks, group);
+    b.hold_ms = 5;
+    fake_run(&b);
+    CHECK(wait_processed(-1, "every offset processed by one of two members"));
+    fake_stop(&b);
+    fake_stop(&a);
+    CHECK_INT(committed(group, topic), NMSG);
+}
+
+int main(void)
+{
+    char errstr[256];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_t *host;
+    rd_kafka_mock_cluster_t *mc;
+
+    ferry_log_set_level(getenv("FERRY_TEST_DEBUG") ? FERRY_LOG_DEBUG : FERRY_LOG_ERROR);
+    if (getenv("FERRY_TEST_TIMEOUT_SCALE")) {
+        long scale = strtol(getenv("FERRY_TEST_TIMEOUT_SCALE"), NULL, 10);
+        if (scale > 0 && scale <= 100)
+            deadline_ms *= scale;
+    }
+    host = rd_kafka_new(RD_KAFKA_PRODUCER, c, errstr, sizeof(errstr));
+    if (!host) {
+        fprintf(stderr, "rd_kafka_new: %s\n", errstr);
+        return 1;
+    }
+    mc = rd_kafka_mock_cluster_new(host, 1);
+    if (!mc) {
+        fprintf(stderr, "rd_kafka_mock_cluster_new failed\n");
+        return 1;
+    }
+    snprintf(bootstraps, sizeof(bootstraps), "%s", rd_kafka_mock_cluster_bootstraps(mc));
+    for (int i = 1; i <= 4; i++) {
+        char t[64];
+        snprintf(t, sizeof(t), "onboard-%d", i);
+        rd_kafka_mock_topic_create(mc, t, 1, 1);
+        snprintf(t, sizeof(t), "chunks-%d", i);
+        rd_kafka_mock_topic_create(mc, t, 1, 1);
+    }
+
+    RUN(test_offsets_stored_after_durable_outcome);
+    RUN(test_seek_error_is_retried);
+    RUN(test_seek_partition_error_is_retried);
+    RUN(test_rebalance_loses_nothing);
+
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(host);
+    return TEST_EXIT();
+}
