@@ -49,6 +49,7 @@ typedef struct replayer {
     rd_kafka_t *consumer;     /* assign-only reader; owned */
     ferry_redis *redis;       /* owned */
     ferry_avro_codec *codec;  /* owned; NULL until a command needs it */
+    int timeout_ms;           /* --timeout: bounds connecting, metadata, each delivery */
 } replayer;
 
 /* replayer_open.c: opens the consumer and Redis handles (replayer_close frees them). */

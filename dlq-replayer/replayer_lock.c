@@ -247,7 +247,7 @@ replayer_lock *replayer_lock_take(const ferry_conf *conf, const char *dlq_topic,
     return l;
 
 redis_fail:
-    snprintf(errstr, errstr_size, "taking the replay lock: %s", err.msg);
+    ferry_error_to_errstr(&err, errstr, errstr_size, "taking the replay lock");
 fail:
     ferry_redis_destroy(l->redis);
     pthread_cond_destroy(&l->cond);

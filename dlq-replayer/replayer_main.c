@@ -63,6 +63,8 @@ static void usage(FILE *fp)
             "  -X KEY=VALUE             ferry setting, or librdkafka property\n"
             "      --log-level LEVEL    debug, info, warn, error\n"
             "      --dump-config        print the effective settings (secrets redacted)\n"
+            "      --timeout SECONDS    give up when Kafka or Redis do not answer within this,\n"
+            "                           or a replayed record is not acknowledged (default 30)\n"
             "  -h, --help / -V, --version\n"
             "\n"
             "Exit codes: 0 ok (replay: every selected record replayed or already replayed),\n"
@@ -107,6 +109,7 @@ int main(int argc, char **argv)
         {"limit", required_argument, NULL, REPLAYER_OPT_LIMIT},
         {"force", no_argument, NULL, REPLAYER_OPT_FORCE},
         FERRY_CLI_LONGOPTS,
+        FERRY_CLI_TIMEOUT_LONGOPT,
         {NULL, 0, NULL, 0}};
     ferry_cli *cli = ferry_cli_new(replayer_defs);
     replayer rp;
@@ -234,6 +237,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN); /* hiredis writes with write(2); see ferry_redis.h */
 
     exit_code = FERRY_EXIT_FAILURE;
+    ferry_kafka_set_one_shot(1); /* connection errors end up in our final line */
+    rp.timeout_ms = ferry_cli_timeout_ms(cli);
     if (replayer_open(&rp, errstr, sizeof(errstr)) != 0) {
         fprintf(stderr, "ferry-dlq-replayer: %s\n", errstr);
         goto out;

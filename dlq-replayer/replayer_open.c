@@ -36,13 +36,18 @@ static void consumer_customize(rd_kafka_conf_t *kconf, void *opaque)
 int replayer_open(replayer *rp, char *errstr, size_t errstr_size)
 {
     char sub[512];
+    ferry_error err = {0};
+
     rp->consumer = ferry_kafka_consumer_new(rp->conf, "ferry-dlq-replayer", consumer_customize,
                                             (void *)rp->conf, sub, sizeof(sub));
     if (!rp->consumer) {
         snprintf(errstr, errstr_size, "creating the Kafka consumer: %s", sub);
         return -1;
     }
-    rp->redis = ferry_connect_redis(rp->conf, sub, sizeof(sub));
+    /* Both services up front, each within --timeout, so a missing one is named at once. */
+    if (ferry_kafka_wait_brokers(rp->consumer, rp->conf, rp->timeout_ms, &err) != FERRY_OK)
+        return ferry_error_to_errstr(&err, errstr, errstr_size, NULL);
+    rp->redis = ferry_connect_redis_check(rp->conf, rp->timeout_ms, sub, sizeof(sub));
     if (!rp->redis) {
         snprintf(errstr, errstr_size, "%s", sub);
         return -1;

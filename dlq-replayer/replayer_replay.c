@@ -498,8 +498,10 @@ static void replay_one(replay_ctx *c, entry *e, const rd_kafka_message_t *m)
     for (int attempt = 0; attempt < PRODUCE_ATTEMPTS; attempt++) {
         if (attempt)
             ferry_sleep_ms(ferry_backoff_ms(attempt, 500, 5000));
-        rc = ferry_kafka_produce_sync(c->producer, e->topic, m->key, m->key_len, m->payload,
-                                      m->len, h, &part, &off, &err);
+        rc = ferry_kafka_produce_sync_until(c->producer, e->topic, m->key, m->key_len,
+                                            m->payload, m->len, h,
+                                            ferry_mono_ms() + c->rp->timeout_ms, &part, &off,
+                                            &err);
         if (rc != FERRY_ERR_RETRYABLE)
             break;
         ferry_warn(NULL, "replaying %d:%" PRId64 ": %s (retrying)", (int)e->partition,

@@ -497,7 +497,7 @@ ferry_avro_codec *ferry_avro_codec_new(char *errstr, size_t errstr_size)
         rd->text = f->text;
         char *cf = ferry_avro_canonical_form(f->text, &err); /* validates the JSON */
         if (!cf) {
-            snprintf(errstr, errstr_size, "schemas/%s: %s", f->name, err.msg);
+            ferry_error_to_errstr(&err, errstr, errstr_size, "schemas/%s", f->name);
             goto fail;
         }
         free(cf);
@@ -520,7 +520,7 @@ ferry_avro_codec *ferry_avro_codec_new(char *errstr, size_t errstr_size)
     for (int k = 0; k < NKINDS; k++) {
         const struct ferry_embedded_file *f = embedded(current_files[k]);
         if (add_known(c, f->text, 0, &idx, &err) != FERRY_OK) {
-            snprintf(errstr, errstr_size, "schemas/%s: %s", f->name, err.msg);
+            ferry_error_to_errstr(&err, errstr, errstr_size, "schemas/%s", f->name);
             goto fail;
         }
         if (c->known[idx].kind != k) {
@@ -534,7 +534,7 @@ ferry_avro_codec *ferry_avro_codec_new(char *errstr, size_t errstr_size)
     /* Every other embedded file: an older released version (or another record type). */
     for (const struct ferry_embedded_file *f = ferry_schemas_table; f->name; f++) {
         if (add_known(c, f->text, 1, &idx, &err) != FERRY_OK) {
-            snprintf(errstr, errstr_size, "schemas/%s: %s", f->name, err.msg);
+            ferry_error_to_errstr(&err, errstr, errstr_size, "schemas/%s", f->name);
             goto fail;
         }
     }

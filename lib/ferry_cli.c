@@ -18,6 +18,7 @@ struct ferry_cli {
     pending *flags;
     size_t n_flags;
     int help, version, dump;
+    int timeout_ms;
 };
 
 ferry_cli *ferry_cli_new(const ferry_conf_def *prog_defs)
@@ -30,6 +31,7 @@ ferry_cli *ferry_cli_new(const ferry_conf_def *prog_defs)
         free(cli);
         return NULL;
     }
+    cli->timeout_ms = FERRY_CLI_TIMEOUT_DEFAULT_S * 1000;
     return cli;
 }
 
@@ -79,8 +81,19 @@ int ferry_cli_common_opt(ferry_cli *cli, int opt, const char *arg, char *errstr,
                          size_t errstr_size)
 {
     const char *eq;
+    char *end;
+    long secs;
 
     switch (opt) {
+    case FERRY_CLI_OPT_TIMEOUT:
+        secs = strtol(arg, &end, 10);
+        if (end == arg || *end || secs < 1 || secs > 86400) {
+            snprintf(errstr, errstr_size, "--timeout wants whole seconds from 1 to 86400, "
+                     "got \"%s\"", arg);
+            return -1;
+        }
+        cli->timeout_ms = (int)secs * 1000;
+        return 1;
     case 'c':
         free(cli->config_file);
         cli->config_file = strdup(arg);
@@ -109,6 +122,7 @@ int ferry_cli_common_opt(ferry_cli *cli, int opt, const char *arg, char *errstr,
     return 0;
 }
 
+int ferry_cli_timeout_ms(const ferry_cli *cli) { return cli->timeout_ms; }
 int ferry_cli_wants_help(const ferry_cli *cli) { return cli->help; }
 int ferry_cli_wants_version(const ferry_cli *cli) { return cli->version; }
 int ferry_cli_wants_dump(const ferry_cli *cli) { return cli->dump; }
@@ -137,11 +151,19 @@ ferry_conf *ferry_cli_finish(ferry_cli *cli, const char *program, const char *wo
         return NULL;
     for (size_t i = 0; i < cli->n_flags; i++) {
         /* argv is visible to every user of the machine (ps, /proc): no secrets there. */
-        if (ferry_conf_is_secret(cli->conf, cli->flags[i].key)) {
-            snprintf(errstr, errstr_size,
-                     "%s is a secret: set it in the config file or the environment (%s), "
-                     "not on the command line",
-                     cli->flags[i].key, "FERRY_<KEY>");
+        if (ferry_conf_value_is_secret(cli->conf, cli->flags[i].key, cli->flags[i].value)) {
+            char env[128];
+            ferry_conf_env_name(cli->flags[i].key, env, sizeof(env));
+            if (!strcmp(cli->flags[i].key, "redis.url"))
+                snprintf(errstr, errstr_size,
+                         "redis.url carries credentials: set it in the config file or in %s "
+                         "(or the password in redis.password_file), not on the command line "
+                         "(other users can read it)", env);
+            else
+                snprintf(errstr, errstr_size,
+                         "%s is a secret: set it in the config file or in %s, not on the "
+                         "command line (other users can read it)",
+                         cli->flags[i].key, env);
             return NULL;
         }
         if (ferry_conf_set(cli->conf, cli->flags[i].key, cli->flags[i].value,

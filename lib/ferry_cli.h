@@ -22,6 +22,15 @@
         {"dump-config", no_argument, NULL, 'D'}
 #define FERRY_CLI_SHORTOPTS "c:hVX:"
 
+/* --timeout SECONDS, for one-shot commands that talk to Kafka, Redis or S3: put it in
+ * their getopt table (long-running programs have none). */
+#define FERRY_CLI_OPT_TIMEOUT 900
+#define FERRY_CLI_TIMEOUT_LONGOPT {"timeout", required_argument, NULL, FERRY_CLI_OPT_TIMEOUT}
+#define FERRY_CLI_TIMEOUT_DEFAULT_S 30
+#define FERRY_CLI_TIMEOUT_HELP                                                                 \
+    "      --timeout SECONDS     give up when Kafka/Redis do not answer within this\n"           \
+    "                            (default 30)\n"
+
 typedef struct ferry_cli ferry_cli;
 
 ferry_cli *ferry_cli_new(const ferry_conf_def *prog_defs);
@@ -33,6 +42,8 @@ int ferry_cli_common_opt(ferry_cli *cli, int opt, const char *arg, char *errstr,
 /* Records key=value from a program-specific flag (applied after file and env). */
 int ferry_cli_set(ferry_cli *cli, const char *key, const char *value, char *errstr,
                   size_t errstr_size);
+/* --timeout in ms (default FERRY_CLI_TIMEOUT_DEFAULT_S). */
+int ferry_cli_timeout_ms(const ferry_cli *cli);
 int ferry_cli_wants_help(const ferry_cli *cli);
 int ferry_cli_wants_version(const ferry_cli *cli);
 /* --help or --version was given: prints the program's usage (via `usage`) or version and

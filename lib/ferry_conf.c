@@ -320,6 +320,30 @@ int ferry_conf_is_secret(const ferry_conf *c, const char *key)
     return e && e->def->secret;
 }
 
+/* scheme://user:password@host/...: the '@' before the path is what carries them. */
+static int url_has_userinfo(const char *url)
+{
+    const char *auth = strstr(url, "://");
+    size_t n;
+
+    auth = auth ? auth + 3 : url;
+    n = strcspn(auth, "/?#");
+    return memchr(auth, '@', n) != NULL;
+}
+
+int ferry_conf_value_is_secret(const ferry_conf *c, const char *key, const char *value)
+{
+    size_t n = strlen(key);
+
+    if (!ferry_conf_is_secret(c, key))
+        return 0;
+    if (n > 4 && !strcmp(key + n - 4, ".url"))
+        return value && url_has_userinfo(value);
+    return 1;
+}
+
+void ferry_conf_env_name(const char *key, char *out, size_t size) { env_name(key, out, size); }
+
 const char *ferry_conf_str(const ferry_conf *c, const char *key)
 {
     const entry *e = must_find(c, key, FERRY_CONF_STR);

@@ -49,6 +49,11 @@ void ferry_conf_kafka_foreach(const ferry_conf *c, ferry_conf_kafka_cb cb, void 
 
 /* 1 if key is one of ferry's secret settings (never accepted on the command line). */
 int ferry_conf_is_secret(const ferry_conf *c, const char *key);
+/* 1 if this value of key holds a secret: any value of a secret setting, except for a URL
+ * setting (redis.url), whose value is secret only when it carries credentials (user@). */
+int ferry_conf_value_is_secret(const ferry_conf *c, const char *key, const char *value);
+/* The environment variable that sets key: redis.url -> FERRY_REDIS_URL. */
+void ferry_conf_env_name(const char *key, char *out, size_t size);
 
 void ferry_conf_dump(const ferry_conf *c, FILE *fp);          /* secrets redacted */
 void ferry_conf_help(const ferry_conf_def *prog_defs, FILE *fp);

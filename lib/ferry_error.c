@@ -32,6 +32,24 @@ void ferry_error_prefix(ferry_error *err, const char *fmt, ...)
     snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
 }
 
+int ferry_error_to_errstr(const ferry_error *err, char *errstr, size_t errstr_size,
+                          const char *fmt, ...)
+{
+    char ctx[256] = "";
+    va_list ap;
+
+    if (!errstr || !errstr_size)
+        return -1;
+    if (fmt) {
+        va_start(ap, fmt);
+        vsnprintf(ctx, sizeof(ctx), fmt, ap);
+        va_end(ap);
+    }
+    snprintf(errstr, errstr_size, "%s%s%s", ctx, ctx[0] ? ": " : "",
+             err && err->msg[0] ? err->msg : "unknown error");
+    return -1;
+}
+
 void ferry_error_clear(ferry_error *err)
 {
     if (!err)

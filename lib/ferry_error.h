@@ -48,6 +48,14 @@ ferry_rc ferry_error_set(ferry_error *err, ferry_rc rc, const char *cls, const c
 /* Prefixes the existing message with context ("listing source: <old msg>"). */
 void ferry_error_prefix(ferry_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ferry_error_clear(ferry_error *err);
+
+/* The one bridge between the two error idioms (docs/internals/style.md): a runtime call's
+ * ferry_error becomes a constructor's or parser's errstr, as "<context>: <message>"
+ * (fmt may be NULL: the message alone). Returns -1, for `return ferry_error_to_errstr(...)`
+ * in a function that returns 0/-1. The other direction is
+ * ferry_error_set(err, rc, cls, "%s", errstr). */
+int ferry_error_to_errstr(const ferry_error *err, char *errstr, size_t errstr_size,
+                          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 const char *ferry_rc_name(ferry_rc rc);
 
 #endif

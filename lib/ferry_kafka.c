@@ -1,11 +1,14 @@
 #include "ferry_kafka.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
 
 #include "ferry_log.h"
+#include "ferry_util.h"
 
 typedef struct apply_ctx {
     rd_kafka_conf_t *kconf;
@@ -23,17 +26,101 @@ static void apply_prop(const char *prop, const char *value, void *opaque)
         a->failed = 1;
 }
 
+/* How librdkafka's connection errors are reported in this process (see the header). */
+static atomic_int one_shot;
+static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
+static char last_cause[256];       /* the last connection failure, cleaned (conn_lock) */
+static int64_t conn_logged_ms;     /* when the last one was logged (conn_lock) */
+static unsigned conn_suppressed;   /* left out since then (conn_lock) */
+
+#define CONN_LOG_INTERVAL_MS 10000
+
+void ferry_kafka_set_one_shot(int on) { atomic_store(&one_shot, on ? 1 : 0); }
+
+/* "127.0.0.1:1/bootstrap: Connect to ipv4#127.0.0.1:1 failed: Connection refused (after
+ * 0ms in state CONNECT, 2 identical error(s) suppressed)" -> "Connection refused": the
+ * cause without the parts that change from one attempt to the next. */
+static void clean_cause(const char *buf, char *out, size_t size)
+{
+    const char *s = buf, *p, *end;
+
+    if ((p = strstr(s, "/bootstrap: ")) || (p = strstr(s, "]: ")))
+        s = strchr(p, ' ') + 1;
+    if ((p = strstr(s, " failed: ")))
+        s = p + strlen(" failed: ");
+    end = strstr(s, " (after ");
+    if (!end)
+        end = s + strlen(s);
+    snprintf(out, size, "%.*s", (int)(end - s), s);
+}
+
+/* A connection failure: remembered for ferry_kafka_unreachable; logged at debug level in
+ * a one-shot command, else at error level at most once per CONN_LOG_INTERVAL_MS. */
+static void conn_failure(const char *fac, const char *buf)
+{
+    int64_t now = ferry_mono_ms();
+    unsigned suppressed = 0;
+    int log_it = 0;
+
+    pthread_mutex_lock(&conn_lock);
+    /* "1/1 brokers are down" says less than the failure before it */
+    if (!strstr(buf, "brokers are down") || !last_cause[0])
+        clean_cause(buf, last_cause, sizeof(last_cause));
+    if (!atomic_load(&one_shot)) {
+        if (!conn_logged_ms || now - conn_logged_ms >= CONN_LOG_INTERVAL_MS) {
+            log_it = 1;
+            suppressed = conn_suppressed;
+            conn_suppressed = 0;
+            conn_logged_ms = now;
+        } else {
+            conn_suppressed++;
+        }
+    }
+    pthread_mutex_unlock(&conn_lock);
+    if (atomic_load(&one_shot))
+        ferry_debug(NULL, "librdkafka %s: %s", fac, buf);
+    else if (log_it && suppressed)
+        ferry_err(NULL, "librdkafka %s: %s (%u similar in the last %d s not shown)", fac, buf,
+                  suppressed, CONN_LOG_INTERVAL_MS / 1000);
+    else if (log_it)
+        ferry_err(NULL, "librdkafka %s: %s", fac, buf);
+}
+
+static int is_conn_error(rd_kafka_resp_err_t e)
+{
+    return e == RD_KAFKA_RESP_ERR__TRANSPORT || e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ||
+           e == RD_KAFKA_RESP_ERR__RESOLVE || e == RD_KAFKA_RESP_ERR__AUTHENTICATION ||
+           e == RD_KAFKA_RESP_ERR__SSL;
+}
+
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     ferry_log_level lvl = level <= LOG_ERR       ? FERRY_LOG_ERROR
                           : level == LOG_WARNING ? FERRY_LOG_WARN
                           : level <= LOG_INFO    ? FERRY_LOG_INFO
                                                  : FERRY_LOG_DEBUG;
+    (void)rk;
     /* -X properties go to every handle (as with kcat), so a consumer property reaching
      * the producer (or the reverse) is expected, not worth a warning. */
     if (!strcmp(fac, "CONFWARN") && strstr(buf, "will be ignored by this"))
         lvl = FERRY_LOG_DEBUG;
+    /* FAIL: a broker connection failed; the same failure reaches error_cb, which counts it */
+    if (!strcmp(fac, "FAIL")) {
+        conn_failure(fac, buf);
+        return;
+    }
     FERRY_LOG(lvl, NULL, "librdkafka %s: %s", fac, buf);
+}
+
+static void error_cb(rd_kafka_t *rk, int e, const char *reason, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    if (is_conn_error((rd_kafka_resp_err_t)e))
+        conn_failure("ERROR", reason);
+    else
+        ferry_err(NULL, "librdkafka ERROR: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)e),
+                  reason);
 }
 
 /* Our defaults first, then the user's pass-through properties so they can override. */
@@ -44,6 +131,7 @@ static rd_kafka_conf_t *base_conf(const ferry_conf *conf, const char *const *def
     apply_ctx a = {kconf, errstr, errstr_size, 0};
 
     rd_kafka_conf_set_log_cb(kconf, log_cb);
+    rd_kafka_conf_set_error_cb(kconf, error_cb);
     apply_prop("bootstrap.servers", ferry_conf_str(conf, "kafka.brokers"), &a);
     for (size_t i = 0; defaults && defaults[i] && !a.failed; i += 2)
         apply_prop(defaults[i], defaults[i + 1], &a);
@@ -156,9 +244,19 @@ ferry_rc ferry_kafka_produce_sync(rd_kafka_t *rk, const char *topic, const void 
                                   const rd_kafka_headers_t *headers, int32_t *partition,
                                   int64_t *offset, ferry_error *err)
 {
+    return ferry_kafka_produce_sync_until(rk, topic, key, key_len, value, value_len, headers,
+                                          0, partition, offset, err);
+}
+
+ferry_rc ferry_kafka_produce_sync_until(rd_kafka_t *rk, const char *topic, const void *key,
+                                        size_t key_len, const void *value, size_t value_len,
+                                        const rd_kafka_headers_t *headers, int64_t deadline_ms,
+                                        int32_t *partition, int64_t *offset, ferry_error *err)
+{
     delivery d = {0};
     rd_kafka_headers_t *hdrs = headers ? rd_kafka_headers_copy(headers) : NULL;
     rd_kafka_resp_err_t e;
+    int purged = 0;
 
     atomic_init(&d.done, 0);
     e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
@@ -171,17 +269,65 @@ ferry_rc ferry_kafka_produce_sync(rd_kafka_t *rk, const char *topic, const void 
         return ferry_error_set(err, ferry_kafka_classify(e), FERRY_EC_KAFKA,
                                "producing to %s: %s", topic, rd_kafka_err2str(e));
     }
-    /* d lives on this stack: wait for its report, which message.timeout.ms bounds. */
-    while (!atomic_load(&d.done))
+    /* d lives on this stack: wait for its report, which message.timeout.ms bounds. Past
+     * the deadline the message is purged, which makes its report come at once. */
+    while (!atomic_load(&d.done)) {
         rd_kafka_poll(rk, 20);
+        if (deadline_ms > 0 && !purged && ferry_mono_ms() >= deadline_ms) {
+            rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+            purged = 1;
+        }
+    }
     if (d.err)
         return ferry_error_set(err, ferry_kafka_classify(d.err), FERRY_EC_KAFKA,
-                               "delivery to %s failed: %s", topic, rd_kafka_err2str(d.err));
+                               "delivery to %s failed: %s", topic,
+                               purged ? "no acknowledgement before the deadline"
+                                      : rd_kafka_err2str(d.err));
     if (partition)
         *partition = d.partition;
     if (offset)
         *offset = d.offset;
     return FERRY_OK;
+}
+
+static void find_brokers(const char *prop, const char *value, void *opaque)
+{
+    const char **brokers = opaque;
+    if (!strcmp(prop, "bootstrap.servers") || !strcmp(prop, "metadata.broker.list"))
+        *brokers = value;
+}
+
+const char *ferry_kafka_brokers(const ferry_conf *conf)
+{
+    const char *brokers = ferry_conf_str(conf, "kafka.brokers");
+    ferry_conf_kafka_foreach(conf, find_brokers, &brokers); /* a pass-through wins */
+    return brokers ? brokers : "(none)";
+}
+
+ferry_rc ferry_kafka_unreachable(const ferry_conf *conf, rd_kafka_resp_err_t e,
+                                 int timeout_ms, ferry_error *err)
+{
+    char cause[sizeof(last_cause)];
+
+    pthread_mutex_lock(&conn_lock);
+    snprintf(cause, sizeof(cause), "%s", last_cause[0] ? last_cause : rd_kafka_err2str(e));
+    pthread_mutex_unlock(&conn_lock);
+    return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_KAFKA,
+                           "cannot reach Kafka at %s within %d s: %s", ferry_kafka_brokers(conf),
+                           (timeout_ms + 999) / 1000, cause);
+}
+
+ferry_rc ferry_kafka_wait_brokers(rd_kafka_t *rk, const ferry_conf *conf, int timeout_ms,
+                                  ferry_error *err)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, NULL, &md, timeout_ms);
+
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+        return FERRY_OK;
+    return ferry_kafka_unreachable(conf, e, timeout_ms, err);
 }
 
 int ferry_kafka_header_str(const rd_kafka_headers_t *hdrs, const char *name, char *out,

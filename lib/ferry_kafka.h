@@ -35,6 +35,34 @@ ferry_rc ferry_kafka_produce_sync(rd_kafka_t *rk, const char *topic, const void 
                                   const rd_kafka_headers_t *headers, int32_t *partition,
                                   int64_t *offset, ferry_error *err);
 
+/* The same, but gives up at deadline_ms (ferry_mono_ms; 0 = no deadline beyond
+ * message.timeout.ms): the message is purged and RETRYABLE returned. Whether the broker
+ * got it is then unknown, as with any delivery that was not acknowledged. */
+ferry_rc ferry_kafka_produce_sync_until(rd_kafka_t *rk, const char *topic, const void *key,
+                                        size_t key_len, const void *value, size_t value_len,
+                                        const rd_kafka_headers_t *headers, int64_t deadline_ms,
+                                        int32_t *partition, int64_t *offset, ferry_error *err);
+
+/* librdkafka's connection errors (broker down, refused, unresolvable, TLS/SASL failed).
+ * Long-running programs (the default) log them at error level, at most one line per 10 s
+ * with a count of those left out. A one-shot command calls ferry_kafka_set_one_shot(1)
+ * first: they go to debug level, and the last one becomes the cause in the command's
+ * final line (ferry_kafka_unreachable). Process-wide. */
+void ferry_kafka_set_one_shot(int one_shot);
+
+/* The brokers a handle made from conf bootstraps from (kafka.brokers, or a pass-through
+ * bootstrap.servers). Borrowed from conf. */
+const char *ferry_kafka_brokers(const ferry_conf *conf);
+
+/* Waits up to timeout_ms until a broker answers a metadata request. RETRYABLE kafka
+ * "cannot reach Kafka at <brokers> within <n> s: <cause>" if none did. */
+ferry_rc ferry_kafka_wait_brokers(rd_kafka_t *rk, const ferry_conf *conf, int timeout_ms,
+                                  ferry_error *err);
+/* Fills err with that same message for a request that failed with e (the last connection
+ * failure seen is the cause, else e). Returns RETRYABLE. */
+ferry_rc ferry_kafka_unreachable(const ferry_conf *conf, rd_kafka_resp_err_t e,
+                                 int timeout_ms, ferry_error *err);
+
 /* Retryable unless librdkafka says the error is fatal or the message can never fit. */
 ferry_rc ferry_kafka_classify(rd_kafka_resp_err_t e);
 

@@ -198,19 +198,19 @@ ferry_rc ferry_uri_parse(const char *text, ferry_uri *out, ferry_error *err)
     blen = slash ? (size_t)(slash - b) : strlen(b);
     if (blen > FERRY_URI_BUCKET_MAX) {
         return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC,
-                               "invalid bucket in s3:// location: bucket name must be 3 to "
-                               "63 characters long");
+                               "invalid s3:// location: bucket name must be 3 to 63 "
+                               "characters long");
     }
     memcpy(out->bucket, b, blen);
     out->bucket[blen] = '\0';
     if (!ferry_uri_bucket_valid(out->bucket, why, sizeof(why)))
         return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC,
-                               "invalid bucket in s3:// location: %s", why);
+                               "invalid s3:// location: %s", why);
     if (slash) {
         const char *prefix = slash + 1;
         if (!ferry_uri_prefix_valid(prefix, why, sizeof(why)))
             return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC,
-                                   "invalid prefix in s3:// location: %s", why);
+                                   "invalid s3:// location: %s", why);
         snprintf(out->prefix, sizeof(out->prefix), "%s", prefix);
     }
     return FERRY_OK;

@@ -55,7 +55,7 @@ ferry_rc ferry_onboard_validate(const ferry_onboard *ev, ferry_error *err)
                                "event id is not a UUID");
     if (!ferry_dataset_name_valid(ev->dataset, why, sizeof(why)))
         return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC,
-                               "dataset name %s", why);
+                               "%s", why);
     if (ferry_onboard_parse_uris(ev, &src, &dst, err) != FERRY_OK)
         return err->rc;
     for (size_t i = 0; i < ev->include_count + ev->exclude_count; i++) {
@@ -63,7 +63,7 @@ ferry_rc ferry_onboard_validate(const ferry_onboard *ev, ferry_error *err)
                                               : ev->exclude_prefixes[i - ev->include_count];
         if (!ferry_uri_prefix_valid(p, why, sizeof(why)))
             return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC,
-                                   "%s prefix: %s", i < ev->include_count ? "include" : "exclude",
+                                   "%s %s", i < ev->include_count ? "include" : "exclude",
                                    why);
     }
     if (ev->chunk_count < 0 || ev->chunk_count > 1000000 ||

@@ -63,6 +63,10 @@ int producer_emitter_destroy(producer_emitter *em);
 ferry_rc producer_emit(producer_emitter *em, ferry_onboard *ev, producer_receipt *out,
                        ferry_error *err);
 
+/* One-shot use (publish): producer_emit gives up delivering at deadline_ms (ferry_mono_ms)
+ * and leaves the failure to the caller's final line instead of logging it. */
+void producer_emitter_set_deadline(producer_emitter *em, int64_t deadline_ms);
+
 /* The shared Redis connection, for one short operation at a time:
  * lock, use, unlock. NULL if the emitter was made without Redis. */
 ferry_redis *producer_redis_lock(producer_emitter *em);

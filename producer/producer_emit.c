@@ -20,6 +20,7 @@ struct producer_emitter {
     pthread_mutex_t redis_lock; /* so is a ferry_redis handle */
     ferry_redis *redis;
     producer_metrics metrics;
+    int64_t deadline_ms; /* one-shot: give up delivering at this ferry_mono_ms(); 0 = none */
 };
 
 producer_emitter *producer_emitter_new(const ferry_conf *conf, int with_redis, char *errstr,
@@ -80,6 +81,11 @@ void producer_redis_unlock(producer_emitter *em)
         pthread_mutex_unlock(&em->redis_lock);
 }
 
+void producer_emitter_set_deadline(producer_emitter *em, int64_t deadline_ms)
+{
+    em->deadline_ms = deadline_ms;
+}
+
 const char *producer_topic(const producer_emitter *em) { return em->topic; }
 producer_metrics *producer_metrics_of(producer_emitter *em) { return &em->metrics; }
 rd_kafka_t *producer_kafka_of(producer_emitter *em) { return em->rk; }
@@ -115,14 +121,16 @@ ferry_rc producer_emit(producer_emitter *em, ferry_onboard *ev, producer_receipt
         ferry_error_prefix(err, "encoding the event");
         return rc;
     }
-    rc = ferry_kafka_produce_sync(em->rk, em->topic, ev->dataset, strlen(ev->dataset), buf, len,
-                                  NULL, &out->partition, &out->offset, err);
+    rc = ferry_kafka_produce_sync_until(em->rk, em->topic, ev->dataset, strlen(ev->dataset),
+                                        buf, len, NULL, em->deadline_ms, &out->partition,
+                                        &out->offset, err);
     free(buf);
     lc.dataset = ev->dataset;
     lc.event_id = ev->event_id;
     if (rc != FERRY_OK) {
         PRODUCER_COUNT(em->metrics.publish_failures, 1);
-        ferry_warn(&lc, "event NOT published to %s: %s", em->topic, err->msg);
+        if (!em->deadline_ms) /* a one-shot command's final line says it */
+            ferry_warn(&lc, "event NOT published to %s: %s", em->topic, err->msg);
         return rc;
     }
     snprintf(out->event_id, sizeof(out->event_id), "%s", ev->event_id);

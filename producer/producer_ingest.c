@@ -108,7 +108,7 @@ static void on_event(ferry_http_req *req, void *opaque)
         producer_redis_unlock(ctx->em);
         if (rc != FERRY_OK) {
             ferry_http_add_header(req, "Retry-After", "5");
-            ferry_http_reply_error(req, 503, "unavailable", "Redis: %s", err.msg);
+            ferry_http_reply_error(req, 503, "unavailable", "%s", err.msg);
             goto out;
         }
         if (ds == FERRY_DEDUPE_DONE) {
@@ -198,7 +198,7 @@ static void on_dataset(ferry_http_req *req, void *opaque)
     producer_redis_unlock(ctx->em);
     if (rc != FERRY_OK) {
         ferry_http_add_header(req, "Retry-After", "5");
-        ferry_http_reply_error(req, 503, "unavailable", "Redis: %s", err.msg);
+        ferry_http_reply_error(req, 503, "unavailable", "%s", err.msg);
         return;
     }
     if (st.status == FERRY_MIG_NONE) {

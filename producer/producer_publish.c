@@ -7,6 +7,7 @@
 
 #include "ferry_cli.h"
 #include "ferry_event.h"
+#include "ferry_kafka.h"
 #include "ferry_log.h"
 #include "ferry_util.h"
 #include "ferry_validate.h"
@@ -34,6 +35,7 @@ static void usage(FILE *fp)
             "      --exclude PREFIX      skip keys under PREFIX (repeatable)\n"
             "      --event-id UUID       use this event id instead of a random one\n"
             "      --json                print the result as one JSON object\n"
+            FERRY_CLI_TIMEOUT_HELP
             "  -c, --config FILE         key=value settings file\n"
             "  -X KEY=VALUE              ferry setting, or librdkafka property\n"
             "      --log-level LEVEL     debug, info, warn, error\n"
@@ -71,6 +73,7 @@ int producer_publish_main(int argc, char **argv)
         {"event-id", required_argument, NULL, OPT_EVENT_ID},
         {"json", no_argument, NULL, OPT_JSON},
         FERRY_CLI_LONGOPTS,
+        FERRY_CLI_TIMEOUT_LONGOPT,
         {NULL, 0, NULL, 0}};
     ferry_cli *cli = ferry_cli_new(publish_defs);
     ferry_onboard ev = {0};
@@ -79,7 +82,8 @@ int producer_publish_main(int argc, char **argv)
     const ferry_conf *conf;
     ferry_error err = {0};
     char errstr[512], uuid[40];
-    int opt, json = 0, exit_code = FERRY_EXIT_USAGE;
+    int opt, json = 0, exit_code = FERRY_EXIT_USAGE, timeout_ms;
+    int64_t deadline_ms;
     const char *user = getenv("USER");
 
     if (!cli) {
@@ -151,17 +155,23 @@ int producer_publish_main(int argc, char **argv)
     if (!ev.requested_by)
         goto oom;
     if (ferry_onboard_validate(&ev, &err) != FERRY_OK) {
-        snprintf(errstr, sizeof(errstr), "%s", err.msg);
+        ferry_error_to_errstr(&err, errstr, sizeof(errstr), NULL);
         goto usage_error;
     }
 
     exit_code = FERRY_EXIT_FAILURE;
+    ferry_kafka_set_one_shot(1); /* connection errors end up in our final line */
+    timeout_ms = ferry_cli_timeout_ms(cli);
+    deadline_ms = ferry_mono_ms() + timeout_ms;
     if (!(em = producer_emitter_new(conf, 0, errstr, sizeof(errstr)))) {
-        fprintf(stderr, "ferry-producer: %s\n", errstr);
+        fprintf(stderr, "ferry-producer publish: %s\n", errstr);
         goto out;
     }
-    if (producer_emit(em, &ev, &rcpt, &err) != FERRY_OK) {
-        fprintf(stderr, "ferry-producer: event %s NOT published: %s\n", ev.event_id, err.msg);
+    producer_emitter_set_deadline(em, deadline_ms);
+    /* Metadata first: with no broker reachable, this is the message that says so. */
+    if (ferry_kafka_wait_brokers(producer_kafka_of(em), conf, timeout_ms, &err) != FERRY_OK ||
+        producer_emit(em, &ev, &rcpt, &err) != FERRY_OK) {
+        fprintf(stderr, "ferry-producer publish: event %s NOT published: %s\n", ev.event_id, err.msg);
         goto out;
     }
     if (json)

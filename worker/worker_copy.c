@@ -83,7 +83,8 @@ static ferry_objstore *open_store(const ferry_conf *conf, int target, char *errs
 
     if ((target ? ferry_s3_target_creds_load(conf, &creds, &err)
                 : ferry_s3_creds_load(conf, &creds, &err)) != FERRY_OK) {
-        snprintf(errstr, errstr_size, "%s credentials: %s", target ? "target" : "source", err.msg);
+        ferry_error_to_errstr(&err, errstr, errstr_size, "%s endpoint",
+                              target ? "target" : "source");
         return NULL;
     }
     ferry_objstore_conf_init(&oc);
@@ -106,7 +107,8 @@ static ferry_objstore *open_store(const ferry_conf *conf, int target, char *errs
     os = ferry_objstore_new(&oc, &err);
     ferry_s3_creds_wipe(&creds);
     if (!os)
-        snprintf(errstr, errstr_size, "%s object store: %s", target ? "target" : "source", err.msg);
+        ferry_error_to_errstr(&err, errstr, errstr_size, "%s endpoint",
+                              target ? "target" : "source");
     return os;
 }
 

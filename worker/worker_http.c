@@ -267,8 +267,8 @@ static void on_migrations(ferry_http_req *req, void *opaque)
             wh->status_cache = arr;
             wh->status_err[0] = '\0';
         } else {
-            snprintf(wh->status_err, sizeof(wh->status_err), "reading %s: %s",
-                     ferry_redis_describe(wh->status_redis), err.msg);
+            /* err.msg names the Redis address already ("redis ADDR: ...") */
+            snprintf(wh->status_err, sizeof(wh->status_err), "%s", err.msg);
         }
         wh->status_at_ms = ferry_mono_ms();
     }

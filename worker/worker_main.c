@@ -28,6 +28,8 @@ static void usage(FILE *fp)
             "      --http ADDR:PORT   serve /metrics, /healthz, /readyz and the status page\n"
             "                         (http.listen; e.g. 127.0.0.1:9464)\n"
             "      --dump-config      print the effective settings (secrets redacted)\n"
+            "      --timeout SECONDS  status: give up when Redis does not answer within this\n"
+            "                         (default 30)\n"
             "  -h, --help / -V, --version\n\n"
             "S3 credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN\n"
             "or s3.credentials_file, never from the command line.\n\n");
@@ -48,6 +50,7 @@ int main(int argc, char **argv)
                                              {"json", no_argument, NULL, 'j'},
                                              {"http", required_argument, NULL, 'H'},
                                              FERRY_CLI_LONGOPTS,
+                                             FERRY_CLI_TIMEOUT_LONGOPT,
                                              {NULL, 0, NULL, 0}};
     ferry_cli *cli = ferry_cli_new(worker_conf_defs);
     const ferry_conf *conf;
@@ -67,7 +70,13 @@ int main(int argc, char **argv)
         argv++;
     }
     while ((opt = getopt_long(argc, argv, FERRY_CLI_SHORTOPTS, longopts, NULL)) != -1) {
-        int r = ferry_cli_common_opt(cli, opt, optarg, errstr, sizeof(errstr));
+        int r;
+        if (opt == FERRY_CLI_OPT_TIMEOUT && !status) {
+            fprintf(stderr, "ferry-worker: --timeout is for status; run waits for its "
+                            "services until stopped\n");
+            goto out;
+        }
+        r = ferry_cli_common_opt(cli, opt, optarg, errstr, sizeof(errstr));
         if (r < 0) {
             fprintf(stderr, "ferry-worker: %s\n", errstr);
             goto out;
@@ -83,6 +92,12 @@ int main(int argc, char **argv)
                 fprintf(stderr, "ferry-worker: %s\n", errstr);
                 goto out;
             }
+        } else if (opt == 'w' || opt == 'j') {
+            fprintf(stderr, "ferry-worker: --watch and --json are for status\n");
+            goto out;
+        } else if (opt == 'H') {
+            fprintf(stderr, "ferry-worker: --http is for run\n");
+            goto out;
         } else {
             fprintf(stderr, "ferry-worker: see --help\n");
             goto out;
@@ -121,7 +136,7 @@ int main(int argc, char **argv)
         snprintf(id, sizeof(id), "%s", set);
     }
     if (status) {
-        exit_code = worker_status_main(conf, watch, json);
+        exit_code = worker_status_main(conf, watch, json, ferry_cli_timeout_ms(cli));
         goto out;
     }
     exit_code = worker_run(conf, id, &abandoned);

@@ -339,10 +339,10 @@ static seen *remember(const ferry_migration_state *st, size_t n)
     return s;
 }
 
-int worker_status_main(const ferry_conf *conf, int watch, int json)
+int worker_status_main(const ferry_conf *conf, int watch, int json, int timeout_ms)
 {
     char errstr[512];
-    ferry_redis *r = ferry_connect_redis(conf, errstr, sizeof(errstr));
+    ferry_redis *r = ferry_connect_redis_timeouts(conf, timeout_ms, 0, errstr, sizeof(errstr));
     int exit_code = FERRY_EXIT_FAILURE;
     int tty = isatty(STDOUT_FILENO);
     seen *prev = NULL;
@@ -351,6 +351,13 @@ int worker_status_main(const ferry_conf *conf, int watch, int json)
     if (!r) {
         fprintf(stderr, "ferry-worker status: %s\n", errstr);
         return FERRY_EXIT_USAGE;
+    }
+    /* --watch rides out an outage (it says so each second); a single report says once
+     * which address failed and why. */
+    if (!watch && ferry_connect_redis_reachable(r, errstr, sizeof(errstr)) != 0) {
+        fprintf(stderr, "ferry-worker status: %s\n", errstr);
+        ferry_redis_destroy(r);
+        return FERRY_EXIT_FAILURE;
     }
     /* stdout is the report; routine connection notices would only clutter it. */
     if (!ferry_log_enabled(FERRY_LOG_DEBUG))
@@ -380,8 +387,7 @@ int worker_status_main(const ferry_conf *conf, int watch, int json)
             }
         }
         if (rc != FERRY_OK) {
-            fprintf(stderr, "ferry-worker status: reading %s: %s\n", ferry_redis_describe(r),
-                    err.msg);
+            fprintf(stderr, "ferry-worker status: %s\n", err.msg); /* "redis ADDR: ..." */
             if (!watch)
                 break;
         } else {

@@ -10,7 +10,8 @@
 
 /* `ferry-worker status`: every migration in Redis with progress, rate and ETA.
  * Returns an exit code. */
-int worker_status_main(const ferry_conf *conf, int watch, int json);
+/* timeout_ms bounds connecting to Redis (without --watch, a failure to is final). */
+int worker_status_main(const ferry_conf *conf, int watch, int json, int timeout_ms);
 
 /* Every migration in Redis as a JSON array sorted by name -- what `status --json` prints
  * and what the status page gets from GET /v1/migrations. One object per migration:
