@@ -10,7 +10,7 @@ struct ferry_breaker {
     char *name;
     ferry_breaker_conf conf;
     ferry_breaker_state state;
-    int failures;           /* consecutive */
+    int failures; /* consecutive */
     int64_t down_since_ms;
     int64_t next_probe_ms;
     int64_t probe_started_ms;

@@ -11,8 +11,8 @@
 typedef struct endpoint {
     char *url;
     ferry_breaker *b;
-    ferry_gauge *state;     /* ferry_s3_endpoint_state{endpoint}: 0 closed, 1 open, 2 half-open */
-    ferry_counter *opened;  /* ferry_s3_endpoint_outages_total{endpoint} */
+    ferry_gauge *state; /* ferry_s3_endpoint_state{endpoint}: 0 closed, 1 open, 2 half-open */
+    ferry_counter *opened; /* ferry_s3_endpoint_outages_total{endpoint} */
 } endpoint;
 
 static struct {
@@ -91,8 +91,9 @@ ferry_breaker *worker_health_breaker(const char *url)
 
 static int throttled(const char *code)
 {
-    static const char *const codes[] = {"SlowDown", "Throttling", "ThrottlingException",
-                                        "RequestThrottled", "TooManyRequests", NULL};
+    static const char *const codes[] = {
+        "SlowDown",         "Throttling",      "ThrottlingException",
+        "RequestThrottled", "TooManyRequests", NULL};
     for (int i = 0; codes[i]; i++)
         if (!strcmp(code, codes[i]))
             return 1;
@@ -101,8 +102,8 @@ static int throttled(const char *code)
 
 static int quotes_throttling(const char *msg)
 {
-    return strstr(msg, "SlowDown") || strstr(msg, "Throttl") || strstr(msg, "TooManyRequests") ||
-           strstr(msg, ": 429");
+    return strstr(msg, "SlowDown") || strstr(msg, "Throttl") ||
+           strstr(msg, "TooManyRequests") || strstr(msg, ": 429");
 }
 
 int worker_health_endpoint_failure(ferry_rc rc, const ferry_error *err, const char *s3_code)
