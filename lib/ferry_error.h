@@ -26,6 +26,8 @@ typedef enum {
 #define FERRY_EC_S3_CLIENT    "s3-client"     /* other 4xx */
 #define FERRY_EC_S3_SERVER    "s3-server"     /* 5xx, SlowDown */
 #define FERRY_EC_S3_NETWORK   "s3-network"    /* timeouts, resets, DNS */
+#define FERRY_EC_S3_STALL     "s3-stall"      /* no byte sent or received for the stall timeout */
+#define FERRY_EC_S3_OUTAGE    "s3-outage"     /* an endpoint stayed down past s3.outage_limit_ms */
 #define FERRY_EC_VERIFY       "verify-mismatch"
 #define FERRY_EC_REDIS        "redis"
 #define FERRY_EC_KAFKA        "kafka"

@@ -260,6 +260,7 @@ void ferry_objstore__opqs_accept(ferry_objstore_opqs *qs, ferry_objstore_op *op)
     op->size = 0;
     op->last_modified_ms = 0;
     op->multipart = 0;
+    op->src_failed = 0;
     op->get_data = NULL;
     op->get_len = 0;
     op->priv_ = NULL;

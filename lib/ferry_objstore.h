@@ -16,7 +16,8 @@
  * certificate checks) serves V2-only stores; see objstore/objstore_libs3.c for its limits.
  *
  * Errors are classified here, at the boundary (see ferry_error.h): 5xx, SlowDown,
- * timeouts, resets, refused connections -> FERRY_ERR_RETRYABLE; 401/403 and signature or
+ * timeouts, resets, refused connections -> FERRY_ERR_RETRYABLE (a transfer stalled past
+ * stall_timeout_ms: class s3-stall, "stalled: ..."); 401/403 and signature or
  * key errors -> PERMANENT s3-auth; 404 / NoSuchBucket / NoSuchKey -> PERMANENT
  * s3-not-found; other 4xx -> PERMANENT s3-client. Messages name the call and the objects
  * and quote S3's Code and Message ("CopyObject a/k -> b/k: 404 NoSuchKey: The specified key
@@ -270,6 +271,8 @@ struct ferry_objstore_op {
     char sse[32];               /* x-amz-server-side-encryption ("AES256", "aws:kms",
                                  * "aws:kms:dsse"), or "SSE-C" when a customer key was used:
                                  * with aws:kms* and SSE-C the ETag is not an MD5 */
+    int src_failed;             /* TRANSFER: the failed request went to src_store (GET or
+                                 * HEAD of the source), not to this store */
     char *get_data;             /* GET: malloc'd, NUL-terminated for convenience; the caller
                                  * frees it with free() */
     size_t get_len;

@@ -193,6 +193,18 @@ static const ferry_redis_script lua_note_verify = {
     "return {'ok'}\n",
 };
 
+/* NOTE_ERROR  KEYS: state, lease
+ *             ARGV: "<worker>:<fence>", fence, error_class, last_error
+ * -> {'ok'}                       last_error, error_class, updated_at written; status stays
+ * -> {'fenced', holder, fence}    as for CHECKPOINT */
+static const ferry_redis_script lua_note_error = {
+    "note_error",
+    LUA_PRELUDE LUA_FENCE_CHECK
+    "redis.call('HSET', KEYS[1], 'error_class', ARGV[3], 'last_error', ARGV[4],\n"
+    "           'updated_at', now_ms())\n"
+    "return {'ok'}\n",
+};
+
 /* FINISH  KEYS: state, lease
  *         ARGV: "<worker>:<fence>", fence, status ('done' | 'failed' | 'failed_objects'),
  *               objects_done ('' = leave), bytes_done ('' = leave), objects_total ('' =
@@ -847,6 +859,30 @@ ferry_rc ferry_state_note_verify(ferry_redis *r, const ferry_lease *lease, const
     argv[3] = fence;
     argv[4] = methods;
     return run_fenced(r, &lua_note_verify, lease, "verification note", 2, 5, argv, err);
+}
+
+ferry_rc ferry_state_note_error(ferry_redis *r, const ferry_lease *lease,
+                                const char *error_class, const char *message, ferry_error *err)
+{
+    keyset k;
+    char value[FERRY_STATE_WORKER_MAX + 32], fence[32];
+    char cls[ERROR_CLASS_MAX + 1], msg[MESSAGE_MAX + 1];
+    const char *argv[6];
+    ferry_rc rc;
+
+    if ((rc = lease_ok(lease, err)) != FERRY_OK || (rc = make_keys(&k, lease->dataset, err)))
+        return rc;
+    lease_value(value, sizeof(value), lease);
+    snprintf(fence, sizeof(fence), "%" PRId64, lease->fence);
+    utf8_trim(error_class, cls, ERROR_CLASS_MAX);
+    utf8_trim(message, msg, MESSAGE_MAX);
+    argv[0] = k.state;
+    argv[1] = k.lease;
+    argv[2] = value;
+    argv[3] = fence;
+    argv[4] = cls;
+    argv[5] = msg;
+    return run_fenced(r, &lua_note_error, lease, "note error", 2, 6, argv, err);
 }
 
 static ferry_rc finish(ferry_redis *r, const ferry_lease *lease, const char *status,

@@ -259,6 +259,12 @@ ferry_rc ferry_state_checkpoint(ferry_redis *r, const ferry_lease *lease,
  * migration starts a new state hash). Fenced like a checkpoint. */
 ferry_rc ferry_state_note_verify(ferry_redis *r, const ferry_lease *lease, const char *methods,
                                  ferry_error *err);
+/* While running: last_error and error_class, so the status view shows at once why a
+ * migration is waiting (an S3 endpoint down or stalled); status is unchanged, and
+ * mark_done clears them. Fenced like a checkpoint; message truncated like mark_failed's. */
+ferry_rc ferry_state_note_error(ferry_redis *r, const ferry_lease *lease,
+                                const char *error_class, const char *message,
+                                ferry_error *err);
 
 /* status=done, finished_at, final counts (objects_total < 0: leave), clears last_error
  * and error_class, deletes the lease -- one atomic, fenced script. Idempotent: retried

@@ -14,6 +14,7 @@
 #include "ferry_objstore.h"
 #include "ferry_util.h"
 #include "ferry_validate.h"
+#include "worker_health.h"
 #include "worker_metrics.h"
 
 typedef enum {
@@ -66,10 +67,14 @@ struct worker_copier {
     ferry_objstore *dst_store; /* target endpoint; == store for server-side copies */
     ferry_limiter *limiter, *dst_limiter; /* their endpoints' shared limiters (borrowed) */
     const char *endpoint, *dst_endpoint;  /* metric labels (the conf's strings) */
+    ferry_breaker *src_brk;    /* the endpoints' circuit breakers (worker_health; shared by */
+    ferry_breaker *dst_brk;    /* the process, == when one endpoint; NULL before init) */
     int page_size;
     int64_t checkpoint_interval_ms;
     int64_t request_interval_us; /* copy.max_requests_per_second as a gap; 0 = unlimited */
     int request_retries;         /* copy.request_retries */
+    int endpoint_tries;          /* a blocking request's retries of endpoint failures: enough
+                                  * for the breaker to open (s3.breaker_failures) */
     uint64_t mp_threshold;       /* copy.multipart_threshold_mb: larger objects go in parts */
     /* Chunk boundaries (every fanout.chunk_objects-th selected key) noted by the counting
      * pass, so a dataset that is split is not listed a second time to find them. Bounded:
@@ -161,6 +166,7 @@ static ferry_objstore *open_store(const ferry_conf *conf, int target, ferry_limi
     oc.secret_key = creds.secret_key;
     oc.session_token = creds.session_token[0] ? creds.session_token : NULL;
     oc.request_timeout_ms = ferry_conf_int(conf, "s3.timeout_ms");
+    oc.stall_timeout_ms = ferry_conf_int(conf, "s3.stall_timeout_ms");
     oc.max_in_flight = (int)ferry_conf_int(conf, "copy.max_in_flight");
     if (target && oc.max_in_flight < 2)
         oc.max_in_flight = 2; /* a streamed copy holds a GET and a PUT */
@@ -201,8 +207,15 @@ worker_copier *worker_copier_new(const ferry_conf *conf, ferry_limiters *limiter
     }
     c->endpoint = ferry_conf_str(conf, "s3.endpoint");
     c->dst_endpoint = ferry_conf_str(conf, "s3.target.endpoint");
+    c->src_brk = worker_health_breaker(ferry_conf_str(conf, "s3.endpoint"));
+    c->dst_brk = ferry_conf_str(conf, "s3.target.endpoint")
+                     ? worker_health_breaker(ferry_conf_str(conf, "s3.target.endpoint"))
+                     : c->src_brk;
     c->page_size = (int)ferry_conf_int(conf, "copy.page_size");
     c->request_retries = (int)ferry_conf_int(conf, "copy.request_retries");
+    c->endpoint_tries = (int)ferry_conf_int(conf, "s3.breaker_failures");
+    if (c->endpoint_tries < c->request_retries)
+        c->endpoint_tries = c->request_retries;
     c->mp_threshold = (uint64_t)ferry_conf_int(conf, "copy.multipart_threshold_mb") << 20;
     if (ferry_conf_int(conf, "fanout.min_objects") > 0)
         c->bound_every = ferry_conf_int(conf, "fanout.chunk_objects");
@@ -266,12 +279,23 @@ typedef struct run {
      * routine, and restarting from the checkpoint would redo the page's checks. */
     int retry_pending;
     ferry_error retry_err;
+    /* An endpoint went down (its breaker opened) while a batch ran: ops not started yet
+     * were held back; the page waits for the endpoint and goes on. */
+    int paused;
+    int noted_wait;    /* the wait is recorded as the dataset's last error */
     /* the batch running now: ops start in array order, one per stop_requested() == 0 */
     int timing;        /* a batch of copies: note each one's start */
     size_t started;    /* ops of the batch started so far */
     unsigned verified; /* VERIFY_* methods used in this run */
     unsigned noted;    /* ... of which the state hash has been told */
 } run;
+
+static int endpoints_up(const worker_copier *c)
+{
+    int64_t now = ferry_mono_ms();
+    return (!c->src_brk || ferry_breaker_allows(c->src_brk, now)) &&
+           (!c->dst_brk || ferry_breaker_allows(c->dst_brk, now));
+}
 
 static int64_t mono_us(void)
 {
@@ -291,6 +315,10 @@ static int stop_requested(void *opaque)
 
     if (r->failed || r->should_stop(r->opaque))
         return 1;
+    if (!endpoints_up(c)) {
+        r->paused = 1;
+        return 1;
+    }
     /* A batch pumps only the target store: drive the source's LIST prefetch too. */
     if (c->ahead_pending && c->store != c->dst_store)
         ferry_objstore_pump(c->store, 0);
@@ -480,6 +508,22 @@ static int etag_comparable(const char *etag)
     return etag[0] && !strchr(etag, '-'); /* "...-N" is a multipart ETag, not an MD5 */
 }
 
+/* Feeds a finished op to the circuit breaker of the endpoint it talked to. A TRANSFER
+ * talks to both: an answer counts for both, a failure for the side that failed. */
+static void note_endpoint(run *r, const ferry_objstore_op *op)
+{
+    worker_copier *c = r->c;
+    ferry_breaker *b = c->dst_brk;
+
+    if (op->type == FERRY_OBJSTORE_OP_TRANSFER && c->src_brk != c->dst_brk) {
+        if (op->rc == FERRY_OK)
+            worker_health_note(c->src_brk, op->rc, &op->err, op->s3_code, &r->lctx);
+        else if (op->src_failed)
+            b = c->src_brk;
+    }
+    worker_health_note(b, op->rc, &op->err, op->s3_code, &r->lctx);
+}
+
 /* ---- multipart resume (DESIGN.md §9 "Multipart state") ---------------------------
  * A copy in parts records its upload in Redis (ferry_mpu) as it goes, under the lease;
  * after a crash the next owner continues that upload and copies only the missing parts.
@@ -652,6 +696,7 @@ static void copy_done(ferry_objstore_op *op, void *opaque)
         ferry_warn(&r->lctx, "test hook: dropping the completion of %s", e->key);
         return;
     }
+    note_endpoint(r, op);
     if (op->mpu_progress)
         mpu_forget(r, it);
     if (op->rc == FERRY_ERR_RETRYABLE && op->http_status != 412) {
@@ -822,6 +867,7 @@ static void head_done(ferry_objstore_op *op, void *opaque)
 
     if (op->rc == FERRY_ERR_CANCELLED)
         return;
+    note_endpoint(r, op);
     if (op->rc == FERRY_ERR_RETRYABLE) {
         /* A verify HEAD is asked again; a pre-copy check is only an optimisation, so the
          * object is simply copied. */
@@ -994,15 +1040,129 @@ static void run_ops(run *r, item_state want, ferry_objstore_op_type type,
         worker_metrics_limiter(c->endpoint, c->limiter);
 }
 
+/* ---- endpoint outages ------------------------------------------------------------ */
+
+/* The probe of an endpoint that is down: HEAD of the bucket this copy uses there. */
+static ferry_rc probe_bucket(void *opaque, ferry_breaker *b, ferry_error *err)
+{
+    run *r = opaque;
+    if (b == r->c->src_brk)
+        return ferry_objstore_head_bucket(r->c->store, r->src.bucket, err);
+    return ferry_objstore_head_bucket(r->c->dst_store, r->dst.bucket, err);
+}
+
+/* The status view shows at once why the migration is not moving (best effort). */
+static void note_waiting(run *r, ferry_breaker *b)
+{
+    ferry_breaker_snapshot s;
+    ferry_error e, serr;
+
+    if (r->noted_wait || !r->redis || !r->lease)
+        return;
+    r->noted_wait = 1;
+    ferry_breaker_snapshot_get(b, &s);
+    ferry_error_set(&e, FERRY_ERR_RETRYABLE, s.stalled ? FERRY_EC_S3_STALL : FERRY_EC_S3_NETWORK,
+                    "waiting for S3 endpoint %s, down%s: %s", ferry_breaker_name(b),
+                    s.stalled ? " (requests stalled)" : "", s.last_error);
+    if (ferry_state_note_error(r->redis, r->lease, e.cls, e.msg, &serr) != FERRY_OK)
+        ferry_debug(&r->lctx, "recording the wait: %s", serr.msg);
+}
+
+/* Waits, at an object boundary and holding the lease, until every endpoint this copy
+ * needs answers again. OK, CANCELLED (stop requested) or PERMANENT s3-outage. */
+static ferry_rc wait_endpoints(run *r, ferry_error *err)
+{
+    worker_copier *c = r->c;
+    ferry_breaker *bs[2] = {c->src_brk, c->dst_brk != c->src_brk ? c->dst_brk : NULL};
+    ferry_rc rc;
+
+    while (!endpoints_up(c)) {
+        for (int i = 0; i < 2; i++) {
+            if (!bs[i] || ferry_breaker_allows(bs[i], ferry_mono_ms()))
+                continue;
+            note_waiting(r, bs[i]);
+            rc = worker_health_wait(bs[i], probe_bucket, r, r->should_stop, r->opaque,
+                                    &r->lctx, err);
+            if (rc != FERRY_OK)
+                return rc;
+        }
+    }
+    return FERRY_OK;
+}
+
+/* After a blocking request to the endpoint of b: feeds the breaker and says whether to
+ * send the request again. An endpoint failure is retried in place -- with backoff until
+ * the breaker opens (or, if other requests keep succeeding, endpoint_tries times), then
+ * after the outage -- so that an outage never charges the event an attempt. When the
+ * wait ends the migration, *rc and err say why. */
+static int again(run *r, ferry_breaker *b, ferry_rc *rc, int *tries, ferry_error *err)
+{
+    worker_health_note(b, *rc, err, NULL, &r->lctx);
+    if (*rc == FERRY_OK || !worker_health_endpoint_failure(*rc, err, NULL) ||
+        r->should_stop(r->opaque))
+        return 0;
+    if (!endpoints_up(r->c)) {
+        if ((*rc = wait_endpoints(r, err)) != FERRY_OK)
+            return 0;
+        *tries = 0;
+        return 1;
+    }
+    if ((*tries)++ >= r->c->endpoint_tries)
+        return 0;
+    ferry_counter_inc(worker_metric.retries);
+    ferry_sleep_ms(ferry_backoff_ms(*tries - 1, 100, 5000));
+    return 1;
+}
+
+/* One ListObjectsV2 page of the source, retried across endpoint failures. */
+static ferry_rc list_source(run *r, const char *start_after, const char *token, int max_keys,
+                            ferry_error *err)
+{
+    ferry_rc rc;
+    int tries = 0;
+    do
+        rc = ferry_objstore_list(r->c->store, r->src.bucket, r->src.prefix, start_after, token,
+                                 max_keys, &r->c->listing, err);
+    while (again(r, r->c->src_brk, &rc, &tries, err));
+    return rc;
+}
+
+/* Items held back or failed while an endpoint went down: wait for it, checkpointing first
+ * what finished. FERRY_OK to go on with the page (the outage charged no retries). */
+static ferry_rc pause_point(run *r, ferry_error *err)
+{
+    ferry_error cerr;
+    ferry_rc rc;
+
+    r->paused = 0;
+    if (write_checkpoint(r, &cerr) == FERRY_ERR_CANCELLED) {
+        *err = cerr; /* fenced */
+        return FERRY_ERR_CANCELLED;
+    }
+    if ((rc = wait_endpoints(r, err)) != FERRY_OK)
+        return rc;
+    for (size_t i = 0; i < r->n; i++)
+        if (r->c->items[i].state == ITEM_RETRY)
+            r->c->items[i].state = ITEM_TODO;
+    return FERRY_OK;
+}
+
 static ferry_rc copy_page(run *r, int check_first, ferry_error *err)
 {
     ferry_rc rc;
 
     r->failed = 0;
+    r->paused = 0;
     if ((rc = plan_page(r, err)) != FERRY_OK)
         return rc;
-    if (check_first)
+    /* (a check held back by an outage is made after it: overwrite=never relies on it) */
+    while (check_first) {
         run_ops(r, ITEM_TODO, FERRY_OBJSTORE_OP_HEAD, head_done);
+        if (r->failed || !r->paused || r->should_stop(r->opaque))
+            break;
+        if ((rc = pause_point(r, err)) != FERRY_OK)
+            return rc;
+    }
     advance(r);
     for (int round = 0; !r->failed; round++) {
         /* Every item must settle: an item left TODO (its request never completed) while
@@ -1018,6 +1178,17 @@ static ferry_rc copy_page(run *r, int check_first, ferry_error *err)
         advance(r);
         if (r->failed || r->should_stop(r->opaque))
             break;
+        if (r->paused || !endpoints_up(r->c)) {
+            rc = pause_point(r, err);
+            if (rc == FERRY_ERR_CANCELLED && strcmp(err->cls, FERRY_EC_FENCED) != 0)
+                break; /* stopping: checkpointed, the rest stays TODO */
+            if (rc != FERRY_OK) {
+                note_failure(r, err);
+                break;
+            }
+            round = -1;
+            continue;
+        }
         for (size_t i = r->low; i < r->n; i++)
             unsettled += r->c->items[i].state == ITEM_TODO;
         if (unsettled && !r->retry_pending) {
@@ -1072,6 +1243,7 @@ static ferry_rc validate(run *r, const char *start, ferry_error *err)
     worker_copier *c = r->c;
     char probe[FERRY_URI_KEY_MAX + 64];
     ferry_rc rc;
+    int tries = 0;
 
     /* A target inside the source would feed the copy its own output. */
     if (c->dst_store == c->store && ferry_uri_overlaps(&r->src, &r->dst))
@@ -1079,9 +1251,9 @@ static ferry_rc validate(run *r, const char *start, ferry_error *err)
                                "validation: source %s and target %s overlap on the same "
                                "endpoint",
                                r->ev->source_uri, r->ev->target_uri);
+    /* (an endpoint that is down is waited for here too: see again()) */
     forget_first_page(c);
-    if ((rc = ferry_objstore_list(c->store, r->src.bucket, r->src.prefix, start, NULL,
-                                  c->page_size, &c->listing, err)) != FERRY_OK) {
+    if ((rc = list_source(r, start, NULL, c->page_size, err)) != FERRY_OK) {
         ferry_error_prefix(err, "validation: source %s is not listable", r->ev->source_uri);
         return rc;
     }
@@ -1089,18 +1261,28 @@ static ferry_rc validate(run *r, const char *start, ferry_error *err)
         forget_first_page(c);
         return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
     }
-    if ((rc = ferry_objstore_head_bucket(c->dst_store, r->dst.bucket, err)) != FERRY_OK) {
+    do
+        rc = ferry_objstore_head_bucket(c->dst_store, r->dst.bucket, err);
+    while (again(r, c->dst_brk, &rc, &tries, err));
+    if (rc != FERRY_OK) {
         ferry_error_prefix(err, "validation: target bucket %s", r->dst.bucket);
         return rc;
     }
     snprintf(probe, sizeof(probe), "%s.ferry-write-probe-%s", r->dst.prefix, r->ev->event_id);
-    if ((rc = ferry_objstore_put(c->dst_store, r->dst.bucket, probe, "", 0, NULL, NULL, err)) !=
-        FERRY_OK) {
+    tries = 0;
+    do
+        rc = ferry_objstore_put(c->dst_store, r->dst.bucket, probe, "", 0, NULL, NULL, err);
+    while (again(r, c->dst_brk, &rc, &tries, err));
+    if (rc != FERRY_OK) {
         ferry_error_prefix(err, "validation: target %s does not accept writes",
                            r->ev->target_uri);
         return rc;
     }
-    if ((rc = ferry_objstore_delete(c->dst_store, r->dst.bucket, probe, err)) != FERRY_OK) {
+    tries = 0;
+    do
+        rc = ferry_objstore_delete(c->dst_store, r->dst.bucket, probe, err);
+    while (again(r, c->dst_brk, &rc, &tries, err));
+    if (rc != FERRY_OK) {
         ferry_error_prefix(err, "validation: deleting the write probe %s", probe);
         return rc;
     }
@@ -1128,8 +1310,7 @@ static ferry_rc walk_selected(run *r, int64_t every, ferry_rc (*cb)(const char *
             rc = FERRY_OK;
         } else {
             forget_first_page(c);
-            rc = ferry_objstore_list(c->store, r->src.bucket, r->src.prefix, NULL, token, 1000,
-                                     &c->listing, err);
+            rc = list_source(r, NULL, token, 1000, err);
         }
         free(token);
         token = NULL;
@@ -1315,33 +1496,36 @@ static void ahead_wait(worker_copier *c)
 
 /* The prefetched page becomes the current one. *prev_last receives the previous page's
  * last key (the token; the caller frees it) for the order check. */
-static ferry_rc ahead_take(worker_copier *c, const run *r, char **prev_last, ferry_error *err)
+static ferry_rc ahead_take(worker_copier *c, run *r, char **prev_last, ferry_error *err)
 {
     ferry_objstore_listing tmp;
+    ferry_rc rc;
 
     if (c->ahead_next) /* the page needed no copy: nothing went out yet */
         ahead_start(c, r);
     ahead_wait(c);
     *prev_last = c->ahead_token;
     c->ahead_token = NULL;
-    /* A throttled or dropped LIST is asked again here, like a copy, before it fails the
-     * attempt (which would redo the page from the checkpoint). */
-    for (int round = 0; c->ahead_op.rc == FERRY_ERR_RETRYABLE && round < c->request_retries;
-         round++) {
+    worker_health_note(c->src_brk, c->ahead_op.rc, &c->ahead_op.err, c->ahead_op.s3_code,
+                       &r->lctx);
+    if (c->ahead_op.rc == FERRY_OK) {
+        tmp = c->listing;
+        c->listing = c->ahead;
+        c->ahead = tmp;
+        return FERRY_OK;
+    }
+    /* A failed prefetch is asked again here, straight into the current listing (the page
+     * before is finished): a throttled or dropped LIST is retried like a copy, and an
+     * endpoint that went down is waited for (list_source), before it fails the attempt
+     * (which would redo the page from the checkpoint). */
+    rc = c->ahead_op.rc;
+    *err = c->ahead_op.err;
+    for (int round = 0; rc == FERRY_ERR_RETRYABLE && round < c->request_retries; round++) {
         ferry_counter_inc(worker_metric.retries);
         ferry_sleep_ms(ferry_backoff_ms(round, 100, 5000));
-        c->ahead_op.rc = ferry_objstore_list(c->store, r->src.bucket, r->src.prefix, NULL,
-                                             *prev_last, c->page_size, &c->ahead,
-                                             &c->ahead_op.err);
+        rc = list_source(r, NULL, *prev_last, c->page_size, err);
     }
-    if (c->ahead_op.rc != FERRY_OK) {
-        *err = c->ahead_op.err;
-        return err->rc;
-    }
-    tmp = c->listing;
-    c->listing = c->ahead;
-    c->ahead = tmp;
-    return FERRY_OK;
+    return rc;
 }
 
 /* Lists and copies the selected keys after `start` page by page, the next page listed
@@ -1361,8 +1545,7 @@ static ferry_rc copy_pages(run *r, const char *start, int check, int check_all,
     if (have_first_page(c, ev->event_id, start))
         rc = FERRY_OK; /* listed by the validation */
     else
-        rc = ferry_objstore_list(c->store, r->src.bucket, r->src.prefix, start, NULL,
-                                 c->page_size, &c->listing, err);
+        rc = list_source(r, start, NULL, c->page_size, err);
     forget_first_page(c);
     for (;;) {
         int more;

@@ -15,6 +15,7 @@
 #include "ferry_log.h"
 #include "ferry_metrics.h"
 #include "ferry_util.h"
+#include "worker_health.h"
 #include "worker_metrics.h"
 #include "worker_status.h"
 
@@ -186,6 +187,9 @@ static void on_readyz(ferry_http_req *req, void *opaque)
     add_check(checks, failed, "redis", ok, msg);
     ok = run_probe(wh, &wh->s3_probe, s3_check, msg, sizeof(msg));
     add_check(checks, failed, "s3", ok, msg);
+    /* What the migrations saw: an endpoint that answers GET / may still stall or 5xx. */
+    ok = worker_health_describe(msg, sizeof(msg));
+    add_check(checks, failed, "s3_endpoints", ok, msg);
 
     ready = json_array_size(failed) == 0;
     body = json_pack("{s:b,s:o,s:o}", "ready", ready, "failed", failed, "checks", checks);

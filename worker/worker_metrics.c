@@ -18,7 +18,7 @@ const char *const worker_metrics_classes[] = {
     FERRY_EC_CONFIG,    FERRY_EC_INTERNAL,    FERRY_EC_EXHAUSTED,    FERRY_EC_FENCED,
     FERRY_EC_FAILED_OBJECTS, FERRY_EC_INCOMPLETE, FERRY_EC_COUNT_MISMATCH,
     FERRY_EC_S3_ARCHIVED, FERRY_EC_S3_KMS, FERRY_EC_S3_INVALID_KEY,
-    NULL};
+    FERRY_EC_S3_STALL,  FERRY_EC_S3_OUTAGE,   NULL};
 
 /* From a small local copy (milliseconds) to a 10-minute multipart UploadPartCopy. */
 static const double copy_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,

@@ -12,6 +12,7 @@
 #include "ferry_limiter.h"
 #include "ferry_log.h"
 #include "worker.h"
+#include "worker_health.h"
 #include "worker_http.h"
 #include "worker_metrics.h"
 
@@ -49,6 +50,17 @@ const ferry_conf_def worker_conf_defs[] = {
      "(unset: the report is in Redis only)"},
     {"report.prefix", FERRY_CONF_STR, "ferry-reports/", 0, 0, 0,
      "Key prefix of report objects: <prefix><dataset>/<event_id>.jsonl"},
+    {"s3.outage_limit_ms", FERRY_CONF_INT, "900000", 0, 604800000LL, 0,
+     "Wait this long for an S3 endpoint that is down (its circuit breaker open) before "
+     "dead-lettering the migrations that need it, class s3-outage (0: wait forever)"},
+    {"s3.stall_timeout_ms", FERRY_CONF_INT, "30000", 1000, 3600000, 0,
+     "A request that neither sends nor receives a byte this long is abandoned as stalled "
+     "and the endpoint treated as down"},
+    {"s3.breaker_failures", FERRY_CONF_INT, "5", 1, 1000, 0,
+     "Consecutive endpoint failures (refused, reset, timeout, 5xx other than throttling) "
+     "that open an endpoint's circuit breaker"},
+    {"s3.probe_max_ms", FERRY_CONF_INT, "30000", 1000, 3600000, 0,
+     "Longest wait between probes of an S3 endpoint that is down (from 1 s, doubling)"},
     {"copy.checkpoint_interval_ms", FERRY_CONF_INT, "1000", 0, 600000, 0,
      "Write the checkpoint at most this often while a page is copied"},
     {"fanout.min_objects", FERRY_CONF_INT, "100000", 0, 1000000000000LL, 0,
@@ -115,6 +127,11 @@ int worker_run(const ferry_conf *conf, const char *id, int *abandoned)
 
     if (worker_metrics_init() != 0)
         ferry_warn(NULL, "out of memory creating the metrics; running without some");
+    if (worker_health_init(conf) != 0) {
+        ferry_err(NULL, "out of memory creating the S3 endpoint breakers");
+        exit_code = FERRY_EXIT_FAILURE;
+        goto out;
+    }
     /* Early, so /healthz answers while the rest starts (/readyz says what is missing). */
     if (worker_http_start(&w, &http, errstr, sizeof(errstr)) != 0) {
         ferry_err(NULL, "http.listen: %s", errstr);
@@ -163,6 +180,7 @@ int worker_run(const ferry_conf *conf, const char *id, int *abandoned)
     ferry_info(NULL, "worker %s stopped", w.id);
 out:
     worker_http_stop(http); /* before the metrics it serves */
+    worker_health_destroy();  /* after the migration threads, before the metrics */
     worker_metrics_destroy();
     if (w.producer && ferry_kafka_producer_destroy(w.producer, 10000) > 0)
         ferry_warn(NULL, "some notifications were not delivered before exit");

@@ -474,6 +474,8 @@ void objstore__set_op_error(ferry_objstore_op *op, enum step st, uint32_t part, 
     va_end(ap);
     objstore__describe(op, st, part, what, sizeof(what));
     op->rc = ferry_error_set(&op->err, rc, cls, "%s: %s", what, detail);
+    /* which endpoint failed, for its circuit breaker: a transfer reads the source */
+    op->src_failed = op->type == FERRY_OBJSTORE_OP_TRANSFER && (st == ST_TX_GET || st == ST_MP_HEAD);
 }
 
 static ferry_rc curl_class(CURLcode cc, const char **cls)
@@ -557,6 +559,14 @@ ferry_rc objstore__check(sigv4 *s, slot *sl, CURLcode cc, ferry_objstore_op *op,
             return op->rc;
         }
         rc = curl_class(cc, &cls);
+        if (cc == CURLE_OPERATION_TIMEDOUT && strstr(sl->errbuf, "too slow")) {
+            /* CURLOPT_LOW_SPEED_*: a server that took the request and went quiet */
+            objstore__set_op_error(op, st, part, FERRY_ERR_RETRYABLE, FERRY_EC_S3_STALL,
+                                   "stalled: no byte sent or received within the stall "
+                                   "timeout (curl: %s)", sl->errbuf);
+            op->http_status = 0;
+            return op->rc;
+        }
         objstore__set_op_error(op, st, part, rc, cls, "%s (curl %d: %s)",
                                sl->errbuf[0] ? sl->errbuf : curl_easy_strerror(cc), (int)cc,
                                curl_easy_strerror(cc));

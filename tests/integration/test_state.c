@@ -601,6 +601,45 @@ static void test_done_and_already_done(void)
     ferry_redis_destroy(r);
 }
 
+/* A running migration's last error (an S3 endpoint it waits for): written under the
+ * fence, status unchanged, cleared by done; a stale owner is refused. */
+static void test_note_error(void)
+{
+    ferry_redis *r = open_handle(0);
+    const char *ds = dataset("noteerr");
+    ferry_acquire_req q = req_for(ds, "worker-a", "ev-1", 30000);
+    ferry_acquire_result a, b;
+    ferry_migration_state st;
+    ferry_error err;
+
+    CHECK_INT(ferry_state_acquire(r, &q, &a, &err), FERRY_OK);
+    CHECK_INT(ferry_state_note_error(r, &a.lease, FERRY_EC_S3_STALL,
+                                     "waiting for S3 endpoint http://s3:9000, down", &err),
+              FERRY_OK);
+    CHECK_INT(ferry_state_get(r, ds, &st, &err), FERRY_OK);
+    CHECK_INT(st.status, FERRY_MIG_RUNNING);
+    CHECK_STR(st.error_class, FERRY_EC_S3_STALL);
+    CHECK_STR(st.last_error, "waiting for S3 endpoint http://s3:9000, down");
+    CHECK(st.lease_holder != NULL);
+    ferry_migration_state_clear(&st);
+    CHECK_INT(ferry_state_mark_done(r, &a.lease, 1, 1, 1, &err), FERRY_OK);
+    CHECK_INT(ferry_state_get(r, ds, &st, &err), FERRY_OK);
+    CHECK(st.last_error == NULL && st.error_class == NULL);
+    ferry_migration_state_clear(&st);
+
+    /* a new owner: the old one's note is refused and writes nothing */
+    ferry_acquire_req q2 = req_for(ds, "worker-b", "ev-2", 30000);
+    CHECK_INT(ferry_state_acquire(r, &q2, &b, &err), FERRY_OK);
+    CHECK_INT(ferry_state_note_error(r, &a.lease, FERRY_EC_S3_NETWORK, "stale", &err),
+              FERRY_ERR_CANCELLED);
+    CHECK_INT(ferry_state_get(r, ds, &st, &err), FERRY_OK);
+    CHECK(st.last_error == NULL);
+    ferry_migration_state_clear(&st);
+    ferry_acquire_result_clear(&b);
+    ferry_acquire_result_clear(&a);
+    ferry_redis_destroy(r);
+}
+
 static void test_failed(void)
 {
     ferry_redis *r = open_handle(0);
@@ -1116,6 +1155,7 @@ int main(void)
     RUN(test_total_lower_bound);
     RUN(test_failed);
     RUN(test_report_and_failed_objects);
+    RUN(test_note_error);
     RUN(test_invalid_requests);
     RUN(test_scan_iterator);
     RUN(test_acl_user_and_db);

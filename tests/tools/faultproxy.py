@@ -29,6 +29,17 @@ REGEX with a permanent fault instead, whatever --kind and --rate say:
 Counts also hold "by_op": requests per S3 operation (list, head, get, put, copy,
 delete, other), so a test can prove what a migration asked for.
 
+  hang       read the request, then never answer (a server that accepts and stalls);
+             the connection stays open until the client gives up
+  refuse     reset every connection at once, before reading a request (an endpoint that
+             is unreachable; the listening port stays open)
+  badgateway answer 502 Bad Gateway with a non-S3 body (a load balancer whose backends
+             are down; request not forwarded)
+
+--mode-file PATH switches the kind and rate while the proxy runs: before each request
+the file, if it exists, is read as "KIND [RATE]" (rate defaults to 1.0), so a test can
+start an outage and end it without restarting the proxy (port and connections kept).
+
 Every other request and response passes through byte for byte: the request line and
 every header (Host included, which SigV4 signs) are sent upstream unchanged. Only
 `Expect: 100-continue` is answered by the proxy itself (and upstream 1xx responses are
@@ -53,6 +64,8 @@ import time
 import urllib.parse
 
 MAX_HEADER = 64 * 1024
+KINDS = ["none", "slowdown", "reset", "latency", "truncate", "badlen", "forbidden", "hang",
+         "badgateway", "refuse", "throttle"]
 
 RULE_FAULTS = {
     "forbidden": (403, "Forbidden", "AccessDenied", "Access Denied (faultproxy rule)"),
@@ -234,15 +247,32 @@ class Proxy:
                 return fault
         return None
 
+    def mode(self):
+        """(kind, rate): from --mode-file when it exists, else the command line."""
+        if self.args.mode_file:
+            try:
+                with open(self.args.mode_file) as f:
+                    parts = f.read().split()
+                if parts and parts[0] in KINDS:
+                    return parts[0], float(parts[1]) if len(parts) > 1 else 1.0
+            except (OSError, ValueError):
+                pass
+        return self.args.kind, self.args.rate
+
     def decide(self):
+        kind, rate = self.mode()
         with self.rng_lock:
-            return self.args.kind != "none" and self.rng.random() < self.args.rate
+            return kind if kind != "none" and self.rng.random() < rate else "none"
 
     def handle(self, csock):
         client = Conn(csock)
         up = None
         try:
             while True:
+                if self.mode()[0] == "refuse":
+                    self.counts.bump(True)
+                    rst_close(csock)
+                    return
                 try:
                     head = client.read_head()
                 except EOFError:
@@ -256,18 +286,19 @@ class Proxy:
                 target = parts[1] if len(parts) > 1 else "/"
                 mname = method.decode("latin-1")
                 is_list = mname == "GET" and "list-type=2" in target
-                limit = self.args.max_concurrent if self.args.kind == "throttle" else 0
+                mode_kind = self.mode()[0]
+                limit = self.args.max_concurrent if mode_kind == "throttle" else 0
                 admitted = self.counts.enter(limit, is_list)
                 try:
                     rule = self.rule_for(mname, target, hdrs)
-                    if self.args.kind == "throttle":
+                    if mode_kind == "throttle":
                         inject = rule is not None or not admitted
+                        kind = rule or ("slowdown" if inject else "none")
                     else:
-                        inject = rule is not None or self.decide()
+                        decided = self.decide()
+                        inject = rule is not None or decided != "none"
+                        kind = rule or decided
                     self.counts.bump(inject, op_of(mname, target, hdrs))
-                    kind = rule or (self.args.kind if inject else "none")
-                    if kind == "throttle":
-                        kind = "slowdown"
                     if inject and self.args.log:
                         with self.counts.lock, open(self.args.log, "a") as f:
                             f.write("%s %s\n" % (kind, reqline.decode("latin-1")))
@@ -301,6 +332,16 @@ class Proxy:
             csock.sendall(xml_error(403, "Forbidden", "AccessDenied",
                                     "Access Denied (faultproxy)"))
             return up, False
+        if kind == "badgateway":
+            page = b"<html><body>502 Bad Gateway</body></html>"
+            csock.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\n"
+                          b"Content-Length: %d\r\n\r\n" % len(page) + page)
+            return up, False
+        if kind == "hang":
+            # Never answer; done when the client closes (it timed out).
+            while csock.recv(65536):
+                pass
+            return up, True
         if kind == "latency":
             time.sleep(self.args.latency_ms / 1000.0)
         if self.args.delay_ms:
@@ -371,9 +412,7 @@ class Proxy:
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--upstream", required=True, help="http://HOST:PORT of the S3 server")
-    p.add_argument("--kind", default="none",
-                   choices=["none", "slowdown", "reset", "latency", "truncate", "badlen",
-                            "forbidden", "throttle"])
+    p.add_argument("--kind", default="none", choices=KINDS)
     p.add_argument("--max-concurrent", type=int, default=8,
                    help="throttle: requests served at once before 503 SlowDown")
     p.add_argument("--delay-ms", type=int, default=0,
@@ -387,6 +426,7 @@ def main():
     p.add_argument("--counts", help="JSON counts file, rewritten after every request")
     p.add_argument("--rule", action="append",
                    help="REGEX=FAULT: answer matching requests with FAULT (repeatable)")
+    p.add_argument("--mode-file", help='"KIND [RATE]" overriding --kind/--rate while it exists')
     a = p.parse_args()
     u = a.upstream
     if u.startswith("http://"):
