@@ -1205,13 +1205,16 @@ ferry_rc ferry_state_iter_next(ferry_state_iter *it, const char **dataset, ferry
 
 /* ---- notification marker -------------------------------------------------------------
  * NOTIFIED  KEYS: state   ARGV: event_id
- * -> 1 when the migration is done for this event (marker set), 0 otherwise (nothing set,
- *    so a hash replaced by a newer event is never touched). */
+ * -> 1 when the migration is done for this event (marker set, its announce claim cleared),
+ *    0 otherwise (nothing set, so a hash replaced by a newer event is never touched). */
 static const ferry_redis_script lua_notified = {
     "notified",
     "if redis.call('HGET', KEYS[1], 'status') == 'done' and\n"
     "   redis.call('HGET', KEYS[1], 'event_id') == ARGV[1] then\n"
     "  redis.call('HSET', KEYS[1], 'notified_event', ARGV[1])\n"
+    "  if redis.call('HGET', KEYS[1], 'announce_event') == ARGV[1] then\n"
+    "    redis.call('HDEL', KEYS[1], 'announce_event', 'announce_owner', 'announce_until')\n"
+    "  end\n"
     "  return 1\n"
     "end\n"
     "return 0\n"};
@@ -1240,6 +1243,74 @@ ferry_rc ferry_state_notified_set(ferry_redis *r, const char *dataset, const cha
                                   ferry_error *err)
 {
     return eval_on_state(r, &lua_notified, dataset, event_id, NULL, err);
+}
+
+/* ANNOUNCE_CLAIM  KEYS: state   ARGV: event_id, owner, ttl_ms
+ * -> 0 already announced (notified_event is this event), 2 another owner's unexpired claim
+ *    on this event, 1 claimed (recorded, or nothing to guard: the hash belongs to another
+ *    event or is gone, so announcing stays at least once). Redis' clock decides expiry, so
+ *    workers' clocks need not agree. */
+static const ferry_redis_script lua_announce_claim = {
+    "announce_claim",
+    "if redis.call('HGET', KEYS[1], 'notified_event') == ARGV[1] then return 0 end\n"
+    "if redis.call('HGET', KEYS[1], 'event_id') ~= ARGV[1] then return 1 end\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local c = redis.call('HMGET', KEYS[1], 'announce_event', 'announce_owner', "
+    "'announce_until')\n"
+    "if c[1] == ARGV[1] and c[2] ~= ARGV[2] and tonumber(c[3] or '0') > now then\n"
+    "  return 2\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], 'announce_event', ARGV[1], 'announce_owner', ARGV[2],\n"
+    "           'announce_until', tostring(now + tonumber(ARGV[3])))\n"
+    "return 1\n"};
+
+/* ANNOUNCE_RELEASE  KEYS: state   ARGV: event_id, owner  (only the owner's own claim) */
+static const ferry_redis_script lua_announce_release = {
+    "announce_release",
+    "if redis.call('HGET', KEYS[1], 'announce_event') == ARGV[1] and\n"
+    "   redis.call('HGET', KEYS[1], 'announce_owner') == ARGV[2] then\n"
+    "  redis.call('HDEL', KEYS[1], 'announce_event', 'announce_owner', 'announce_until')\n"
+    "  return 1\n"
+    "end\n"
+    "return 0\n"};
+
+ferry_rc ferry_state_announce_claim(ferry_redis *r, const char *dataset, const char *event_id,
+                                    const char *owner, int64_t ttl_ms,
+                                    ferry_announce_claim *out, ferry_error *err)
+{
+    keyset k;
+    const char *argv[4];
+    char ttl[32];
+    redisReply *rep = NULL;
+    ferry_rc rc;
+
+    *out = FERRY_ANNOUNCE_HELD;
+    if ((rc = make_keys(&k, dataset, err)) != FERRY_OK)
+        return rc;
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)(ttl_ms > 0 ? ttl_ms : 1));
+    argv[0] = k.state;
+    argv[1] = event_id;
+    argv[2] = owner;
+    argv[3] = ttl;
+    if ((rc = ferry_redis_eval(r, &lua_announce_claim, 1, 4, argv, &rep, err)) != FERRY_OK)
+        return rc;
+    if (rep->type != REDIS_REPLY_INTEGER || rep->integer < 0 || rep->integer > 2) {
+        freeReplyObject(rep);
+        return bad_reply("ANNOUNCE_CLAIM", err);
+    }
+    *out = rep->integer == 0   ? FERRY_ANNOUNCE_SENT
+           : rep->integer == 1 ? FERRY_ANNOUNCE_CLAIMED
+                               : FERRY_ANNOUNCE_HELD;
+    freeReplyObject(rep);
+    return FERRY_OK;
+}
+
+ferry_rc ferry_state_announce_release(ferry_redis *r, const char *dataset,
+                                      const char *event_id, const char *owner,
+                                      ferry_error *err)
+{
+    return eval_on_state(r, &lua_announce_release, dataset, event_id, owner, err);
 }
 
 ferry_rc ferry_state_notified_get(ferry_redis *r, const char *dataset, const char *event_id,

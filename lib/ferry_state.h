@@ -327,6 +327,26 @@ ferry_rc ferry_state_notified_set(ferry_redis *r, const char *dataset, const cha
 ferry_rc ferry_state_notified_get(ferry_redis *r, const char *dataset, const char *event_id,
                                   int *notified, ferry_error *err);
 
+/* Who announces. Several workers can finish handling the same event at once (a duplicate
+ * on another partition, a redelivery, two chunks finalizing one dataset); each claims the
+ * announcement first and only the claimer produces. The claim (state fields
+ * announce_event/announce_owner/announce_until) lasts ttl_ms by Redis' clock: if its owner
+ * dies before the marker is set, it expires and the next claimer announces (at least
+ * once). notified_set clears it; release drops the owner's own claim after a failed
+ * produce so another worker need not wait for the expiry. The same owner may claim again.
+ * A hash that belongs to another event (or none) cannot be guarded: that is CLAIMED. */
+typedef enum {
+    FERRY_ANNOUNCE_CLAIMED, /* announce now */
+    FERRY_ANNOUNCE_SENT,    /* already announced: nothing to do */
+    FERRY_ANNOUNCE_HELD     /* another owner is announcing: wait, then claim again */
+} ferry_announce_claim;
+ferry_rc ferry_state_announce_claim(ferry_redis *r, const char *dataset, const char *event_id,
+                                    const char *owner, int64_t ttl_ms,
+                                    ferry_announce_claim *out, ferry_error *err);
+ferry_rc ferry_state_announce_release(ferry_redis *r, const char *dataset,
+                                      const char *event_id, const char *owner,
+                                      ferry_error *err);
+
 /* The optional webhook's outcome ("ok" or "failed: <why>") in the state field `webhook`,
  * for this event's migration only: a failing webhook never undoes a migration, but it
  * must be visible. */

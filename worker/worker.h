@@ -130,8 +130,9 @@ struct ferry_acquire_result;
  * while another owner holds it. */
 ferry_rc worker_acquire(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *ev,
                         const char *name, struct ferry_acquire_result *res, ferry_error *err);
-/* DatasetMigrated for ev (at least once; skipped if already recorded as sent), then the
- * webhook if configured. */
+/* DatasetMigrated for ev, then the webhook if configured: at least once, and only by the
+ * worker that claims the announcement in Redis (others holding the same event wait until
+ * it is recorded as sent, or the claim expires or is released). */
 ferry_rc worker_announce(worker_thread_ctx *t, const ferry_onboard *ev, int64_t objects,
                          int64_t bytes, int64_t duration_ms, int64_t finished_at,
                          ferry_error *err);

@@ -135,7 +135,8 @@ static ferry_rc notify(worker_thread_ctx *t, const ferry_onboard *ev, int64_t ob
     rc = worker_notify_migrated(t->w, t->codec, &m, err); /* m borrows ev's strings */
     if (rc == FERRY_OK) {
         ferry_error merr;
-        /* Best effort: without the marker a redelivery only announces it once more. */
+        /* Best effort: without the marker the claim expires and a worker still holding
+         * the event (or its redelivery) announces it once more. */
         if (ferry_state_notified_set(t->redis, ev->dataset, ev->event_id, &merr) != FERRY_OK) {
             ferry_log_ctx lctx = {ev->dataset, ev->event_id};
             ferry_warn(&lctx, "recording the notification: %s", merr.msg);
@@ -167,18 +168,56 @@ static void webhook(worker_thread_ctx *t, const ferry_onboard *ev, int64_t objec
         ferry_warn(&lctx, "recording the webhook outcome: %s", serr.msg);
 }
 
+/* Test hook (FERRY_TEST_ANNOUNCE_DELAY_MS): sleeps between deciding to announce and
+ * producing, so a test can make a duplicate event arrive in that window. */
+static void announce_test_delay(void)
+{
+    const char *v = getenv("FERRY_TEST_ANNOUNCE_DELAY_MS");
+    long ms = v ? strtol(v, NULL, 10) : 0;
+    if (ms > 0)
+        ferry_sleep_ms(ms);
+}
+
+/* How long an announcement claim lasts: past the producer's own delivery timeout
+ * (message.timeout.ms, 60 s), so a live claimer is never overtaken; a dead one's claim
+ * expires and the next worker holding the event announces it. */
+#define ANNOUNCE_CLAIM_MS 120000
+#define ANNOUNCE_POLL_MS 100
+
 ferry_rc worker_announce(worker_thread_ctx *t, const ferry_onboard *ev, int64_t objects,
                          int64_t bytes, int64_t duration_ms, int64_t finished_at,
                          ferry_error *err)
 {
-    int notified = 0;
+    ferry_log_ctx lctx = {ev->dataset, ev->event_id};
+    ferry_announce_claim claim;
+    int waited = 0;
     ferry_rc rc;
 
-    if ((rc = ferry_state_notified_get(t->redis, ev->dataset, ev->event_id, &notified, err)) !=
-            FERRY_OK ||
-        notified)
-        return rc;
+    /* Only the claimer produces. Whoever finds the claim held waits until the claimer
+     * records it as sent (or its claim expires or is released: then it claims), so no
+     * worker stores this event's offset before DatasetMigrated went out. */
+    for (;;) {
+        if ((rc = ferry_state_announce_claim(t->redis, ev->dataset, ev->event_id, t->owner,
+                                             ANNOUNCE_CLAIM_MS, &claim, err)) != FERRY_OK)
+            return rc;
+        if (claim != FERRY_ANNOUNCE_HELD)
+            break;
+        if (!waited++)
+            ferry_info(&lctx, "another worker is announcing it; waiting until it is sent");
+        ferry_sleep_ms(ANNOUNCE_POLL_MS);
+    }
+    if (claim == FERRY_ANNOUNCE_SENT) {
+        if (waited)
+            ferry_info(&lctx, "announced by another worker");
+        return FERRY_OK;
+    }
+    announce_test_delay();
     if ((rc = notify(t, ev, objects, bytes, duration_ms, finished_at, err)) != FERRY_OK) {
+        ferry_error rerr;
+        /* Let another holder of the event announce now instead of after the expiry. */
+        if (ferry_state_announce_release(t->redis, ev->dataset, ev->event_id, t->owner,
+                                         &rerr) != FERRY_OK)
+            ferry_warn(&lctx, "releasing the announce claim: %s", rerr.msg);
         ferry_error_prefix(err, "migrated, but notifying");
         return rc;
     }

@@ -601,6 +601,114 @@ static void test_done_and_already_done(void)
     ferry_redis_destroy(r);
 }
 
+/* ---- announcement claim --------------------------------------------------------------- */
+
+typedef struct {
+    const char *ds;
+    char owner[32];
+    pthread_barrier_t *go;
+    ferry_announce_claim got;
+    ferry_rc rc;
+} claimer;
+
+static void *claim_thread(void *arg)
+{
+    claimer *c = arg;
+    ferry_redis *r = open_handle(0); /* one connection each, as workers have */
+    ferry_error err;
+    pthread_barrier_wait(c->go);
+    c->rc = ferry_state_announce_claim(r, c->ds, "ev-1", c->owner, 30000, &c->got, &err);
+    ferry_redis_destroy(r);
+    return NULL;
+}
+
+/* Workers that finish the same event at once (the duplicate that arrives after mark_done
+ * but before the marker): exactly one may announce; the others wait until it is recorded
+ * as sent. A claimer that dies leaves a claim that expires, so the event is still
+ * announced (at least once); a failed produce releases it at once. */
+static void test_announce_claim(void)
+{
+    enum { N = 8 };
+    ferry_redis *r = open_handle(0);
+    const char *ds = dataset("announce");
+    ferry_acquire_req q = req_for(ds, "worker-a", "ev-1", 30000);
+    ferry_acquire_result a;
+    ferry_announce_claim got;
+    ferry_error err;
+    pthread_barrier_t go;
+    pthread_t th[N];
+    claimer c[N];
+    int claimed = 0, held = 0;
+
+    CHECK_INT(ferry_state_acquire(r, &q, &a, &err), FERRY_OK);
+    CHECK_INT(ferry_state_mark_done(r, &a.lease, 3, 30, -1, &err), FERRY_OK);
+
+    pthread_barrier_init(&go, NULL, N);
+    for (int i = 0; i < N; i++) {
+        c[i] = (claimer){ds, "", &go, FERRY_ANNOUNCE_SENT, FERRY_ERR_PERMANENT};
+        snprintf(c[i].owner, sizeof(c[i].owner), "worker-%d/0", i);
+        pthread_create(&th[i], NULL, claim_thread, &c[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_INT(c[i].rc, FERRY_OK);
+        claimed += c[i].got == FERRY_ANNOUNCE_CLAIMED;
+        held += c[i].got == FERRY_ANNOUNCE_HELD;
+    }
+    pthread_barrier_destroy(&go);
+    CHECK_INT(claimed, 1);
+    CHECK_INT(held, N - 1);
+
+    /* the claimer may claim again (a retried produce); the others still wait */
+    for (int i = 0; i < N; i++) {
+        if (c[i].got != FERRY_ANNOUNCE_CLAIMED)
+            continue;
+        CHECK_INT(ferry_state_announce_claim(r, ds, "ev-1", c[i].owner, 30000, &got, &err),
+                  FERRY_OK);
+        CHECK_INT(got, FERRY_ANNOUNCE_CLAIMED);
+        /* its produce failed: released, so another claims at once */
+        CHECK_INT(ferry_state_announce_release(r, ds, "ev-1", c[i].owner, &err), FERRY_OK);
+    }
+    CHECK_INT(ferry_state_announce_claim(r, ds, "ev-1", "worker-x/0", 300, &got, &err),
+              FERRY_OK);
+    CHECK_INT(got, FERRY_ANNOUNCE_CLAIMED);
+    /* someone else's release does nothing */
+    CHECK_INT(ferry_state_announce_release(r, ds, "ev-1", "worker-y/0", &err), FERRY_OK);
+    CHECK_INT(ferry_state_announce_claim(r, ds, "ev-1", "worker-y/0", 30000, &got, &err),
+              FERRY_OK);
+    CHECK_INT(got, FERRY_ANNOUNCE_HELD);
+    /* worker-x dies before producing: its claim expires and worker-y announces */
+    int64_t deadline = mono_ms() + 10000;
+    do {
+        sleep_ms(50);
+        CHECK_INT(ferry_state_announce_claim(r, ds, "ev-1", "worker-y/0", 30000, &got, &err),
+                  FERRY_OK);
+    } while (got == FERRY_ANNOUNCE_HELD && mono_ms() < deadline);
+    CHECK_INT(got, FERRY_ANNOUNCE_CLAIMED);
+    /* produced and recorded: everyone, the owner too, now finds it sent */
+    CHECK_INT(ferry_state_notified_set(r, ds, "ev-1", &err), FERRY_OK);
+    CHECK_INT(ferry_state_announce_claim(r, ds, "ev-1", "worker-y/0", 30000, &got, &err),
+              FERRY_OK);
+    CHECK_INT(got, FERRY_ANNOUNCE_SENT);
+    CHECK_INT(ferry_state_announce_claim(r, ds, "ev-1", "worker-z/0", 30000, &got, &err),
+              FERRY_OK);
+    CHECK_INT(got, FERRY_ANNOUNCE_SENT);
+    ferry_migration_state st;
+    CHECK_INT(ferry_state_get(r, ds, &st, &err), FERRY_OK);
+    CHECK_INT(st.status, FERRY_MIG_DONE);
+    ferry_migration_state_clear(&st);
+    /* another event's hash is never written: nothing to guard, so announce */
+    CHECK_INT(ferry_state_announce_claim(r, ds, "ev-0", "worker-z/0", 30000, &got, &err),
+              FERRY_OK);
+    CHECK_INT(got, FERRY_ANNOUNCE_CLAIMED);
+    CHECK_INT(ferry_state_announce_claim(r, ds, "ev-0", "worker-y/0", 30000, &got, &err),
+              FERRY_OK);
+    CHECK_INT(got, FERRY_ANNOUNCE_CLAIMED);
+
+    ferry_acquire_result_clear(&a);
+    ferry_redis_destroy(r);
+}
+
 /* A running migration's last error (an S3 endpoint it waits for): written under the
  * fence, status unchanged, cleared by done; a stale owner is refused. */
 static void test_note_error(void)
@@ -1152,6 +1260,7 @@ int main(void)
     RUN(test_fencing_after_expiry);
     RUN(test_same_worker_takes_over);
     RUN(test_done_and_already_done);
+    RUN(test_announce_claim);
     RUN(test_total_lower_bound);
     RUN(test_failed);
     RUN(test_report_and_failed_objects);
