@@ -19,7 +19,7 @@ MODE=$WORK/mode
 python3 "$FAULTPROXY" --upstream "$FERRY_S3_ENDPOINT" --mode-file "$MODE" \
     --port-file "$WORK/port" --counts "$WORK/counts.json" >"$WORK/proxy.out" 2>&1 &
 PIDS+=("$!")
-wait_until 30 test -s "$WORK/port" || fail "faultproxy did not start: $(cat "$WORK/proxy.out")"
+wait_until 60 test -s "$WORK/port" || fail "faultproxy did not start: $(cat "$WORK/proxy.out")"
 EP="http://127.0.0.1:$(cat "$WORK/port")"
 
 DS=st-$RANDOM$RANDOM
