@@ -4,7 +4,8 @@
  *   worker_consume.c  poll loop, rebalances, pause/resume, offset store (the only thread
  *                     that touches the consumer)
  *   worker_pool.c     migration threads and the job/completion queues
- *   worker_migrate.c  one event: decode, lease, validate, copy, done, notify
+ *   worker_migrate.c  one event: decode, validate, retries, dead-lettering
+ *   worker_pipeline.c one unit of work (dataset or chunk): lease, copy, done, release
  *   worker_copy.c     the copy engine: list, copy in flight, verify, checkpoint
  *   worker_fanout.c   splitting a large dataset into chunk events, finishing chunks
  *   worker_lease.c    heartbeat thread renewing every lease this process holds
@@ -122,8 +123,13 @@ typedef struct worker_stop {
     worker_job *job;
     atomic_int lost;
 } worker_stop;
+/* worker_pipeline.c: the one path for a unit of work (a whole dataset or one chunk):
+ * lease -> track -> prepare -> [hand off] -> copy -> mark done (or failed_objects) ->
+ * untrack and release -> the unit's own step once done. */
 int worker_should_stop(void *stop);                 /* a worker_stop* */
 ferry_rc worker_stopped(worker_stop *s, ferry_error *err);
+/* Sleeps up to ms, waking early when the job must stop. Returns 1 if it must. */
+int worker_nap(worker_stop *s, int64_t ms);
 
 struct ferry_acquire_result;
 /* Takes the lease of `name` (a dataset, or a chunk's "<dataset>#<i>") for ev, waiting
@@ -137,23 +143,43 @@ ferry_rc worker_announce(worker_thread_ctx *t, const ferry_onboard *ev, int64_t 
                          int64_t bytes, int64_t duration_ms, int64_t finished_at,
                          ferry_error *err);
 
-/* The copy went through, but some objects failed on their own: state failed_objects
- * (durable before the caller stores the offset), and FERRY_ERR_PERMANENT with class
- * failed-objects in err, so the event is dead-lettered naming the report; or the error
- * of recording it (retryable: the next attempt ends the same way). */
-struct worker_copy_progress;
-struct ferry_lease;
-ferry_rc worker_end_failed_objects(worker_thread_ctx *t, const char *name,
-                                   const ferry_onboard *ev, const struct ferry_lease *lease,
-                                   const struct worker_copy_progress *prog, ferry_error *err);
-/* The progress a (re)started copy begins with, from what the lease acquisition read. */
-struct ferry_acquire_result;
-void worker_progress_from(struct worker_copy_progress *prog,
-                          const struct ferry_acquire_result *res);
+/* How a unit ended up done, for its after-done step. */
+typedef struct worker_unit_done {
+    int already;            /* done by an earlier delivery: nothing was copied now */
+    int64_t objects, bytes; /* done (objects copied or identical) */
+    int64_t skipped;        /* of those, identical at the target (0 if already) */
+    int64_t t0;             /* wall clock ms when this attempt began */
+    int64_t finished_at_ms; /* when already: when the earlier delivery finished */
+} worker_unit_done;
 
-/* worker_fanout.c: a dataset above fanout.min_objects is split into key-range chunks. */
-int worker_fanout_wanted(const worker *w, const ferry_onboard *ev, int64_t objects_total);
+/* What differs between a whole dataset and a chunk; the steps are the same. */
 struct ferry_lease;
+struct ferry_log_ctx;
+typedef struct worker_unit {
+    const char *name; /* lease and state key: the dataset, or "<dataset>#<i>" (borrowed) */
+    int count;        /* worker_copy_prepare counts the objects first (a whole dataset) */
+    /* Logs the start of the copy (resuming or fresh). */
+    void (*starting)(const ferry_onboard *ev, const struct ferry_acquire_result *res,
+                     const struct ferry_log_ctx *lctx);
+    /* NULL, or called after prepare when there is no checkpoint: *taken = 1 if it took the
+     * unit over (the split into chunk events); the lease is released either way. */
+    ferry_rc (*hand_off)(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *ev,
+                         const struct ferry_lease *lease, int64_t objects_total, int *taken,
+                         ferry_error *err);
+    /* After the lease is released as done (or found done): announce the dataset, or
+     * count the chunk and finalize the dataset with the last one. */
+    ferry_rc (*done)(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *ev,
+                     const worker_unit_done *d, ferry_error *err);
+} worker_unit;
+
+/* One attempt at unit u of ev. FERRY_OK: done (or already done, or handed off: then
+ * *handed_off = 1 if handed_off is not NULL) and the after-done step went through. */
+ferry_rc worker_pipeline_run(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *ev,
+                             const worker_unit *u, int *handed_off, ferry_error *err);
+
+/* worker_fanout.c: a dataset above fanout.min_objects is split into key-range chunks,
+ * each its own chunk event run through the pipeline. */
+int worker_fanout_wanted(const worker *w, const ferry_onboard *ev, int64_t objects_total);
 ferry_rc worker_fanout_split(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *ev,
                              const struct ferry_lease *lease, int64_t objects_total,
                              ferry_error *err);

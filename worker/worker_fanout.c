@@ -3,7 +3,8 @@
  * event on the chunk topic, which the same consumer group consumes -- so many workers
  * copy one dataset at once. Every chunk has its own lease and checkpoint (state name
  * "<dataset>#<i>"); the chunk that completes the set finalizes the dataset (done, counts,
- * one notification) through the dataset's own lease. Redis layout: ferry_chunks.h. */
+ * one notification) through the dataset's own lease. A chunk runs the same pipeline as a
+ * whole dataset (worker_pipeline.c) with its own unit. Redis layout: ferry_chunks.h. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,78 +149,45 @@ out:
     return rc;
 }
 
+static void chunk_starting(const ferry_onboard *ev, const ferry_acquire_result *res,
+                           const ferry_log_ctx *lctx)
+{
+    ferry_info(lctx, "%s chunk %lld of %lld", res->checkpoint ? "resuming" : "copying",
+               (long long)ev->chunk_index + 1, (long long)ev->chunk_count);
+}
+
+/* A chunk, once done (now, or by an earlier delivery: make sure it is counted): counted
+ * into the dataset's totals; the last one finalizes the dataset. */
+static ferry_rc chunk_done(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *ev,
+                           const worker_unit_done *d, ferry_error *err)
+{
+    char name[FERRY_STATE_DATASET_MAX + 1];
+    int64_t done = 0, n = 0;
+    ferry_rc rc;
+
+    ferry_chunks_name(ev->dataset, ev->chunk_index, name, sizeof(name));
+    ferry_log_ctx lctx = {name, ev->event_id};
+    if ((rc = ferry_chunks_finish(t->redis, ev->dataset, ev->chunk_parent_event_id,
+                                  ev->chunk_index, d->objects, d->bytes, &done, &n, err)) !=
+        FERRY_OK)
+        return rc;
+    if (n < 0) {
+        ferry_warn(&lctx, "the dataset's plan belongs to a newer event; this chunk is obsolete");
+        return FERRY_OK;
+    }
+    ferry_info(&lctx, "chunk done (%lld objects); %lld of %lld chunks finished",
+               (long long)d->objects, (long long)done, (long long)n);
+    return done == n ? finalize(t, s, ev, err) : FERRY_OK;
+}
+
 ferry_rc worker_fanout_chunk(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *ev,
                              ferry_error *err)
 {
     char name[FERRY_STATE_DATASET_MAX + 1];
-    ferry_acquire_result res = {0};
-    worker_copy_progress prog = {0};
-    int64_t done = 0, n = 0;
-    ferry_rc rc;
-    int tracked = 0;
+    /* A chunk is not counted again (its range's keys were counted for the plan) and is
+     * never split further. */
+    worker_unit u = {name, 0, chunk_starting, NULL, chunk_done};
 
     ferry_chunks_name(ev->dataset, ev->chunk_index, name, sizeof(name));
-    ferry_log_ctx lctx = {name, ev->event_id};
-    if ((rc = worker_acquire(t, s, ev, name, &res, err)) != FERRY_OK)
-        goto out;
-    if (res.outcome == FERRY_ACQUIRE_OK) {
-        worker_lease_track(t->w, &res.lease, ev->event_id, &s->lost);
-        tracked = 1;
-        worker_progress_from(&prog, &res);
-        ferry_info(&lctx, "%s chunk %lld of %lld", res.checkpoint ? "resuming" : "copying",
-                   (long long)ev->chunk_index + 1, (long long)ev->chunk_count);
-        if ((rc = worker_copy_prepare(t->copier, ev, 0, &prog, worker_should_stop, s, err)) !=
-                FERRY_OK ||
-            (rc = worker_copy_dataset(t->copier, t->redis, &res.lease, ev, res.resumed, &prog,
-                                      worker_should_stop, s, err)) != FERRY_OK)
-            goto out;
-        if (worker_should_stop(s)) {
-            rc = worker_stopped(s, err);
-            goto out;
-        }
-        if (prog.failed > 0) {
-            /* The chunk ends failed_objects and is dead-lettered; replaying it completes
-             * the chunk, and the dataset with it. */
-            rc = worker_end_failed_objects(t, name, ev, &res.lease, &prog, err);
-            if (rc == FERRY_ERR_PERMANENT) {
-                worker_lease_untrack(t->w, name);
-                tracked = 0;
-            }
-            goto out;
-        }
-        if ((rc = ferry_state_mark_done(t->redis, &res.lease, prog.objects_done,
-                                        prog.bytes_done, prog.objects_done + prog.vanished,
-                                        err)) != FERRY_OK)
-            goto out;
-        worker_lease_untrack(t->w, name);
-        tracked = 0;
-    } else { /* ALREADY_DONE: redelivered; make sure it is counted */
-        prog.objects_done = res.objects_done;
-        prog.bytes_done = res.bytes_done;
-    }
-    if ((rc = ferry_chunks_finish(t->redis, ev->dataset, ev->chunk_parent_event_id,
-                                  ev->chunk_index, prog.objects_done, prog.bytes_done, &done,
-                                  &n, err)) != FERRY_OK)
-        goto out;
-    if (n < 0) {
-        ferry_warn(&lctx, "the dataset's plan belongs to a newer event; this chunk is obsolete");
-        goto out;
-    }
-    ferry_info(&lctx, "chunk done (%lld objects); %lld of %lld chunks finished",
-               (long long)prog.objects_done, (long long)done, (long long)n);
-    if (done == n)
-        rc = finalize(t, s, ev, err);
-out:
-    if (tracked) {
-        ferry_error rerr;
-        worker_lease_untrack(t->w, name);
-        if (rc != FERRY_ERR_PERMANENT && !atomic_load(&s->lost))
-            ferry_state_release(t->redis, &res.lease, &rerr);
-        else if (rc == FERRY_ERR_PERMANENT &&
-                 ferry_state_mark_failed(t->redis, &res.lease, err->cls, err->msg, &rerr) != FERRY_OK)
-            ferry_warn(&lctx, "recording the failure in Redis: %s", rerr.msg);
-    }
-    ferry_acquire_result_clear(&res);
-    free(prog.checkpoint_owned);
-    return rc;
+    return worker_pipeline_run(t, s, ev, &u, NULL, err);
 }

@@ -1,6 +1,6 @@
 /* One event, start to finish, on a migration thread:
  *   decode -> validate the event -> lease -> validate the stores -> copy (checkpointed)
- *   -> mark done -> notify,
+ *   -> mark done -> notify (the steps from the lease on: worker_pipeline.c),
  * and the decision every failure gets: retry with backoff (retryable), dead-letter at
  * once (permanent), dead-letter when retries run out, or stop without storing the
  * offset (revoked, shutting down, lease lost) so the next owner resumes. */
@@ -48,334 +48,62 @@ void worker_thread_ctx_destroy(worker_thread_ctx *t)
     free(t);
 }
 
-int worker_should_stop(void *opaque)
+/* A whole dataset starting fresh above fanout.min_objects is split into chunk events
+ * instead of copied: *taken says so. */
+static ferry_rc split_if_large(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *ev,
+                               const ferry_lease *lease, int64_t objects_total, int *taken,
+                               ferry_error *err)
 {
-    worker_stop *s = opaque;
-    return atomic_load(&s->job->cancel) || atomic_load(&s->lost);
+    *taken = worker_fanout_wanted(t->w, ev, objects_total);
+    return *taken ? worker_fanout_split(t, s, ev, lease, objects_total, err) : FERRY_OK;
 }
 
-/* Sleeps up to ms, waking early when the job must stop. Returns 1 if it must. */
-static int nap(worker_stop *s, int64_t ms)
+static void dataset_starting(const ferry_onboard *ev, const ferry_acquire_result *res,
+                             const ferry_log_ctx *lctx)
 {
-    int64_t end = ferry_mono_ms() + ms;
-    while (ferry_mono_ms() < end) {
-        if (worker_should_stop(s))
-            return 1;
-        ferry_sleep_ms(end - ferry_mono_ms() < 100 ? end - ferry_mono_ms() : 100);
-    }
-    return worker_should_stop(s);
-}
-
-ferry_rc worker_stopped(worker_stop *s, ferry_error *err)
-{
-    return ferry_error_set(err, FERRY_ERR_CANCELLED,
-                           atomic_load(&s->lost) ? FERRY_EC_FENCED : FERRY_EC_INTERNAL,
-                           atomic_load(&s->lost) ? "lease lost to another worker"
-                                                 : "stopped (partition revoked or shutdown)");
-}
-
-/* A second event for a running dataset waits its turn. */
-ferry_rc worker_acquire(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *ev,
-                        const char *name, ferry_acquire_result *res, ferry_error *err)
-{
-    char spec_hash[17];
-    ferry_acquire_req req = {name, t->owner, ev->event_id, spec_hash, ev->source_uri,
-                             ev->target_uri, ferry_conf_int(t->w->conf, "lease.ttl_ms")};
-    ferry_log_ctx lctx = {name, ev->event_id};
-    int logged = 0;
-
-    ferry_state_spec_hash(ev, spec_hash);
-    for (;;) {
-        ferry_rc rc = ferry_state_acquire(t->redis, &req, res, err);
-        if (rc != FERRY_OK || res->outcome != FERRY_ACQUIRE_BUSY)
-            return rc;
-        if (!logged++)
-            ferry_info(&lctx, "dataset is being migrated by %s; waiting for its lease",
-                       res->holder ? res->holder : "another worker");
-        ferry_acquire_result_clear(res);
-        if (nap(s, req.ttl_ms / 3 > 2000 ? 2000 : req.ttl_ms / 3))
-            return worker_stopped(s, err);
-    }
-}
-
-/* How the objects ended, from the state hash the last checkpoint wrote (best effort: the
- * counts stay 0 when unknown, e.g. for a dataset split into chunks). */
-static void outcome_counts(worker_thread_ctx *t, const ferry_onboard *ev, ferry_migrated *m)
-{
-    ferry_migration_state st;
-    ferry_error err;
-
-    if (ferry_state_get(t->redis, ev->dataset, &st, &err) != FERRY_OK)
-        return;
-    if (st.event_id && !strcmp(st.event_id, ev->event_id)) {
-        m->objects_copied = st.objects_copied;
-        m->objects_identical = st.objects_identical;
-        m->objects_vanished = st.objects_vanished;
-        m->objects_failed = st.objects_failed;
-    }
-    ferry_migration_state_clear(&st);
-}
-
-static ferry_rc notify(worker_thread_ctx *t, const ferry_onboard *ev, int64_t objects,
-                       int64_t bytes, int64_t duration_ms, int64_t finished_at,
-                       ferry_error *err)
-{
-    ferry_migrated m = {0};
-    ferry_rc rc;
-    m.event_id = ev->event_id;
-    m.dataset = ev->dataset;
-    m.source_uri = ev->source_uri;
-    m.target_uri = ev->target_uri;
-    m.objects = objects;
-    m.bytes = bytes;
-    m.duration_ms = duration_ms;
-    m.finished_at_ms = finished_at;
-    m.worker = t->w->id;
-    outcome_counts(t, ev, &m);
-    rc = worker_notify_migrated(t->w, t->codec, &m, err); /* m borrows ev's strings */
-    if (rc == FERRY_OK) {
-        ferry_error merr;
-        /* Best effort: without the marker the claim expires and a worker still holding
-         * the event (or its redelivery) announces it once more. */
-        if (ferry_state_notified_set(t->redis, ev->dataset, ev->event_id, &merr) != FERRY_OK) {
-            ferry_log_ctx lctx = {ev->dataset, ev->event_id};
-            ferry_warn(&lctx, "recording the notification: %s", merr.msg);
-        }
-    }
-    return rc;
-}
-
-/* The webhook is told once per finished migration; its failure is recorded, never fatal. */
-static void webhook(worker_thread_ctx *t, const ferry_onboard *ev, int64_t objects,
-                    int64_t bytes, int64_t duration_ms)
-{
-    ferry_migrated m = {ev->event_id, ev->dataset, ev->source_uri, ev->target_uri, objects,
-                        bytes, duration_ms, ferry_now_ms(), t->w->id, 0, 0, 0, 0};
-    ferry_log_ctx lctx = {ev->dataset, ev->event_id};
-    ferry_error err = {0}, serr;
-    char outcome[600];
-
-    if (!ferry_conf_str(t->w->conf, "notify.webhook_url"))
-        return;
-    if (worker_webhook_post(t->w, &m, &err) == FERRY_OK) {
-        snprintf(outcome, sizeof(outcome), "ok");
-        ferry_info(&lctx, "webhook notified");
-    } else {
-        snprintf(outcome, sizeof(outcome), "failed: %s", err.msg);
-        ferry_err(&lctx, "webhook failed (the migration stands): %s", err.msg);
-    }
-    if (ferry_state_note_webhook(t->redis, ev->dataset, ev->event_id, outcome, &serr) != FERRY_OK)
-        ferry_warn(&lctx, "recording the webhook outcome: %s", serr.msg);
-}
-
-/* Test hook (FERRY_TEST_ANNOUNCE_DELAY_MS): sleeps between deciding to announce and
- * producing, so a test can make a duplicate event arrive in that window. */
-static void announce_test_delay(void)
-{
-    const char *v = getenv("FERRY_TEST_ANNOUNCE_DELAY_MS");
-    long ms = v ? strtol(v, NULL, 10) : 0;
-    if (ms > 0)
-        ferry_sleep_ms(ms);
-}
-
-/* How long an announcement claim lasts: past the producer's own delivery timeout
- * (message.timeout.ms, 60 s), so a live claimer is never overtaken; a dead one's claim
- * expires and the next worker holding the event announces it. */
-#define ANNOUNCE_CLAIM_MS 120000
-#define ANNOUNCE_POLL_MS 100
-
-ferry_rc worker_announce(worker_thread_ctx *t, const ferry_onboard *ev, int64_t objects,
-                         int64_t bytes, int64_t duration_ms, int64_t finished_at,
-                         ferry_error *err)
-{
-    ferry_log_ctx lctx = {ev->dataset, ev->event_id};
-    ferry_announce_claim claim;
-    int waited = 0;
-    ferry_rc rc;
-
-    /* Only the claimer produces. Whoever finds the claim held waits until the claimer
-     * records it as sent (or its claim expires or is released: then it claims), so no
-     * worker stores this event's offset before DatasetMigrated went out. */
-    for (;;) {
-        if ((rc = ferry_state_announce_claim(t->redis, ev->dataset, ev->event_id, t->owner,
-                                             ANNOUNCE_CLAIM_MS, &claim, err)) != FERRY_OK)
-            return rc;
-        if (claim != FERRY_ANNOUNCE_HELD)
-            break;
-        if (!waited++)
-            ferry_info(&lctx, "another worker is announcing it; waiting until it is sent");
-        ferry_sleep_ms(ANNOUNCE_POLL_MS);
-    }
-    if (claim == FERRY_ANNOUNCE_SENT) {
-        if (waited)
-            ferry_info(&lctx, "announced by another worker");
-        return FERRY_OK;
-    }
-    announce_test_delay();
-    if ((rc = notify(t, ev, objects, bytes, duration_ms, finished_at, err)) != FERRY_OK) {
-        ferry_error rerr;
-        /* Let another holder of the event announce now instead of after the expiry. */
-        if (ferry_state_announce_release(t->redis, ev->dataset, ev->event_id, t->owner,
-                                         &rerr) != FERRY_OK)
-            ferry_warn(&lctx, "releasing the announce claim: %s", rerr.msg);
-        ferry_error_prefix(err, "migrated, but notifying");
-        return rc;
-    }
-    webhook(t, ev, objects, bytes, duration_ms);
-    return FERRY_OK;
-}
-
-void worker_progress_from(worker_copy_progress *prog, const ferry_acquire_result *res)
-{
-    prog->checkpoint = res->checkpoint;
-    prog->objects_done = res->objects_done;
-    prog->bytes_done = res->bytes_done;
-    prog->objects_total = res->objects_total;
-    prog->copied = res->objects_copied;
-    prog->identical = res->objects_identical;
-    prog->vanished = res->objects_vanished;
-    prog->failed = res->objects_failed;
-    /* Only a resumed run (or a replay) can find its own earlier copies at the target. */
-    prog->started_at_ms = res->resumed || res->recheck ? res->started_at_ms : 0;
-    prog->recheck = res->recheck;
-}
-
-/* The report as a JSON-lines object at s3://<report.bucket>/<report.prefix><name>/
- * <event_id>.jsonl on the target endpoint (when report.bucket is set), as S3 Batch
- * Operations writes completion reports. Best effort: the Redis report stays the record. */
-static void write_report_object(worker_thread_ctx *t, const char *name, const ferry_onboard *ev)
-{
-    const char *bucket = ferry_conf_str(t->w->conf, "report.bucket");
-    const char *prefix = ferry_conf_str(t->w->conf, "report.prefix");
-    ferry_log_ctx lctx = {name, ev->event_id};
-    char key[1100], uri[1200];
-    char *body = NULL;
-    size_t len = 0;
-    ferry_error err;
-
-    if (!bucket)
-        return;
-    snprintf(key, sizeof(key), "%s%s/%s.jsonl", prefix ? prefix : "", name, ev->event_id);
-    snprintf(uri, sizeof(uri), "s3://%s/%s", bucket, key);
-    if (ferry_state_report_read(t->redis, name, ev->event_id, &body, &len, &err) != FERRY_OK ||
-        worker_copy_put_object(t->copier, bucket, key, body ? body : "", len,
-                               "application/x-ndjson", &err) != FERRY_OK ||
-        ferry_state_note_report_object(t->redis, name, ev->event_id, uri, &err) != FERRY_OK)
-        ferry_warn(&lctx, "writing the report object %s (the report in Redis stands): %s", uri,
-                   err.msg);
+    if (res->resumed && res->checkpoint)
+        ferry_info(lctx, "resuming after %s (%lld objects done, attempt %lld)",
+                   res->checkpoint, (long long)res->objects_done, (long long)res->attempts);
     else
-        ferry_info(&lctx, "failure report written to %s", uri);
-    free(body);
+        ferry_info(lctx, "migrating %s -> %s", ev->source_uri, ev->target_uri);
 }
 
-ferry_rc worker_end_failed_objects(worker_thread_ctx *t, const char *name,
-                                   const ferry_onboard *ev, const ferry_lease *lease,
-                                   const worker_copy_progress *prog, ferry_error *err)
+/* A whole dataset, once done: DatasetMigrated (again, if an earlier delivery finished it,
+ * since the notification may not have gone out before a crash). */
+static ferry_rc dataset_done(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *ev,
+                             const worker_unit_done *d, ferry_error *err)
 {
-    ferry_log_ctx lctx = {name, ev->event_id};
-    ferry_error why;
-    ferry_rc rc;
+    ferry_log_ctx lctx = {ev->dataset, ev->event_id};
 
-    ferry_error_set(&why, FERRY_ERR_PERMANENT, FERRY_EC_FAILED_OBJECTS,
-                    "%lld objects failed (%lld copied, %lld identical, %lld vanished); "
-                    "last: %s: %s",
-                    (long long)prog->failed, (long long)prog->copied,
-                    (long long)prog->identical, (long long)prog->vanished,
-                    prog->last_object_err.cls[0] ? prog->last_object_err.cls : "see the report",
-                    prog->last_object_err.msg);
-    rc = ferry_state_mark_failed_objects(t->redis, lease, prog->objects_done, prog->bytes_done,
-                                         prog->objects_done + prog->failed + prog->vanished,
-                                         why.cls, why.msg, err);
-    if (rc != FERRY_OK)
-        return rc;
-    ferry_err(&lctx, "finished with failed objects: %s", why.msg);
-    write_report_object(t, name, ev);
-    *err = why;
-    return FERRY_ERR_PERMANENT;
+    (void)s;
+    if (d->already) {
+        ferry_info(&lctx, "already migrated (%lld objects); not copying again",
+                   (long long)d->objects);
+        return worker_announce(t, ev, d->objects, d->bytes, 0, d->finished_at_ms, err);
+    }
+    ferry_info(&lctx, "migrated %lld objects (%lld bytes, %lld skipped as identical) in %lld ms",
+               (long long)d->objects, (long long)d->bytes, (long long)d->skipped,
+               (long long)(ferry_now_ms() - d->t0));
+    return worker_announce(t, ev, d->objects, d->bytes, ferry_now_ms() - d->t0, ferry_now_ms(),
+                           err);
 }
 
-/* One attempt at a whole-dataset event. FERRY_OK: done (or already done, or handed to
- * chunk events) and announced. */
+/* One attempt at an event: a whole dataset here, a chunk through worker_fanout_chunk.
+ * FERRY_OK: done (or already done, or handed to chunk events) and announced. */
 static ferry_rc attempt(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *ev,
                         ferry_error *err)
 {
-    ferry_log_ctx lctx = {ev->dataset, ev->event_id};
-    ferry_acquire_result res = {0};
-    worker_copy_progress prog = {0};
-    int64_t t0 = ferry_now_ms();
+    worker_unit u = {ev->dataset, 1, dataset_starting, split_if_large, dataset_done};
+    int handed_off = 0;
     ferry_rc rc;
-    int tracked = 0, handed_off = 0;
 
     if (ev->chunk_count > 0)
         return worker_fanout_chunk(t, s, ev, err);
-    if ((rc = worker_acquire(t, s, ev, ev->dataset, &res, err)) != FERRY_OK)
-        goto out;
-    if (res.outcome == FERRY_ACQUIRE_ALREADY_DONE) {
-        ferry_info(&lctx, "already migrated (%lld objects); not copying again",
-                   (long long)res.objects_done);
-        /* Done, but the notification may not have gone out before a crash. */
-        rc = worker_announce(t, ev, res.objects_done, res.bytes_done, 0, res.finished_at_ms, err);
-        goto out;
-    }
-    worker_lease_track(t->w, &res.lease, ev->event_id, &s->lost);
-    tracked = 1;
-    if (res.resumed && res.checkpoint)
-        ferry_info(&lctx, "resuming after %s (%lld objects done, attempt %lld)",
-                   res.checkpoint, (long long)res.objects_done, (long long)res.attempts);
-    else
-        ferry_info(&lctx, "migrating %s -> %s", ev->source_uri, ev->target_uri);
-
-    worker_progress_from(&prog, &res);
-    if ((rc = worker_copy_prepare(t->copier, ev, 1, &prog, worker_should_stop, s, err)) !=
-        FERRY_OK)
-        goto out;
-    if (!res.checkpoint && worker_fanout_wanted(t->w, ev, prog.objects_total)) {
-        rc = worker_fanout_split(t, s, ev, &res.lease, prog.objects_total, err);
-        handed_off = rc == FERRY_OK;
-        goto out;
-    }
-    rc = worker_copy_dataset(t->copier, t->redis, &res.lease, ev, res.resumed, &prog,
-                             worker_should_stop, s, err);
-    if (rc == FERRY_OK && worker_should_stop(s))
-        rc = worker_stopped(s, err);
-    if (rc != FERRY_OK)
-        goto out;
-    if (prog.failed > 0) {
-        rc = worker_end_failed_objects(t, ev->dataset, ev, &res.lease, &prog, err);
-        if (rc == FERRY_ERR_PERMANENT) { /* recorded; the lease went with it */
-            worker_lease_untrack(t->w, ev->dataset);
-            tracked = 0;
-        }
-        goto out;
-    }
-    rc = ferry_state_mark_done(t->redis, &res.lease, prog.objects_done, prog.bytes_done,
-                               prog.objects_done + prog.vanished, err);
-    if (rc != FERRY_OK)
-        goto out;
-    worker_lease_untrack(t->w, ev->dataset);
-    tracked = 0;
-    ferry_info(&lctx, "migrated %lld objects (%lld bytes, %lld skipped as identical) in %lld ms",
-               (long long)prog.objects_done, (long long)prog.bytes_done,
-               (long long)prog.objects_skipped, (long long)(ferry_now_ms() - t0));
-    rc = worker_announce(t, ev, prog.objects_done, prog.bytes_done, ferry_now_ms() - t0,
-                         ferry_now_ms(), err);
-out:
-    if (tracked) {
-        ferry_error rerr;
-        worker_lease_untrack(t->w, ev->dataset);
-        /* Not finished here (or handed to the chunks): release the lease, keeping the
-         * checkpoint. A permanent failure is recorded as such (it needs the lease). */
-        if (rc != FERRY_ERR_PERMANENT && !atomic_load(&s->lost))
-            ferry_state_release(t->redis, &res.lease, &rerr);
-        else if (rc == FERRY_ERR_PERMANENT &&
-                 ferry_state_mark_failed(t->redis, &res.lease, err->cls, err->msg, &rerr) !=
-                     FERRY_OK)
-            ferry_warn(&lctx, "recording the failure in Redis: %s", rerr.msg);
-    }
-    if (handed_off)
+    rc = worker_pipeline_run(t, s, ev, &u, &handed_off, err);
+    if (handed_off) {
+        ferry_log_ctx lctx = {ev->dataset, ev->event_id};
         ferry_info(&lctx, "split into chunk events; the workers that run them finish the dataset");
-    ferry_acquire_result_clear(&res);
-    free(prog.checkpoint_owned);
+    }
     return rc;
 }
 
@@ -517,7 +245,7 @@ void worker_migrate_job(worker_thread_ctx *t, worker_job *job)
             if (infrastructure(&err)) {
                 ferry_warn(&lctx, "%s unavailable (%s); waiting and retrying", err.cls, err.msg);
                 ferry_counter_inc(worker_metric.retries);
-                if (nap(&s, ferry_backoff_ms(infra_failures++, base, cap)))
+                if (worker_nap(&s, ferry_backoff_ms(infra_failures++, base, cap)))
                     break;
                 continue;
             }
@@ -535,7 +263,7 @@ void worker_migrate_job(worker_thread_ctx *t, worker_job *job)
             }
             ferry_warn(&lctx, "attempt %d failed: %s: %s (retrying)", failures, err.cls, err.msg);
             ferry_counter_inc(worker_metric.retries);
-            if (nap(&s, ferry_backoff_ms(failures - 1, base, cap)))
+            if (worker_nap(&s, ferry_backoff_ms(failures - 1, base, cap)))
                 break;
         }
     }

@@ -84,6 +84,18 @@ wait_until() {
     done
 }
 
+# start_faultproxy UPSTREAM [ARGS...]: tests/tools/faultproxy.py in front of UPSTREAM
+# (mode file $WORK/mode, counts $WORK/counts.json, output $WORK/proxy.out), waited for
+# (Python took 9 s to start on a loaded machine); its endpoint is left in FAULTPROXY_EP.
+start_faultproxy() {
+    local upstream=$1; shift
+    python3 "$SRC/tests/tools/faultproxy.py" --upstream "$upstream" --mode-file "$WORK/mode" \
+        --port-file "$WORK/port" --counts "$WORK/counts.json" "$@" >"$WORK/proxy.out" 2>&1 &
+    PIDS+=("$!")
+    wait_until 60 test -s "$WORK/port" || fail "faultproxy did not start within 60 s: $(cat "$WORK/proxy.out")"
+    FAULTPROXY_EP="http://127.0.0.1:$(cat "$WORK/port")"
+}
+
 redis_cli() { redis-cli -u "$FERRY_REDIS_URL" --no-raw "$@" | tr -d '"'; }
 state_field() { redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$1}:state" "$2"; }
 status_is() { [[ "$(state_field "$1" status)" == "$2" ]]; }

@@ -28,7 +28,7 @@ start_proxy() {
         >"$WORK/proxy-$1.out" 2>&1 &
     PROXY_PID=$!
     PIDS+=("$PROXY_PID")
-    wait_until 10 test -s "$WORK/port-$1" || fail "faultproxy did not start: $(cat "$WORK/proxy-$1.out")"
+    wait_until 60 test -s "$WORK/port-$1" || fail "faultproxy did not start: $(cat "$WORK/proxy-$1.out")"
     PROXY_PORT=$(cat "$WORK/port-$1")
 }
 injected() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["injected"])' "$WORK/counts-$1.json" 2>/dev/null || echo 0; }

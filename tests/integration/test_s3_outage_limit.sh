@@ -6,7 +6,6 @@
 # balancer whose backends are gone) once the migration is under way.
 source "$(dirname "$0")/lib.sh"
 
-FAULTPROXY=$SRC/tests/tools/faultproxy.py
 LIMIT_MS=8000
 SRC_B=$(bucket ol-src); DST_B=$(bucket ol-dst)
 read -r OBJS BYTES < <(seed_dataset "$SRC_B" data/ 100 4000)
@@ -14,11 +13,8 @@ read -r OBJS BYTES < <(seed_dataset "$SRC_B" data/ 100 4000)
 DLQ_BASE=$(count_messages "$FERRY_TOPIC_DLQ")
 
 MODE=$WORK/mode
-python3 "$FAULTPROXY" --upstream "$FERRY_S3_ENDPOINT" --mode-file "$MODE" \
-    --port-file "$WORK/port" --counts "$WORK/counts.json" >"$WORK/proxy.out" 2>&1 &
-PIDS+=("$!")
-wait_until 30 test -s "$WORK/port" || fail "faultproxy did not start: $(cat "$WORK/proxy.out")"
-EP="http://127.0.0.1:$(cat "$WORK/port")"
+start_faultproxy "$FERRY_S3_ENDPOINT"
+EP=$FAULTPROXY_EP
 
 DS=ol-$RANDOM$RANDOM
 publish "$DS" "s3://$SRC_B/data/" "s3://$DST_B/copy/"

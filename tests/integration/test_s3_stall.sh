@@ -8,7 +8,6 @@
 # answers again the migration finishes, exact, without a charged attempt or a DLQ record.
 source "$(dirname "$0")/lib.sh"
 
-FAULTPROXY=$SRC/tests/tools/faultproxy.py
 STALL_MS=3000
 SRC_B=$(bucket st-src); DST_B=$(bucket st-dst)
 read -r OBJS BYTES < <(seed_dataset "$SRC_B" data/ 120 4000)
@@ -16,11 +15,8 @@ read -r OBJS BYTES < <(seed_dataset "$SRC_B" data/ 120 4000)
 DLQ_BASE=$(count_messages "$FERRY_TOPIC_DLQ")
 
 MODE=$WORK/mode
-python3 "$FAULTPROXY" --upstream "$FERRY_S3_ENDPOINT" --mode-file "$MODE" \
-    --port-file "$WORK/port" --counts "$WORK/counts.json" >"$WORK/proxy.out" 2>&1 &
-PIDS+=("$!")
-wait_until 30 test -s "$WORK/port" || fail "faultproxy did not start: $(cat "$WORK/proxy.out")"
-EP="http://127.0.0.1:$(cat "$WORK/port")"
+start_faultproxy "$FERRY_S3_ENDPOINT"
+EP=$FAULTPROXY_EP
 
 DS=st-$RANDOM$RANDOM
 publish "$DS" "s3://$SRC_B/data/" "s3://$DST_B/copy/"

@@ -9,7 +9,6 @@
 source "$(dirname "$0")/lib.sh"
 [[ -n "${FERRY_S3_ENDPOINT_2:-}" ]] || fail "the stack has no second S3 endpoint (FERRY_STACK_S3_SECOND=1)"
 
-FAULTPROXY=$SRC/tests/tools/faultproxy.py
 SRC_B=$(bucket tu-src); DST_B=$(bucket tu-dst)
 read -r OBJS BYTES < <(seed_dataset "$SRC_B" data/ 30 20000)
 export S3TOOL_DST_ENDPOINT=$FERRY_S3_ENDPOINT_2 S3TOOL_DST_ACCESS_KEY_ID=$FERRY_S3_ACCESS_KEY_ID_2 \
@@ -20,11 +19,8 @@ DLQ_BASE=$(count_messages "$FERRY_TOPIC_DLQ")
 
 MODE=$WORK/mode
 echo refuse >"$MODE"
-python3 "$FAULTPROXY" --upstream "$FERRY_S3_ENDPOINT_2" --mode-file "$MODE" \
-    --port-file "$WORK/port" --counts "$WORK/counts.json" >"$WORK/proxy.out" 2>&1 &
-PIDS+=("$!")
-wait_until 30 test -s "$WORK/port" || fail "faultproxy did not start: $(cat "$WORK/proxy.out")"
-TARGET="http://127.0.0.1:$(cat "$WORK/port")"
+start_faultproxy "$FERRY_S3_ENDPOINT_2"
+TARGET=$FAULTPROXY_EP
 
 DS=tu-$RANDOM$RANDOM
 publish "$DS" "s3://$SRC_B/data/" "s3://$DST_B/copy/"

@@ -31,7 +31,7 @@ start_proxy() {
     python3 "$FAULTPROXY" --upstream "$2" --kind latency --rate 1 --latency-ms 700 \
         --log "$WORK/$1.req" --port-file "$WORK/$1.port" >"$WORK/$1.proxy.out" 2>&1 &
     PIDS+=("$!")
-    wait_until 10 test -s "$WORK/$1.port" || fail "faultproxy did not start: $(cat "$WORK/$1.proxy.out")"
+    wait_until 60 test -s "$WORK/$1.port" || fail "faultproxy did not start: $(cat "$WORK/$1.proxy.out")"
     PROXY_PORT=$(cat "$WORK/$1.port")
 }
 

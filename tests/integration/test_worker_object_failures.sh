@@ -40,7 +40,7 @@ start_proxy() {
         >"$WORK/proxy-$name.out" 2>&1 &
     PROXY_PID=$!
     PIDS+=("$PROXY_PID")
-    wait_until 10 test -s "$WORK/port-$name" || fail "faultproxy $name did not start: $(cat "$WORK/proxy-$name.out")"
+    wait_until 60 test -s "$WORK/port-$name" || fail "faultproxy $name did not start: $(cat "$WORK/proxy-$name.out")"
     PROXY_PORT=$(cat "$WORK/port-$name")
 }
 stop_pid() { kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }

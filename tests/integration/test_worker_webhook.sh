@@ -11,7 +11,7 @@ D1=wh-ok-$RANDOM; D2=wh-bad-$RANDOM
 echo "s3cr3t-token" > "$WORK/token"
 python3 "$SRC/tests/tools/webhook_receiver.py" "$WORK/hooks.jsonl" s3cr3t-token > "$WORK/port" &
 PIDS+=($!)
-wait_until 10 test -s "$WORK/port" || fail "receiver did not start"
+wait_until 60 test -s "$WORK/port" || fail "receiver did not start"
 PORT=$(cat "$WORK/port")
 
 publish $D1 "s3://$SRC_B/data/" "s3://$DST_B/ok/"
