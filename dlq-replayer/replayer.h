@@ -33,23 +33,23 @@ extern volatile sig_atomic_t replayer_interrupted;
 typedef struct replayer_opts {
     ferry_dlq_filter filter;
     int json;
-    int wide;          /* list: never cut the message */
-    int ready_only;    /* list: only records `replay` would pick up */
+    int wide;       /* list: never cut the message */
+    int ready_only; /* list: only records `replay` would pick up */
     int dry_run;
-    int force;         /* replay: past replay.max_count */
-    double rate;       /* replay: records per second, 0 = unlimited */
-    int64_t limit;     /* replay: at most this many, -1 = all */
+    int force;            /* replay: past replay.max_count */
+    double rate;          /* replay: records per second, 0 = unlimited */
+    int64_t limit;        /* replay: at most this many, -1 = all */
     const char *position; /* inspect: "PARTITION:OFFSET", or NULL */
 } replayer_opts;
 
 typedef struct replayer {
-    const ferry_conf *conf;   /* borrowed, immutable */
+    const ferry_conf *conf; /* borrowed, immutable */
     replayer_opts opt;
-    const char *dlq_topic;    /* topic.dlq */
-    rd_kafka_t *consumer;     /* assign-only reader; owned */
-    ferry_redis *redis;       /* owned */
-    ferry_avro_codec *codec;  /* owned; NULL until a command needs it */
-    int timeout_ms;           /* --timeout: bounds connecting, metadata, each delivery */
+    const char *dlq_topic;   /* topic.dlq */
+    rd_kafka_t *consumer;    /* assign-only reader; owned */
+    ferry_redis *redis;      /* owned */
+    ferry_avro_codec *codec; /* owned; NULL until a command needs it */
+    int timeout_ms;          /* --timeout: bounds connecting, metadata, each delivery */
 } replayer;
 
 /* replayer_open.c: opens the consumer and Redis handles (replayer_close frees them). */
@@ -57,8 +57,16 @@ int replayer_open(replayer *rp, char *errstr, size_t errstr_size);
 void replayer_close(replayer *rp);
 
 /* getopt codes of the long-only options (shared by main and the filter parser). */
-enum { REPLAYER_OPT_SINCE = 1000, REPLAYER_OPT_UNTIL, REPLAYER_OPT_JSON, REPLAYER_OPT_WIDE,
-       REPLAYER_OPT_READY, REPLAYER_OPT_RATE, REPLAYER_OPT_LIMIT, REPLAYER_OPT_FORCE };
+enum {
+    REPLAYER_OPT_SINCE = 1000,
+    REPLAYER_OPT_UNTIL,
+    REPLAYER_OPT_JSON,
+    REPLAYER_OPT_WIDE,
+    REPLAYER_OPT_READY,
+    REPLAYER_OPT_RATE,
+    REPLAYER_OPT_LIMIT,
+    REPLAYER_OPT_FORCE
+};
 
 /* replayer_filter.c: handles a filter option (getopt code + argument). Returns 1 if it was
  * one, 0 if not, -1 with errstr on a bad value. */
@@ -132,15 +140,15 @@ void replayer_lock_release(replayer_lock *l);
 int replayer_term_width(int fd); /* columns, or 0 if fd is not a terminal */
 
 typedef struct replayer_progress {
-    int enabled;     /* stderr is a terminal */
-    int shown;       /* a bar is on screen */
+    int enabled; /* stderr is a terminal */
+    int shown;   /* a bar is on screen */
     int64_t total, done;
     int64_t t0_ms, last_draw_ms;
 } replayer_progress;
 
 void replayer_progress_start(replayer_progress *p, int64_t total);
 void replayer_progress_set(replayer_progress *p, int64_t done); /* redraws, rate-limited */
-void replayer_progress_hide(replayer_progress *p); /* before printing a line */
+void replayer_progress_hide(replayer_progress *p);              /* before printing a line */
 void replayer_progress_end(replayer_progress *p);
 
 /* Commands: each returns an exit code (0, 1). */

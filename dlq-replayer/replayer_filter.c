@@ -59,7 +59,8 @@ int replayer_filter_opt(replayer_opts *o, int opt, const char *arg, char *errstr
             f->since_ms = t;
         else
             f->until_ms = t;
-        if (f->since_ms != INT64_MIN && f->until_ms != INT64_MAX && f->since_ms >= f->until_ms) {
+        if (f->since_ms != INT64_MIN && f->until_ms != INT64_MAX &&
+            f->since_ms >= f->until_ms) {
             snprintf(errstr, errstr_size, "--since must be before --until");
             return -1;
         }

@@ -51,8 +51,10 @@ static json_t *event_json(const ferry_onboard *ev)
     ferry_dlq_format_time(ev->requested_at_ms, t, sizeof(t));
     json_object_set_new(o, "event_id", replayer_json_str(ev->event_id ? ev->event_id : ""));
     json_object_set_new(o, "dataset", replayer_json_str(ev->dataset ? ev->dataset : ""));
-    json_object_set_new(o, "source_uri", replayer_json_str(ev->source_uri ? ev->source_uri : ""));
-    json_object_set_new(o, "target_uri", replayer_json_str(ev->target_uri ? ev->target_uri : ""));
+    json_object_set_new(o, "source_uri",
+                        replayer_json_str(ev->source_uri ? ev->source_uri : ""));
+    json_object_set_new(o, "target_uri",
+                        replayer_json_str(ev->target_uri ? ev->target_uri : ""));
     json_object_set_new(o, "requested_at", json_string(t));
     json_object_set_new(o, "requested_at_ms", json_integer(ev->requested_at_ms));
     json_object_set_new(o, "requested_by",
@@ -64,8 +66,10 @@ static json_t *event_json(const ferry_onboard *ev)
                         ev->catalog_etag ? replayer_json_str(ev->catalog_etag) : json_null());
     json_object_set_new(o, "verify", json_boolean(ev->verify));
     json_object_set_new(o, "overwrite", json_string(ferry_overwrite_name(ev->overwrite)));
-    json_object_set_new(o, "include_prefixes", strv_json(ev->include_prefixes, ev->include_count));
-    json_object_set_new(o, "exclude_prefixes", strv_json(ev->exclude_prefixes, ev->exclude_count));
+    json_object_set_new(o, "include_prefixes",
+                        strv_json(ev->include_prefixes, ev->include_count));
+    json_object_set_new(o, "exclude_prefixes",
+                        strv_json(ev->exclude_prefixes, ev->exclude_count));
     return o;
 }
 
@@ -89,8 +93,9 @@ static void ledger_text(const ferry_dlq_ledger *l, char *out, size_t size)
     char t[32];
     if (l && l->status == FERRY_DLQ_LEDGER_DONE) {
         ferry_dlq_format_time(l->at_ms, t, sizeof(t));
-        snprintf(out, size, "replayed %s -> %s [%d] @%" PRId64 ", replay count %" PRId64
-                 ", run %s", t, l->topic, (int)l->partition, l->offset, l->count, l->run);
+        snprintf(out, size,
+                 "replayed %s -> %s [%d] @%" PRId64 ", replay count %" PRId64 ", run %s", t,
+                 l->topic, (int)l->partition, l->offset, l->count, l->run);
     } else if (l && l->status == FERRY_DLQ_LEDGER_IN_PROGRESS) {
         ferry_dlq_format_time(l->at_ms, t, sizeof(t));
         snprintf(out, size,
@@ -127,7 +132,8 @@ static int show(inspect_ctx *c, const rd_kafka_message_t *m)
         return 0;
     c->found++;
     fp = ferry_dlq_fingerprint(m->key, m->key_len, m->payload, m->len, ts);
-    ledger_ok = replayer_ledger_lookup(rp->redis, rp->dlq_topic, recs, 1, &led, &err) == FERRY_OK;
+    ledger_ok = replayer_ledger_lookup(rp->redis, rp->dlq_topic, recs, 1, &led, &err) ==
+                FERRY_OK;
     if (!ledger_ok)
         ferry_warn(NULL, "reading the replay ledger: %s", err.msg);
     else

@@ -19,7 +19,7 @@ ferry_rc replayer_ledger_lookup(ferry_redis *r, const char *dlq_topic,
                                 ferry_dlq_ledger *out, ferry_error *err)
 {
     const char *argv[REPLAYER_LEDGER_BATCH + 1];
-    char (*keys)[KEY_MAX] = NULL;
+    char(*keys)[KEY_MAX] = NULL;
     redisReply *reply = NULL;
     ferry_rc rc;
 
@@ -68,18 +68,17 @@ out:
  * in-progress value unless the entry already says done for this very record, in which
  * case it returns that entry (a concurrent or earlier run got there first). */
 static const ferry_redis_script begin_script = {
-    "replay-begin",
-    "local v = redis.call('GET', KEYS[1])\n"
-    "if v and string.sub(v, 1, 5) == 'done ' and\n"
-    "   string.find(v, ' fp=' .. ARGV[3] .. ' ', 1, true) then\n"
-    "  return v\n"
-    "end\n"
-    "if tonumber(ARGV[2]) > 0 then\n"
-    "  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
-    "else\n"
-    "  redis.call('SET', KEYS[1], ARGV[1])\n"
-    "end\n"
-    "return false\n"};
+    "replay-begin", "local v = redis.call('GET', KEYS[1])\n"
+                    "if v and string.sub(v, 1, 5) == 'done ' and\n"
+                    "   string.find(v, ' fp=' .. ARGV[3] .. ' ', 1, true) then\n"
+                    "  return v\n"
+                    "end\n"
+                    "if tonumber(ARGV[2]) > 0 then\n"
+                    "  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+                    "else\n"
+                    "  redis.call('SET', KEYS[1], ARGV[1])\n"
+                    "end\n"
+                    "return false\n"};
 
 ferry_rc replayer_ledger_begin(ferry_redis *r, const char *dlq_topic, int32_t partition,
                                int64_t offset, const ferry_dlq_ledger *in_progress,

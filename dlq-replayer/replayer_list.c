@@ -28,7 +28,7 @@ typedef struct list_ctx {
     replayer *rp;
     row *batch; /* read, waiting for their ledger entries */
     size_t nbatch;
-    row *rows;  /* text mode: every selected row */
+    row *rows; /* text mode: every selected row */
     size_t nrows, caprows;
     int json_first;
     class_count *classes;
@@ -62,10 +62,7 @@ json_t *replayer_json_str(const char *s)
     return j ? j : json_null();
 }
 
-static json_t *num_or_null(int64_t v)
-{
-    return v >= 0 ? json_integer(v) : json_null();
-}
+static json_t *num_or_null(int64_t v) { return v >= 0 ? json_integer(v) : json_null(); }
 
 json_t *replayer_record_json(const ferry_dlq_record *r, const ferry_dlq_ledger *l,
                              const char *status)
@@ -153,7 +150,8 @@ static int flush(list_ctx *c)
                                    &err) == FERRY_OK)
             known = 1;
         else {
-            ferry_warn(NULL, "reading the replay ledger: %s; status is shown as \"?\"", err.msg);
+            ferry_warn(NULL, "reading the replay ledger: %s; status is shown as \"?\"",
+                       err.msg);
             c->ledger_down = 1;
         }
     }
@@ -250,10 +248,14 @@ static void print_table(list_ctx *c)
         const row *r = &c->rows[i];
         size_t n;
         snprintf(pos, sizeof(pos), "%d:%" PRId64, (int)r->rec.partition, r->rec.offset);
-        if ((n = strlen(pos)) > wpos) wpos = n;
-        if ((n = wlen(r->rec.dataset)) > wds) wds = n;
-        if ((n = wlen(r->rec.error_class)) > wcls) wcls = n;
-        if (r->status_known && (n = strlen(ferry_dlq_action_name(r->action))) > wst) wst = n;
+        if ((n = strlen(pos)) > wpos)
+            wpos = n;
+        if ((n = wlen(r->rec.dataset)) > wds)
+            wds = n;
+        if ((n = wlen(r->rec.error_class)) > wcls)
+            wcls = n;
+        if (r->status_known && (n = strlen(ferry_dlq_action_name(r->action))) > wst)
+            wst = n;
     }
     used = wpos + wds + wcls + watt + 20 + wrep + wst + 7 * 2;
     printf("%-*s  %-*s  %-*s  %*s  %-20s  %*s  %-*s  %s\n", (int)wpos, "POS", (int)wds,
@@ -262,8 +264,8 @@ static void print_table(list_ctx *c)
     for (size_t i = 0; i < c->nrows; i++) {
         const row *r = &c->rows[i];
         size_t room = term > 0 && (size_t)term > used + 20 ? (size_t)term - used
-                      : term > 0                          ? 20
-                                                          : 0;
+                      : term > 0                           ? 20
+                                                           : 0;
         snprintf(pos, sizeof(pos), "%d:%" PRId64, (int)r->rec.partition, r->rec.offset);
         put_cell(pos, wpos, 0);
         put_cell(r->rec.dataset[0] ? r->rec.dataset : "-", wds, 0);
@@ -368,8 +370,8 @@ int replayer_list(replayer *rp)
     for (size_t i = 0; i < n; i++) {
         if (rp->opt.filter.partition >= 0 && ranges[i].partition != rp->opt.filter.partition)
             continue;
-        if (replayer_scan_range(rp->consumer, rp->dlq_topic, &ranges[i], on_message, &c,
-                                errstr, sizeof(errstr)) != 0) {
+        if (replayer_scan_range(rp->consumer, rp->dlq_topic, &ranges[i], on_message, &c, errstr,
+                                sizeof(errstr)) != 0) {
             fprintf(stderr, "%sferry-dlq-replayer: %s\n", rp->opt.json ? "\n" : "", errstr);
             goto out;
         }

@@ -30,36 +30,33 @@
 struct replayer_lock {
     char key[KEY_MAX];
     char value[512];
-    ferry_redis *redis;    /* the renewal thread's own connection */
+    ferry_redis *redis; /* the renewal thread's own connection */
     pthread_t thread;
     int started;
     pthread_mutex_t mu;
     pthread_cond_t cond;
-    int quit;              /* under mu */
+    int quit; /* under mu */
     atomic_int lost;
 };
 
 static const ferry_redis_script renew_script = {
-    "replay-lock-renew",
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
-    "  return redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
-    "end\n"
-    "return 0\n"};
+    "replay-lock-renew", "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+                         "  return redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+                         "end\n"
+                         "return 0\n"};
 
 static const ferry_redis_script release_script = {
-    "replay-lock-release",
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
-    "  return redis.call('DEL', KEYS[1])\n"
-    "end\n"
-    "return 0\n"};
+    "replay-lock-release", "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+                           "  return redis.call('DEL', KEYS[1])\n"
+                           "end\n"
+                           "return 0\n"};
 
 static const ferry_redis_script takeover_script = {
-    "replay-lock-takeover",
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
-    "  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])\n"
-    "  return 1\n"
-    "end\n"
-    "return 0\n"};
+    "replay-lock-takeover", "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+                            "  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])\n"
+                            "  return 1\n"
+                            "end\n"
+                            "return 0\n"};
 
 /* "<boot id>:<pid namespace inode>": processes that can see each other's PIDs share it. */
 static void node_id(char *out, size_t size)
@@ -185,9 +182,14 @@ replayer_lock *replayer_lock_take(const ferry_conf *conf, const char *dlq_topic,
              (int)getpid());
     snprintf(ttl, sizeof(ttl), "%d", LOCK_TTL_MS);
 
-    set[0] = "SET"; set[1] = l->key; set[2] = l->value; set[3] = "NX"; set[4] = "PX";
+    set[0] = "SET";
+    set[1] = l->key;
+    set[2] = l->value;
+    set[3] = "NX";
+    set[4] = "PX";
     set[5] = ttl;
-    get[0] = "GET"; get[1] = l->key;
+    get[0] = "GET";
+    get[1] = l->key;
     for (int attempt = 0; attempt < 2 && !acquired; attempt++) {
         if (ferry_redis_command(l->redis, 6, set, NULL, &reply, &err) != FERRY_OK)
             goto redis_fail;
@@ -213,8 +215,9 @@ replayer_lock *replayer_lock_take(const ferry_conf *conf, const char *dlq_topic,
             if (acquired) {
                 char run[64];
                 field(holder, "run", run, sizeof(run));
-                ferry_warn(NULL, "took over the replay lock of run %s: its process is gone "
-                                 "(killed?)",
+                ferry_warn(NULL,
+                           "took over the replay lock of run %s: its process is gone "
+                           "(killed?)",
                            run);
             }
         }
@@ -256,10 +259,7 @@ fail:
     return NULL;
 }
 
-int replayer_lock_lost(replayer_lock *l)
-{
-    return l && atomic_load(&l->lost);
-}
+int replayer_lock_lost(replayer_lock *l) { return l && atomic_load(&l->lost); }
 
 void replayer_lock_release(replayer_lock *l)
 {

@@ -24,51 +24,52 @@ static const ferry_conf_def replayer_defs[] = {
 
 static void usage(FILE *fp)
 {
-    fprintf(fp,
-            "Usage: ferry-dlq-replayer list    [filters] [--ready] [--wide] [--json]\n"
-            "       ferry-dlq-replayer inspect PARTITION:OFFSET | --dataset NAME [filters] [--json]\n"
-            "       ferry-dlq-replayer replay  [filters] [--dry-run] [--rate N] [--limit N]\n"
-            "                                  [--force] [--json]\n"
-            "\n"
-            "Reads the dead-letter topic (topic.dlq) from its first to its last record.\n"
-            "  list      one row per record: position (partition:offset), dataset, error class,\n"
-            "            attempts, failed-at, replay count, status, message; totals per class.\n"
-            "            Status: ready (replay would produce it), replayed (the ledger says it\n"
-            "            was), interrupted (a replay of it was cut off; replay finds out whether\n"
-            "            it landed), at-max (replay count at replay.max_count), bad-topic.\n"
-            "  inspect   the decoded event, every header and the ledger entry.\n"
-            "  replay    re-produces each selected record to its original topic (header\n"
-            "            ferry-original-topic), key and value byte-identical, with\n"
-            "            ferry-replay-count + 1. Each record at most once: a Redis ledger\n"
-            "            remembers what was replayed, also across a crash (kill -9).\n"
-            "\n"
-            "Filters (repeat --dataset/--error-class to select several):\n"
-            "  -d, --dataset NAME       dataset (the record key), exact or glob: 'sales.*'\n"
-            "  -e, --error-class CLASS  e.g. s3-not-found, validation (exact or glob)\n"
-            "      --since TIME         failed at or after TIME: 2026-11-26T01:00:00Z, or\n"
-            "                           back from now: 30m, 2h, 1h30m, 7d\n"
-            "      --until TIME         failed before TIME\n"
-            "  -p, --partition N        DLQ partition\n"
-            "Output:\n"
-            "      --json               machine-readable output on stdout\n"
-            "      --ready              list: only records replay would produce\n"
-            "      --wide               list: do not cut messages to the terminal width\n"
-            "Replay:\n"
-            "  -n, --dry-run            print what would be replayed; change nothing\n"
-            "      --rate N             at most N records per second (decimals allowed)\n"
-            "      --limit N            replay at most N records (in partition:offset order)\n"
-            "      --force              also replay records at replay.max_count\n"
-            "Common:\n"
-            "  -c, --config FILE        key=value settings file (also FERRY_CONFIG)\n"
-            "  -X KEY=VALUE             ferry setting, or librdkafka property\n"
-            "      --log-level LEVEL    debug, info, warn, error\n"
-            "      --dump-config        print the effective settings (secrets redacted)\n"
-            "      --timeout SECONDS    give up when Kafka or Redis do not answer within this,\n"
-            "                           or a replayed record is not acknowledged (default 30)\n"
-            "  -h, --help / -V, --version\n"
-            "\n"
-            "Exit codes: 0 ok (replay: every selected record replayed or already replayed),\n"
-            "1 some records failed or were refused (listed), or a runtime failure; 2 usage.\n\n");
+    fprintf(
+        fp,
+        "Usage: ferry-dlq-replayer list    [filters] [--ready] [--wide] [--json]\n"
+        "       ferry-dlq-replayer inspect PARTITION:OFFSET | --dataset NAME [filters] [--json]\n"
+        "       ferry-dlq-replayer replay  [filters] [--dry-run] [--rate N] [--limit N]\n"
+        "                                  [--force] [--json]\n"
+        "\n"
+        "Reads the dead-letter topic (topic.dlq) from its first to its last record.\n"
+        "  list      one row per record: position (partition:offset), dataset, error class,\n"
+        "            attempts, failed-at, replay count, status, message; totals per class.\n"
+        "            Status: ready (replay would produce it), replayed (the ledger says it\n"
+        "            was), interrupted (a replay of it was cut off; replay finds out whether\n"
+        "            it landed), at-max (replay count at replay.max_count), bad-topic.\n"
+        "  inspect   the decoded event, every header and the ledger entry.\n"
+        "  replay    re-produces each selected record to its original topic (header\n"
+        "            ferry-original-topic), key and value byte-identical, with\n"
+        "            ferry-replay-count + 1. Each record at most once: a Redis ledger\n"
+        "            remembers what was replayed, also across a crash (kill -9).\n"
+        "\n"
+        "Filters (repeat --dataset/--error-class to select several):\n"
+        "  -d, --dataset NAME       dataset (the record key), exact or glob: 'sales.*'\n"
+        "  -e, --error-class CLASS  e.g. s3-not-found, validation (exact or glob)\n"
+        "      --since TIME         failed at or after TIME: 2026-11-26T01:00:00Z, or\n"
+        "                           back from now: 30m, 2h, 1h30m, 7d\n"
+        "      --until TIME         failed before TIME\n"
+        "  -p, --partition N        DLQ partition\n"
+        "Output:\n"
+        "      --json               machine-readable output on stdout\n"
+        "      --ready              list: only records replay would produce\n"
+        "      --wide               list: do not cut messages to the terminal width\n"
+        "Replay:\n"
+        "  -n, --dry-run            print what would be replayed; change nothing\n"
+        "      --rate N             at most N records per second (decimals allowed)\n"
+        "      --limit N            replay at most N records (in partition:offset order)\n"
+        "      --force              also replay records at replay.max_count\n"
+        "Common:\n"
+        "  -c, --config FILE        key=value settings file (also FERRY_CONFIG)\n"
+        "  -X KEY=VALUE             ferry setting, or librdkafka property\n"
+        "      --log-level LEVEL    debug, info, warn, error\n"
+        "      --dump-config        print the effective settings (secrets redacted)\n"
+        "      --timeout SECONDS    give up when Kafka or Redis do not answer within this,\n"
+        "                           or a replayed record is not acknowledged (default 30)\n"
+        "  -h, --help / -V, --version\n"
+        "\n"
+        "Exit codes: 0 ok (replay: every selected record replayed or already replayed),\n"
+        "1 some records failed or were refused (listed), or a runtime failure; 2 usage.\n\n");
     ferry_conf_help(replayer_defs, fp);
 }
 
@@ -142,14 +143,28 @@ int main(int argc, char **argv)
             continue;
         switch (opt) {
         case REPLAYER_OPT_JSON: rp.opt.json = 1; break;
-        case REPLAYER_OPT_WIDE: rp.opt.wide = 1; list_only = 1; break;
-        case REPLAYER_OPT_READY: rp.opt.ready_only = 1; list_only = 1; break;
-        case 'n': rp.opt.dry_run = 1; replay_only = 1; break;
-        case REPLAYER_OPT_FORCE: rp.opt.force = 1; replay_only = 1; break;
+        case REPLAYER_OPT_WIDE:
+            rp.opt.wide = 1;
+            list_only = 1;
+            break;
+        case REPLAYER_OPT_READY:
+            rp.opt.ready_only = 1;
+            list_only = 1;
+            break;
+        case 'n':
+            rp.opt.dry_run = 1;
+            replay_only = 1;
+            break;
+        case REPLAYER_OPT_FORCE:
+            rp.opt.force = 1;
+            replay_only = 1;
+            break;
         case REPLAYER_OPT_RATE:
             if (parse_number(optarg, &rp.opt.rate)) {
-                fprintf(stderr, "ferry-dlq-replayer: --rate wants a number of records per "
-                                "second > 0, got \"%s\"\n", optarg);
+                fprintf(stderr,
+                        "ferry-dlq-replayer: --rate wants a number of records per "
+                        "second > 0, got \"%s\"\n",
+                        optarg);
                 goto out;
             }
             replay_only = 1;
@@ -166,9 +181,7 @@ int main(int argc, char **argv)
             replay_only = 1;
             break;
         }
-        default:
-            fprintf(stderr, "ferry-dlq-replayer: see --help\n");
-            goto out;
+        default: fprintf(stderr, "ferry-dlq-replayer: see --help\n"); goto out;
         }
     }
     if (ferry_cli_info_only(cli, "ferry-dlq-replayer", usage)) {
@@ -215,7 +228,8 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    if (!(rp.conf = ferry_cli_finish(cli, "ferry-dlq-replayer", NULL, errstr, sizeof(errstr)))) {
+    if (!(rp.conf = ferry_cli_finish(cli, "ferry-dlq-replayer", NULL, errstr,
+                                     sizeof(errstr)))) {
         fprintf(stderr, "ferry-dlq-replayer: %s\n", errstr);
         goto out;
     }
@@ -243,8 +257,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "ferry-dlq-replayer: %s\n", errstr);
         goto out;
     }
-    exit_code = is_list ? replayer_list(&rp) : is_inspect ? replayer_inspect(&rp)
-                                                          : replayer_replay(&rp);
+    exit_code = is_list      ? replayer_list(&rp)
+                : is_inspect ? replayer_inspect(&rp)
+                             : replayer_replay(&rp);
 out:
     replayer_close(&rp);
     ferry_cli_destroy(cli);

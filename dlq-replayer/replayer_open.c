@@ -67,4 +67,3 @@ void replayer_close(replayer *rp)
     ferry_avro_codec_destroy(rp->codec);
     rp->codec = NULL;
 }
-

@@ -38,31 +38,31 @@
 
 typedef enum {
     OUT_PENDING = 0,
-    OUT_REPLAYED,   /* produced by this run */
-    OUT_SKIPPED,    /* the ledger says an earlier run replayed it */
-    OUT_RECOVERED,  /* an interrupted run had produced it; now recorded as done */
+    OUT_REPLAYED,  /* produced by this run */
+    OUT_SKIPPED,   /* the ledger says an earlier run replayed it */
+    OUT_RECOVERED, /* an interrupted run had produced it; now recorded as done */
     OUT_REFUSED,
-    OUT_LIMITED,    /* beyond --limit */
+    OUT_LIMITED, /* beyond --limit */
     OUT_FAILED,
     OUT_NOT_REACHED, /* interrupted, or stopped after repeated failures */
 } outcome;
 
-static const char *const outcome_names[] = {"pending", "replayed", "already-replayed",
-                                            "recovered", "refused", "limited", "failed",
-                                            "not-reached"};
+static const char *const outcome_names[] = {"pending",   "replayed",   "already-replayed",
+                                            "recovered", "refused",    "limited",
+                                            "failed",    "not-reached"};
 
 typedef struct entry {
     int32_t partition;
     int64_t offset;
     uint64_t fp;
-    int64_t replay_count;    /* the record's own */
+    int64_t replay_count; /* the record's own */
     char *dataset;
     char *topic;             /* where it goes back to (original topic) */
     ferry_dlq_action action; /* the plan */
     ferry_dlq_ledger ledger; /* as read while planning */
     outcome out;
-    char reason[512];        /* refused / failed */
-    int32_t to_partition;    /* replayed / skipped / recovered: where it is */
+    char reason[512];     /* refused / failed */
+    int32_t to_partition; /* replayed / skipped / recovered: where it is */
     int64_t to_offset;
     int64_t new_count;
 } entry;
@@ -71,7 +71,7 @@ typedef struct replay_ctx {
     replayer *rp;
     rd_kafka_t *producer;
     char run[40];
-    replayer_lock *lock;  /* NULL in a dry run */
+    replayer_lock *lock; /* NULL in a dry run */
     int64_t max_count, ttl_ms;
     entry *e;
     size_t n, cap;
@@ -84,7 +84,7 @@ typedef struct replay_ctx {
     /* Test hook, FERRY_REPLAYER_TEST_CRASH=before-produce:N | after-produce:N: SIGKILL
      * ourselves around the N-th record's produce, to test recovery deterministically. */
     int64_t crash_before, crash_after;
-    int stop;            /* interrupted, lock lost or too many failures */
+    int stop; /* interrupted, lock lost or too many failures */
     char stop_reason[256];
     char errstr[512];
 } replay_ctx;
@@ -160,7 +160,8 @@ static int plan_flush(replay_ctx *c)
         tmp[i].offset = c->e[c->batch_start + i].offset;
         recs[i] = &tmp[i];
     }
-    if (replayer_ledger_lookup(c->rp->redis, c->rp->dlq_topic, recs, n, led, &err) != FERRY_OK) {
+    if (replayer_ledger_lookup(c->rp->redis, c->rp->dlq_topic, recs, n, led, &err) !=
+        FERRY_OK) {
         free(tmp);
         snprintf(c->errstr, sizeof(c->errstr),
                  "reading the replay ledger: %s (without it a record could be replayed twice, "
@@ -253,8 +254,7 @@ static void plan_decide(replay_ctx *c)
             e->out = OUT_REFUSED;
             refusal_reason(c, e, &r);
             break;
-        default:
-            break;
+        default: break;
         }
     }
 }
@@ -313,12 +313,11 @@ static int recover(replay_ctx *c)
             if (c->e[j].ledger.at_ms < since)
                 since = c->e[j].ledger.at_ms;
         }
-        if (e->topic[0] &&
-            (replayer_topic_ranges(c->rp->consumer, e->topic, &ranges, &nr, &exists, c->errstr,
-                                   sizeof(c->errstr)) != 0 ||
-             replayer_ranges_since(c->rp->consumer, e->topic, ranges, nr,
-                                   since - RECOVER_MARGIN_MS, c->errstr,
-                                   sizeof(c->errstr)) != 0)) {
+        if (e->topic[0] && (replayer_topic_ranges(c->rp->consumer, e->topic, &ranges, &nr,
+                                                  &exists, c->errstr, sizeof(c->errstr)) != 0 ||
+                            replayer_ranges_since(c->rp->consumer, e->topic, ranges, nr,
+                                                  since - RECOVER_MARGIN_MS, c->errstr,
+                                                  sizeof(c->errstr)) != 0)) {
             free(ranges);
             return -1;
         }
@@ -353,8 +352,9 @@ static int recover(replay_ctx *c)
                              (int)x->partition, x->offset, err.msg);
                     return -1;
                 }
-                ferry_info(NULL, "%d:%" PRId64 " was produced to %s [%d] @%" PRId64
-                                 " by an interrupted run; recorded it as replayed",
+                ferry_info(NULL,
+                           "%d:%" PRId64 " was produced to %s [%d] @%" PRId64
+                           " by an interrupted run; recorded it as replayed",
                            (int)x->partition, x->offset, x->topic, (int)x->to_partition,
                            x->to_offset);
             } else {
@@ -416,7 +416,8 @@ static int pace(replay_ctx *c)
     }
 }
 
-static void print_line(replay_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void print_line(replay_ctx *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void print_line(replay_ctx *c, const char *fmt, ...)
 {
     va_list ap;
@@ -533,22 +534,25 @@ static void replay_one(replay_ctx *c, entry *e, const rd_kafka_message_t *m)
             break;
     }
     if (rc != FERRY_OK)
-        ferry_warn(NULL, "%d:%" PRId64 " was replayed but the ledger could not record it (%s); "
-                         "the next replay finds it on the topic and will not produce it again",
+        ferry_warn(NULL,
+                   "%d:%" PRId64 " was replayed but the ledger could not record it (%s); "
+                   "the next replay finds it on the topic and will not produce it again",
                    (int)e->partition, e->offset, err.msg);
     e->out = OUT_REPLAYED;
     e->to_partition = part;
     e->to_offset = off;
-    print_line(c, "replayed  %d:%" PRId64 "  %s -> %s [%d] @%" PRId64 " (replay count %" PRId64
-                  ")\n",
-               (int)e->partition, e->offset, e->dataset, e->topic, (int)part, off, e->new_count);
+    print_line(c,
+               "replayed  %d:%" PRId64 "  %s -> %s [%d] @%" PRId64 " (replay count %" PRId64
+               ")\n",
+               (int)e->partition, e->offset, e->dataset, e->topic, (int)part, off,
+               e->new_count);
 }
 
 static int replay_message(const rd_kafka_message_t *m, void *opaque)
 {
     replay_ctx *c = opaque;
-    while (c->cursor < c->n && (c->e[c->cursor].partition != m->partition ||
-                                c->e[c->cursor].offset < m->offset))
+    while (c->cursor < c->n &&
+           (c->e[c->cursor].partition != m->partition || c->e[c->cursor].offset < m->offset))
         c->cursor++;
     if (c->cursor < c->n && c->e[c->cursor].offset == m->offset &&
         c->e[c->cursor].action == FERRY_DLQ_REPLAY && c->e[c->cursor].out == OUT_PENDING) {
@@ -633,11 +637,12 @@ static int report(replay_ctx *c)
             json_object_set_new(r, "partition", json_integer(e->partition));
             json_object_set_new(r, "offset", json_integer(e->offset));
             json_object_set_new(r, "dataset", replayer_json_str(e->dataset));
-            json_object_set_new(r, "outcome", json_string(dry && e->out == OUT_PENDING
-                                                              ? "would-replay"
-                                                              : outcome_names[e->out]));
-            json_object_set_new(r, "reason", e->reason[0] ? replayer_json_str(e->reason)
-                                                          : json_null());
+            json_object_set_new(r, "outcome",
+                                json_string(dry && e->out == OUT_PENDING
+                                                ? "would-replay"
+                                                : outcome_names[e->out]));
+            json_object_set_new(r, "reason",
+                                e->reason[0] ? replayer_json_str(e->reason) : json_null());
             json_object_set_new(r, "topic", replayer_json_str(e->topic));
             json_object_set_new(r, "replay_count", json_integer(e->new_count));
             if (e->to_offset >= 0) {
@@ -647,7 +652,8 @@ static int report(replay_ctx *c)
             json_array_append_new(recs, r);
         }
         for (int k = 0; k <= OUT_NOT_REACHED; k++)
-            json_object_set_new(cnt, dry && k == OUT_PENDING ? "would-replay" : outcome_names[k],
+            json_object_set_new(cnt,
+                                dry && k == OUT_PENDING ? "would-replay" : outcome_names[k],
                                 json_integer(count[k]));
         json_object_set_new(o, "dry_run", json_boolean(dry));
         json_object_set_new(o, "topic", replayer_json_str(c->rp->dlq_topic));
@@ -688,9 +694,9 @@ static int report(replay_ctx *c)
                c->rp->dlq_topic, desc, dry ? count[OUT_PENDING] : count[OUT_REPLAYED],
                dry ? "would be replayed" : "replayed");
         for (int k = OUT_SKIPPED; k <= OUT_NOT_REACHED; k++) {
-            static const char *const label[] = {"", "", "already replayed", "recovered",
-                                                "refused", "left by --limit", "failed",
-                                                "not reached"};
+            static const char *const label[] = {"",          "",           "already replayed",
+                                                "recovered", "refused",    "left by --limit",
+                                                "failed",    "not reached"};
             if (count[k])
                 printf(", %" PRId64 " %s", count[k], label[k]);
         }

@@ -28,9 +28,9 @@ static const char *const current_files[NKINDS] = {"dataset_onboard.avsc",
 /* One accepted writer schema. */
 typedef struct known {
     uint64_t fp;
-    char *canon;   /* Parsing Canonical Form, to tell a fingerprint collision */
+    char *canon;    /* Parsing Canonical Form, to tell a fingerprint collision */
     char *fullname; /* of the top-level record */
-    int kind;      /* ferry_avro_event or KIND_OTHER */
+    int kind;       /* ferry_avro_event or KIND_OTHER */
     avro_schema_t schema;
     avro_value_iface_t *iface;
 } known;
@@ -38,8 +38,8 @@ typedef struct known {
 /* A named type of a current schema's JSON, for reaching field defaults. */
 typedef struct named {
     char *fullname;
-    char *ns;            /* namespace for names used inside it */
-    const json_t *node;  /* the {"type":"record",...} object, borrowed from root */
+    char *ns;           /* namespace for names used inside it */
+    const json_t *node; /* the {"type":"record",...} object, borrowed from root */
 } named;
 
 /* The current (newest) version of one event's schema. */
@@ -270,10 +270,7 @@ static const char *type_name(avro_type_t t)
     }
 }
 
-static const char *type_label(avro_schema_t s)
-{
-    return type_name(avro_typeof(s));
-}
+static const char *type_label(avro_schema_t s) { return type_name(avro_typeof(s)); }
 
 /* Can data written with `w` be read into `r` by our by-name mapping? Checked when a writer
  * schema is added, so a schema we could never read is refused up front; decode still
@@ -294,8 +291,8 @@ static ferry_rc compat(const reader *rd, avro_schema_t w, avro_schema_t r, const
 
     if (is_avro_union(w)) { /* some branch must be readable; each datum is checked later */
         for (size_t i = 0; i < avro_schema_union_size(w); i++)
-            if (compat(rd, avro_schema_union_branch(w, (int)i), r, path, depth + 1,
-                       &scratch) == FERRY_OK)
+            if (compat(rd, avro_schema_union_branch(w, (int)i), r, path, depth + 1, &scratch) ==
+                FERRY_OK)
                 return FERRY_OK;
         return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_SCHEMA,
                                "%s: no branch of the writer's union can be read as %s", path,
@@ -303,8 +300,8 @@ static ferry_rc compat(const reader *rd, avro_schema_t w, avro_schema_t r, const
     }
     if (is_avro_union(r)) {
         for (size_t i = 0; i < avro_schema_union_size(r); i++)
-            if (compat(rd, w, avro_schema_union_branch(r, (int)i), path, depth + 1,
-                       &scratch) == FERRY_OK)
+            if (compat(rd, w, avro_schema_union_branch(r, (int)i), path, depth + 1, &scratch) ==
+                FERRY_OK)
                 return FERRY_OK;
         return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_SCHEMA,
                                "%s: the writer's %s fits no branch of the current union", path,
@@ -337,7 +334,8 @@ static ferry_rc compat(const reader *rd, avro_schema_t w, avro_schema_t r, const
             } else if (!rn || !json_object_get(field_of(rn->node, fname), "default")) {
                 return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_SCHEMA,
                                        "the writer's schema lacks field %s, which has no "
-                                       "default in the current schema", sub);
+                                       "default in the current schema",
+                                       sub);
             }
         }
         return FERRY_OK;
@@ -351,10 +349,9 @@ static ferry_rc compat(const reader *rd, avro_schema_t w, avro_schema_t r, const
         return compat(rd, avro_schema_array_items(w), avro_schema_array_items(r), path,
                       depth + 1, err);
     case AVRO_MAP:
-        return compat(rd, avro_schema_map_values(w), avro_schema_map_values(r), path,
-                      depth + 1, err);
-    default: /* primitives; enums (symbols are mapped by name per datum) */
-        return FERRY_OK;
+        return compat(rd, avro_schema_map_values(w), avro_schema_map_values(r), path, depth + 1,
+                      err);
+    default: /* primitives; enums (symbols are mapped by name per datum) */ return FERRY_OK;
     }
 }
 
@@ -410,9 +407,8 @@ static ferry_rc add_known(ferry_avro_codec *c, const char *json, int allow_other
     k.kind = kind_of(c, k.fullname);
     if (k.kind == KIND_OTHER && !allow_other) {
         rc = ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_SCHEMA,
-                             "schema is record %s; this codec reads only %s and %s",
-                             k.fullname, c->rd[0].names[0].fullname,
-                             c->rd[1].names[0].fullname);
+                             "schema is record %s; this codec reads only %s and %s", k.fullname,
+                             c->rd[0].names[0].fullname, c->rd[1].names[0].fullname);
         goto out;
     }
     if (k.kind != KIND_OTHER && c->rd[k.kind].loaded) {
@@ -574,8 +570,8 @@ ferry_rc ferry_avro_codec_register_id(ferry_avro_codec *c, int32_t id, const cha
             return FERRY_OK;
         return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_SCHEMA,
                                "Schema Registry id %d is already mapped to another schema "
-                               "(fingerprint 0x%016llx)", (int)id,
-                               (unsigned long long)c->known[c->ids[i].idx].fp);
+                               "(fingerprint 0x%016llx)",
+                               (int)id, (unsigned long long)c->known[c->ids[i].idx].fp);
     }
     if ((rc = add_known(c, json, 0, &idx, err)) != FERRY_OK) /* adds or finds it */
         return rc;
@@ -618,7 +614,8 @@ static ferry_rc parse_header(const ferry_avro_codec *c, const unsigned char *p, 
         if (p[1] != 0x01)
             return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_SCHEMA,
                                    "wrong magic 0xc3 0x%02x (single-object encoding is "
-                                   "0xc3 0x01)", p[1]);
+                                   "0xc3 0x01)",
+                                   p[1]);
         if (len < FERRY_AVRO_SINGLE_OBJECT_HEADER)
             return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_DECODE,
                                    "truncated single-object header (%zu bytes)", len);
@@ -632,8 +629,8 @@ static ferry_rc parse_header(const ferry_avro_codec *c, const unsigned char *p, 
             }
         return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_SCHEMA,
                                "unknown schema fingerprint 0x%016llx (not one of the %zu "
-                               "schemas this reader knows)", (unsigned long long)fp,
-                               c->nknown);
+                               "schemas this reader knows)",
+                               (unsigned long long)fp, c->nknown);
     }
     if (p[0] == 0x00) {
         if (len < FERRY_AVRO_CONFLUENT_HEADER)
@@ -649,11 +646,13 @@ static ferry_rc parse_header(const ferry_avro_codec *c, const unsigned char *p, 
             }
         return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_SCHEMA,
                                "unknown Schema Registry id %d (not registered with this "
-                               "reader)", (int)id);
+                               "reader)",
+                               (int)id);
     }
     return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_SCHEMA,
                            "unknown magic byte 0x%02x (expected 0xc3 0x01 single-object or "
-                           "0x00 Confluent framing)", p[0]);
+                           "0x00 Confluent framing)",
+                           p[0]);
 }
 
 ferry_rc ferry_avro_peek(ferry_avro_codec *c, const void *buf, size_t len,
@@ -712,10 +711,10 @@ static ferry_rc read_datum(ferry_avro_codec *c, const void *buf, size_t len, int
 /* A source for one field of the current schema: the writer's value if it had the field,
  * else the current schema's default. */
 typedef struct slot {
-    avro_value_t av;     /* valid if !def; unions already unwrapped */
-    const json_t *def;   /* default (JSON) */
-    const named *rec;    /* for records: the current schema's definition */
-    char path[128];      /* for messages */
+    avro_value_t av;   /* valid if !def; unions already unwrapped */
+    const json_t *def; /* default (JSON) */
+    const named *rec;  /* for records: the current schema's definition */
+    char path[128];    /* for messages */
 } slot;
 
 typedef struct mapper {
@@ -848,8 +847,7 @@ static ferry_rc get_long(mapper *m, const slot *s, int64_t *out)
         *out = i;
         return FERRY_OK;
     }
-    default:
-        return mfail(m, s, FERRY_EC_SCHEMA, "the writer's type cannot be read as a long");
+    default: return mfail(m, s, FERRY_EC_SCHEMA, "the writer's type cannot be read as a long");
     }
 }
 
@@ -1135,12 +1133,14 @@ static ferry_rc put_field(avro_value_t *rec, const char *name, avro_type_t want,
                 return FERRY_OK;
             }
         }
-        return efail(err, FERRY_EC_INTERNAL, "%s: the current schema's union has no %s",
-                     name, type_name(want));
+        return efail(err, FERRY_EC_INTERNAL, "%s: the current schema's union has no %s", name,
+                     type_name(want));
     }
     if (avro_value_get_type(&f) != want)
-        return efail(err, FERRY_EC_INTERNAL, "field %s has an unexpected type in the current "
-                     "schema", name);
+        return efail(err, FERRY_EC_INTERNAL,
+                     "field %s has an unexpected type in the current "
+                     "schema",
+                     name);
     *out = f;
     return FERRY_OK;
 }
@@ -1170,7 +1170,8 @@ static ferry_rc put_string(avro_value_t *rec, const char *name, const char *s, i
         return rc;
     if ((rc = put_field(rec, name, AVRO_STRING, &f, err)) != FERRY_OK)
         return rc;
-    return avro_value_set_string(&f, s) == 0 ? FERRY_OK : avro_fail(err, FERRY_EC_INTERNAL, name);
+    return avro_value_set_string(&f, s) == 0 ? FERRY_OK
+                                             : avro_fail(err, FERRY_EC_INTERNAL, name);
 }
 
 static ferry_rc put_long(avro_value_t *rec, const char *name, int64_t v, ferry_error *err)
@@ -1189,7 +1190,7 @@ static ferry_rc put_bool(avro_value_t *rec, const char *name, int v, ferry_error
     if (rc != FERRY_OK)
         return rc;
     return avro_value_set_boolean(&f, v ? 1 : 0) == 0 ? FERRY_OK
-                                                        : avro_fail(err, FERRY_EC_INTERNAL, name);
+                                                      : avro_fail(err, FERRY_EC_INTERNAL, name);
 }
 
 /* Enum by symbol name, so the C enum's order need not match the schema's. */
@@ -1202,9 +1203,12 @@ static ferry_rc put_enum(avro_value_t *rec, const char *name, const char *sym, f
     avro_schema_t es = deref(avro_value_get_schema(&f));
     int idx = avro_schema_enum_get_by_name(es, sym);
     if (idx < 0)
-        return efail(err, FERRY_EC_INVALID_SPEC, "%s: \"%s\" is not a symbol of the current "
-                     "schema", name, sym);
-    return avro_value_set_enum(&f, idx) == 0 ? FERRY_OK : avro_fail(err, FERRY_EC_INTERNAL, name);
+        return efail(err, FERRY_EC_INVALID_SPEC,
+                     "%s: \"%s\" is not a symbol of the current "
+                     "schema",
+                     name, sym);
+    return avro_value_set_enum(&f, idx) == 0 ? FERRY_OK
+                                             : avro_fail(err, FERRY_EC_INTERNAL, name);
 }
 
 static ferry_rc put_strv(avro_value_t *rec, const char *name, char *const *v, size_t n,
@@ -1225,7 +1229,8 @@ static ferry_rc put_strv(avro_value_t *rec, const char *name, char *const *v, si
             return efail(err, FERRY_EC_INVALID_SPEC, "%s[%zu] is NULL", name, i);
         if ((rc = check_string(name, v[i], err)) != FERRY_OK)
             return rc;
-        if (avro_value_append(&arr, &item, NULL) != 0 || avro_value_set_string(&item, v[i]) != 0)
+        if (avro_value_append(&arr, &item, NULL) != 0 ||
+            avro_value_set_string(&item, v[i]) != 0)
             return avro_fail(err, FERRY_EC_INTERNAL, name);
     }
     return FERRY_OK;
@@ -1318,11 +1323,15 @@ static ferry_rc encode(ferry_avro_codec *c, int kind, fill_fn fill, const void *
         for (i = 0; i < c->nids && c->ids[i].id != id; i++)
             ;
         if (i == c->nids)
-            return efail(err, FERRY_EC_SCHEMA, "Schema Registry id %d is not registered "
-                         "with this codec (ferry_avro_codec_register_id)", (int)id);
+            return efail(err, FERRY_EC_SCHEMA,
+                         "Schema Registry id %d is not registered "
+                         "with this codec (ferry_avro_codec_register_id)",
+                         (int)id);
         if (c->ids[i].idx != c->rd[kind].known_idx)
-            return efail(err, FERRY_EC_SCHEMA, "Schema Registry id %d is not the current "
-                         "%s schema", (int)id, kind_names[kind]);
+            return efail(err, FERRY_EC_SCHEMA,
+                         "Schema Registry id %d is not the current "
+                         "%s schema",
+                         (int)id, kind_names[kind]);
         hdr = FERRY_AVRO_CONFLUENT_HEADER;
     } else if (f == FERRY_AVRO_SINGLE_OBJECT) {
         hdr = FERRY_AVRO_SINGLE_OBJECT_HEADER;

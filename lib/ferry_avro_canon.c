@@ -68,10 +68,7 @@ static void sb_putn(sbuf *b, const char *s, size_t n)
     b->s[b->len] = '\0';
 }
 
-static void sb_puts(sbuf *b, const char *s)
-{
-    sb_putn(b, s, strlen(s));
-}
+static void sb_puts(sbuf *b, const char *s) { sb_putn(b, s, strlen(s)); }
 
 /* A JSON string literal: raw UTF-8 ([STRINGS]: escapes replaced by their characters);
  * only what JSON requires is escaped. */
@@ -104,8 +101,8 @@ typedef struct canon {
     int failed;
 } canon;
 
-static const char *const primitives[] = {"null", "boolean", "int",    "long",
-                                         "float", "double", "bytes", "string"};
+static const char *const primitives[] = {"null",  "boolean", "int",   "long",
+                                         "float", "double",  "bytes", "string"};
 
 static int is_primitive(const char *s)
 {
@@ -133,12 +130,13 @@ static void fail(canon *c, const char *fmt, ...)
 /* [A-Za-z_][A-Za-z0-9_]* */
 static int valid_simple_name(const char *s, size_t n)
 {
-    if (n == 0 || !((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
+    if (n == 0 ||
+        !((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
         return 0;
     for (size_t i = 1; i < n; i++) {
         char ch = s[i];
-        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-              ch == '_'))
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+              (ch >= '0' && ch <= '9') || ch == '_'))
             return 0;
     }
     return 1;
@@ -228,7 +226,8 @@ static const char *get_str(const json_t *obj, const char *key)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-static void emit_named(canon *c, const json_t *node, const char *type, const char *ns, int depth)
+static void emit_named(canon *c, const json_t *node, const char *type, const char *ns,
+                       int depth)
 {
     const char *name = get_str(node, "name");
     const char *own_ns = get_str(node, "namespace");

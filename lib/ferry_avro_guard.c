@@ -69,15 +69,11 @@ static ferry_rc gfail(guard *g, const char *fmt, ...)
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
     return ferry_error_set(g->err, FERRY_ERR_PERMANENT, FERRY_EC_DECODE,
-                           "malformed Avro body at byte %zu%s%s: %s",
-                           (size_t)(g->p - g->base), g->pathlen ? ", field " : "",
-                           g->pathlen ? g->path : "", what);
+                           "malformed Avro body at byte %zu%s%s: %s", (size_t)(g->p - g->base),
+                           g->pathlen ? ", field " : "", g->pathlen ? g->path : "", what);
 }
 
-static size_t left(const guard *g)
-{
-    return (size_t)(g->end - g->p);
-}
+static size_t left(const guard *g) { return (size_t)(g->end - g->p); }
 
 /* Appends to the path; returns the length to restore. */
 static size_t push(guard *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -125,10 +121,7 @@ static ferry_rc read_varint(guard *g, int maxbytes, int64_t *out)
     return FERRY_OK;
 }
 
-static ferry_rc read_long(guard *g, int64_t *out)
-{
-    return read_varint(g, 10, out);
-}
+static ferry_rc read_long(guard *g, int64_t *out) { return read_varint(g, 10, out); }
 
 static ferry_rc read_int(guard *g, int64_t *out)
 {
@@ -149,7 +142,8 @@ static ferry_rc read_len(guard *g, const char *what, size_t *out)
     if (n < 0)
         return gfail(g, "negative %s length %lld", what, (long long)n);
     if ((uint64_t)n > left(g))
-        return gfail(g, "%s length %lld exceeds the %zu bytes left", what, (long long)n, left(g));
+        return gfail(g, "%s length %lld exceeds the %zu bytes left", what, (long long)n,
+                     left(g));
     *out = (size_t)n;
     return FERRY_OK;
 }
@@ -237,8 +231,7 @@ static ferry_rc walk(guard *g, avro_schema_t s, int depth)
         return gfail(g, "schema has a dangling reference");
 
     switch (avro_typeof(s)) {
-    case AVRO_NULL:
-        return FERRY_OK;
+    case AVRO_NULL: return FERRY_OK;
     case AVRO_BOOLEAN:
         if (g->p == g->end)
             return gfail(g, "truncated (boolean)");
@@ -246,16 +239,11 @@ static ferry_rc walk(guard *g, avro_schema_t s, int depth)
             return gfail(g, "boolean byte 0x%02x is neither 0 nor 1", *g->p);
         g->p++;
         return FERRY_OK;
-    case AVRO_INT32:
-        return read_int(g, &v);
-    case AVRO_INT64:
-        return read_long(g, &v);
-    case AVRO_FLOAT:
-        return skip(g, 4, "float");
-    case AVRO_DOUBLE:
-        return skip(g, 8, "double");
-    case AVRO_STRING:
-        return read_string(g);
+    case AVRO_INT32: return read_int(g, &v);
+    case AVRO_INT64: return read_long(g, &v);
+    case AVRO_FLOAT: return skip(g, 4, "float");
+    case AVRO_DOUBLE: return skip(g, 8, "double");
+    case AVRO_STRING: return read_string(g);
     case AVRO_BYTES:
         if ((rc = read_len(g, "bytes", &n)) != FERRY_OK)
             return rc;
@@ -295,12 +283,9 @@ static ferry_rc walk(guard *g, avro_schema_t s, int depth)
         }
         return FERRY_OK;
     }
-    case AVRO_ARRAY:
-        return walk_blocks(g, avro_schema_array_items(s), 0, depth);
-    case AVRO_MAP:
-        return walk_blocks(g, avro_schema_map_values(s), 1, depth);
-    default:
-        return gfail(g, "unsupported schema type %d", (int)avro_typeof(s));
+    case AVRO_ARRAY: return walk_blocks(g, avro_schema_array_items(s), 0, depth);
+    case AVRO_MAP: return walk_blocks(g, avro_schema_map_values(s), 1, depth);
+    default: return gfail(g, "unsupported schema type %d", (int)avro_typeof(s));
     }
 }
 

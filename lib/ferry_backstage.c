@@ -90,7 +90,8 @@ static int parse_entity(const json_t *item, ferry_backstage_entity *e)
         *p = (char)tolower((unsigned char)*p);
     if (!json_is_object(anns))
         return 0;
-    json_object_foreach((json_t *)anns, key, v) {
+    json_object_foreach((json_t *)anns, key, v)
+    {
         ferry_backstage_kv *n;
         if (strncmp(key, FERRY_BACKSTAGE_ANN_PREFIX, strlen(FERRY_BACKSTAGE_ANN_PREFIX)) != 0 ||
             !json_is_string(v))
@@ -141,7 +142,8 @@ ferry_rc ferry_backstage_parse_page(const char *text, size_t len, ferry_backstag
     if (json_array_size(items) &&
         !(out->items = calloc(json_array_size(items), sizeof(*out->items))))
         goto oom;
-    json_array_foreach(items, i, item) {
+    json_array_foreach(items, i, item)
+    {
         int r = parse_entity(item, &out->items[out->count]);
         if (r < 0) {
             ferry_backstage_entity_clear(&out->items[out->count]);
@@ -189,10 +191,12 @@ static ferry_rc split_list(const char *s, const char *ann, char ***out, size_t *
                                    "%s lists more than 100 prefixes", ann);
         nv = realloc(*out, (*n + 1) * sizeof(*nv));
         if (!nv)
-            return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
+            return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL,
+                                   "out of memory");
         *out = nv;
         if (!(nv[*n] = strndup(start, (size_t)(end - start))))
-            return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
+            return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL,
+                                   "out of memory");
         (*n)++;
     }
     return FERRY_OK;
@@ -231,7 +235,8 @@ ferry_rc ferry_backstage_entity_spec(const ferry_backstage_entity *e, ferry_onbo
             ev->verify = 0;
         else
             return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC,
-                                   "%s must be \"true\" or \"false\"", FERRY_BACKSTAGE_ANN_VERIFY);
+                                   "%s must be \"true\" or \"false\"",
+                                   FERRY_BACKSTAGE_ANN_VERIFY);
     }
     if (inc && (rc = split_list(inc, FERRY_BACKSTAGE_ANN_INCLUDE, &ev->include_prefixes,
                                 &ev->include_count, err)) != FERRY_OK)
@@ -263,8 +268,8 @@ struct ferry_backstage {
     CURL *curl;
     struct curl_slist *headers;
     char *base_url;
-    char *filter_q;   /* url-escaped filter */
-    char *fields_q;   /* url-escaped fields */
+    char *filter_q; /* url-escaped filter */
+    char *fields_q; /* url-escaped fields */
     int page_size;
     long timeout_ms;
     char curl_err[CURL_ERROR_SIZE];
@@ -306,8 +311,9 @@ ferry_backstage *ferry_backstage_new(const ferry_backstage_conf *conf, char *err
     while (n && bs->base_url[n - 1] == '/')
         bs->base_url[--n] = '\0';
     bs->filter_q = curl_easy_escape(bs->curl,
-                                    conf->filter && *conf->filter ? conf->filter
-                                                                   : FERRY_BACKSTAGE_DEFAULT_FILTER,
+                                    conf->filter && *conf->filter
+                                        ? conf->filter
+                                        : FERRY_BACKSTAGE_DEFAULT_FILTER,
                                     0);
     bs->fields_q = curl_easy_escape(bs->curl, FERRY_BACKSTAGE_FIELDS, 0);
     if (!bs->filter_q || !bs->fields_q)
@@ -332,8 +338,8 @@ ferry_backstage *ferry_backstage_new(const ferry_backstage_conf *conf, char *err
         curl_easy_setopt(bs->curl, CURLOPT_CAINFO, conf->ca_file);
     curl_easy_setopt(bs->curl, CURLOPT_HTTPHEADER, bs->headers);
     curl_easy_setopt(bs->curl, CURLOPT_TIMEOUT_MS, bs->timeout_ms);
-    curl_easy_setopt(bs->curl, CURLOPT_CONNECTTIMEOUT_MS, bs->timeout_ms < 5000 ? bs->timeout_ms
-                                                                                 : 5000L);
+    curl_easy_setopt(bs->curl, CURLOPT_CONNECTTIMEOUT_MS,
+                     bs->timeout_ms < 5000 ? bs->timeout_ms : 5000L);
     curl_easy_setopt(bs->curl, CURLOPT_ERRORBUFFER, bs->curl_err);
     curl_easy_setopt(bs->curl, CURLOPT_ACCEPT_ENCODING, ""); /* gzip if offered */
     curl_easy_setopt(bs->curl, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -406,7 +412,8 @@ ferry_rc ferry_backstage_fetch_page(ferry_backstage *bs, const char *cursor,
     memset(out, 0, sizeof(*out));
     if (cursor) {
         if (!(cur_q = curl_easy_escape(bs->curl, cursor, 0)))
-            return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
+            return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL,
+                                   "out of memory");
         /* The cursor carries filter and order, not fields=: repeat it. */
         r = asprintf(&url, "%s/api/catalog/entities/by-query?cursor=%s&fields=%s&limit=%d",
                      bs->base_url, cur_q, bs->fields_q, bs->page_size);
@@ -431,7 +438,8 @@ ferry_rc ferry_backstage_fetch_page(ferry_backstage *bs, const char *cursor,
                              FERRY_BACKSTAGE_MAX_PAGE_BYTES);
     } else if (cc != CURLE_OK) {
         rc = ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_BACKSTAGE_EC, "catalog %s: %s",
-                             bs->base_url, bs->curl_err[0] ? bs->curl_err : curl_easy_strerror(cc));
+                             bs->base_url,
+                             bs->curl_err[0] ? bs->curl_err : curl_easy_strerror(cc));
     } else if (status == 401 || status == 403) {
         rc = ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_CONFIG,
                              "catalog %s refused the credentials (HTTP %ld): check the token",
@@ -447,7 +455,8 @@ ferry_rc ferry_backstage_fetch_page(ferry_backstage *bs, const char *cursor,
         size_t skipped = 0;
         rc = ferry_backstage_parse_page(body.p ? body.p : "", body.len, out, &skipped, err);
         if (rc == FERRY_OK && skipped)
-            ferry_warn(NULL, "catalog: %zu entities without kind, name or uid ignored", skipped);
+            ferry_warn(NULL, "catalog: %zu entities without kind, name or uid ignored",
+                       skipped);
     }
     free(body.p);
     free(url);

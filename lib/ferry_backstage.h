@@ -42,7 +42,7 @@
 
 /* The fields= the poller asks for: enough to build the spec, nothing else. */
 #define FERRY_BACKSTAGE_FIELDS                                                                 \
-    "kind,metadata.namespace,metadata.name,metadata.uid,metadata.etag,metadata.annotations,"  \
+    "kind,metadata.namespace,metadata.name,metadata.uid,metadata.etag,metadata.annotations,"   \
     "spec.owner"
 #define FERRY_BACKSTAGE_DEFAULT_FILTER "kind=component,spec.type=dataset"
 
@@ -58,10 +58,10 @@ typedef struct ferry_backstage_kv {
 
 /* One entity as the poller needs it. Strings are heap-owned; NULL when absent. */
 typedef struct ferry_backstage_entity {
-    char *ref;          /* "component:default/sales-orders" (kind lower-cased) */
+    char *ref; /* "component:default/sales-orders" (kind lower-cased) */
     char *kind, *namespace_, *name;
     char *uid, *etag;
-    char *owner;        /* spec.owner */
+    char *owner;             /* spec.owner */
     ferry_backstage_kv *ann; /* only the ferry.io/ annotations, in document order */
     size_t n_ann;
 } ferry_backstage_entity;
@@ -74,7 +74,7 @@ const char *ferry_backstage_annotation(const ferry_backstage_entity *e, const ch
 typedef struct ferry_backstage_page {
     ferry_backstage_entity *items;
     size_t count;
-    char *next_cursor;  /* NULL on the last page */
+    char *next_cursor;     /* NULL on the last page */
     long long total_items; /* -1 if absent */
 } ferry_backstage_page;
 
@@ -99,12 +99,12 @@ ferry_rc ferry_backstage_entity_spec(const ferry_backstage_entity *e, ferry_onbo
 /* ---- the client ------------------------------------------------------------------ */
 
 typedef struct ferry_backstage_conf {
-    const char *base_url;   /* "http://127.0.0.1:7007" (without the /api path) */
-    const char *token;      /* bearer token or NULL; copied, wiped on destroy */
-    const char *filter;     /* NULL = FERRY_BACKSTAGE_DEFAULT_FILTER */
-    int page_size;          /* limit= per page, 1..10000 (Backstage's default is 200) */
-    long timeout_ms;        /* per request */
-    const char *ca_file;    /* CA bundle for an https catalog; NULL = the system's CAs */
+    const char *base_url; /* "http://127.0.0.1:7007" (without the /api path) */
+    const char *token;    /* bearer token or NULL; copied, wiped on destroy */
+    const char *filter;   /* NULL = FERRY_BACKSTAGE_DEFAULT_FILTER */
+    int page_size;        /* limit= per page, 1..10000 (Backstage's default is 200) */
+    long timeout_ms;      /* per request */
+    const char *ca_file;  /* CA bundle for an https catalog; NULL = the system's CAs */
 } ferry_backstage_conf;
 
 typedef struct ferry_backstage ferry_backstage;

@@ -39,8 +39,8 @@ void ferry_changes_spec_hash(const ferry_onboard *ev, char out[FERRY_CHANGES_HAS
     snprintf(out, FERRY_CHANGES_HASH_LEN + 1, "%016" PRIx64, h);
 }
 
-void ferry_changes_event_id(const char *source, const char *ref, const char *hash,
-                            int64_t gen, char out[37])
+void ferry_changes_event_id(const char *source, const char *ref, const char *hash, int64_t gen,
+                            char out[37])
 {
     unsigned char d[SHA256_DIGEST_LENGTH];
     char in[FERRY_CHANGES_REF_MAX + 128];
@@ -57,10 +57,9 @@ void ferry_changes_event_id(const char *source, const char *ref, const char *has
     SHA256((const unsigned char *)in, (size_t)n, d);
     d[6] = (unsigned char)((d[6] & 0x0f) | 0x80); /* version 8: custom (RFC 9562) */
     d[8] = (unsigned char)((d[8] & 0x3f) | 0x80); /* variant 10 */
-    snprintf(out, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", d[0],
-             d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12], d[13],
-             d[14], d[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12],
+             d[13], d[14], d[15]);
 }
 
 /* ---- the in-memory cache --------------------------------------------------------- */
@@ -71,8 +70,8 @@ typedef struct entry {
     char hash[FERRY_CHANGES_HASH_LEN + 1];    /* last published, "" = not known */
     char invalid[FERRY_CHANGES_HASH_LEN + 1]; /* last version reported invalid */
     int64_t gen;
-    uint64_t round;                           /* last round it was checked in */
-    char *pending;                            /* record not yet written to Redis */
+    uint64_t round; /* last round it was checked in */
+    char *pending;  /* record not yet written to Redis */
 } entry;
 
 struct ferry_changes {
@@ -83,7 +82,10 @@ struct ferry_changes {
     uint64_t round;
 };
 
-static uint64_t hash_ref(const char *s) { return fnv_bytes(0xcbf29ce484222325ULL, s, strlen(s)); }
+static uint64_t hash_ref(const char *s)
+{
+    return fnv_bytes(0xcbf29ce484222325ULL, s, strlen(s));
+}
 
 static entry *lookup(ferry_changes *c, const char *ref)
 {
@@ -211,8 +213,8 @@ ferry_rc ferry_changes_check(ferry_changes *c, ferry_redis *r, const char *ref,
             if (write_record(c, r, ref, e->pending, &werr) == FERRY_OK) {
                 free(e->pending);
                 e->pending = NULL;
-                ferry_info(NULL, "changes: recorded %s for %s (after an earlier failure)",
-                           hash, ref);
+                ferry_info(NULL, "changes: recorded %s for %s (after an earlier failure)", hash,
+                           ref);
             } else {
                 ferry_debug(NULL, "changes: still cannot record %s: %s", ref, werr.msg);
             }
@@ -283,8 +285,7 @@ ferry_rc ferry_changes_record(ferry_changes *c, ferry_redis *r, const char *ref,
 
 void ferry_changes_begin_round(ferry_changes *c) { c->round++; }
 
-size_t ferry_changes_end_round(ferry_changes *c, ferry_changes_removed_cb removed,
-                               void *opaque)
+size_t ferry_changes_end_round(ferry_changes *c, ferry_changes_removed_cb removed, void *opaque)
 {
     size_t n = 0;
 
@@ -334,8 +335,7 @@ static ferry_rc dedupe_key(char *buf, size_t size, const char *event_id, ferry_e
 }
 
 ferry_rc ferry_changes_dedupe_claim(ferry_redis *r, const char *event_id, int64_t inflight_ms,
-                                    ferry_dedupe_state *state, char **receipt,
-                                    ferry_error *err)
+                                    ferry_dedupe_state *state, char **receipt, ferry_error *err)
 {
     char key[128], px[24];
     redisReply *reply = NULL;
@@ -359,7 +359,8 @@ ferry_rc ferry_changes_dedupe_claim(ferry_redis *r, const char *event_id, int64_
         if ((rc = ferry_redis_command(r, 2, get, NULL, &reply, err)) != FERRY_OK)
             return rc;
         if (reply->type == REDIS_REPLY_STRING) {
-            if (reply->len == strlen(INFLIGHT) && memcmp(reply->str, INFLIGHT, reply->len) == 0) {
+            if (reply->len == strlen(INFLIGHT) &&
+                memcmp(reply->str, INFLIGHT, reply->len) == 0) {
                 *state = FERRY_DEDUPE_INFLIGHT;
             } else {
                 *state = FERRY_DEDUPE_DONE;

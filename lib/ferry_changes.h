@@ -45,8 +45,8 @@
 void ferry_changes_spec_hash(const ferry_onboard *ev, char out[FERRY_CHANGES_HASH_LEN + 1]);
 
 /* Deterministic event id (UUID version 8, RFC 9562) from SHA-256 of the inputs. */
-void ferry_changes_event_id(const char *source, const char *ref, const char *hash,
-                            int64_t gen, char out[37]);
+void ferry_changes_event_id(const char *source, const char *ref, const char *hash, int64_t gen,
+                            char out[37]);
 
 typedef struct ferry_changes ferry_changes;
 
@@ -55,8 +55,8 @@ ferry_changes *ferry_changes_new(const char *source, char *errstr, size_t errstr
 void ferry_changes_destroy(ferry_changes *c); /* NULL-safe */
 
 typedef struct ferry_change {
-    int publish;         /* 1: publish with event_id, then ferry_changes_record() */
-    int64_t gen;         /* generation of this spec for this ref (1 = first) */
+    int publish; /* 1: publish with event_id, then ferry_changes_record() */
+    int64_t gen; /* generation of this spec for this ref (1 = first) */
     char event_id[37];
     char hash[FERRY_CHANGES_HASH_LEN + 1];
     char prev_hash[FERRY_CHANGES_HASH_LEN + 1]; /* "" if never published */

@@ -70,8 +70,11 @@ ferry_rc ferry_chunks_plan_get(ferry_redis *r, const char *dataset, const char *
     argv[3] = event_id;
     if ((rc = ferry_redis_eval(r, &lua_plan_get, 3, 4, argv, &rep, err)) != FERRY_OK)
         return rc;
-    *n = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 ? to_i64(rep->element[0], -1) : -1;
-    *published = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 ? to_i64(rep->element[1], 0) : 0;
+    *n = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 ? to_i64(rep->element[0], -1)
+                                                              : -1;
+    *published = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2
+                     ? to_i64(rep->element[1], 0)
+                     : 0;
     freeReplyObject(rep);
     return FERRY_OK;
 }
@@ -157,7 +160,8 @@ ferry_rc ferry_chunks_range(ferry_redis *r, const char *dataset, int64_t index, 
         (index < n - 1 && rep->element[1]->type != REDIS_REPLY_STRING)) {
         freeReplyObject(rep);
         return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INTERNAL,
-                               "chunk %" PRId64 " of %s has no range in the plan", index, dataset);
+                               "chunk %" PRId64 " of %s has no range in the plan", index,
+                               dataset);
     }
     if (index > 0)
         *start_after = strdup(rep->element[0]->str);
@@ -204,8 +208,10 @@ ferry_rc ferry_chunks_finish(ferry_redis *r, const char *dataset, const char *ev
     argv[5] = counts;
     if ((rc = ferry_redis_eval(r, &lua_finish, 3, 6, argv, &rep, err)) != FERRY_OK)
         return rc;
-    *done = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 ? to_i64(rep->element[0], 0) : 0;
-    *n = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 ? to_i64(rep->element[1], -1) : -1;
+    *done = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 ? to_i64(rep->element[0], 0)
+                                                                 : 0;
+    *n = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 ? to_i64(rep->element[1], -1)
+                                                              : -1;
     freeReplyObject(rep);
     return FERRY_OK;
 }

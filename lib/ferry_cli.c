@@ -88,8 +88,10 @@ int ferry_cli_common_opt(ferry_cli *cli, int opt, const char *arg, char *errstr,
     case FERRY_CLI_OPT_TIMEOUT:
         secs = strtol(arg, &end, 10);
         if (end == arg || *end || secs < 1 || secs > 86400) {
-            snprintf(errstr, errstr_size, "--timeout wants whole seconds from 1 to 86400, "
-                     "got \"%s\"", arg);
+            snprintf(errstr, errstr_size,
+                     "--timeout wants whole seconds from 1 to 86400, "
+                     "got \"%s\"",
+                     arg);
             return -1;
         }
         cli->timeout_ms = (int)secs * 1000;
@@ -98,17 +100,10 @@ int ferry_cli_common_opt(ferry_cli *cli, int opt, const char *arg, char *errstr,
         free(cli->config_file);
         cli->config_file = strdup(arg);
         return cli->config_file ? 1 : -1;
-    case 'h':
-        cli->help = 1;
-        return 1;
-    case 'V':
-        cli->version = 1;
-        return 1;
-    case 'D':
-        cli->dump = 1;
-        return 1;
-    case 'L':
-        return record(cli, "log.level", 9, arg, 0, errstr, errstr_size) == 0 ? 1 : -1;
+    case 'h': cli->help = 1; return 1;
+    case 'V': cli->version = 1; return 1;
+    case 'D': cli->dump = 1; return 1;
+    case 'L': return record(cli, "log.level", 9, arg, 0, errstr, errstr_size) == 0 ? 1 : -1;
     case 'X':
         /* kcat's rule: ferry keys are ours, anything else goes to librdkafka. */
         eq = strchr(arg, '=');
@@ -117,7 +112,7 @@ int ferry_cli_common_opt(ferry_cli *cli, int opt, const char *arg, char *errstr,
             return -1;
         }
         return record(cli, arg, (size_t)(eq - arg), eq + 1, 1, errstr, errstr_size) == 0 ? 1
-                                                                                       : -1;
+                                                                                         : -1;
     }
     return 0;
 }
@@ -162,12 +157,15 @@ ferry_conf *ferry_cli_finish(ferry_cli *cli, const char *program, const char *wo
                 snprintf(errstr, errstr_size,
                          "redis.url carries credentials: set it in the config file or in %s "
                          "(or the password in redis.password_file), not on the command line "
-                         "(other users can read it)", env);
+                         "(other users can read it)",
+                         env);
             else if (kafka_secret)
-                snprintf(errstr, errstr_size,
-                         "%s is a secret: set it in the config file (or kafka.sasl.password_file "
-                         "for the SASL password), not on the command line (other users can "
-                         "read it)", cli->flags[i].key);
+                snprintf(
+                    errstr, errstr_size,
+                    "%s is a secret: set it in the config file (or kafka.sasl.password_file "
+                    "for the SASL password), not on the command line (other users can "
+                    "read it)",
+                    cli->flags[i].key);
             else
                 snprintf(errstr, errstr_size,
                          "%s is a secret: set it in the config file or in %s, not on the "

@@ -5,8 +5,8 @@
 #define FERRY_CLI_H
 
 #include <getopt.h>
-#include <stdio.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "ferry_conf.h"
 
@@ -19,16 +19,21 @@
 #define FERRY_CLI_LONGOPTS                                                                     \
     {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},                \
         {"version", no_argument, NULL, 'V'}, {"log-level", required_argument, NULL, 'L'},      \
-        {"dump-config", no_argument, NULL, 'D'}
+    {                                                                                          \
+        "dump-config", no_argument, NULL, 'D'                                                  \
+    }
 #define FERRY_CLI_SHORTOPTS "c:hVX:"
 
 /* --timeout SECONDS, for one-shot commands that talk to Kafka, Redis or S3: put it in
  * their getopt table (long-running programs have none). */
 #define FERRY_CLI_OPT_TIMEOUT 900
-#define FERRY_CLI_TIMEOUT_LONGOPT {"timeout", required_argument, NULL, FERRY_CLI_OPT_TIMEOUT}
+#define FERRY_CLI_TIMEOUT_LONGOPT                                                              \
+    {                                                                                          \
+        "timeout", required_argument, NULL, FERRY_CLI_OPT_TIMEOUT                              \
+    }
 #define FERRY_CLI_TIMEOUT_DEFAULT_S 30
 #define FERRY_CLI_TIMEOUT_HELP                                                                 \
-    "      --timeout SECONDS     give up when Kafka/Redis do not answer within this\n"           \
+    "      --timeout SECONDS     give up when Kafka/Redis do not answer within this\n"         \
     "                            (default 30)\n"
 
 typedef struct ferry_cli ferry_cli;

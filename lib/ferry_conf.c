@@ -48,10 +48,12 @@ const ferry_conf_def ferry_conf_common_defs[] = {
      "Allow the libs3 backend over https although it does not verify certificates"},
     {"s3.target.endpoint", FERRY_CONF_STR, NULL, 0, 0, 0,
      "Target S3 endpoint when it differs from s3.endpoint (objects are then streamed)"},
-    {"s3.target.region", FERRY_CONF_STR, NULL, 0, 0, 0, "Target signing region (default s3.region)"},
+    {"s3.target.region", FERRY_CONF_STR, NULL, 0, 0, 0,
+     "Target signing region (default s3.region)"},
     {"s3.target.credentials_file", FERRY_CONF_STR, NULL, 0, 0, 0,
      "Credentials file for the target (default: the source credentials)"},
-    {"s3.target.profile", FERRY_CONF_STR, "default", 0, 0, 0, "Profile in s3.target.credentials_file"},
+    {"s3.target.profile", FERRY_CONF_STR, "default", 0, 0, 0,
+     "Profile in s3.target.credentials_file"},
     {"s3.target.access_key_id", FERRY_CONF_STR, NULL, 0, 0, 1,
      "Target access key (env or config file only)"},
     {"s3.target.secret_access_key", FERRY_CONF_STR, NULL, 0, 0, 1,
@@ -142,7 +144,8 @@ static entry *find(const ferry_conf *c, const char *key)
 
 static int parse_bool(const char *v, int *out)
 {
-    if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes") || !strcasecmp(v, "on"))
+    if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes") ||
+        !strcasecmp(v, "on"))
         *out = 1;
     else if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no") ||
              !strcasecmp(v, "off"))
@@ -225,7 +228,8 @@ int ferry_conf_set(ferry_conf *c, const char *key, const char *value, int passth
     } else if (e->def->type == FERRY_CONF_BOOL) {
         int b;
         if (parse_bool(value, &b) != 0) {
-            snprintf(errstr, errstr_size, "%s: \"%s\" is not a boolean (true/false)", key, value);
+            snprintf(errstr, errstr_size, "%s: \"%s\" is not a boolean (true/false)", key,
+                     value);
             return -1;
         }
     }
@@ -401,7 +405,9 @@ void ferry_conf_dump(const ferry_conf *c, FILE *fp)
     for (size_t i = 0; i < c->n_entries; i++) {
         const entry *e = &c->entries[i];
         fprintf(fp, "%s=%s\n", e->def->name,
-                !e->value ? "" : e->def->secret ? "[redacted]" : e->value);
+                !e->value        ? ""
+                : e->def->secret ? "[redacted]"
+                                 : e->value);
     }
     for (size_t i = 0; i < c->n_kafka; i++)
         fprintf(fp, "kafka.%s=%s\n", c->kafka[i].key,

@@ -12,11 +12,11 @@
 typedef enum { FERRY_CONF_STR, FERRY_CONF_INT, FERRY_CONF_BOOL } ferry_conf_type;
 
 typedef struct ferry_conf_def {
-    const char *name;      /* "redis.url"; env name is FERRY_ + upper(name) with . -> _ */
+    const char *name; /* "redis.url"; env name is FERRY_ + upper(name) with . -> _ */
     ferry_conf_type type;
-    const char *def;       /* default as text; NULL = unset */
-    long long min, max;    /* bounds for INT */
-    int secret;            /* redacted in dumps */
+    const char *def;    /* default as text; NULL = unset */
+    long long min, max; /* bounds for INT */
+    int secret;         /* redacted in dumps */
     const char *doc;
 } ferry_conf_def;
 
@@ -60,7 +60,7 @@ int ferry_conf_is_declared(const ferry_conf *c, const char *key);
  * ...): redacted by ferry_conf_dump and refused on the command line. */
 int ferry_conf_kafka_prop_is_secret(const char *prop);
 
-void ferry_conf_dump(const ferry_conf *c, FILE *fp);          /* secrets redacted */
+void ferry_conf_dump(const ferry_conf *c, FILE *fp); /* secrets redacted */
 void ferry_conf_help(const ferry_conf_def *prog_defs, FILE *fp);
 
 #endif

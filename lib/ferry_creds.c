@@ -96,8 +96,9 @@ ferry_rc ferry_s3_creds_load(const ferry_conf *conf, ferry_s3_creds *out, ferry_
         return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_CONFIG,
                                "no S3 credentials: set AWS_ACCESS_KEY_ID and "
                                "AWS_SECRET_ACCESS_KEY, or s3.credentials_file");
-    rc = load_file(file, ferry_conf_str(conf, "s3.profile") ? ferry_conf_str(conf, "s3.profile")
-                                                            : "default",
+    rc = load_file(file,
+                   ferry_conf_str(conf, "s3.profile") ? ferry_conf_str(conf, "s3.profile")
+                                                      : "default",
                    out, err);
     if (rc != FERRY_OK)
         return rc;
@@ -128,8 +129,9 @@ ferry_rc ferry_s3_target_creds_load(const ferry_conf *conf, ferry_s3_creds *out,
         return FERRY_OK;
     }
     if (id || secret)
-        return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_CONFIG,
-                               "set both s3.target.access_key_id and s3.target.secret_access_key");
+        return ferry_error_set(
+            err, FERRY_ERR_PERMANENT, FERRY_EC_CONFIG,
+            "set both s3.target.access_key_id and s3.target.secret_access_key");
     if (file) {
         ferry_rc rc = load_file(file, profile ? profile : "default", out, err);
         if (rc == FERRY_OK && (!out->access_key[0] || !out->secret_key[0]))

@@ -11,14 +11,21 @@
 
 #include "ferry_kafka.h"
 
-const char *const ferry_dlq_own_headers[] = {
-    FERRY_DLQ_H_ERROR_CLASS,          FERRY_DLQ_H_ERROR_MESSAGE,
-    FERRY_DLQ_H_ORIGINAL_TOPIC,       FERRY_DLQ_H_ORIGINAL_PARTITION,
-    FERRY_DLQ_H_ORIGINAL_OFFSET,      FERRY_DLQ_H_ATTEMPTS,
-    FERRY_DLQ_H_FAILED_AT,            FERRY_DLQ_H_WORKER,
-    FERRY_DLQ_H_REPLAY_COUNT,         FERRY_DLQ_H_DLT_ORIGINAL_TOPIC,
-    FERRY_DLQ_H_DLT_ORIGINAL_PARTITION, FERRY_DLQ_H_DLT_ORIGINAL_OFFSET,
-    FERRY_DLQ_H_DLT_EXCEPTION_MESSAGE, FERRY_DLQ_H_REPORT, NULL};
+const char *const ferry_dlq_own_headers[] = {FERRY_DLQ_H_ERROR_CLASS,
+                                             FERRY_DLQ_H_ERROR_MESSAGE,
+                                             FERRY_DLQ_H_ORIGINAL_TOPIC,
+                                             FERRY_DLQ_H_ORIGINAL_PARTITION,
+                                             FERRY_DLQ_H_ORIGINAL_OFFSET,
+                                             FERRY_DLQ_H_ATTEMPTS,
+                                             FERRY_DLQ_H_FAILED_AT,
+                                             FERRY_DLQ_H_WORKER,
+                                             FERRY_DLQ_H_REPLAY_COUNT,
+                                             FERRY_DLQ_H_DLT_ORIGINAL_TOPIC,
+                                             FERRY_DLQ_H_DLT_ORIGINAL_PARTITION,
+                                             FERRY_DLQ_H_DLT_ORIGINAL_OFFSET,
+                                             FERRY_DLQ_H_DLT_EXCEPTION_MESSAGE,
+                                             FERRY_DLQ_H_REPORT,
+                                             NULL};
 
 /* ---- record ------------------------------------------------------------------------ */
 
@@ -73,10 +80,12 @@ void ferry_dlq_record_parse(const rd_kafka_headers_t *hdrs, const void *key, siz
     }
     hdr(hdrs, FERRY_DLQ_H_ERROR_CLASS, r->error_class, sizeof(r->error_class));
     if (!hdr(hdrs, FERRY_DLQ_H_ERROR_MESSAGE, r->error_message, sizeof(r->error_message)))
-        hdr(hdrs, FERRY_DLQ_H_DLT_EXCEPTION_MESSAGE, r->error_message, sizeof(r->error_message));
+        hdr(hdrs, FERRY_DLQ_H_DLT_EXCEPTION_MESSAGE, r->error_message,
+            sizeof(r->error_message));
     if (!hdr(hdrs, FERRY_DLQ_H_ORIGINAL_TOPIC, r->original_topic, sizeof(r->original_topic)))
         hdr(hdrs, FERRY_DLQ_H_DLT_ORIGINAL_TOPIC, r->original_topic, sizeof(r->original_topic));
-    v = hdr_num(hdrs, FERRY_DLQ_H_ORIGINAL_PARTITION, FERRY_DLQ_H_DLT_ORIGINAL_PARTITION, -1, -1);
+    v = hdr_num(hdrs, FERRY_DLQ_H_ORIGINAL_PARTITION, FERRY_DLQ_H_DLT_ORIGINAL_PARTITION, -1,
+                -1);
     r->original_partition = v >= 0 && v <= INT32_MAX ? (int32_t)v : -1;
     v = hdr_num(hdrs, FERRY_DLQ_H_ORIGINAL_OFFSET, FERRY_DLQ_H_DLT_ORIGINAL_OFFSET, -1, -1);
     r->original_offset = v >= 0 ? v : -1;
@@ -412,8 +421,9 @@ int ferry_dlq_ledger_format(const ferry_dlq_ledger *l, char *buf, size_t size)
                      " to=%s/%d/%" PRId64,
                      l->run, l->fp, l->at_ms, l->count, l->topic, (int)l->partition, l->offset);
     else if (l->status == FERRY_DLQ_LEDGER_IN_PROGRESS)
-        n = snprintf(buf, size, "in-progress run=%s fp=%016" PRIx64 " at=%" PRId64
-                     " count=%" PRId64, l->run, l->fp, l->at_ms, l->count);
+        n = snprintf(buf, size,
+                     "in-progress run=%s fp=%016" PRIx64 " at=%" PRId64 " count=%" PRId64,
+                     l->run, l->fp, l->at_ms, l->count);
     else
         return -1;
     return n > 0 && (size_t)n < size ? 0 : -1;

@@ -48,19 +48,19 @@ extern const char *const ferry_dlq_own_headers[];
 /* One DLQ record as the replayer shows it. Text fields are NUL-terminated copies, cut to
  * their buffer; absent headers give "" / -1 (numbers) as noted. No heap: copy freely. */
 typedef struct ferry_dlq_record {
-    int32_t partition;        /* where it is in the DLQ topic */
+    int32_t partition; /* where it is in the DLQ topic */
     int64_t offset;
-    int64_t timestamp_ms;     /* the DLQ message's Kafka timestamp; -1 if none */
-    char dataset[256];        /* the message key (ferry keys events by dataset) */
+    int64_t timestamp_ms; /* the DLQ message's Kafka timestamp; -1 if none */
+    char dataset[256];    /* the message key (ferry keys events by dataset) */
     char error_class[64];
     char error_message[1024];
-    char original_topic[256]; /* ferry-original-topic, else kafka_dlt-original-topic */
+    char original_topic[256];   /* ferry-original-topic, else kafka_dlt-original-topic */
     int32_t original_partition; /* -1 if absent or unreadable */
     int64_t original_offset;    /* -1 if absent or unreadable */
     int attempts;               /* -1 if absent */
     int64_t failed_at_ms;       /* ferry-failed-at, else the Kafka timestamp; -1 if neither */
     char worker[129];
-    int64_t replay_count;       /* 0 if absent; -1 if present but not a number */
+    int64_t replay_count; /* 0 if absent; -1 if present but not a number */
 } ferry_dlq_record;
 
 /* Fills r from a DLQ message's headers (may be NULL) and key (may be NULL). The caller
@@ -86,8 +86,8 @@ typedef struct ferry_dlq_filter {
     size_t n_datasets;                               /* 0 = any */
     const char *error_classes[FERRY_DLQ_FILTER_MAX]; /* exact, or glob */
     size_t n_error_classes;
-    int64_t since_ms; /* failed_at >= since (INT64_MIN = no bound) */
-    int64_t until_ms; /* failed_at <  until (INT64_MAX = no bound): windows do not overlap */
+    int64_t since_ms;  /* failed_at >= since (INT64_MIN = no bound) */
+    int64_t until_ms;  /* failed_at <  until (INT64_MAX = no bound): windows do not overlap */
     int32_t partition; /* DLQ partition, -1 = any */
 } ferry_dlq_filter;
 
@@ -125,11 +125,11 @@ typedef enum {
 
 typedef struct ferry_dlq_ledger {
     ferry_dlq_ledger_status status;
-    char run[64];        /* the replay run that wrote it */
-    uint64_t fp;         /* ferry_dlq_fingerprint() of the record */
-    int64_t at_ms;       /* when it was written */
-    int64_t count;       /* the ferry-replay-count the replayed event carries */
-    char topic[256];     /* DONE: where the replayed event landed */
+    char run[64];    /* the replay run that wrote it */
+    uint64_t fp;     /* ferry_dlq_fingerprint() of the record */
+    int64_t at_ms;   /* when it was written */
+    int64_t count;   /* the ferry-replay-count the replayed event carries */
+    char topic[256]; /* DONE: where the replayed event landed */
     int32_t partition;
     int64_t offset;
 } ferry_dlq_ledger;
@@ -153,11 +153,11 @@ int ferry_dlq_ledger_parse(const char *s, ferry_dlq_ledger *l);
 int ferry_dlq_topic_in_list(const char *list, const char *topic);
 
 typedef enum {
-    FERRY_DLQ_REPLAY = 0,           /* produce it */
-    FERRY_DLQ_SKIP_REPLAYED,        /* ledger says done */
-    FERRY_DLQ_RECOVER,              /* ledger says in progress: find out whether it landed */
-    FERRY_DLQ_REFUSE_MAX_COUNT,     /* replay count at the maximum (or unreadable) */
-    FERRY_DLQ_REFUSE_TOPIC,         /* original topic not allowed, or absent */
+    FERRY_DLQ_REPLAY = 0,       /* produce it */
+    FERRY_DLQ_SKIP_REPLAYED,    /* ledger says done */
+    FERRY_DLQ_RECOVER,          /* ledger says in progress: find out whether it landed */
+    FERRY_DLQ_REFUSE_MAX_COUNT, /* replay count at the maximum (or unreadable) */
+    FERRY_DLQ_REFUSE_TOPIC,     /* original topic not allowed, or absent */
 } ferry_dlq_action;
 
 const char *ferry_dlq_action_name(ferry_dlq_action a); /* "ready", "replayed", ... */

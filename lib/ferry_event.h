@@ -22,17 +22,17 @@ typedef enum {
 
 /* DatasetOnboard. All strings are heap-owned by the struct; free with ferry_onboard_clear(). */
 typedef struct ferry_onboard {
-    char *event_id;      /* UUID text */
+    char *event_id; /* UUID text */
     char *dataset;
-    char *source_uri;    /* s3://bucket/prefix */
+    char *source_uri; /* s3://bucket/prefix */
     char *target_uri;
     int64_t requested_at_ms;
     char *requested_by;
     ferry_origin origin;
-    char *catalog_ref;   /* NULL if absent */
-    char *catalog_etag;  /* NULL if absent */
+    char *catalog_ref;  /* NULL if absent */
+    char *catalog_etag; /* NULL if absent */
     /* options */
-    int verify;          /* default 1 */
+    int verify; /* default 1 */
     ferry_overwrite overwrite;
     char **include_prefixes;
     size_t include_count;
@@ -43,8 +43,8 @@ typedef struct ferry_onboard {
     char *chunk_parent_event_id; /* NULL unless a chunk */
     int64_t chunk_index;
     int64_t chunk_count;
-    char *chunk_start_after;     /* NULL: from the first key */
-    char *chunk_end_key;         /* NULL: to the last key */
+    char *chunk_start_after; /* NULL: from the first key */
+    char *chunk_end_key;     /* NULL: to the last key */
 } ferry_onboard;
 
 /* DatasetMigrated. Same ownership rules. */

@@ -18,7 +18,8 @@ const json_t *ferry_event_json_payload(const json_t *root, ferry_error *err)
         invalid(err, "the request must be a JSON object", NULL);
         return NULL;
     }
-    json_object_foreach((json_t *)root, key, v) {
+    json_object_foreach((json_t *)root, key, v)
+    {
         if (strcmp(key, "type") == 0)
             type = v;
         else if (strcmp(key, "payload") == 0)
@@ -78,7 +79,8 @@ static ferry_rc take_prefixes(const json_t *v, const char *key, char ***out, siz
         return FERRY_OK;
     if (!(*out = calloc(n, sizeof(**out))))
         return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
-    json_array_foreach(v, i, item) {
+    json_array_foreach(v, i, item)
+    {
         if (!json_is_string(item))
             return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC,
                                    "\"%s\" must be an array of strings", key);
@@ -100,7 +102,8 @@ ferry_rc ferry_event_json_onboard(const json_t *payload, unsigned flags, ferry_o
     if (!json_is_object(payload))
         return invalid(err, "the payload must be a JSON object", NULL);
     ev->verify = 1;
-    json_object_foreach((json_t *)payload, key, v) {
+    json_object_foreach((json_t *)payload, key, v)
+    {
         if (strcmp(key, "dataset_name") == 0)
             rc = take_string(v, key, &ev->dataset, err);
         else if (strcmp(key, "source") == 0)
@@ -111,7 +114,8 @@ ferry_rc ferry_event_json_onboard(const json_t *payload, unsigned flags, ferry_o
             rc = take_string(v, key, &ev->requested_by, err);
         else if (strcmp(key, "event_id") == 0 && (flags & FERRY_EVENT_JSON_ALLOW_EVENT_ID))
             rc = take_string(v, key, &ev->event_id, err);
-        else if (strcmp(key, "catalog_ref") == 0 && (flags & FERRY_EVENT_JSON_ALLOW_CATALOG_REF))
+        else if (strcmp(key, "catalog_ref") == 0 &&
+                 (flags & FERRY_EVENT_JSON_ALLOW_CATALOG_REF))
             rc = take_string(v, key, &ev->catalog_ref, err);
         else if (strcmp(key, "verify") == 0) {
             if (!json_is_boolean(v))
@@ -119,7 +123,8 @@ ferry_rc ferry_event_json_onboard(const json_t *payload, unsigned flags, ferry_o
                                        "\"verify\" must be true or false");
             ev->verify = json_is_true(v);
         } else if (strcmp(key, "overwrite") == 0) {
-            if (!json_is_string(v) || ferry_overwrite_parse(json_string_value(v), &ev->overwrite))
+            if (!json_is_string(v) ||
+                ferry_overwrite_parse(json_string_value(v), &ev->overwrite))
                 return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC,
                                        "\"overwrite\" must be \"if_different\", \"always\" or "
                                        "\"never\"");

@@ -249,8 +249,8 @@ void ferry_http_reply_json(ferry_http_req *req, int status, json_t *obj)
 
     json_decref(obj);
     if (!text) {
-        ferry_http_reply(req, 500, NULL, "{\"error\":\"internal\",\"message\":\"out of memory\"}",
-                         47);
+        ferry_http_reply(req, 500, NULL,
+                         "{\"error\":\"internal\",\"message\":\"out of memory\"}", 47);
         return;
     }
     /* A trailing newline keeps `curl` output readable. */
@@ -265,8 +265,8 @@ void ferry_http_reply_json(ferry_http_req *req, int status, json_t *obj)
     free(text);
 }
 
-void ferry_http_reply_error(ferry_http_req *req, int status, const char *code,
-                            const char *fmt, ...)
+void ferry_http_reply_error(ferry_http_req *req, int status, const char *code, const char *fmt,
+                            ...)
 {
     char msg[512];
     va_list ap;
@@ -505,8 +505,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         if ((req->rt->flags & FERRY_HTTP_AUTH) && !authorized(h, conn)) {
             ferry_http_add_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-            ferry_http_reply_error(req, 401, "unauthorized",
-                                   "a valid \"Authorization: Bearer <token>\" header is required");
+            ferry_http_reply_error(
+                req, 401, "unauthorized",
+                "a valid \"Authorization: Bearer <token>\" header is required");
             return send_reply(req);
         }
         cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -589,12 +590,12 @@ int ferry_http_start(ferry_http *h, char *errstr, size_t errstr_size)
     if (h->addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     /* The logger goes first, or MHD prints what comes before it to stderr itself. */
-    h->mhd = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&h->addr, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)h->conf.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)h->conf.timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+    h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
+                              on_mhd_log, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&h->addr,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->conf.max_connections,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->conf.timeout_s,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                              MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     if (!h->mhd) {
         snprintf(errstr, errstr_size, "cannot listen on %s (address in use or not local?)",
                  h->listen);

@@ -47,10 +47,10 @@
 #include <jansson.h>
 
 typedef struct ferry_http_conf {
-    const char *listen;        /* "ADDR:PORT"; copied by ferry_http_new */
-    size_t max_body_bytes;     /* default 64 KiB */
-    unsigned max_connections;  /* default 64 */
-    unsigned timeout_s;        /* idle connection timeout, default 30 */
+    const char *listen;       /* "ADDR:PORT"; copied by ferry_http_new */
+    size_t max_body_bytes;    /* default 64 KiB */
+    unsigned max_connections; /* default 64 */
+    unsigned timeout_s;       /* idle connection timeout, default 30 */
 } ferry_http_conf;
 
 void ferry_http_conf_init(ferry_http_conf *conf);
@@ -119,8 +119,8 @@ void ferry_http_reply(ferry_http_req *req, int status, const char *content_type,
 /* Serialises obj (compact) and replies with it; steals the reference. */
 void ferry_http_reply_json(ferry_http_req *req, int status, json_t *obj);
 /* {"error":code,"message":<formatted>}. */
-void ferry_http_reply_error(ferry_http_req *req, int status, const char *code,
-                            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void ferry_http_reply_error(ferry_http_req *req, int status, const char *code, const char *fmt,
+                            ...) __attribute__((format(printf, 4, 5)));
 /* Adds a header to the reply that is sent (call before a reply). Copied. Returns 0/-1. */
 int ferry_http_add_header(ferry_http_req *req, const char *name, const char *value);
 

@@ -182,8 +182,7 @@ ferry_rc ferry_inventory_parse_line(const ferry_inventory_schema *schema, const 
             return bad(err, "size is not a number");
         row->size = (uint64_t)v;
     }
-    if (schema->etag >= 0 &&
-        unquote(&f[schema->etag], row->etag, sizeof(row->etag), NULL) != 0)
+    if (schema->etag >= 0 && unquote(&f[schema->etag], row->etag, sizeof(row->etag), NULL) != 0)
         return bad(err, "ETag too long");
     if ((schema->is_latest >= 0 && is_word(&f[schema->is_latest], "false")) ||
         (schema->is_delete_marker >= 0 && is_word(&f[schema->is_delete_marker], "true")))

@@ -37,11 +37,11 @@ ferry_rc ferry_inventory_schema_parse(const char *file_schema, ferry_inventory_s
 
 typedef struct ferry_inventory_row {
     char bucket[FERRY_URI_BUCKET_MAX + 1];
-    char key[FERRY_URI_KEY_MAX + 1];    /* decoded */
+    char key[FERRY_URI_KEY_MAX + 1]; /* decoded */
     size_t key_len;
-    uint64_t size;                      /* FERRY_INVENTORY_SIZE_UNKNOWN without a Size column */
+    uint64_t size; /* FERRY_INVENTORY_SIZE_UNKNOWN without a Size column */
     char etag[FERRY_INVENTORY_ETAG_MAX]; /* without quotes; "" if absent */
-    int skip;                           /* 1: a non-current version or a delete marker */
+    int skip;                            /* 1: a non-current version or a delete marker */
 } ferry_inventory_row;
 
 #define FERRY_INVENTORY_SIZE_UNKNOWN UINT64_MAX

@@ -31,9 +31,9 @@ static void apply_prop(const char *prop, const char *value, void *opaque)
 /* How librdkafka's connection errors are reported in this process (see the header). */
 static atomic_int one_shot;
 static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
-static char last_cause[256];       /* the last connection failure, cleaned (conn_lock) */
-static int64_t conn_logged_ms;     /* when the last one was logged (conn_lock) */
-static unsigned conn_suppressed;   /* left out since then (conn_lock) */
+static char last_cause[256];     /* the last connection failure, cleaned (conn_lock) */
+static int64_t conn_logged_ms;   /* when the last one was logged (conn_lock) */
+static unsigned conn_suppressed; /* left out since then (conn_lock) */
 
 #define CONN_LOG_INTERVAL_MS 10000
 
@@ -126,12 +126,14 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     (void)rk;
     (void)opaque;
     if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION && !strstr(reason, "Local: ")) {
-        ferry_err(NULL, "kafka: SASL authentication failed (check kafka.sasl.username and "
-                        "kafka.sasl.password_file): %s",
+        ferry_err(NULL,
+                  "kafka: SASL authentication failed (check kafka.sasl.username and "
+                  "kafka.sasl.password_file): %s",
                   reason);
     } else if (err == RD_KAFKA_RESP_ERR__SSL && strstr(reason, "certificate")) {
-        ferry_err(NULL, "kafka: TLS handshake with the broker failed (check "
-                        "kafka.ssl.ca.location and the broker's certificate): %s",
+        ferry_err(NULL,
+                  "kafka: TLS handshake with the broker failed (check "
+                  "kafka.ssl.ca.location and the broker's certificate): %s",
                   reason);
     } else if (is_conn_error((rd_kafka_resp_err_t)err)) {
         conn_failure("ERROR", reason);
@@ -249,14 +251,19 @@ int ferry_kafka_producer_destroy(rd_kafka_t *rk, int timeout_ms)
 }
 
 rd_kafka_t *ferry_kafka_consumer_new(const ferry_conf *conf, const char *group_id,
-                                     ferry_kafka_conf_cb customize, void *opaque,
-                                     char *errstr, size_t errstr_size)
+                                     ferry_kafka_conf_cb customize, void *opaque, char *errstr,
+                                     size_t errstr_size)
 {
-    const char *defaults[] = {"group.id", group_id,
-                              "enable.auto.offset.store", "false",
-                              "enable.auto.commit", "true",
-                              "auto.offset.reset", "earliest",
-                              "enable.partition.eof", "false",
+    const char *defaults[] = {"group.id",
+                              group_id,
+                              "enable.auto.offset.store",
+                              "false",
+                              "enable.auto.commit",
+                              "true",
+                              "auto.offset.reset",
+                              "earliest",
+                              "enable.partition.eof",
+                              "false",
                               NULL};
     rd_kafka_conf_t *kconf = base_conf(conf, defaults, errstr, errstr_size);
     rd_kafka_t *rk;
@@ -283,15 +290,12 @@ rd_kafka_t *ferry_kafka_consumer_new(const ferry_conf *conf, const char *group_i
 ferry_rc ferry_kafka_classify(rd_kafka_resp_err_t e)
 {
     switch (e) {
-    case RD_KAFKA_RESP_ERR_NO_ERROR:
-        return FERRY_OK;
+    case RD_KAFKA_RESP_ERR_NO_ERROR: return FERRY_OK;
     case RD_KAFKA_RESP_ERR__FATAL:
     case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
     case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
-    case RD_KAFKA_RESP_ERR__INVALID_ARG:
-        return FERRY_ERR_PERMANENT;
-    default:
-        return FERRY_ERR_RETRYABLE;
+    case RD_KAFKA_RESP_ERR__INVALID_ARG: return FERRY_ERR_PERMANENT;
+    default: return FERRY_ERR_RETRYABLE;
     }
 }
 
@@ -300,8 +304,8 @@ ferry_rc ferry_kafka_produce_sync(rd_kafka_t *rk, const char *topic, const void 
                                   const rd_kafka_headers_t *headers, int32_t *partition,
                                   int64_t *offset, ferry_error *err)
 {
-    return ferry_kafka_produce_sync_until(rk, topic, key, key_len, value, value_len, headers,
-                                          0, partition, offset, err);
+    return ferry_kafka_produce_sync_until(rk, topic, key, key_len, value, value_len, headers, 0,
+                                          partition, offset, err);
 }
 
 ferry_rc ferry_kafka_produce_sync_until(rd_kafka_t *rk, const char *topic, const void *key,
@@ -315,11 +319,10 @@ ferry_rc ferry_kafka_produce_sync_until(rd_kafka_t *rk, const char *topic, const
     int purged = 0;
 
     atomic_init(&d.done, 0);
-    e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
-                          RD_KAFKA_V_KEY((void *)key, key_len),
+    e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, key_len),
                           RD_KAFKA_V_VALUE((void *)value, value_len),
-                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                          RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(&d), RD_KAFKA_V_END);
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+                          RD_KAFKA_V_OPAQUE(&d), RD_KAFKA_V_END);
     if (e) {
         rd_kafka_headers_destroy(hdrs); /* ownership passes only on success */
         return ferry_error_set(err, ferry_kafka_classify(e), FERRY_EC_KAFKA,
@@ -360,8 +363,8 @@ const char *ferry_kafka_brokers(const ferry_conf *conf)
     return brokers ? brokers : "(none)";
 }
 
-ferry_rc ferry_kafka_unreachable(const ferry_conf *conf, rd_kafka_resp_err_t e,
-                                 int timeout_ms, ferry_error *err)
+ferry_rc ferry_kafka_unreachable(const ferry_conf *conf, rd_kafka_resp_err_t e, int timeout_ms,
+                                 ferry_error *err)
 {
     char cause[sizeof(last_cause)];
 
@@ -369,8 +372,8 @@ ferry_rc ferry_kafka_unreachable(const ferry_conf *conf, rd_kafka_resp_err_t e,
     snprintf(cause, sizeof(cause), "%s", last_cause[0] ? last_cause : rd_kafka_err2str(e));
     pthread_mutex_unlock(&conn_lock);
     return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_KAFKA,
-                           "cannot reach Kafka at %s within %d s: %s", ferry_kafka_brokers(conf),
-                           (timeout_ms + 999) / 1000, cause);
+                           "cannot reach Kafka at %s within %d s: %s",
+                           ferry_kafka_brokers(conf), (timeout_ms + 999) / 1000, cause);
 }
 
 ferry_rc ferry_kafka_wait_brokers(rd_kafka_t *rk, const ferry_conf *conf, int timeout_ms,

@@ -23,8 +23,8 @@ int ferry_kafka_producer_destroy(rd_kafka_t *rk, int timeout_ms);
  * `customize` (may be NULL) before the handle is created. NULL + errstr on failure. */
 typedef void (*ferry_kafka_conf_cb)(rd_kafka_conf_t *kconf, void *opaque);
 rd_kafka_t *ferry_kafka_consumer_new(const ferry_conf *conf, const char *group_id,
-                                     ferry_kafka_conf_cb customize, void *opaque,
-                                     char *errstr, size_t errstr_size);
+                                     ferry_kafka_conf_cb customize, void *opaque, char *errstr,
+                                     size_t errstr_size);
 
 /* Produces one message and waits for its delivery report (bounded by the producer's
  * message.timeout.ms). `headers` may be NULL; it is copied, the caller keeps ownership.
@@ -60,8 +60,8 @@ ferry_rc ferry_kafka_wait_brokers(rd_kafka_t *rk, const ferry_conf *conf, int ti
                                   ferry_error *err);
 /* Fills err with that same message for a request that failed with e (the last connection
  * failure seen is the cause, else e). Returns RETRYABLE. */
-ferry_rc ferry_kafka_unreachable(const ferry_conf *conf, rd_kafka_resp_err_t e,
-                                 int timeout_ms, ferry_error *err);
+ferry_rc ferry_kafka_unreachable(const ferry_conf *conf, rd_kafka_resp_err_t e, int timeout_ms,
+                                 ferry_error *err);
 
 /* Retryable unless librdkafka says the error is fatal or the message can never fit. */
 ferry_rc ferry_kafka_classify(rd_kafka_resp_err_t e);

@@ -18,10 +18,10 @@ struct ferry_limiter {
     int slow_start;
     int64_t floor_us, rtt_us;
     /* the current window */
-    int win_done;       /* completions of any outcome */
-    int win_samples;    /* latency samples */
+    int win_done;    /* completions of any outcome */
+    int win_samples; /* latency samples */
     int64_t win_sum_us;
-    int win_peak;       /* most permits held at once */
+    int win_peak; /* most permits held at once */
     /* a cut counts once per round trip: the requests in flight when it happened were sent
      * under the old limit, and their refusals say nothing new */
     int since_cut, cut_guard;

@@ -41,9 +41,9 @@ typedef enum {
 typedef struct ferry_limiter ferry_limiter;
 
 typedef struct ferry_limiter_stats {
-    int limit;          /* requests allowed in flight now */
-    int in_flight;      /* permits held now */
-    int users;          /* joined users sharing the limit */
+    int limit;            /* requests allowed in flight now */
+    int in_flight;        /* permits held now */
+    int users;            /* joined users sharing the limit */
     int64_t rtt_floor_us; /* lowest window mean latency; 0 before the first window */
     int64_t rtt_us;       /* mean latency of the last complete window; 0 before one */
     uint64_t throttled;   /* THROTTLED outcomes so far */

@@ -156,7 +156,8 @@ static char *json_line(const char *ts, ferry_log_level lvl, const ferry_log_ctx 
     return line;
 }
 
-void ferry_log_vwrite(ferry_log_level lvl, const ferry_log_ctx *ctx, const char *fmt, va_list ap)
+void ferry_log_vwrite(ferry_log_level lvl, const ferry_log_ctx *ctx, const char *fmt,
+                      va_list ap)
 {
     char msg[2048], text[4096], ts[40];
     char *line = NULL;
@@ -176,13 +177,16 @@ void ferry_log_vwrite(ferry_log_level lvl, const ferry_log_ctx *ctx, const char 
     if (L.json) {
         /* jansson escapes; a line it cannot build (out of memory) is still one object */
         if (!(line = json_line(ts, lvl, ctx, msg)))
-            snprintf(text, sizeof(text), "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"(out of "
-                     "memory formatting a log line)\"}\n", ts, level_names[lvl]);
+            snprintf(text, sizeof(text),
+                     "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"(out of "
+                     "memory formatting a log line)\"}\n",
+                     ts, level_names[lvl]);
     } else {
         off = append(text, sizeof(text), off, ts + 11); /* time of day is enough on a TTY */
         off = append(text, sizeof(text), off, " ");
         off = append(text, sizeof(text), off, level_names[lvl]);
-        off = append(text, sizeof(text), off, lvl == FERRY_LOG_INFO || lvl == FERRY_LOG_WARN ? "  " : " ");
+        off = append(text, sizeof(text), off,
+                     lvl == FERRY_LOG_INFO || lvl == FERRY_LOG_WARN ? "  " : " ");
         if (ctx && ctx->dataset) {
             off = append(text, sizeof(text), off, "[");
             off = utf8_clean(text, sizeof(text), off, ctx->dataset, 1);

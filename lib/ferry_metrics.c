@@ -15,7 +15,7 @@ struct ferry_series {
     _Atomic uint64_t v;
     atomic_int visible; /* gauges: 0 after ferry_gauge_remove */
     int is_gauge;
-    char *label_value;  /* NULL in a family without a label */
+    char *label_value; /* NULL in a family without a label */
 };
 
 struct ferry_histogram {
@@ -34,7 +34,7 @@ struct ferry_metric_vec {
     struct ferry_series **series; /* vec: max slots, filled in order, never moved */
     size_t max;
     atomic_size_t n;
-    pthread_mutex_t lock;         /* vec: serialises creation of series */
+    pthread_mutex_t lock; /* vec: serialises creation of series */
     struct ferry_histogram hist;
     struct ferry_metric_vec *next;
 };
@@ -469,7 +469,7 @@ char *ferry_metrics_render(ferry_metrics *m, size_t *len)
         return NULL;
     if (m->on_render)
         m->on_render(m->on_render_opaque);
-    put(&b, "", 0); /* an empty registry renders as "" */
+    put(&b, "", 0);               /* an empty registry renders as "" */
     pthread_mutex_lock(&m->lock); /* the family list; values are read without it */
     for (f = m->head; f; f = f->next) {
         putf(&b, "# HELP %s ", f->name);

@@ -33,11 +33,13 @@ int ferry_dataset_name_valid(const char *name, char *why, size_t why_size)
                 if (c >= 0x21 && c < 0x7F)
                     snprintf(why, why_size,
                              "dataset name may hold only a-z, 0-9, '.', '_' and '-' "
-                             "(found '%c' at position %zu)", c, i + 1);
+                             "(found '%c' at position %zu)",
+                             c, i + 1);
                 else
                     snprintf(why, why_size,
                              "dataset name may hold only a-z, 0-9, '.', '_' and '-' "
-                             "(found byte 0x%02X at position %zu)", c, i + 1);
+                             "(found byte 0x%02X at position %zu)",
+                             c, i + 1);
             }
             return 0;
         }

@@ -49,8 +49,7 @@ ferry_objstore *ferry_objstore_new(const ferry_objstore_conf *conf, ferry_error 
             be = backends[i];
     if (!be) {
         ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_CONFIG,
-                        "unknown object store backend \"%.40s\" (known: sigv4, libs3)",
-                        name);
+                        "unknown object store backend \"%.40s\" (known: sigv4, libs3)", name);
         return NULL;
     }
     if (conf->max_in_flight < 1 || conf->max_in_flight > 1024) {
@@ -83,25 +82,16 @@ void ferry_objstore_destroy(ferry_objstore *os)
     free(os);
 }
 
-int ferry_objstore_max_in_flight(const ferry_objstore *os)
-{
-    return os->max_in_flight;
-}
+int ferry_objstore_max_in_flight(const ferry_objstore *os) { return os->max_in_flight; }
 
-const char *ferry_objstore_backend_name(const ferry_objstore *os)
-{
-    return os->be->name;
-}
+const char *ferry_objstore_backend_name(const ferry_objstore *os) { return os->be->name; }
 
 void *ferry_objstore__impl(ferry_objstore *os, const ferry_objstore_backend *be)
 {
     return os && os->be == be ? os->impl : NULL;
 }
 
-void ferry_objstore_listing_init(ferry_objstore_listing *l)
-{
-    memset(l, 0, sizeof(*l));
-}
+void ferry_objstore_listing_init(ferry_objstore_listing *l) { memset(l, 0, sizeof(*l)); }
 
 void ferry_objstore_listing_free(ferry_objstore_listing *l)
 {
@@ -171,8 +161,8 @@ int ferry_objstore__listing_add(ferry_objstore_listing *l, const char *key, size
     e.size = size;
     e.last_modified_ms = last_modified_ms;
     e.key_off_ = ferry_objstore__listing_arena_add(l, key, key_len);
-    e.etag_off_ =
-        etag && *etag ? ferry_objstore__listing_arena_add(l, etag, strlen(etag)) : NO_ETAG;
+    e.etag_off_ = etag && *etag ? ferry_objstore__listing_arena_add(l, etag, strlen(etag))
+                                : NO_ETAG;
     if (e.key_off_ == SIZE_MAX || e.etag_off_ == SIZE_MAX)
         return -1;
     l->entries[l->count++] = e;
@@ -220,10 +210,7 @@ size_t ferry_objstore_pump(ferry_objstore *os, int timeout_ms)
     return os->be->pump(os->impl, timeout_ms);
 }
 
-void ferry_objstore_cancel_queued(ferry_objstore *os)
-{
-    os->be->cancel_queued(os->impl);
-}
+void ferry_objstore_cancel_queued(ferry_objstore *os) { os->be->cancel_queued(os->impl); }
 
 /* ---------------------------------------------------------------- backend op queues */
 
@@ -346,7 +333,8 @@ static void limiter_release(ferry_limiter *l, const ferry_objstore_op *op)
     ferry_limiter_outcome o = FERRY_LIMITER_IGNORE;
 
     if (op->rc == FERRY_OK) {
-        int sized = (op->type == FERRY_OBJSTORE_OP_COPY || op->type == FERRY_OBJSTORE_OP_TRANSFER)
+        int sized = (op->type == FERRY_OBJSTORE_OP_COPY ||
+                     op->type == FERRY_OBJSTORE_OP_TRANSFER)
                         ? op->src_size <= SAMPLE_MAX_BYTES
                         : op->type == FERRY_OBJSTORE_OP_PUT && op->put_len <= SAMPLE_MAX_BYTES;
         if (sized && !op->multipart) {
@@ -594,15 +582,21 @@ static int code_in(const char *code, const char *const *list)
 const char *ferry_objstore_classify(int http_status, const char *code, ferry_rc *rc)
 {
     static const char *const retry_codes[] = {
-        "SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout",
-        "OperationAborted", "ConditionalRequestConflict",
-        "Throttling", "ThrottlingException", "RequestThrottled", "TooManyRequests",
-        "ExpiredToken", "TokenRefreshRequired", "IncompleteBody", NULL};
+        "SlowDown",           "InternalError",
+        "ServiceUnavailable", "RequestTimeout",
+        "OperationAborted",   "ConditionalRequestConflict",
+        "Throttling",         "ThrottlingException",
+        "RequestThrottled",   "TooManyRequests",
+        "ExpiredToken",       "TokenRefreshRequired",
+        "IncompleteBody",     NULL};
     static const char *const auth_codes[] = {
-        "SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied", "InvalidToken",
-        "ExpiredToken", "TokenRefreshRequired", "RequestTimeTooSkewed",
-        "AuthorizationHeaderMalformed", "InvalidSecurity", "AccountProblem",
-        "AllAccessDisabled", "NotSignedUp", "MissingSecurityHeader", NULL};
+        "SignatureDoesNotMatch", "InvalidAccessKeyId",
+        "AccessDenied",          "InvalidToken",
+        "ExpiredToken",          "TokenRefreshRequired",
+        "RequestTimeTooSkewed",  "AuthorizationHeaderMalformed",
+        "InvalidSecurity",       "AccountProblem",
+        "AllAccessDisabled",     "NotSignedUp",
+        "MissingSecurityHeader", NULL};
     static const char *const notfound_codes[] = {"NoSuchBucket", "NoSuchKey", "NoSuchUpload",
                                                  "NotFound", NULL};
 
@@ -622,8 +616,8 @@ const char *ferry_objstore_classify(int http_status, const char *code, ferry_rc 
     return FERRY_EC_S3_CLIENT;
 }
 
-ferry_objstore_scope ferry_objstore_object_scope(ferry_rc rc, int http_status,
-                                                 const char *code, const char **cls)
+ferry_objstore_scope ferry_objstore_object_scope(ferry_rc rc, int http_status, const char *code,
+                                                 const char **cls)
 {
     static const char *const archived[] = {"InvalidObjectState", "ObjectNotInActiveTierError",
                                            NULL};

@@ -67,12 +67,12 @@ typedef struct ferry_objstore_conf {
     size_t transfer_buffer_bytes; /* TRANSFER: bytes buffered between a GET and its PUT, per
                                    * stream; the only memory a transfer holds whatever the
                                    * object and part size. Default 1 MiB, 64 KiB..64 MiB */
-    ferry_limiter *limiter;    /* optional, borrowed, may be shared by stores of several
+    ferry_limiter *limiter;       /* optional, borrowed, may be shared by stores of several
                                 * threads: run_batch then starts a request only with a
                                 * permit from it (the adaptive in-flight limit of the
                                 * endpoint) and reports each one's latency and throttling;
                                 * max_in_flight is then the ceiling (the connections) */
-    int insecure_tls_ok;       /* libs3 only: accept an https endpoint although libs3 2.0
+    int insecure_tls_ok;          /* libs3 only: accept an https endpoint although libs3 2.0
                                 * never verifies the server's certificate (anyone on the
                                 * path can read the data and the signed requests). 0
                                 * (default): https is refused. sigv4 always verifies. */
@@ -96,7 +96,7 @@ const char *ferry_objstore_backend_name(const ferry_objstore *os);
 /* ---------------------------------------------------------------- listings */
 
 typedef struct ferry_objstore_entry {
-    const char *key;          /* NUL-terminated, decoded; valid until the listing is reused */
+    const char *key; /* NUL-terminated, decoded; valid until the listing is reused */
     size_t key_len;
     uint64_t size;
     const char *etag;         /* without quotes; "" if the server sent none */
@@ -216,64 +216,64 @@ typedef ferry_rc (*ferry_objstore_mpu_cb)(ferry_objstore_op *op, const char *upl
 struct ferry_objstore_op {
     /* ---- request */
     ferry_objstore_op_type type;
-    const char *bucket;         /* target bucket (destination of COPY) */
-    const char *key;            /* target key (destination of COPY) */
-    const char *src_bucket;     /* COPY, TRANSFER */
-    const char *src_key;        /* COPY, TRANSFER */
-    uint64_t src_size;          /* COPY, TRANSFER: source size if known, else SIZE_UNKNOWN;
+    const char *bucket;        /* target bucket (destination of COPY) */
+    const char *key;           /* target key (destination of COPY) */
+    const char *src_bucket;    /* COPY, TRANSFER */
+    const char *src_key;       /* COPY, TRANSFER */
+    uint64_t src_size;         /* COPY, TRANSFER: source size if known, else SIZE_UNKNOWN;
                                  * above conf.multipart_threshold: multipart */
-    const char *src_if_match;   /* COPY, TRANSFER: only if the source ETag still is this (412
+    const char *src_if_match;  /* COPY, TRANSFER: only if the source ETag still is this (412
                                  * if not) */
-    int if_none_match;          /* COPY/PUT/TRANSFER: create only (If-None-Match: *; 412 if it
+    int if_none_match;         /* COPY/PUT/TRANSFER: create only (If-None-Match: *; 412 if it
                                  * exists). Not available with libs3 (refused). */
-    ferry_objstore *src_store;  /* TRANSFER: the store the source is read from (endpoint,
+    ferry_objstore *src_store; /* TRANSFER: the store the source is read from (endpoint,
                                  * credentials, TLS settings). Borrowed: it must outlive the op
                                  * and belong to the same thread; only its settings are used
                                  * (its own slots and queue are not). May be this store. */
-    int checksum_mode;          /* HEAD/GET: ask for the object's additional checksum
+    int checksum_mode;         /* HEAD/GET: ask for the object's additional checksum
                                  * (x-amz-checksum-mode: ENABLED) -> checksum_algo/checksum */
     const char *checksum_algorithm; /* COPY (single CopyObject only): x-amz-checksum-algorithm,
                                  * the target computes and keeps that checksum (CRC32, CRC32C,
                                  * SHA1, SHA256, CRC64NVME). PUT: only "SHA256", computed here
                                  * and sent as x-amz-checksum-sha256. NULL: none asked */
-    const char *upload_id;      /* ABORT_UPLOAD */
+    const char *upload_id;          /* ABORT_UPLOAD */
     const ferry_objstore_mpu *mpu_resume; /* COPY, TRANSFER: continue this upload if the
                                  * object is copied in parts (see multipart resume) */
-    ferry_objstore_mpu_cb mpu_progress; /* COPY, TRANSFER: optional, see multipart resume */
-    void *mpu_opaque;           /* the caller's, for mpu_progress; never touched */
-    const void *put_data;       /* PUT */
-    size_t put_len;             /* PUT */
-    const char *content_type;   /* PUT: default application/octet-stream */
-    size_t max_size;            /* GET: refuse larger objects; 0 -> conf.max_response_bytes */
-    const char *prefix;         /* LIST, optional */
-    const char *start_after;    /* LIST, optional: keys strictly after this one */
-    const char *continuation_token; /* LIST, optional: the previous page's next_token */
-    int max_keys;               /* LIST: 1..1000; 0 -> 1000 */
+    ferry_objstore_mpu_cb mpu_progress;   /* COPY, TRANSFER: optional, see multipart resume */
+    void *mpu_opaque;                     /* the caller's, for mpu_progress; never touched */
+    const void *put_data;                 /* PUT */
+    size_t put_len;                       /* PUT */
+    const char *content_type;             /* PUT: default application/octet-stream */
+    size_t max_size;         /* GET: refuse larger objects; 0 -> conf.max_response_bytes */
+    const char *prefix;      /* LIST, optional */
+    const char *start_after; /* LIST, optional: keys strictly after this one */
+    const char *continuation_token;  /* LIST, optional: the previous page's next_token */
+    int max_keys;                    /* LIST: 1..1000; 0 -> 1000 */
     ferry_objstore_listing *listing; /* LIST: receives the page */
-    void *user;                 /* the caller's; never touched by the library */
+    void *user;                      /* the caller's; never touched by the library */
 
     /* ---- result, valid in the done callback and after it */
-    ferry_rc rc;                /* FERRY_OK, RETRYABLE, PERMANENT, or CANCELLED (never ran) */
-    ferry_error err;            /* when rc != FERRY_OK */
-    int http_status;            /* final HTTP status, 0 if no response */
+    ferry_rc rc;     /* FERRY_OK, RETRYABLE, PERMANENT, or CANCELLED (never ran) */
+    ferry_error err; /* when rc != FERRY_OK */
+    int http_status; /* final HTTP status, 0 if no response */
     char s3_code[FERRY_OBJSTORE_S3_CODE_MAX]; /* S3 error Code ("NoSuchKey"), or "" */
     char etag[FERRY_OBJSTORE_ETAG_MAX];       /* HEAD, COPY, PUT, GET, TRANSFER: without
                                                * quotes */
-    uint64_t size;              /* HEAD, GET: object size; TRANSFER: bytes copied; COPY with
+    uint64_t size;            /* HEAD, GET: object size; TRANSFER: bytes copied; COPY with
                                  * libs3: the new object's size (from its HEAD) */
-    int64_t last_modified_ms;   /* HEAD, GET: ms since the epoch, 0 if unknown */
-    int multipart;              /* COPY, TRANSFER: done as a multipart upload (ETag is then
+    int64_t last_modified_ms; /* HEAD, GET: ms since the epoch, 0 if unknown */
+    int multipart;            /* COPY, TRANSFER: done as a multipart upload (ETag is then
                                  * "...-N", not an MD5) */
     /* HEAD, GET, PUT, COPY (single request): from the response headers, "" if absent */
-    char checksum_algo[16];     /* "CRC32C", ... (x-amz-checksum-<algo>) */
+    char checksum_algo[16];                     /* "CRC32C", ... (x-amz-checksum-<algo>) */
     char checksum[FERRY_OBJSTORE_CHECKSUM_MAX]; /* its value as sent; composite ones end
                                  * in "-N" */
-    char sse[32];               /* x-amz-server-side-encryption ("AES256", "aws:kms",
+    char sse[32];   /* x-amz-server-side-encryption ("AES256", "aws:kms",
                                  * "aws:kms:dsse"), or "SSE-C" when a customer key was used:
                                  * with aws:kms* and SSE-C the ETag is not an MD5 */
-    int src_failed;             /* TRANSFER: the failed request went to src_store (GET or
+    int src_failed; /* TRANSFER: the failed request went to src_store (GET or
                                  * HEAD of the source), not to this store */
-    char *get_data;             /* GET: malloc'd, NUL-terminated for convenience; the caller
+    char *get_data; /* GET: malloc'd, NUL-terminated for convenience; the caller
                                  * frees it with free() */
     size_t get_len;
 
@@ -283,7 +283,7 @@ struct ferry_objstore_op {
 
     /* ---- private to the backend */
     void *priv_;
-    int64_t started_us_;        /* private to run_batch: when it was submitted */
+    int64_t started_us_; /* private to run_batch: when it was submitted */
     ferry_objstore_op *next_;
 };
 
@@ -303,8 +303,8 @@ typedef enum {
 
 /* Scope of a failed COPY/TRANSFER of one object (rc, http_status and s3_code as the op
  * reports them). *cls gets the class for the failure report (a FERRY_EC_* string). */
-ferry_objstore_scope ferry_objstore_object_scope(ferry_rc rc, int http_status,
-                                                 const char *code, const char **cls);
+ferry_objstore_scope ferry_objstore_object_scope(ferry_rc rc, int http_status, const char *code,
+                                                 const char **cls);
 
 /* Zeroes op and sets type and src_size = SIZE_UNKNOWN. */
 void ferry_objstore_op_init(ferry_objstore_op *op, ferry_objstore_op_type type);

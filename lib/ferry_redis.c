@@ -399,9 +399,9 @@ static int err_is(const redisReply *rep, const char *code)
 static ferry_rc classify_error_reply(ferry_redis *r, const redisReply *rep, const char *what,
                                      int *drop, ferry_error *err)
 {
-    static const char *const retryable[] = {"LOADING", "BUSY",     "MASTERDOWN", "TRYAGAIN",
-                                            "CLUSTERDOWN", "READONLY", "OOM",  "NOREPLICAS",
-                                            NULL};
+    static const char *const retryable[] = {"LOADING",  "BUSY",        "MASTERDOWN",
+                                            "TRYAGAIN", "CLUSTERDOWN", "READONLY",
+                                            "OOM",      "NOREPLICAS",  NULL};
     int len = rep->len > 300 ? 300 : (int)rep->len;
 
     *drop = 0;
@@ -478,7 +478,8 @@ static ferry_rc connect_now(ferry_redis *r, ferry_error *err)
     ferry_rc rc;
 
     errno = 0;
-    c = redisConnectWithTimeout(r->conf.host, r->conf.port, ms_to_tv(r->conf.connect_timeout_ms));
+    c = redisConnectWithTimeout(r->conf.host, r->conf.port,
+                                ms_to_tv(r->conf.connect_timeout_ms));
     saved_errno = errno;
     if (!c)
         return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_REDIS,
@@ -596,8 +597,8 @@ ferry_rc ferry_redis_command(ferry_redis *r, int argc, const char **argv, const 
         return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INTERNAL,
                                "redis: empty command");
     /* the command name only, never its arguments */
-    snprintf(what, sizeof(what), "%.*s", argvlen ? (int)(argvlen[0] < 32 ? argvlen[0] : 32) : 32,
-             argv[0]);
+    snprintf(what, sizeof(what), "%.*s",
+             argvlen ? (int)(argvlen[0] < 32 ? argvlen[0] : 32) : 32, argv[0]);
     rc = command_raw(r, what, argc, argv, argvlen, reply, err);
     if (rc != FERRY_OK)
         return rc;

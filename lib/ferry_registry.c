@@ -19,12 +19,12 @@
 /* One file's last good contents. */
 typedef struct reg_file {
     char *path;
-    ferry_onboard *specs;  /* last good; NULL/0 if it never parsed */
+    ferry_onboard *specs; /* last good; NULL/0 if it never parsed */
     size_t n;
-    uint64_t good_hash;    /* content hash of the last good version (has_good) */
-    uint64_t bad_hash;     /* ... of the last rejected version (has_bad): reported once */
+    uint64_t good_hash; /* content hash of the last good version (has_good) */
+    uint64_t bad_hash;  /* ... of the last rejected version (has_bad): reported once */
     int has_good, has_bad;
-    int seen;              /* mark for the current reload */
+    int seen; /* mark for the current reload */
 } reg_file;
 
 struct ferry_registry {
@@ -79,7 +79,8 @@ ferry_rc ferry_registry_parse(const char *text, size_t len, ferry_onboard **out,
                              "the file must hold a JSON object with a \"datasets\" array");
         goto out;
     }
-    json_object_foreach(root, key, v) {
+    json_object_foreach(root, key, v)
+    {
         if (strcmp(key, "datasets") == 0) {
             datasets = v;
         } else if (strcmp(key, "version") == 0) {
@@ -104,7 +105,8 @@ ferry_rc ferry_registry_parse(const char *text, size_t len, ferry_onboard **out,
         rc = ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
         goto out;
     }
-    json_array_foreach(datasets, i, v) {
+    json_array_foreach(datasets, i, v)
+    {
         ferry_onboard *s = &specs[count++];
         if ((rc = ferry_event_json_onboard(v, 0, s, err)) != FERRY_OK) {
             ferry_error_prefix(err, "datasets[%zu]", i);
@@ -201,7 +203,8 @@ static char *read_file(const char *path, size_t *len, char *errstr, size_t errst
             break;
         n += (size_t)r;
         if (n > FERRY_REGISTRY_MAX_FILE_BYTES) {
-            snprintf(errstr, errstr_size, "larger than %d bytes", FERRY_REGISTRY_MAX_FILE_BYTES);
+            snprintf(errstr, errstr_size, "larger than %d bytes",
+                     FERRY_REGISTRY_MAX_FILE_BYTES);
             goto fail;
         }
     }
@@ -253,8 +256,8 @@ static void load_one(ferry_registry *reg, const char *path, ferry_registry_resul
     if (!(text = read_file(path, &len, why, sizeof(why)))) {
         /* Vanished between readdir and open, or unreadable: keep the last good state. */
         res->files_rejected++;
-        ferry_warn(NULL, "registry: cannot read %s (%s); keeping its last good contents",
-                   path, why);
+        ferry_warn(NULL, "registry: cannot read %s (%s); keeping its last good contents", path,
+                   why);
         return;
     }
     h = fnv1a(text, len);
@@ -354,8 +357,8 @@ ferry_rc ferry_registry_reload(ferry_registry *reg, ferry_registry_result *res,
         DIR *d = opendir(reg->path);
         struct dirent *de;
         if (!d)
-            return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_CONFIG,
-                                   "registry %s: %s", reg->path, strerror(errno));
+            return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_CONFIG, "registry %s: %s",
+                                   reg->path, strerror(errno));
         while ((de = readdir(d))) {
             char **nn;
             if (!wanted_name(de->d_name))
@@ -395,7 +398,8 @@ ferry_rc ferry_registry_reload(ferry_registry *reg, ferry_registry_result *res,
     }
     /* Keep files in path order so "first file wins" is stable. */
     for (size_t i = 1; i < reg->n_files; i++)
-        for (size_t j = i; j > 0 && strcmp(reg->files[j - 1].path, reg->files[j].path) > 0; j--) {
+        for (size_t j = i; j > 0 && strcmp(reg->files[j - 1].path, reg->files[j].path) > 0;
+             j--) {
             reg_file t = reg->files[j];
             reg->files[j] = reg->files[j - 1];
             reg->files[j - 1] = t;

@@ -12,18 +12,25 @@
 #include "ferry_uri.h"
 #include "objstore/objstore_internal.h"
 
-#define NS_SEP '\x01'     /* cannot occur in an XML document, so never in a namespace */
+#define NS_SEP '\x01' /* cannot occur in an XML document, so never in a namespace */
 #define MAX_DEPTH 16
-#define MAX_TEXT 8192     /* an encoded 1024-byte key is at most 3072 */
+#define MAX_TEXT 8192      /* an encoded 1024-byte key is at most 3072 */
 #define MAX_ENTRIES 100000 /* S3 sends at most 1000 per page */
 
 enum field {
     F_NONE = 0,
     /* result documents */
-    F_ETAG, F_UPLOAD_ID, F_CODE, F_MESSAGE,
+    F_ETAG,
+    F_UPLOAD_ID,
+    F_CODE,
+    F_MESSAGE,
     /* ListBucketResult */
-    F_IS_TRUNCATED, F_ENCODING_TYPE,
-    F_C_KEY, F_C_SIZE, F_C_ETAG, F_C_LAST_MODIFIED,
+    F_IS_TRUNCATED,
+    F_ENCODING_TYPE,
+    F_C_KEY,
+    F_C_SIZE,
+    F_C_ETAG,
+    F_C_LAST_MODIFIED,
     /* ListMultipartUploadsResult (Upload/Key and IsTruncated reuse the above) */
     F_U_UPLOAD_ID,
 };
@@ -286,9 +293,7 @@ static void end_result_field(pctx *c)
     ferry_s3xml_result *r = c->r;
 
     switch (c->field) {
-    case F_ETAG:
-        strip_etag(c->text, r->etag, sizeof(r->etag));
-        break;
+    case F_ETAG: strip_etag(c->text, r->etag, sizeof(r->etag)); break;
     case F_UPLOAD_ID:
         if (c->text_len >= sizeof(r->upload_id)) {
             fail(c, "UploadId too long");
@@ -296,14 +301,9 @@ static void end_result_field(pctx *c)
         }
         copy_text(c, r->upload_id, sizeof(r->upload_id));
         break;
-    case F_CODE:
-        copy_text(c, r->code, sizeof(r->code));
-        break;
-    case F_MESSAGE:
-        copy_text(c, r->message, sizeof(r->message));
-        break;
-    default:
-        break;
+    case F_CODE: copy_text(c, r->code, sizeof(r->code)); break;
+    case F_MESSAGE: copy_text(c, r->message, sizeof(r->message)); break;
+    default: break;
     }
 }
 
@@ -315,12 +315,8 @@ static void end_list_field(pctx *c)
     long long t;
 
     switch (c->field) {
-    case F_IS_TRUNCATED:
-        l->is_truncated = !strcmp(c->text, "true");
-        break;
-    case F_ENCODING_TYPE:
-        c->url_encoded = !strcmp(c->text, "url");
-        break;
+    case F_IS_TRUNCATED: l->is_truncated = !strcmp(c->text, "true"); break;
+    case F_ENCODING_TYPE: c->url_encoded = !strcmp(c->text, "url"); break;
     case F_C_KEY:
         if (memchr(c->text, '\0', c->text_len)) {
             fail(c, "key contains a NUL byte");
@@ -368,8 +364,7 @@ static void end_list_field(pctx *c)
         t = ferry_s3xml_parse_time(c->text);
         c->cur.last_modified_ms = t < 0 ? 0 : (int64_t)t;
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -502,7 +497,8 @@ static int finish_objects(ferry_objstore_listing *l, int url_encoded, size_t *la
         /* S3 sends an ETag with every object. A "dir/" entry without one is a file-system
          * backend's directory (S3Proxy's jclouds "filesystem" provider lists them), not an
          * object: copying it would fail or invent an object. */
-        if (e.etag_off_ == SIZE_MAX && e.key_len && l->arena_[e.key_off_ + e.key_len - 1] == '/') {
+        if (e.etag_off_ == SIZE_MAX && e.key_len &&
+            l->arena_[e.key_off_ + e.key_len - 1] == '/') {
             l->skipped_dirs++;
             continue;
         }
@@ -586,8 +582,8 @@ int ferry_s3xml_parse_list(const char *xml, size_t len, ferry_objstore_listing *
     return parse_page(xml, len, l, 0, why, why_size);
 }
 
-int ferry_s3xml_parse_uploads(const char *xml, size_t len, ferry_objstore_listing *l,
-                              char *why, size_t why_size)
+int ferry_s3xml_parse_uploads(const char *xml, size_t len, ferry_objstore_listing *l, char *why,
+                              size_t why_size)
 {
     return parse_page(xml, len, l, 1, why, why_size);
 }

@@ -15,11 +15,11 @@
  * InitiateMultipartUploadResult, CompleteMultipartUploadResult. Fields absent from the
  * document are left "". */
 typedef struct ferry_s3xml_result {
-    char root[64];                             /* local name of the root element */
-    char etag[FERRY_OBJSTORE_ETAG_MAX];        /* ETag, quotes stripped */
-    char upload_id[1024];                      /* UploadId */
-    char code[FERRY_OBJSTORE_S3_CODE_MAX];     /* Error/Code */
-    char message[512];                         /* Error/Message (truncated if longer) */
+    char root[64];                         /* local name of the root element */
+    char etag[FERRY_OBJSTORE_ETAG_MAX];    /* ETag, quotes stripped */
+    char upload_id[1024];                  /* UploadId */
+    char code[FERRY_OBJSTORE_S3_CODE_MAX]; /* Error/Code */
+    char message[512];                     /* Error/Message (truncated if longer) */
 } ferry_s3xml_result;
 
 /* Returns 0, or -1 and a reason in why if the bytes are not a well-formed, acceptable
@@ -36,8 +36,8 @@ int ferry_s3xml_parse_list(const char *xml, size_t len, ferry_objstore_listing *
 /* Parses a ListMultipartUploadsResult page into l: each entry's key and upload_id (size 0,
  * etag ""); next_token is the page's last key when truncated (send as key-marker). Returns
  * 0, or -1 and why. */
-int ferry_s3xml_parse_uploads(const char *xml, size_t len, ferry_objstore_listing *l,
-                              char *why, size_t why_size);
+int ferry_s3xml_parse_uploads(const char *xml, size_t len, ferry_objstore_listing *l, char *why,
+                              size_t why_size);
 
 /* "2026-11-26T01:18:10.123Z" -> ms since the epoch; -1 if malformed. */
 long long ferry_s3xml_parse_time(const char *s);

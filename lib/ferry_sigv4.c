@@ -32,7 +32,8 @@ static int hmac(const void *key, size_t key_len, const char *msg, unsigned char 
 {
     unsigned int n = 32;
     return HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)msg, strlen(msg), out,
-                &n) && n == 32
+                &n) &&
+                   n == 32
                ? 0
                : -1;
 }
@@ -139,7 +140,11 @@ size_t ferry_sigv4_authorization(const ferry_sigv4_request *r, char *out, size_t
     md = EVP_MD_CTX_new();
     if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
         goto out;
-#define UPD(s) do { if (!EVP_DigestUpdate(md, (s), strlen(s))) goto out; } while (0)
+#define UPD(s)                                                                                 \
+    do {                                                                                       \
+        if (!EVP_DigestUpdate(md, (s), strlen(s)))                                             \
+            goto out;                                                                          \
+    } while (0)
     UPD(r->method);
     UPD("\n");
     UPD(r->canonical_uri);

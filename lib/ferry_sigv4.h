@@ -14,7 +14,8 @@
 #include <stddef.h>
 #include <time.h>
 
-#define FERRY_SIGV4_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define FERRY_SIGV4_EMPTY_SHA256                                                               \
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define FERRY_SIGV4_UNSIGNED "UNSIGNED-PAYLOAD"
 
 /* A request header. name must be lowercase; value is signed after trimming outer blanks
@@ -30,10 +31,10 @@ typedef struct ferry_sigv4_request {
     const char *canonical_query; /* exactly as sent (see ferry_uri_query_build); "" if none */
     const ferry_sigv4_header *headers; /* every header to sign, host and x-amz-date included */
     size_t n_headers;                  /* <= 32 */
-    const char *payload_hash;    /* hex SHA-256 of the body, or FERRY_SIGV4_UNSIGNED */
-    const char *amz_date;        /* "YYYYMMDDTHHMMSSZ", the x-amz-date header's value */
+    const char *payload_hash;          /* hex SHA-256 of the body, or FERRY_SIGV4_UNSIGNED */
+    const char *amz_date;              /* "YYYYMMDDTHHMMSSZ", the x-amz-date header's value */
     const char *region;
-    const char *service;         /* "s3" */
+    const char *service; /* "s3" */
     const char *access_key;
     const unsigned char *signing_key; /* 32 bytes from ferry_sigv4_signing_key() */
 } ferry_sigv4_request;

@@ -21,10 +21,10 @@
  * first reply element is a status word. Timestamps are the server's TIME, in ms. The
  * prelude asks Redis < 5 for effects replication (TIME before a write); on 5+ it is the
  * default and the call is a harmless no-op. */
-#define LUA_PRELUDE                                                                            \
-    "if redis.replicate_commands then pcall(redis.replicate_commands) end\n"                   \
-    "local function now_ms()\n"                                                                \
-    "  local t = redis.call('TIME')\n"                                                         \
+#define LUA_PRELUDE                                                                               \
+    "if redis.replicate_commands then pcall(redis.replicate_commands) end\n"                      \
+    "local function now_ms()\n"                                                                   \
+    "  local t = redis.call('TIME')\n"                                                            \
     "  return string.format('%.0f', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))\n" \
     "end\n"
 
@@ -119,15 +119,14 @@ static const ferry_redis_script lua_renew = {
  * -> {'fenced', holder}     not our lease; nothing changed */
 static const ferry_redis_script lua_release = {
     "release",
-    LUA_PRELUDE
-    "local holder = redis.call('GET', KEYS[1])\n"
-    "if holder ~= ARGV[1] then return {'fenced', holder or ''} end\n"
-    "redis.call('DEL', KEYS[1])\n"
-    "local st = redis.call('HMGET', KEYS[2], 'fence', 'status')\n"
-    "if st[1] == ARGV[2] and st[2] == 'running' then\n"
-    "  redis.call('HSET', KEYS[2], 'status', 'pending', 'updated_at', now_ms())\n"
-    "end\n"
-    "return {'ok'}\n",
+    LUA_PRELUDE "local holder = redis.call('GET', KEYS[1])\n"
+                "if holder ~= ARGV[1] then return {'fenced', holder or ''} end\n"
+                "redis.call('DEL', KEYS[1])\n"
+                "local st = redis.call('HMGET', KEYS[2], 'fence', 'status')\n"
+                "if st[1] == ARGV[2] and st[2] == 'running' then\n"
+                "  redis.call('HSET', KEYS[2], 'status', 'pending', 'updated_at', now_ms())\n"
+                "end\n"
+                "return {'ok'}\n",
 };
 
 /* Shared by the fenced writers: nil when the caller still owns the migration, else the
@@ -403,8 +402,8 @@ void ferry_state_spec_hash(const ferry_onboard *ev, char out[17])
 
 /* ---- helpers ---------------------------------------------------------------------- */
 
-static const char *const status_names[] = {"none", "pending", "running", "done", "failed",
-                                           "failed_objects", "unknown"};
+static const char *const status_names[] = {"none",   "pending",        "running", "done",
+                                           "failed", "failed_objects", "unknown"};
 
 const char *ferry_mig_status_name(ferry_mig_status s)
 {
@@ -467,7 +466,8 @@ typedef struct {
 
 static ferry_rc make_keys(keyset *k, const char *dataset, ferry_error *err)
 {
-    ferry_rc rc = ferry_state_key(k->state, sizeof(k->state), dataset, FERRY_STATE_KEY_STATE, err);
+    ferry_rc rc = ferry_state_key(k->state, sizeof(k->state), dataset, FERRY_STATE_KEY_STATE,
+                                  err);
     if (rc == FERRY_OK)
         rc = ferry_state_key(k->lease, sizeof(k->lease), dataset, FERRY_STATE_KEY_LEASE, err);
     if (rc == FERRY_OK)
@@ -560,8 +560,8 @@ static ferry_rc fenced(const ferry_lease *l, const char *what, const redisReply 
     return ferry_error_set(err, FERRY_ERR_CANCELLED, FERRY_EC_FENCED,
                            "%s refused for dataset %s: lease %s:%" PRId64
                            " lost (lease now %s%s%s)",
-                           what, l->dataset, l->worker, l->fence,
-                           holder[0] ? holder : "free", sf[0] ? ", state fence " : "", sf);
+                           what, l->dataset, l->worker, l->fence, holder[0] ? holder : "free",
+                           sf[0] ? ", state fence " : "", sf);
 }
 
 /* Trims s to at most max bytes without splitting a UTF-8 sequence. */
@@ -761,8 +761,8 @@ ferry_rc ferry_state_report_key(char *buf, size_t size, const char *dataset,
 /* One report line as JSON; NULL when out of memory. The caller frees it. */
 static char *report_json(const ferry_report_entry *e)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "key", e->key, "outcome", e->outcome,
-                          "class", e->cls, "message", e->message ? e->message : "");
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "key", e->key, "outcome", e->outcome, "class",
+                          e->cls, "message", e->message ? e->message : "");
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return s;
@@ -914,9 +914,9 @@ static ferry_rc finish(ferry_redis *r, const ferry_lease *lease, const char *sta
     argv[7] = ot;
     argv[8] = cls;
     argv[9] = msg;
-    return run_fenced(r, &lua_finish, lease, strcmp(status, "done") == 0 ? "mark done"
-                                                                          : "mark failed",
-                      2, 10, argv, err);
+    return run_fenced(r, &lua_finish, lease,
+                      strcmp(status, "done") == 0 ? "mark done" : "mark failed", 2, 10, argv,
+                      err);
 }
 
 ferry_rc ferry_state_mark_done(ferry_redis *r, const ferry_lease *lease, int64_t objects_done,
@@ -939,8 +939,7 @@ ferry_rc ferry_state_mark_failed_objects(ferry_redis *r, const ferry_lease *leas
 }
 
 ferry_rc ferry_state_mark_failed(ferry_redis *r, const ferry_lease *lease,
-                                 const char *error_class, const char *message,
-                                 ferry_error *err)
+                                 const char *error_class, const char *message, ferry_error *err)
 {
     return finish(r, lease, "failed", -1, -1, -1, error_class ? error_class : FERRY_EC_INTERNAL,
                   message ? message : "", err);
@@ -1136,9 +1135,9 @@ struct ferry_state_iter {
     ferry_redis *r;
     char cursor[32];
     char count[16];
-    int finished;         /* the server returned cursor 0 */
-    redisReply *batch;    /* the last SCAN reply */
-    size_t pos;           /* next key in batch->element[1] */
+    int finished;      /* the server returned cursor 0 */
+    redisReply *batch; /* the last SCAN reply */
+    size_t pos;        /* next key in batch->element[1] */
     char name[FERRY_STATE_DATASET_MAX + 1];
 };
 
@@ -1171,7 +1170,8 @@ ferry_rc ferry_state_iter_next(ferry_state_iter *it, const char **dataset, ferry
             while (it->pos < keys->elements) {
                 const redisReply *key = keys->element[it->pos++];
                 if (key->type == REDIS_REPLY_STRING &&
-                    ferry_state_key_dataset(key->str, key->len, it->name, sizeof(it->name)) == 0) {
+                    ferry_state_key_dataset(key->str, key->len, it->name, sizeof(it->name)) ==
+                        0) {
                     *dataset = it->name;
                     return FERRY_OK;
                 }
@@ -1182,8 +1182,8 @@ ferry_rc ferry_state_iter_next(ferry_state_iter *it, const char **dataset, ferry
         if (it->finished)
             return FERRY_OK;
 
-        const char *argv[6] = {"SCAN", it->cursor, "MATCH", "ferry:{*}:state", "COUNT",
-                               it->count};
+        const char *argv[6] = {"SCAN",  it->cursor, "MATCH", "ferry:{*}:state",
+                               "COUNT", it->count};
         redisReply *rep = NULL;
         ferry_rc rc = ferry_redis_command(it->r, 6, argv, NULL, &rep, err);
         if (rc != FERRY_OK)
@@ -1306,9 +1306,8 @@ ferry_rc ferry_state_announce_claim(ferry_redis *r, const char *dataset, const c
     return FERRY_OK;
 }
 
-ferry_rc ferry_state_announce_release(ferry_redis *r, const char *dataset,
-                                      const char *event_id, const char *owner,
-                                      ferry_error *err)
+ferry_rc ferry_state_announce_release(ferry_redis *r, const char *dataset, const char *event_id,
+                                      const char *owner, ferry_error *err)
 {
     return eval_on_state(r, &lua_announce_release, dataset, event_id, owner, err);
 }
@@ -1337,12 +1336,11 @@ ferry_rc ferry_state_notified_get(ferry_redis *r, const char *dataset, const cha
 /* WEBHOOK  KEYS: state   ARGV: event_id, outcome
  * Records the webhook outcome on the migration of this event only. */
 static const ferry_redis_script lua_webhook = {
-    "webhook",
-    "if redis.call('HGET', KEYS[1], 'event_id') == ARGV[1] then\n"
-    "  redis.call('HSET', KEYS[1], 'webhook', ARGV[2])\n"
-    "  return 1\n"
-    "end\n"
-    "return 0\n"};
+    "webhook", "if redis.call('HGET', KEYS[1], 'event_id') == ARGV[1] then\n"
+               "  redis.call('HSET', KEYS[1], 'webhook', ARGV[2])\n"
+               "  return 1\n"
+               "end\n"
+               "return 0\n"};
 
 ferry_rc ferry_state_report_read(ferry_redis *r, const char *dataset, const char *event_id,
                                  char **out, size_t *len, ferry_error *err)
@@ -1370,7 +1368,8 @@ ferry_rc ferry_state_report_read(ferry_redis *r, const char *dataset, const char
     if (total > 0) {
         if (!(*out = malloc(total + 1))) {
             freeReplyObject(rep);
-            return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
+            return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL,
+                                   "out of memory");
         }
         for (size_t i = 0; i < rep->elements; i++) {
             const redisReply *e = rep->element[i];
@@ -1388,16 +1387,14 @@ ferry_rc ferry_state_report_read(ferry_redis *r, const char *dataset, const char
 
 /* REPORT_OBJECT  KEYS: state   ARGV: event_id, uri (this event's migration only) */
 static const ferry_redis_script lua_report_object = {
-    "report-object",
-    "if redis.call('HGET', KEYS[1], 'event_id') == ARGV[1] then\n"
-    "  redis.call('HSET', KEYS[1], 'report_object', ARGV[2])\n"
-    "  return 1\n"
-    "end\n"
-    "return 0\n"};
+    "report-object", "if redis.call('HGET', KEYS[1], 'event_id') == ARGV[1] then\n"
+                     "  redis.call('HSET', KEYS[1], 'report_object', ARGV[2])\n"
+                     "  return 1\n"
+                     "end\n"
+                     "return 0\n"};
 
 ferry_rc ferry_state_note_report_object(ferry_redis *r, const char *dataset,
-                                        const char *event_id, const char *uri,
-                                        ferry_error *err)
+                                        const char *event_id, const char *uri, ferry_error *err)
 {
     return eval_on_state(r, &lua_report_object, dataset, event_id, uri, err);
 }

@@ -75,10 +75,10 @@ typedef enum {
     FERRY_MIG_DONE,
     FERRY_MIG_FAILED,
     FERRY_MIG_FAILED_OBJECTS, /* finished, but some objects failed: see the report */
-    FERRY_MIG_UNKNOWN,  /* a status value this version does not know */
+    FERRY_MIG_UNKNOWN,        /* a status value this version does not know */
 } ferry_mig_status;
 
-const char *ferry_mig_status_name(ferry_mig_status s);   /* "none", "pending", ... */
+const char *ferry_mig_status_name(ferry_mig_status s);            /* "none", "pending", ... */
 int ferry_mig_status_parse(const char *s, ferry_mig_status *out); /* 0 ok, -1 unknown */
 
 /* The state hash, read by ferry_state_get(). Strings are heap-owned by the struct and NULL
@@ -87,36 +87,36 @@ typedef struct ferry_migration_state {
     char *dataset;
     ferry_mig_status status;
     char *event_id;
-    char *worker;       /* the last owner */
-    int64_t fence;      /* the last owner's fence */
+    char *worker;  /* the last owner */
+    int64_t fence; /* the last owner's fence */
     char *source_uri;
     char *target_uri;
     char *spec_hash;
-    int64_t started_at_ms;  /* 0 = absent */
+    int64_t started_at_ms; /* 0 = absent */
     int64_t updated_at_ms;
     int64_t finished_at_ms;
     int64_t objects_done;
     int64_t bytes_done;
-    int64_t objects_total;  /* -1 = not known */
+    int64_t objects_total;         /* -1 = not known */
     int objects_total_lower_bound; /* 1: the source is still being listed; the total is
                                     * at least objects_total ("n of >= m") */
-    int64_t attempts;       /* acquisitions for this event id */
+    int64_t attempts;              /* acquisitions for this event id */
     /* outcome counts (absolute, 0 when absent): objects_done = copied + identical */
-    int64_t objects_copied;    /* copied and verified */
-    int64_t objects_identical; /* already identical at the target, not copied */
-    int64_t objects_vanished;  /* listed, then gone from the source (404 on copy) */
-    int64_t objects_failed;    /* a permanent error on that one object; in the report */
-    char *report;           /* Redis key of the failure report (a hash), NULL = none */
-    char *report_object;    /* s3:// URI of the JSON-lines copy of the report, or NULL */
+    int64_t objects_copied;        /* copied and verified */
+    int64_t objects_identical;     /* already identical at the target, not copied */
+    int64_t objects_vanished;      /* listed, then gone from the source (404 on copy) */
+    int64_t objects_failed;        /* a permanent error on that one object; in the report */
+    char *report;                  /* Redis key of the failure report (a hash), NULL = none */
+    char *report_object;           /* s3:// URI of the JSON-lines copy of the report, or NULL */
     int64_t attempt_started_at_ms; /* when the current attempt took the lease; 0 = absent */
     int64_t attempt_objects;       /* objects_done / bytes_done when it started */
     int64_t attempt_bytes;
-    char *checkpoint;       /* every source key <= this is copied and verified; NULL = none */
+    char *checkpoint; /* every source key <= this is copied and verified; NULL = none */
     char *last_error;
     char *error_class;
     /* lease, read in the same atomic script */
-    char *lease_holder;     /* "<worker>:<fence>", NULL = no lease */
-    int64_t lease_ttl_ms;   /* remaining, -1 = no lease */
+    char *lease_holder;   /* "<worker>:<fence>", NULL = no lease */
+    int64_t lease_ttl_ms; /* remaining, -1 = no lease */
 } ferry_migration_state;
 
 void ferry_migration_state_clear(ferry_migration_state *st);
@@ -156,7 +156,7 @@ typedef struct ferry_acquire_req {
     const char *spec_hash;  /* ferry_state_spec_hash(); may be "" */
     const char *source_uri; /* stored for the status command; may be NULL */
     const char *target_uri;
-    int64_t ttl_ms;         /* 1 .. FERRY_STATE_LEASE_TTL_MAX_MS */
+    int64_t ttl_ms; /* 1 .. FERRY_STATE_LEASE_TTL_MAX_MS */
 } ferry_acquire_req;
 
 typedef enum {
@@ -170,11 +170,11 @@ typedef struct ferry_acquire_result {
     ferry_acquire_outcome outcome;
     /* OK */
     ferry_lease lease;
-    int resumed;            /* 1: same event and spec, not done: continue from checkpoint */
-    int took_over;          /* 1: the lease was ours already (same worker id, e.g. restarted
+    int resumed;          /* 1: same event and spec, not done: continue from checkpoint */
+    int took_over;        /* 1: the lease was ours already (same worker id, e.g. restarted
                                pod); it got a new fence, the old one is now refused */
-    char *checkpoint;       /* heap; NULL = start from the beginning */
-    int64_t objects_done;   /* with the checkpoint (0 on a fresh start) */
+    char *checkpoint;     /* heap; NULL = start from the beginning */
+    int64_t objects_done; /* with the checkpoint (0 on a fresh start) */
     int64_t bytes_done;
     int64_t objects_total;  /* -1 = unknown */
     int64_t attempts;       /* 1 on a fresh start, +1 per resume */
@@ -182,11 +182,11 @@ typedef struct ferry_acquire_result {
     int64_t objects_identical;
     int64_t objects_vanished;
     int64_t objects_failed;
-    int64_t started_at_ms;  /* when this event's migration started (Redis clock) */
-    int recheck;            /* 1: this event ended failed_objects before (a replay): start
+    int64_t started_at_ms; /* when this event's migration started (Redis clock) */
+    int recheck;           /* 1: this event ended failed_objects before (a replay): start
                                over, but check every object at the target first */
     /* BUSY */
-    char *holder;           /* heap, "<worker>:<fence>" */
+    char *holder; /* heap, "<worker>:<fence>" */
     int64_t holder_ttl_ms;
     /* ALREADY_DONE (objects_done and bytes_done are also set) */
     int64_t finished_at_ms;
@@ -217,14 +217,15 @@ ferry_rc ferry_state_release(ferry_redis *r, const ferry_lease *lease, ferry_err
 
 /* One line of a failure report: a source key that failed (or vanished) and why. */
 typedef struct ferry_report_entry {
-    const char *key;      /* the source key */
-    const char *outcome;  /* "failed" or "vanished" */
-    const char *cls;      /* error class (FERRY_EC_*) */
+    const char *key;     /* the source key */
+    const char *outcome; /* "failed" or "vanished" */
+    const char *cls;     /* error class (FERRY_EC_*) */
     const char *message;
 } ferry_report_entry;
 
 #define FERRY_STATE_REPORT_MAX 10000 /* entries kept per report; the counts go on */
-#define FERRY_STATE_REPORT_TTL_MS (30LL * 24 * 3600 * 1000) /* a report outlives its DLQ
+#define FERRY_STATE_REPORT_TTL_MS                                                              \
+    (30LL * 24 * 3600 * 1000) /* a report outlives its DLQ
                                                               * record long enough to act */
 
 /* The report of one event's migration: the hash "ferry:{<dataset>}:report:<event_id>"
@@ -233,9 +234,9 @@ ferry_rc ferry_state_report_key(char *buf, size_t size, const char *dataset,
                                 const char *event_id, ferry_error *err);
 
 typedef struct ferry_checkpoint {
-    const char *key;       /* every source key <= key is copied and verified, or recorded
+    const char *key;      /* every source key <= key is copied and verified, or recorded
                               as failed/vanished in the report; not NULL */
-    int64_t objects_done;  /* absolute values, so a retried write is harmless */
+    int64_t objects_done; /* absolute values, so a retried write is harmless */
     int64_t bytes_done;
     int64_t objects_total; /* < 0: leave unchanged */
     /* outcome counts, absolute; < 0: leave unchanged */
@@ -263,8 +264,7 @@ ferry_rc ferry_state_note_verify(ferry_redis *r, const ferry_lease *lease, const
  * migration is waiting (an S3 endpoint down or stalled); status is unchanged, and
  * mark_done clears them. Fenced like a checkpoint; message truncated like mark_failed's. */
 ferry_rc ferry_state_note_error(ferry_redis *r, const ferry_lease *lease,
-                                const char *error_class, const char *message,
-                                ferry_error *err);
+                                const char *error_class, const char *message, ferry_error *err);
 
 /* status=done, finished_at, final counts (objects_total < 0: leave), clears last_error
  * and error_class, deletes the lease -- one atomic, fenced script. Idempotent: retried
@@ -343,9 +343,8 @@ typedef enum {
 ferry_rc ferry_state_announce_claim(ferry_redis *r, const char *dataset, const char *event_id,
                                     const char *owner, int64_t ttl_ms,
                                     ferry_announce_claim *out, ferry_error *err);
-ferry_rc ferry_state_announce_release(ferry_redis *r, const char *dataset,
-                                      const char *event_id, const char *owner,
-                                      ferry_error *err);
+ferry_rc ferry_state_announce_release(ferry_redis *r, const char *dataset, const char *event_id,
+                                      const char *owner, ferry_error *err);
 
 /* The optional webhook's outcome ("ok" or "failed: <why>") in the state field `webhook`,
  * for this event's migration only: a failing webhook never undoes a migration, but it

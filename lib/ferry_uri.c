@@ -16,10 +16,7 @@ static int is_lower_alnum(unsigned char c)
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
-static int has_prefix(const char *s, const char *p)
-{
-    return strncmp(s, p, strlen(p)) == 0;
-}
+static int has_prefix(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
 
 static int has_suffix(const char *s, size_t len, const char *suf)
 {
@@ -74,7 +71,8 @@ int ferry_uri_bucket_valid(const char *name, char *why, size_t why_size)
             return 0;
         }
     }
-    if (!is_lower_alnum((unsigned char)name[0]) || !is_lower_alnum((unsigned char)name[len - 1])) {
+    if (!is_lower_alnum((unsigned char)name[0]) ||
+        !is_lower_alnum((unsigned char)name[len - 1])) {
         why_set(why, why_size, "bucket name must start and end with a letter or digit");
         return 0;
     }

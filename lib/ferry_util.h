@@ -5,8 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-int64_t ferry_now_ms(void);       /* wall clock, ms since the epoch */
-int64_t ferry_mono_ms(void);      /* monotonic, for durations and deadlines */
+int64_t ferry_now_ms(void);  /* wall clock, ms since the epoch */
+int64_t ferry_mono_ms(void); /* monotonic, for durations and deadlines */
 void ferry_sleep_ms(int64_t ms);
 /* Random (v4) UUID text into out (>= 37 bytes). Returns 0, -1 if no randomness. */
 int ferry_uuid_v4(char *out, size_t size);

@@ -12,7 +12,8 @@ int ferry_uuid_valid(const char *s)
         if (i == 8 || i == 13 || i == 18 || i == 23) {
             if (c != '-')
                 return 0;
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+                     (c >= 'A' && c <= 'F'))) {
             return 0;
         }
     }
@@ -54,17 +55,15 @@ ferry_rc ferry_onboard_validate(const ferry_onboard *ev, ferry_error *err)
         return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC,
                                "event id is not a UUID");
     if (!ferry_dataset_name_valid(ev->dataset, why, sizeof(why)))
-        return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC,
-                               "%s", why);
+        return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC, "%s", why);
     if (ferry_onboard_parse_uris(ev, &src, &dst, err) != FERRY_OK)
         return err->rc;
     for (size_t i = 0; i < ev->include_count + ev->exclude_count; i++) {
         const char *p = i < ev->include_count ? ev->include_prefixes[i]
                                               : ev->exclude_prefixes[i - ev->include_count];
         if (!ferry_uri_prefix_valid(p, why, sizeof(why)))
-            return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC,
-                                   "%s %s", i < ev->include_count ? "include" : "exclude",
-                                   why);
+            return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC, "%s %s",
+                                   i < ev->include_count ? "include" : "exclude", why);
     }
     if (ev->chunk_count < 0 || ev->chunk_count > 1000000 ||
         (ev->chunk_count > 0 &&
@@ -78,7 +77,8 @@ ferry_rc ferry_onboard_validate(const ferry_onboard *ev, ferry_error *err)
     if (ev->requested_by && !printable_utf8ish(ev->requested_by, 256))
         return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC,
                                "requested_by has control characters or is too long");
-    if ((unsigned)ev->overwrite > FERRY_OVERWRITE_NEVER || (unsigned)ev->origin > FERRY_ORIGIN_REPLAY)
+    if ((unsigned)ev->overwrite > FERRY_OVERWRITE_NEVER ||
+        (unsigned)ev->origin > FERRY_ORIGIN_REPLAY)
         return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC,
                                "unknown overwrite policy or origin");
     return FERRY_OK;

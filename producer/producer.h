@@ -25,15 +25,15 @@ int producer_serve_main(int argc, char **argv);
 /* Counters for /metrics (producer_observe.c mirrors them into its registry at scrape
  * time; the names are the Prometheus names). Updated with relaxed atomics, any thread. */
 typedef struct producer_metrics {
-    atomic_ullong published[5];           /* ferry_producer_events_published_total{origin} */
-    atomic_ullong publish_failures;       /* ferry_producer_publish_failures_total */
-    atomic_ullong invalid_specs;          /* ferry_producer_invalid_specs_total */
-    atomic_ullong catalog_polls;          /* ferry_producer_catalog_polls_total */
-    atomic_ullong catalog_poll_failures;  /* ferry_producer_catalog_poll_failures_total */
-    atomic_ullong registry_reloads;       /* ferry_producer_registry_reloads_total */
-    atomic_ullong registry_files_rejected;/* ferry_producer_registry_files_rejected_total */
-    atomic_ullong ingest_rejected;        /* ferry_producer_ingest_rejected_total (4xx) */
-    atomic_ullong ingest_duplicates;      /* ferry_producer_ingest_duplicates_total */
+    atomic_ullong published[5];            /* ferry_producer_events_published_total{origin} */
+    atomic_ullong publish_failures;        /* ferry_producer_publish_failures_total */
+    atomic_ullong invalid_specs;           /* ferry_producer_invalid_specs_total */
+    atomic_ullong catalog_polls;           /* ferry_producer_catalog_polls_total */
+    atomic_ullong catalog_poll_failures;   /* ferry_producer_catalog_poll_failures_total */
+    atomic_ullong registry_reloads;        /* ferry_producer_registry_reloads_total */
+    atomic_ullong registry_files_rejected; /* ferry_producer_registry_files_rejected_total */
+    atomic_ullong ingest_rejected;         /* ferry_producer_ingest_rejected_total (4xx) */
+    atomic_ullong ingest_duplicates;       /* ferry_producer_ingest_duplicates_total */
 } producer_metrics;
 
 /* Adds n to a counter (relaxed: counters only). */
@@ -80,16 +80,16 @@ rd_kafka_t *producer_kafka_of(producer_emitter *em);
 /* ---- producer_sync.c: catalog snapshot -> exactly the changed entities published --- */
 
 typedef struct producer_item {
-    const char *ref;    /* the entity's identity: "component:default/x", "registry:x" */
-    const char *uid;    /* informational, may be NULL */
-    const char *etag;   /* informational, may be NULL */
-    ferry_onboard *spec;/* built by the source; no event id. sync fills the rest. */
-    const char *invalid;/* non-NULL: the source could not build a spec, this says why
+    const char *ref;     /* the entity's identity: "component:default/x", "registry:x" */
+    const char *uid;     /* informational, may be NULL */
+    const char *etag;    /* informational, may be NULL */
+    ferry_onboard *spec; /* built by the source; no event id. sync fills the rest. */
+    const char *invalid; /* non-NULL: the source could not build a spec, this says why
                            (reported once per distinct reason; the ref counts as seen) */
 } producer_item;
 
 typedef struct producer_source {
-    const char *name;          /* "backstage", "registry": names the change state */
+    const char *name; /* "backstage", "registry": names the change state */
     ferry_origin origin;
     ferry_changes *changes;
     producer_emitter *em;
@@ -104,8 +104,8 @@ typedef struct producer_sync_stats {
  * seen before and missing now are reported as removed (logged; no event). Returns
  * RETRYABLE when Kafka or Redis failed: the round stopped, nothing is lost -- the next
  * round retries (and does not report removals). */
-ferry_rc producer_sync_round(producer_source *src, producer_item *items, size_t n,
-                             int complete, producer_sync_stats *st, ferry_error *err);
+ferry_rc producer_sync_round(producer_source *src, producer_item *items, size_t n, int complete,
+                             producer_sync_stats *st, ferry_error *err);
 
 /* ---- stop signal shared by the source threads ------------------------------------- */
 

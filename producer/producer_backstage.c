@@ -30,7 +30,7 @@ typedef struct poller {
     ferry_backstage *bs;
     producer_source src;
     int64_t interval_ms, backoff_max_ms;
-    int failures;        /* consecutive failed polls */
+    int failures; /* consecutive failed polls */
     int64_t failing_since;
 } poller;
 
@@ -73,7 +73,8 @@ static ferry_rc poll_once(poller *p, ferry_error *err)
             /* Unusable annotations: reported by sync once per reason; the ref stays "seen". */
             ferry_onboard_clear(&specs[k]);
             if (!(why[k] = strdup(e.msg))) {
-                rc = ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
+                rc = ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL,
+                                     "out of memory");
                 goto out;
             }
             items[k].invalid = why[k];
@@ -143,7 +144,8 @@ void *producer_backstage_thread(void *arg)
     p.src.origin = FERRY_ORIGIN_BACKSTAGE;
     p.src.em = ctx->em;
     ferry_info(NULL, "backstage: polling %s every %lld ms (filter %s)", bc.base_url,
-               (long long)p.interval_ms, bc.filter ? bc.filter : FERRY_BACKSTAGE_DEFAULT_FILTER);
+               (long long)p.interval_ms,
+               bc.filter ? bc.filter : FERRY_BACKSTAGE_DEFAULT_FILTER);
 
     for (;;) {
         ferry_error err = {0};
@@ -151,8 +153,9 @@ void *producer_backstage_thread(void *arg)
 
         if (poll_once(&p, &err) == FERRY_OK) {
             if (p.failures)
-                ferry_info(NULL, "backstage: catalog polled again after %d failed attempt(s) "
-                                 "over %lld ms",
+                ferry_info(NULL,
+                           "backstage: catalog polled again after %d failed attempt(s) "
+                           "over %lld ms",
                            p.failures, (long long)(ferry_mono_ms() - p.failing_since));
             p.failures = 0;
         } else {

@@ -136,8 +136,9 @@ ferry_rc producer_emit(producer_emitter *em, ferry_onboard *ev, producer_receipt
     snprintf(out->event_id, sizeof(out->event_id), "%s", ev->event_id);
     if ((unsigned)ev->origin < 5)
         PRODUCER_COUNT(em->metrics.published[ev->origin], 1);
-    ferry_info(&lc, "published (%s) to %s [%d] at offset %lld%s%s", ferry_origin_name(ev->origin),
-               em->topic, (int)out->partition, (long long)out->offset,
-               ev->catalog_ref ? " for " : "", ev->catalog_ref ? ev->catalog_ref : "");
+    ferry_info(&lc, "published (%s) to %s [%d] at offset %lld%s%s",
+               ferry_origin_name(ev->origin), em->topic, (int)out->partition,
+               (long long)out->offset, ev->catalog_ref ? " for " : "",
+               ev->catalog_ref ? ev->catalog_ref : "");
     return FERRY_OK;
 }

@@ -22,7 +22,6 @@ static void rejected(producer_ctx *ctx)
     PRODUCER_COUNT(producer_metrics_of(ctx->em)->ingest_rejected, 1);
 }
 
-
 /* http.rate_limit_per_s: one token bucket for POST /v1/events, shared by the connection
  * threads (one `serve` per process). A request that would have to wait is not delayed
  * but answered 429 and does not use up a token. */
@@ -73,7 +72,8 @@ static void on_event(ferry_http_req *req, void *opaque)
             rejected(ctx);
             ferry_http_add_header(req, "Retry-After", ra);
             ferry_http_reply_error(req, 429, "rate_limited", "more than %lld events per second",
-                                   (long long)ferry_conf_int(ctx->conf, "http.rate_limit_per_s"));
+                                   (long long)ferry_conf_int(ctx->conf,
+                                                             "http.rate_limit_per_s"));
             return;
         }
     }
@@ -84,7 +84,8 @@ static void on_event(ferry_http_req *req, void *opaque)
     }
     if (!(payload = ferry_event_json_payload(root, &err)) ||
         ferry_event_json_onboard(payload,
-                                 FERRY_EVENT_JSON_ALLOW_EVENT_ID | FERRY_EVENT_JSON_ALLOW_CATALOG_REF,
+                                 FERRY_EVENT_JSON_ALLOW_EVENT_ID |
+                                     FERRY_EVENT_JSON_ALLOW_CATALOG_REF,
                                  &ev, &err) != FERRY_OK)
         goto invalid;
     ev.origin = FERRY_ORIGIN_API;
@@ -207,13 +208,14 @@ static void on_dataset(ferry_http_req *req, void *opaque)
         return;
     }
     o = json_pack("{s:s,s:s,s:s?,s:s?,s:s?,s:s?,s:I,s:I,s:s?,s:s?}", "dataset", name, "status",
-                  ferry_mig_status_name(st.status), "event_id", st.event_id, "worker", st.worker,
-                  "source", st.source_uri, "target", st.target_uri, "objects_done",
+                  ferry_mig_status_name(st.status), "event_id", st.event_id, "worker",
+                  st.worker, "source", st.source_uri, "target", st.target_uri, "objects_done",
                   (json_int_t)st.objects_done, "bytes_done", (json_int_t)st.bytes_done,
                   "last_error", st.last_error, "error_class", st.error_class);
     if (o) {
         json_object_set_new(o, "objects_total",
-                            st.objects_total >= 0 ? json_integer(st.objects_total) : json_null());
+                            st.objects_total >= 0 ? json_integer(st.objects_total)
+                                                  : json_null());
         json_object_set_new(o, "progress",
                             st.status == FERRY_MIG_DONE ? json_real(1.0)
                             : st.objects_total > 0

@@ -48,7 +48,8 @@ static void mirror(void *opaque)
 {
     producer_metrics *m = producer_metrics_of(((producer_ctx *)opaque)->em);
     for (int i = 0; i < 5; i++)
-        ferry_counter_set(ferry_metric_vec_counter(O.published, ferry_origin_name((ferry_origin)i)),
+        ferry_counter_set(ferry_metric_vec_counter(O.published,
+                                                   ferry_origin_name((ferry_origin)i)),
                           get(&m->published[i]));
     ferry_counter_set(O.publish_failures, get(&m->publish_failures));
     ferry_counter_set(O.invalid_specs, get(&m->invalid_specs));
@@ -140,9 +141,9 @@ int producer_observe_routes(ferry_http *h, producer_ctx *ctx, char *errstr, size
     if (!(m = O.reg = ferry_metrics_new()))
         goto oom;
     O.ctx = ctx;
-    O.ingest_codes = ferry_metrics_counter_vec(
-        m, "ferry_http_ingest_requests_total",
-        "POST /v1/events requests by HTTP status code", "code", 64);
+    O.ingest_codes = ferry_metrics_counter_vec(m, "ferry_http_ingest_requests_total",
+                                               "POST /v1/events requests by HTTP status code",
+                                               "code", 64);
     O.published = ferry_metrics_counter_vec(m, "ferry_producer_events_published_total",
                                             "Events acknowledged by Kafka, by origin", "origin",
                                             8);
@@ -152,18 +153,17 @@ int producer_observe_routes(ferry_http *h, producer_ctx *ctx, char *errstr, size
                                             "Specs refused by validation (nothing published)");
     O.catalog_polls = ferry_metrics_counter(m, "ferry_producer_catalog_polls_total",
                                             "Backstage catalog polls");
-    O.catalog_poll_failures = ferry_metrics_counter(m,
-                                                    "ferry_producer_catalog_poll_failures_total",
-                                                    "Backstage catalog polls that failed");
+    O.catalog_poll_failures = ferry_metrics_counter(
+        m, "ferry_producer_catalog_poll_failures_total", "Backstage catalog polls that failed");
     O.registry_reloads = ferry_metrics_counter(m, "ferry_producer_registry_reloads_total",
                                                "Registry re-reads");
     O.registry_files_rejected = ferry_metrics_counter(
         m, "ferry_producer_registry_files_rejected_total", "Registry files refused as invalid");
     O.ingest_rejected = ferry_metrics_counter(m, "ferry_producer_ingest_rejected_total",
                                               "API requests refused as invalid (4xx)");
-    O.ingest_duplicates = ferry_metrics_counter(
-        m, "ferry_producer_ingest_duplicates_total",
-        "POST /v1/events retries answered from the stored receipt");
+    O.ingest_duplicates =
+        ferry_metrics_counter(m, "ferry_producer_ingest_duplicates_total",
+                              "POST /v1/events retries answered from the stored receipt");
     if (!O.ingest_codes || !O.published || !O.publish_failures || !O.invalid_specs ||
         !O.catalog_polls || !O.catalog_poll_failures || !O.registry_reloads ||
         !O.registry_files_rejected || !O.ingest_rejected || !O.ingest_duplicates)

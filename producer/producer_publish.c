@@ -18,34 +18,41 @@
 
 static void usage(FILE *fp)
 {
-    fprintf(fp,
-            "Usage: ferry-producer publish --dataset NAME --source s3://BUCKET/PREFIX\n"
-            "                              --target s3://BUCKET/PREFIX [options]\n"
-            "\n"
-            "Publishes one DatasetOnboard event keyed by the dataset name and waits until\n"
-            "the broker acknowledged it; prints topic, partition, offset and event id.\n"
-            "\n"
-            "  -d, --dataset NAME        dataset name ([a-z0-9][a-z0-9._-]{0,62})\n"
-            "  -s, --source URI          where the objects are now\n"
-            "  -t, --target URI          where they should go\n"
-            "      --requested-by WHO    recorded in the event (default: $USER)\n"
-            "      --overwrite POLICY    if_different (default), always or never\n"
-            "      --no-verify           skip size/ETag verification at the target\n"
-            "      --include PREFIX      only keys under PREFIX (relative to source; repeatable)\n"
-            "      --exclude PREFIX      skip keys under PREFIX (repeatable)\n"
-            "      --event-id UUID       use this event id instead of a random one\n"
-            "      --json                print the result as one JSON object\n"
-            FERRY_CLI_TIMEOUT_HELP
-            "  -c, --config FILE         key=value settings file\n"
-            "  -X KEY=VALUE              ferry setting, or librdkafka property\n"
-            "      --log-level LEVEL     debug, info, warn, error\n"
-            "      --dump-config         print the effective settings (secrets redacted)\n"
-            "  -h, --help / -V, --version\n\n");
+    fprintf(
+        fp,
+        "Usage: ferry-producer publish --dataset NAME --source s3://BUCKET/PREFIX\n"
+        "                              --target s3://BUCKET/PREFIX [options]\n"
+        "\n"
+        "Publishes one DatasetOnboard event keyed by the dataset name and waits until\n"
+        "the broker acknowledged it; prints topic, partition, offset and event id.\n"
+        "\n"
+        "  -d, --dataset NAME        dataset name ([a-z0-9][a-z0-9._-]{0,62})\n"
+        "  -s, --source URI          where the objects are now\n"
+        "  -t, --target URI          where they should go\n"
+        "      --requested-by WHO    recorded in the event (default: $USER)\n"
+        "      --overwrite POLICY    if_different (default), always or never\n"
+        "      --no-verify           skip size/ETag verification at the target\n"
+        "      --include PREFIX      only keys under PREFIX (relative to source; repeatable)\n"
+        "      --exclude PREFIX      skip keys under PREFIX (repeatable)\n"
+        "      --event-id UUID       use this event id instead of a random one\n"
+        "      --json                print the result as one JSON object\n" FERRY_CLI_TIMEOUT_HELP
+        "  -c, --config FILE         key=value settings file\n"
+        "  -X KEY=VALUE              ferry setting, or librdkafka property\n"
+        "      --log-level LEVEL     debug, info, warn, error\n"
+        "      --dump-config         print the effective settings (secrets redacted)\n"
+        "  -h, --help / -V, --version\n\n");
     ferry_conf_help(NULL, fp);
 }
 
-enum { OPT_REQUESTED_BY = 1000, OPT_OVERWRITE, OPT_NO_VERIFY, OPT_INCLUDE, OPT_EXCLUDE,
-       OPT_EVENT_ID, OPT_JSON };
+enum {
+    OPT_REQUESTED_BY = 1000,
+    OPT_OVERWRITE,
+    OPT_NO_VERIFY,
+    OPT_INCLUDE,
+    OPT_EXCLUDE,
+    OPT_EVENT_ID,
+    OPT_JSON
+};
 
 static int push_str(char ***v, size_t *n, const char *s)
 {
@@ -93,16 +100,26 @@ int producer_publish_main(int argc, char **argv)
     ev.verify = 1;
     ev.origin = FERRY_ORIGIN_CLI;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "d:s:t:" FERRY_CLI_SHORTOPTS, longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "d:s:t:" FERRY_CLI_SHORTOPTS, longopts, NULL)) !=
+           -1) {
         int r = ferry_cli_common_opt(cli, opt, optarg, errstr, sizeof(errstr));
         if (r < 0)
             goto usage_error;
         if (r > 0)
             continue;
         switch (opt) {
-        case 'd': free(ev.dataset); ev.dataset = strdup(optarg); break;
-        case 's': free(ev.source_uri); ev.source_uri = strdup(optarg); break;
-        case 't': free(ev.target_uri); ev.target_uri = strdup(optarg); break;
+        case 'd':
+            free(ev.dataset);
+            ev.dataset = strdup(optarg);
+            break;
+        case 's':
+            free(ev.source_uri);
+            ev.source_uri = strdup(optarg);
+            break;
+        case 't':
+            free(ev.target_uri);
+            ev.target_uri = strdup(optarg);
+            break;
         case OPT_REQUESTED_BY: user = optarg; break;
         case OPT_OVERWRITE:
             if (ferry_overwrite_parse(optarg, &ev.overwrite) != 0) {
@@ -120,11 +137,12 @@ int producer_publish_main(int argc, char **argv)
             if (push_str(&ev.exclude_prefixes, &ev.exclude_count, optarg))
                 goto oom;
             break;
-        case OPT_EVENT_ID: free(ev.event_id); ev.event_id = strdup(optarg); break;
+        case OPT_EVENT_ID:
+            free(ev.event_id);
+            ev.event_id = strdup(optarg);
+            break;
         case OPT_JSON: json = 1; break;
-        default:
-            snprintf(errstr, sizeof(errstr), "see --help");
-            goto usage_error;
+        default: snprintf(errstr, sizeof(errstr), "see --help"); goto usage_error;
         }
     }
     if (ferry_cli_info_only(cli, "ferry-producer", usage)) {
@@ -171,7 +189,8 @@ int producer_publish_main(int argc, char **argv)
     /* Metadata first: with no broker reachable, this is the message that says so. */
     if (ferry_kafka_wait_brokers(producer_kafka_of(em), conf, timeout_ms, &err) != FERRY_OK ||
         producer_emit(em, &ev, &rcpt, &err) != FERRY_OK) {
-        fprintf(stderr, "ferry-producer publish: event %s NOT published: %s\n", ev.event_id, err.msg);
+        fprintf(stderr, "ferry-producer publish: event %s NOT published: %s\n", ev.event_id,
+                err.msg);
         goto out;
     }
     if (json)

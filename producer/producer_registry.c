@@ -20,12 +20,12 @@
 #include "producer.h"
 
 #define WATCH_MASK                                                                             \
-    (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_DELETE_SELF |  \
+    (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_DELETE_SELF |   \
      IN_MOVE_SELF)
 
 typedef struct watcher {
     int fd, wd;
-    char dir[PATH_MAX];  /* the directory watched */
+    char dir[PATH_MAX];      /* the directory watched */
     char name[NAME_MAX + 1]; /* the file's name in it; "" = every *.json */
 } watcher;
 
@@ -53,8 +53,10 @@ static int spec_copy(ferry_onboard *d, const ferry_onboard *s)
         !(d->target_uri = strdup(s->target_uri)) ||
         !(d->requested_by = strdup(s->requested_by ? s->requested_by : "registry")))
         return -1;
-    if (dup_strv(&d->include_prefixes, &d->include_count, s->include_prefixes, s->include_count) ||
-        dup_strv(&d->exclude_prefixes, &d->exclude_count, s->exclude_prefixes, s->exclude_count))
+    if (dup_strv(&d->include_prefixes, &d->include_count, s->include_prefixes,
+                 s->include_count) ||
+        dup_strv(&d->exclude_prefixes, &d->exclude_count, s->exclude_prefixes,
+                 s->exclude_count))
         return -1;
     return 0;
 }
@@ -85,8 +87,9 @@ static ferry_rc sync_registry(producer_source *src, ferry_registry *reg, ferry_e
     }
     rc = producer_sync_round(src, items, n, 1, &st, err);
     if (rc == FERRY_OK)
-        ferry_debug(NULL, "registry: %u datasets: %u published, %u unchanged, %u invalid, "
-                          "%u removed",
+        ferry_debug(NULL,
+                    "registry: %u datasets: %u published, %u unchanged, %u invalid, "
+                    "%u removed",
                     st.items, st.published, st.unchanged, st.invalid, st.removed);
 out:
     for (size_t i = 0; i < n; i++) {
@@ -205,9 +208,11 @@ void *producer_registry_thread(void *arg)
                 rc = sync_registry(&src, reg, &err);
             }
             if (rc != FERRY_OK) {
-                int64_t delay = ferry_backoff_ms(failures < 6 ? failures : 6, 1000, 60000) + 500;
+                int64_t delay = ferry_backoff_ms(failures < 6 ? failures : 6, 1000, 60000) +
+                                500;
                 failures++;
-                ferry_warn(NULL, "registry: %s; retrying in %lld ms", err.msg, (long long)delay);
+                ferry_warn(NULL, "registry: %s; retrying in %lld ms", err.msg,
+                           (long long)delay);
                 next_sync = now + delay;
             } else {
                 failures = 0;

@@ -105,30 +105,31 @@ void producer_stop_close(producer_stop *s)
 
 static void usage(FILE *fp)
 {
-    fprintf(fp,
-            "Usage: ferry-producer serve [options]\n"
-            "\n"
-            "Runs until SIGTERM or SIGINT, publishing one DatasetOnboard event for each new or\n"
-            "changed dataset of any combination of these sources (one Kafka producer and one\n"
-            "Redis connection shared by all). A change is published once: the spec hash last\n"
-            "published per entity is kept in Redis and recorded after the broker's ack.\n"
-            "\n"
-            "Sources:\n"
-            "      --backstage URL       poll the Backstage catalog at URL (backstage.url);\n"
-            "                            token from backstage.token_file or $FERRY_BACKSTAGE_TOKEN\n"
-            "      --registry PATH       watch a JSON registry file or directory (registry.path)\n"
-            "      --ingest              accept POST /v1/events on the HTTP API (ingest.enabled)\n"
-            "HTTP API:\n"
-            "      --http ADDR:PORT      serve GET /v1/datasets/NAME, /metrics, /healthz,\n"
-            "                            /readyz (and POST /v1/events with --ingest) here\n"
-            "                            (http.listen)\n"
-            "      --http-token-file F   bearer token the HTTP API requires (http.token_file)\n"
-            "\n"
-            "  -c, --config FILE         key=value settings file\n"
-            "  -X KEY=VALUE              ferry setting, or librdkafka property\n"
-            "      --log-level LEVEL     debug, info, warn, error\n"
-            "      --dump-config         print the effective settings (secrets redacted)\n"
-            "  -h, --help / -V, --version\n\n");
+    fprintf(
+        fp,
+        "Usage: ferry-producer serve [options]\n"
+        "\n"
+        "Runs until SIGTERM or SIGINT, publishing one DatasetOnboard event for each new or\n"
+        "changed dataset of any combination of these sources (one Kafka producer and one\n"
+        "Redis connection shared by all). A change is published once: the spec hash last\n"
+        "published per entity is kept in Redis and recorded after the broker's ack.\n"
+        "\n"
+        "Sources:\n"
+        "      --backstage URL       poll the Backstage catalog at URL (backstage.url);\n"
+        "                            token from backstage.token_file or $FERRY_BACKSTAGE_TOKEN\n"
+        "      --registry PATH       watch a JSON registry file or directory (registry.path)\n"
+        "      --ingest              accept POST /v1/events on the HTTP API (ingest.enabled)\n"
+        "HTTP API:\n"
+        "      --http ADDR:PORT      serve GET /v1/datasets/NAME, /metrics, /healthz,\n"
+        "                            /readyz (and POST /v1/events with --ingest) here\n"
+        "                            (http.listen)\n"
+        "      --http-token-file F   bearer token the HTTP API requires (http.token_file)\n"
+        "\n"
+        "  -c, --config FILE         key=value settings file\n"
+        "  -X KEY=VALUE              ferry setting, or librdkafka property\n"
+        "      --log-level LEVEL     debug, info, warn, error\n"
+        "      --dump-config         print the effective settings (secrets redacted)\n"
+        "  -h, --help / -V, --version\n\n");
     ferry_conf_help(producer_serve_defs, fp);
 }
 
@@ -155,8 +156,9 @@ static ferry_http *start_http(const ferry_conf *conf, producer_ctx *ctx, int ing
             goto fail;
         }
         if (strlen(token) < 16) {
-            snprintf(errstr, errstr_size, "http.token_file: the token must be at least 16 "
-                                          "characters");
+            snprintf(errstr, errstr_size,
+                     "http.token_file: the token must be at least 16 "
+                     "characters");
             goto fail;
         }
         ferry_http_set_bearer_token(h, token, strlen(token));
@@ -218,16 +220,22 @@ int producer_serve_main(int argc, char **argv)
         if (r > 0)
             continue;
         switch (opt) {
-        case OPT_BACKSTAGE: r = ferry_cli_set(cli, "backstage.url", optarg, errstr, sizeof(errstr)); break;
-        case OPT_REGISTRY: r = ferry_cli_set(cli, "registry.path", optarg, errstr, sizeof(errstr)); break;
-        case OPT_INGEST: r = ferry_cli_set(cli, "ingest.enabled", "true", errstr, sizeof(errstr)); break;
-        case OPT_HTTP: r = ferry_cli_set(cli, "http.listen", optarg, errstr, sizeof(errstr)); break;
+        case OPT_BACKSTAGE:
+            r = ferry_cli_set(cli, "backstage.url", optarg, errstr, sizeof(errstr));
+            break;
+        case OPT_REGISTRY:
+            r = ferry_cli_set(cli, "registry.path", optarg, errstr, sizeof(errstr));
+            break;
+        case OPT_INGEST:
+            r = ferry_cli_set(cli, "ingest.enabled", "true", errstr, sizeof(errstr));
+            break;
+        case OPT_HTTP:
+            r = ferry_cli_set(cli, "http.listen", optarg, errstr, sizeof(errstr));
+            break;
         case OPT_HTTP_TOKEN_FILE:
             r = ferry_cli_set(cli, "http.token_file", optarg, errstr, sizeof(errstr));
             break;
-        default:
-            snprintf(errstr, sizeof(errstr), "see --help");
-            goto usage_error;
+        default: snprintf(errstr, sizeof(errstr), "see --help"); goto usage_error;
         }
         if (r != 0)
             goto usage_error;

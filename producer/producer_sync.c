@@ -117,8 +117,8 @@ static ferry_rc sync_one(producer_source *src, producer_item *it, int duplicate,
     return FERRY_OK;
 }
 
-ferry_rc producer_sync_round(producer_source *src, producer_item *items, size_t n,
-                             int complete, producer_sync_stats *st, ferry_error *err)
+ferry_rc producer_sync_round(producer_source *src, producer_item *items, size_t n, int complete,
+                             producer_sync_stats *st, ferry_error *err)
 {
     producer_item **order = NULL;
     removed_ctx rm = {src->name, 0};

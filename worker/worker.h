@@ -35,33 +35,33 @@ typedef struct worker_job {
     int topic;               /* index in worker.topics */
     int32_t partition;
     int64_t offset;
-    uint64_t epoch;          /* partition's assignment epoch at dispatch */
-    atomic_int cancel;       /* set by the poll thread: stop at the next object boundary */
-    int store;               /* set by the migration thread: outcome is durable, store offset */
+    uint64_t epoch;    /* partition's assignment epoch at dispatch */
+    atomic_int cancel; /* set by the poll thread: stop at the next object boundary */
+    int store;         /* set by the migration thread: outcome is durable, store offset */
     struct worker_job *next;
 } worker_job;
 
 /* Per-partition bookkeeping on the poll thread. */
 typedef struct worker_partition {
-    int topic;               /* index in worker.topics */
+    int topic; /* index in worker.topics */
     int32_t partition;
     int assigned;
-    uint64_t epoch;          /* bumped on every assign/revoke */
-    worker_job *inflight;    /* at most one event per partition: keeps per-key order */
-    int64_t rewind_to;       /* first unprocessed offset to seek back to, -1 if none; the
+    uint64_t epoch;       /* bumped on every assign/revoke */
+    worker_job *inflight; /* at most one event per partition: keeps per-key order */
+    int64_t rewind_to;    /* first unprocessed offset to seek back to, -1 if none; the
                                 partition stays paused until that seek succeeded */
-    int64_t retry_at;        /* ferry_mono_ms() to retry a failed seek/resume, 0 = none */
+    int64_t retry_at;     /* ferry_mono_ms() to retry a failed seek/resume, 0 = none */
 } worker_partition;
 
 struct worker {
     const ferry_conf *conf;
     char id[128];
-    const char *topics[2];   /* onboard events, chunk events */
+    const char *topics[2]; /* onboard events, chunk events */
     rd_kafka_t *consumer;
-    rd_kafka_t *producer;    /* shared, thread-safe: DLQ and notifications */
+    rd_kafka_t *producer;            /* shared, thread-safe: DLQ and notifications */
     struct ferry_limiters *limiters; /* one in-flight limiter per S3 endpoint, shared by
                                       * the migration threads' stores */
-    atomic_int stopping;     /* 1 after the first SIGTERM/SIGINT */
+    atomic_int stopping;             /* 1 after the first SIGTERM/SIGINT */
 
     /* pool */
     pthread_t *threads;
@@ -72,7 +72,7 @@ struct worker {
     worker_job *done_head;               /* finished, waiting for the poll thread */
     int idle_threads;
     int quit_threads;
-    int wake_fd[2];                      /* completions wake the poll thread */
+    int wake_fd[2]; /* completions wake the poll thread */
 
     /* poll-thread-only state */
     worker_partition *parts;
@@ -93,13 +93,13 @@ int worker_run(const ferry_conf *conf, const char *id, int *abandoned);
 
 /* worker_pool.c */
 int worker_pool_start(worker *w, char *errstr, size_t errstr_size);
-void worker_pool_stop(worker *w);                   /* joins the threads */
+void worker_pool_stop(worker *w); /* joins the threads */
 void worker_pool_submit(worker *w, worker_job *job);
-worker_job *worker_pool_take_done(worker *w);       /* list of finished jobs, or NULL */
+worker_job *worker_pool_take_done(worker *w); /* list of finished jobs, or NULL */
 
 /* worker_consume.c */
-int worker_consume_run(worker *w);                  /* returns an exit code */
-#define WORKER_CONSUME_RETRY_MS 500                 /* a failed seek/resume is retried */
+int worker_consume_run(worker *w);  /* returns an exit code */
+#define WORKER_CONSUME_RETRY_MS 500 /* a failed seek/resume is retried */
 /* Test hook: the seek the poll loop uses, rd_kafka_seek_partitions unless a test
  * (tests/unit/test_consume_mock.c) replaces it before worker_consume_run. */
 extern rd_kafka_error_t *(*worker_consume_seek)(rd_kafka_t *rk,
@@ -126,7 +126,7 @@ typedef struct worker_stop {
 /* worker_pipeline.c: the one path for a unit of work (a whole dataset or one chunk):
  * lease -> track -> prepare -> [hand off] -> copy -> mark done (or failed_objects) ->
  * untrack and release -> the unit's own step once done. */
-int worker_should_stop(void *stop);                 /* a worker_stop* */
+int worker_should_stop(void *stop); /* a worker_stop* */
 ferry_rc worker_stopped(worker_stop *s, ferry_error *err);
 /* Sleeps up to ms, waking early when the job must stop. Returns 1 if it must. */
 int worker_nap(worker_stop *s, int64_t ms);

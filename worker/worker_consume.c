@@ -49,7 +49,8 @@ static int set_paused(worker *w, int topic, int32_t partition, int pause)
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_resp_err_t e;
     rd_kafka_topic_partition_list_add(l, w->topics[topic], partition);
-    e = pause ? rd_kafka_pause_partitions(w->consumer, l) : rd_kafka_resume_partitions(w->consumer, l);
+    e = pause ? rd_kafka_pause_partitions(w->consumer, l)
+              : rd_kafka_resume_partitions(w->consumer, l);
     if (!e)
         e = l->elems[0].err;
     if (e)
@@ -75,8 +76,9 @@ static void mark(worker *w, const rd_kafka_topic_partition_list_t *parts, int as
         p->retry_at = 0;
         if (!assigned && p->inflight) {
             atomic_store(&p->inflight->cancel, 1);
-            ferry_info(NULL, "partition %d revoked while its event at offset %lld is in "
-                             "flight: stopping it at an object boundary",
+            ferry_info(NULL,
+                       "partition %d revoked while its event at offset %lld is in "
+                       "flight: stopping it at an object boundary",
                        (int)p->partition, (long long)p->inflight->offset);
         }
     }
@@ -253,8 +255,7 @@ static void drain_completions(worker *w)
                 /* Not durable under this assignment: process it again. (A job of an
                  * earlier assignment needs no seek: its partition stayed paused at the
                  * committed offset since the new assignment.) */
-                if (current && !job->store &&
-                    (p->rewind_to < 0 || job->offset < p->rewind_to))
+                if (current && !job->store && (p->rewind_to < 0 || job->offset < p->rewind_to))
                     p->rewind_to = job->offset;
                 settle(w, p);
             }
@@ -356,8 +357,9 @@ int worker_consume_run(worker *w)
         if (stopping && w->inflight == 0)
             break;
         if (stopping && ferry_mono_ms() > deadline) {
-            ferry_warn(NULL, "shutdown deadline reached with %zu migration(s) still stopping; "
-                             "their events will be redelivered",
+            ferry_warn(NULL,
+                       "shutdown deadline reached with %zu migration(s) still stopping; "
+                       "their events will be redelivered",
                        w->inflight);
             exit_code = 1;
             break;

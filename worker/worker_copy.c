@@ -6,8 +6,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "ferry_creds.h"
 #include "ferry_conf.h"
+#include "ferry_creds.h"
 #include "ferry_limiter.h"
 #include "ferry_log.h"
 #include "ferry_mpu.h"
@@ -32,14 +32,14 @@ typedef enum {
 
 typedef struct item {
     item_state state;
-    char *dst_key;      /* points into the copier's key arena */
-    int64_t started_us; /* when its copy request started (ferry_copy_duration_seconds) */
-    ferry_error why;    /* OBJ_FAILED, VANISHED: class and message for the report */
+    char *dst_key;             /* points into the copier's key arena */
+    int64_t started_us;        /* when its copy request started (ferry_copy_duration_seconds) */
+    ferry_error why;           /* OBJ_FAILED, VANISHED: class and message for the report */
     ferry_mpu_record mpu;      /* a previous owner's upload of it, while its copy runs */
     ferry_objstore_mpu resume; /* borrows mpu's strings */
     /* ITEM_VERIFY_DST: what the source's HEAD said (x-amz-checksum-mode: ENABLED) */
-    int src_etag_md5;   /* the source's ETag is its MD5 (single part, not SSE-KMS/SSE-C) */
-    char src_algo[16];  /* additional checksum, "" if the store has none for it */
+    int src_etag_md5;  /* the source's ETag is its MD5 (single part, not SSE-KMS/SSE-C) */
+    char src_algo[16]; /* additional checksum, "" if the store has none for it */
     char src_sum[FERRY_OBJSTORE_CHECKSUM_MAX];
 } item;
 
@@ -54,9 +54,10 @@ enum {
     VERIFY_SHA256 = 1 << 5,
     VERIFY_CRC64NVME = 1 << 6,
 };
-static const char *const verify_names[] = {"etag-md5", "size", "checksum-crc32",
-                                           "checksum-crc32c", "checksum-sha1",
-                                           "checksum-sha256", "checksum-crc64nvme"};
+static const char *const verify_names[] = {"etag-md5",          "size",
+                                           "checksum-crc32",    "checksum-crc32c",
+                                           "checksum-sha1",     "checksum-sha256",
+                                           "checksum-crc64nvme"};
 
 /* An object at the target written at most this long before the migration started (by the
  * Redis clock, compared with the S3 server's) still counts as written by it. */
@@ -67,8 +68,8 @@ struct worker_copier {
     ferry_objstore *dst_store; /* target endpoint; == store for server-side copies */
     ferry_limiter *limiter, *dst_limiter; /* their endpoints' shared limiters (borrowed) */
     const char *endpoint, *dst_endpoint;  /* metric labels (the conf's strings) */
-    ferry_breaker *src_brk;    /* the endpoints' circuit breakers (worker_health; shared by */
-    ferry_breaker *dst_brk;    /* the process, == when one endpoint; NULL before init) */
+    ferry_breaker *src_brk; /* the endpoints' circuit breakers (worker_health; shared by */
+    ferry_breaker *dst_brk; /* the process, == when one endpoint; NULL before init) */
     int page_size;
     int64_t checkpoint_interval_ms;
     int64_t request_interval_us; /* copy.max_requests_per_second as a gap; 0 = unlimited */
@@ -84,14 +85,14 @@ struct worker_copier {
     size_t nbounds, capbounds;
     char *bounds_event;
     int64_t next_request_us;
-    int64_t max_failed;          /* copy.max_failed_objects; 0 = no limit */
-    int64_t max_failed_percent;  /* copy.max_failed_percent; 0 = no limit */
+    int64_t max_failed;         /* copy.max_failed_objects; 0 = no limit */
+    int64_t max_failed_percent; /* copy.max_failed_percent; 0 = no limit */
     /* Test hook (FERRY_TEST_UNSETTLE_KEY, read once): the first completion of this source
      * key is dropped as if its request never started, so a page ends with an unsettled
      * item. Lets a test prove such a page is never counted as done (issue 13.4). */
     const char *test_unsettle_key;
     int test_unsettled;
-    ferry_report_entry *report;  /* one page's report lines, built at each checkpoint */
+    ferry_report_entry *report;     /* one page's report lines, built at each checkpoint */
     ferry_objstore_listing listing; /* the page being copied */
     /* The next LIST page, requested while the current one is copied: on a real store a
      * LIST takes a round trip or more, and waiting for it between pages idles every
@@ -109,7 +110,7 @@ struct worker_copier {
     ferry_objstore_op *ops;
     item *items;
     size_t cap;
-    char *keys;       /* arena for target keys of one page */
+    char *keys; /* arena for target keys of one page */
     size_t keys_cap;
 };
 
@@ -130,7 +131,8 @@ static void forget_first_page(worker_copier *c)
 }
 
 /* listing holds the first page of event_id after start_after. */
-static int have_first_page(const worker_copier *c, const char *event_id, const char *start_after)
+static int have_first_page(const worker_copier *c, const char *event_id,
+                           const char *start_after)
 {
     if (!c->first_for || strcmp(c->first_for, event_id) != 0)
         return 0;
@@ -158,7 +160,8 @@ static ferry_objstore *open_store(const ferry_conf *conf, int target, ferry_limi
     ferry_objstore_conf_init(&oc);
     oc.backend = ferry_conf_str(conf, "s3.backend");
     oc.insecure_tls_ok = ferry_conf_bool(conf, "s3.insecure_tls_ok");
-    oc.endpoint = target ? ferry_conf_str(conf, "s3.target.endpoint") : ferry_conf_str(conf, "s3.endpoint");
+    oc.endpoint = target ? ferry_conf_str(conf, "s3.target.endpoint")
+                         : ferry_conf_str(conf, "s3.endpoint");
     oc.region = region ? region : ferry_conf_str(conf, "s3.region");
     oc.path_style = ferry_conf_bool(conf, "s3.path_style");
     oc.ca_file = ferry_conf_str(conf, "s3.ca_file");
@@ -176,8 +179,10 @@ static ferry_objstore *open_store(const ferry_conf *conf, int target, ferry_limi
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
     }
-    oc.multipart_threshold = (uint64_t)ferry_conf_int(conf, "copy.multipart_threshold_mb") << 20;
-    oc.multipart_part_size = (uint64_t)ferry_conf_int(conf, "copy.multipart_part_size_mb") << 20;
+    oc.multipart_threshold = (uint64_t)ferry_conf_int(conf, "copy.multipart_threshold_mb")
+                             << 20;
+    oc.multipart_part_size = (uint64_t)ferry_conf_int(conf, "copy.multipart_part_size_mb")
+                             << 20;
     os = ferry_objstore_new(&oc, &err);
     ferry_s3_creds_wipe(&creds);
     if (!os)
@@ -186,8 +191,8 @@ static ferry_objstore *open_store(const ferry_conf *conf, int target, ferry_limi
     return os;
 }
 
-worker_copier *worker_copier_new(const ferry_conf *conf, ferry_limiters *limiters,
-                                 char *errstr, size_t errstr_size)
+worker_copier *worker_copier_new(const ferry_conf *conf, ferry_limiters *limiters, char *errstr,
+                                 size_t errstr_size)
 {
     worker_copier *c = calloc(1, sizeof(*c));
 
@@ -200,7 +205,8 @@ worker_copier *worker_copier_new(const ferry_conf *conf, ferry_limiters *limiter
     /* A different target endpoint: objects stream GET -> PUT through this process
      * (server-side copy cannot cross endpoints or accounts). */
     if (ferry_conf_str(conf, "s3.target.endpoint")) {
-        if (!(c->dst_store = open_store(conf, 1, limiters, &c->dst_limiter, errstr, errstr_size)))
+        if (!(c->dst_store = open_store(conf, 1, limiters, &c->dst_limiter, errstr,
+                                        errstr_size)))
             goto fail;
     } else {
         c->dst_store = c->store;
@@ -268,9 +274,9 @@ typedef struct run {
     void *opaque;
     ferry_log_ctx lctx;
     /* current page */
-    size_t n;          /* entries in the page */
-    size_t low;        /* items [0, low) are finished: the checkpoint may pass them */
-    size_t reported;   /* items [0, reported) of the page have their report lines stored */
+    size_t n;        /* entries in the page */
+    size_t low;      /* items [0, low) are finished: the checkpoint may pass them */
+    size_t reported; /* items [0, reported) of the page have their report lines stored */
     int64_t last_checkpoint_ms;
     ferry_error first_err; /* first failure of the page; PERMANENT beats RETRYABLE */
     int failed;
@@ -282,7 +288,7 @@ typedef struct run {
     /* An endpoint went down (its breaker opened) while a batch ran: ops not started yet
      * were held back; the page waits for the endpoint and goes on. */
     int paused;
-    int noted_wait;    /* the wait is recorded as the dataset's last error */
+    int noted_wait; /* the wait is recorded as the dataset's last error */
     /* the batch running now: ops start in array order, one per stop_requested() == 0 */
     int timing;        /* a batch of copies: note each one's start */
     size_t started;    /* ops of the batch started so far */
@@ -411,11 +417,8 @@ static void advance(run *r)
             r->prog->failed++;
             check_threshold(r);
             break;
-        case ITEM_VANISHED:
-            r->prog->vanished++;
-            break;
-        default:
-            break;
+        case ITEM_VANISHED: r->prog->vanished++; break;
+        default: break;
         }
         r->low++;
     }
@@ -461,7 +464,7 @@ static ferry_rc write_checkpoint(run *r, ferry_error *err)
     ferry_rc rc;
 
     if (r->low == 0)
-        return FERRY_OK; /* nothing new in this page */
+        return FERRY_OK;           /* nothing new in this page */
     if (r->verified & ~r->noted) { /* before the checkpoint that covers those objects */
         verify_text(r->verified & ~r->noted, methods, sizeof(methods));
         if ((rc = ferry_state_note_verify(r->redis, r->lease, methods, err)) != FERRY_OK)
@@ -486,9 +489,11 @@ static ferry_rc write_checkpoint(run *r, ferry_error *err)
         const item *it = &r->c->items[i];
         if (it->state != ITEM_OBJ_FAILED && it->state != ITEM_VANISHED)
             continue;
-        r->c->report[cp.nreport++] = (ferry_report_entry){
-            r->c->listing.entries[i].key, it->state == ITEM_VANISHED ? "vanished" : "failed",
-            it->why.cls, it->why.msg};
+        r->c->report[cp.nreport++] = (ferry_report_entry){r->c->listing.entries[i].key,
+                                                          it->state == ITEM_VANISHED
+                                                              ? "vanished"
+                                                              : "failed",
+                                                          it->why.cls, it->why.msg};
     }
     rc = ferry_state_checkpoint(r->redis, r->lease, &cp, err);
     if (rc != FERRY_OK) {
@@ -543,8 +548,7 @@ static ferry_rc mpu_progress(ferry_objstore_op *op, const char *upload_id, uint6
         rc = ferry_mpu_begin(r->redis, r->lease, r->dst.bucket, key, upload_id, part_size,
                              e->size, e->etag, &we);
     else
-        rc = ferry_mpu_part(r->redis, r->lease, r->dst.bucket, key, upload_id, part, etag,
-                            &we);
+        rc = ferry_mpu_part(r->redis, r->lease, r->dst.bucket, key, upload_id, part, etag, &we);
     if (rc == FERRY_ERR_CANCELLED) {
         note_failure(r, &we); /* fenced: the upload is aborted, the migration stops */
         *err = we;
@@ -579,8 +583,8 @@ static void mpu_prepare(run *r, ferry_objstore_op *op, item *it, const ferry_obj
         return;
     op->mpu_progress = mpu_progress;
     op->mpu_opaque = r;
-    if (ferry_mpu_get(r->redis, r->lease->dataset, r->dst.bucket, it->dst_key, &it->mpu,
-                      &found, &err) != FERRY_OK) {
+    if (ferry_mpu_get(r->redis, r->lease->dataset, r->dst.bucket, it->dst_key, &it->mpu, &found,
+                      &err) != FERRY_OK) {
         ferry_warn(&r->lctx, "reading the multipart record of %s: %s", it->dst_key, err.msg);
         return;
     }
@@ -671,9 +675,14 @@ static int sse_hides_md5(const char *sse)
 
 static unsigned checksum_method(const char *algo)
 {
-    static const struct { const char *name; unsigned bit; } m[] = {
-        {"CRC32", VERIFY_CRC32}, {"CRC32C", VERIFY_CRC32C}, {"SHA1", VERIFY_SHA1},
-        {"SHA256", VERIFY_SHA256}, {"CRC64NVME", VERIFY_CRC64NVME}};
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } m[] = {{"CRC32", VERIFY_CRC32},
+             {"CRC32C", VERIFY_CRC32C},
+             {"SHA1", VERIFY_SHA1},
+             {"SHA256", VERIFY_SHA256},
+             {"CRC64NVME", VERIFY_CRC64NVME}};
     for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
         if (strcmp(algo, m[i].name) == 0)
             return m[i].bit;
@@ -717,8 +726,8 @@ static void copy_done(ferry_objstore_op *op, void *opaque)
             note_failure(r, &e412);
         } else {
             const char *cls;
-            ferry_objstore_scope scope =
-                ferry_objstore_object_scope(op->rc, op->http_status, op->s3_code, &cls);
+            ferry_objstore_scope scope = ferry_objstore_object_scope(op->rc, op->http_status,
+                                                                     op->s3_code, &cls);
             if (scope == FERRY_SCOPE_OBJECT || scope == FERRY_SCOPE_VANISHED) {
                 object_failed(r, i, scope == FERRY_SCOPE_VANISHED, cls, op->err.msg);
                 advance(r);
@@ -1061,7 +1070,8 @@ static void note_waiting(run *r, ferry_breaker *b)
         return;
     r->noted_wait = 1;
     ferry_breaker_snapshot_get(b, &s);
-    ferry_error_set(&e, FERRY_ERR_RETRYABLE, s.stalled ? FERRY_EC_S3_STALL : FERRY_EC_S3_NETWORK,
+    ferry_error_set(&e, FERRY_ERR_RETRYABLE,
+                    s.stalled ? FERRY_EC_S3_STALL : FERRY_EC_S3_NETWORK,
                     "waiting for S3 endpoint %s, down%s: %s", ferry_breaker_name(b),
                     s.stalled ? " (requests stalled)" : "", s.last_error);
     if (ferry_state_note_error(r->redis, r->lease, e.cls, e.msg, &serr) != FERRY_OK)
@@ -1081,8 +1091,8 @@ static ferry_rc wait_endpoints(run *r, ferry_error *err)
             if (!bs[i] || ferry_breaker_allows(bs[i], ferry_mono_ms()))
                 continue;
             note_waiting(r, bs[i]);
-            rc = worker_health_wait(bs[i], probe_bucket, r, r->should_stop, r->opaque,
-                                    &r->lctx, err);
+            rc = worker_health_wait(bs[i], probe_bucket, r, r->should_stop, r->opaque, &r->lctx,
+                                    err);
             if (rc != FERRY_OK)
                 return rc;
         }
@@ -1224,8 +1234,8 @@ static ferry_rc copy_page(run *r, int check_first, ferry_error *err)
         return ferry_error_set(err, FERRY_ERR_CANCELLED, FERRY_EC_INTERNAL, "stopped");
     if (r->low < r->n) /* cannot happen after the loop above; never let it pass as done */
         return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INCOMPLETE,
-                               "%zu objects of the page after %s did not settle",
-                               r->n - r->low, r->c->listing.entries[r->low].key);
+                               "%zu objects of the page after %s did not settle", r->n - r->low,
+                               r->c->listing.entries[r->low].key);
     return FERRY_OK;
 }
 
@@ -1257,7 +1267,8 @@ static ferry_rc validate(run *r, const char *start, ferry_error *err)
         ferry_error_prefix(err, "validation: source %s is not listable", r->ev->source_uri);
         return rc;
     }
-    if (!(c->first_for = strdup(r->ev->event_id)) || (start && !(c->first_from = strdup(start)))) {
+    if (!(c->first_for = strdup(r->ev->event_id)) ||
+        (start && !(c->first_from = strdup(start)))) {
         forget_first_page(c);
         return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
     }
@@ -1322,7 +1333,8 @@ static ferry_rc walk_selected(run *r, int64_t every, ferry_rc (*cb)(const char *
             if (++*total % (every > 0 ? every : 1) == 0 && cb &&
                 (rc = cb(c->listing.entries[i].key, opaque)) != FERRY_OK)
                 return ferry_error_set(err, rc, FERRY_EC_INTERNAL,
-                                       "noting the chunk boundary at %s", c->listing.entries[i].key);
+                                       "noting the chunk boundary at %s",
+                                       c->listing.entries[i].key);
         }
         if (c->listing.is_truncated) {
             const char *next = c->listing.next_token;
@@ -1330,7 +1342,8 @@ static ferry_rc walk_selected(run *r, int64_t every, ferry_rc (*cb)(const char *
                 return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_S3_CLIENT,
                                        "listing is truncated without a continuation token");
             if (!(token = strdup(next)))
-                return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
+                return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL,
+                                       "out of memory");
         }
         if (r->should_stop(r->opaque)) {
             free(token);
@@ -1420,8 +1433,7 @@ ferry_rc worker_copy_prepare(worker_copier *c, const ferry_onboard *ev, int coun
 
 ferry_rc worker_copy_boundaries(worker_copier *c, const ferry_onboard *ev, int64_t every,
                                 ferry_rc (*cb)(const char *key, void *opaque), void *opaque,
-                                int (*should_stop)(void *), void *stop_opaque,
-                                ferry_error *err)
+                                int (*should_stop)(void *), void *stop_opaque, ferry_error *err)
 {
     worker_copy_progress prog = {0};
     int64_t total;
@@ -1432,7 +1444,8 @@ ferry_rc worker_copy_boundaries(worker_copier *c, const ferry_onboard *ev, int64
     if (c->bounds_event && every == c->bound_every && !strcmp(c->bounds_event, ev->event_id)) {
         for (size_t i = 0; i < c->nbounds; i++)
             if ((rc = cb(c->bounds[i], opaque)) != FERRY_OK)
-                return ferry_error_set(err, rc, FERRY_EC_REDIS, "recording chunk boundary %zu", i);
+                return ferry_error_set(err, rc, FERRY_EC_REDIS, "recording chunk boundary %zu",
+                                       i);
         return FERRY_OK;
     }
     run_init(&r, c, ev, &prog, should_stop, stop_opaque);
@@ -1556,7 +1569,9 @@ static ferry_rc copy_pages(run *r, const char *start, int check, int check_all,
         /* The checkpoint is only sound if keys come in strictly increasing order, after
          * where we asked to start: never trust a server on that. */
         for (size_t i = 0; i < c->listing.count; i++) {
-            const char *prev = i ? c->listing.entries[i - 1].key : prev_last ? prev_last : start;
+            const char *prev = i           ? c->listing.entries[i - 1].key
+                               : prev_last ? prev_last
+                                           : start;
             if (prev && strcmp(c->listing.entries[i].key, prev) <= 0) {
                 rc = ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_S3_CLIENT,
                                      "listing %s is not in key order (%s after %s)",
@@ -1652,22 +1667,25 @@ ferry_rc worker_copy_dataset(worker_copier *c, ferry_redis *redis, const ferry_l
      * that agrees means the source changed during the migration (objects deleted before
      * they were listed, or added); otherwise every object is checked again at the
      * target from the start, and that pass's own accounting stands. */
-    ferry_info(&r.lctx, "%lld objects accounted for (%lld at the target, %lld failed, %lld "
-                        "vanished), %lld counted at the start: counting again",
+    ferry_info(&r.lctx,
+               "%lld objects accounted for (%lld at the target, %lld failed, %lld "
+               "vanished), %lld counted at the start: counting again",
                (long long)accounted(prog), (long long)prog->objects_done,
                (long long)prog->failed, (long long)prog->vanished,
                (long long)prog->objects_total);
     if ((rc = walk_selected(&r, 0, NULL, NULL, &recount, err)) != FERRY_OK)
         return rc;
     if (ev->chunk_count == 0 && recount == accounted(prog)) {
-        ferry_info(&r.lctx, "the source changed during the migration; a fresh count (%lld) "
-                            "agrees",
+        ferry_info(&r.lctx,
+                   "the source changed during the migration; a fresh count (%lld) "
+                   "agrees",
                    (long long)recount);
         prog->objects_total = recount;
         return FERRY_OK;
     }
-    ferry_warn(&r.lctx, "object counts disagree (fresh count %lld, accounted %lld): checking "
-                        "every object at the target again",
+    ferry_warn(&r.lctx,
+               "object counts disagree (fresh count %lld, accounted %lld): checking "
+               "every object at the target again",
                (long long)recount, (long long)accounted(prog));
     prog->objects_done = prog->bytes_done = 0;
     prog->copied = prog->identical = prog->vanished = prog->failed = 0;

@@ -24,25 +24,25 @@ worker_copier *worker_copier_new(const ferry_conf *conf, struct ferry_limiters *
 void worker_copier_destroy(worker_copier *c);
 
 typedef struct worker_copy_progress {
-    const char *checkpoint;   /* in: resume after this key (borrowed); NULL = from the start */
-    char *checkpoint_owned;   /* internal; the caller frees it */
-    int64_t objects_done;     /* in/out: absolute counts, as stored in Redis */
+    const char *checkpoint; /* in: resume after this key (borrowed); NULL = from the start */
+    char *checkpoint_owned; /* internal; the caller frees it */
+    int64_t objects_done;   /* in/out: absolute counts, as stored in Redis */
     int64_t bytes_done;
-    int64_t objects_total;    /* in/out: -1 = not known yet */
-    int total_lower_bound;    /* out: objects_total counts what was listed so far (no count
+    int64_t objects_total;   /* in/out: -1 = not known yet */
+    int total_lower_bound;   /* out: objects_total counts what was listed so far (no count
                                * before copying); exact once the listing ends */
-    int64_t objects_skipped;  /* out: already identical at the target, not copied */
-    int64_t objects_copied;   /* out: copy requests that succeeded in this run */
+    int64_t objects_skipped; /* out: already identical at the target, not copied */
+    int64_t objects_copied;  /* out: copy requests that succeeded in this run */
     /* in/out, absolute like objects_done (= copied + identical): how each object ended */
-    int64_t copied;           /* copied and verified */
-    int64_t identical;        /* already identical at the target */
-    int64_t vanished;         /* listed, then gone from the source: not a failure */
-    int64_t failed;           /* a permanent error on that object alone: in the report */
+    int64_t copied;              /* copied and verified */
+    int64_t identical;           /* already identical at the target */
+    int64_t vanished;            /* listed, then gone from the source: not a failure */
+    int64_t failed;              /* a permanent error on that object alone: in the report */
     ferry_error last_object_err; /* out: the latest object failure (class, message) */
-    int64_t started_at_ms;    /* in: when this event's migration started (Redis clock); an
+    int64_t started_at_ms;       /* in: when this event's migration started (Redis clock); an
                                  object written at the target since then with the source's
                                  size is ferry's own copy. 0 = unknown */
-    int recheck;              /* in: check every object at the target before copying it (a
+    int recheck;                 /* in: check every object at the target before copying it (a
                                  replay after failed_objects copies only what is missing) */
 } worker_copy_progress;
 

@@ -61,8 +61,9 @@ static ferry_rc publish_chunk(worker_thread_ctx *t, const ferry_onboard *parent,
     if (rc == FERRY_OK) {
         /* Keyed per chunk so the chunks spread over the partitions (and the workers). */
         ferry_chunks_name(parent->dataset, i, key, sizeof(key));
-        rc = ferry_kafka_produce_sync(t->w->producer, ferry_conf_str(t->w->conf, "topic.chunks"),
-                                      key, strlen(key), buf, len, NULL, NULL, NULL, err);
+        rc = ferry_kafka_produce_sync(t->w->producer,
+                                      ferry_conf_str(t->w->conf, "topic.chunks"), key,
+                                      strlen(key), buf, len, NULL, NULL, NULL, err);
     }
     free(buf);
     free(c.chunk_start_after);
@@ -85,7 +86,8 @@ ferry_rc worker_fanout_split(worker_thread_ctx *t, worker_stop *s, const ferry_o
         /* Plan completely before publishing anything: a splitter that dies here leaves
          * nothing behind that a redo would contradict. */
         planner p = {t, ev->dataset, 0};
-        if ((rc = ferry_chunks_plan_reset(t->redis, ev->dataset, ev->event_id, err)) != FERRY_OK ||
+        if ((rc = ferry_chunks_plan_reset(t->redis, ev->dataset, ev->event_id, err)) !=
+                FERRY_OK ||
             (rc = worker_copy_boundaries(t->copier, ev, every, add_boundary, &p,
                                          worker_should_stop, s, err)) != FERRY_OK)
             return rc;
@@ -130,11 +132,12 @@ static ferry_rc finalize(worker_thread_ctx *t, worker_stop *s, const ferry_onboa
     if ((rc = worker_acquire(t, s, &parent, parent.dataset, &res, err)) != FERRY_OK)
         goto out;
     if (res.outcome == FERRY_ACQUIRE_ALREADY_DONE) {
-        rc = worker_announce(t, &parent, res.objects_done, res.bytes_done, 0, res.finished_at_ms,
-                             err);
+        rc = worker_announce(t, &parent, res.objects_done, res.bytes_done, 0,
+                             res.finished_at_ms, err);
         goto out;
     }
-    if ((rc = ferry_chunks_totals(t->redis, parent.dataset, &objects, &bytes, err)) != FERRY_OK ||
+    if ((rc = ferry_chunks_totals(t->redis, parent.dataset, &objects, &bytes, err)) !=
+            FERRY_OK ||
         (rc = ferry_state_mark_done(t->redis, &res.lease, objects, bytes, objects, err)) !=
             FERRY_OK) {
         ferry_error rerr;
@@ -172,7 +175,8 @@ static ferry_rc chunk_done(worker_thread_ctx *t, worker_stop *s, const ferry_onb
         FERRY_OK)
         return rc;
     if (n < 0) {
-        ferry_warn(&lctx, "the dataset's plan belongs to a newer event; this chunk is obsolete");
+        ferry_warn(&lctx,
+                   "the dataset's plan belongs to a newer event; this chunk is obsolete");
         return FERRY_OK;
     }
     ferry_info(&lctx, "chunk done (%lld objects); %lld of %lld chunks finished",

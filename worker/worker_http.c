@@ -26,10 +26,10 @@ struct ferry_embedded_file {
 };
 extern const struct ferry_embedded_file worker_web_table[];
 
-#define CHECK_MAX_AGE_MS 1000   /* a readiness probe result is reused this long */
-#define PROBE_TIMEOUT_MS 500    /* Redis connect and PING */
+#define CHECK_MAX_AGE_MS 1000 /* a readiness probe result is reused this long */
+#define PROBE_TIMEOUT_MS 500  /* Redis connect and PING */
 #define S3_PROBE_TIMEOUT_MS 2000
-#define STATUS_MAX_AGE_MS 500   /* /v1/migrations reads Redis at most this often */
+#define STATUS_MAX_AGE_MS 500 /* /v1/migrations reads Redis at most this often */
 
 /* One cached check. */
 typedef struct probe {
@@ -42,7 +42,7 @@ typedef struct probe {
 struct worker_http {
     worker *w;
     ferry_http *h;
-    ferry_redis *ready_redis;  /* short timeouts; under redis_probe.lock */
+    ferry_redis *ready_redis; /* short timeouts; under redis_probe.lock */
     probe redis_probe, s3_probe;
     pthread_mutex_t status_lock;
     ferry_redis *status_redis; /* under status_lock */
@@ -175,14 +175,16 @@ static void on_readyz(ferry_http_req *req, void *opaque)
     if (atomic_load(&wh->w->stopping))
         add_check(checks, failed, "consumer", 0, "stopping: leaving the consumer group");
     else if (!atomic_load(&joined))
-        add_check(checks, failed, "consumer", 0, "not in the consumer group (no assignment yet)");
+        add_check(checks, failed, "consumer", 0,
+                  "not in the consumer group (no assignment yet)");
     else
         add_check(checks, failed, "consumer", 1, "in the consumer group");
     if (up == 0)
         add_check(checks, failed, "kafka", 0, "no broker connection is up");
     else
         add_check(checks, failed, "kafka", 1,
-                  up < 0 ? "no statistics yet (statistics.interval.ms)" : "broker connection up");
+                  up < 0 ? "no statistics yet (statistics.interval.ms)"
+                         : "broker connection up");
     ok = run_probe(wh, &wh->redis_probe, redis_check, msg, sizeof(msg));
     add_check(checks, failed, "redis", ok, msg);
     ok = run_probe(wh, &wh->s3_probe, s3_check, msg, sizeof(msg));
@@ -340,7 +342,8 @@ int worker_http_start(worker *w, worker_http **out, char *errstr, size_t errstr_
     hc.max_connections = 32;
     hc.timeout_s = 10;
     if (!(wh->ready_redis = ferry_connect_redis_timeouts(w->conf, PROBE_TIMEOUT_MS,
-                                                         PROBE_TIMEOUT_MS, errstr, errstr_size)) ||
+                                                         PROBE_TIMEOUT_MS, errstr,
+                                                         errstr_size)) ||
         !(wh->status_redis = ferry_connect_redis(w->conf, errstr, errstr_size)) ||
         !(wh->h = ferry_http_new(&hc, errstr, errstr_size)))
         goto fail;

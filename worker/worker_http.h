@@ -25,7 +25,7 @@ int worker_http_start(worker *w, worker_http **out, char *errstr, size_t errstr_
 void worker_http_stop(worker_http *h);
 
 /* Readiness inputs, from the poll thread (any thread may call them). */
-void worker_http_note_joined(int joined);          /* 1: assignment received; 0: lost */
-void worker_http_note_kafka_brokers(int up);       /* brokers UP in the last statistics */
+void worker_http_note_joined(int joined);    /* 1: assignment received; 0: lost */
+void worker_http_note_kafka_brokers(int up); /* brokers UP in the last statistics */
 
 #endif

@@ -113,8 +113,9 @@ static void *heartbeat_main(void *arg)
         renew_all();
         took = ferry_mono_ms() - t0;
         if (took > H.ttl_ms / 3)
-            ferry_warn(NULL, "renewing the leases took %lld ms, more than a third of "
-                             "lease.ttl_ms (%lld): they are close to lapsing",
+            ferry_warn(NULL,
+                       "renewing the leases took %lld ms, more than a third of "
+                       "lease.ttl_ms (%lld): they are close to lapsing",
                        (long long)took, (long long)H.ttl_ms);
         pthread_mutex_lock(&H.lock);
     }

@@ -12,27 +12,28 @@
 
 static void usage(FILE *fp)
 {
-    fprintf(fp,
-            "Usage: ferry-worker [run] [options]\n"
-            "       ferry-worker status [--watch] [--json] [options]\n"
-            "\n"
-            "run (default): join the consumer group and migrate datasets until SIGTERM.\n"
-            "  A first SIGTERM/SIGINT checkpoints and leaves the group within\n"
-            "  shutdown.timeout_ms; a second one exits at once.\n"
-            "status: show every migration known to Redis with progress, rate and ETA.\n"
-            "\n"
-            "  -c, --config FILE      key=value settings file (also FERRY_CONFIG)\n"
-            "  -X KEY=VALUE           ferry setting, or librdkafka property (e.g.\n"
-            "                         -X partition.assignment.strategy=cooperative-sticky)\n"
-            "      --log-level LEVEL  debug, info, warn, error\n"
-            "      --http ADDR:PORT   serve /metrics, /healthz, /readyz and the status page\n"
-            "                         (http.listen; e.g. 127.0.0.1:9464)\n"
-            "      --dump-config      print the effective settings (secrets redacted)\n"
-            "      --timeout SECONDS  status: give up when Redis does not answer within this\n"
-            "                         (default 30)\n"
-            "  -h, --help / -V, --version\n\n"
-            "S3 credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN\n"
-            "or s3.credentials_file, never from the command line.\n\n");
+    fprintf(
+        fp,
+        "Usage: ferry-worker [run] [options]\n"
+        "       ferry-worker status [--watch] [--json] [options]\n"
+        "\n"
+        "run (default): join the consumer group and migrate datasets until SIGTERM.\n"
+        "  A first SIGTERM/SIGINT checkpoints and leaves the group within\n"
+        "  shutdown.timeout_ms; a second one exits at once.\n"
+        "status: show every migration known to Redis with progress, rate and ETA.\n"
+        "\n"
+        "  -c, --config FILE      key=value settings file (also FERRY_CONFIG)\n"
+        "  -X KEY=VALUE           ferry setting, or librdkafka property (e.g.\n"
+        "                         -X partition.assignment.strategy=cooperative-sticky)\n"
+        "      --log-level LEVEL  debug, info, warn, error\n"
+        "      --http ADDR:PORT   serve /metrics, /healthz, /readyz and the status page\n"
+        "                         (http.listen; e.g. 127.0.0.1:9464)\n"
+        "      --dump-config      print the effective settings (secrets redacted)\n"
+        "      --timeout SECONDS  status: give up when Redis does not answer within this\n"
+        "                         (default 30)\n"
+        "  -h, --help / -V, --version\n\n"
+        "S3 credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN\n"
+        "or s3.credentials_file, never from the command line.\n\n");
     ferry_conf_help(worker_conf_defs, fp);
 }
 

@@ -11,14 +11,31 @@
 worker_metrics worker_metric;
 
 /* Every class exists from the start at 0, so rate() and increase() see the first one. */
-const char *const worker_metrics_classes[] = {
-    FERRY_EC_DECODE,    FERRY_EC_SCHEMA,      FERRY_EC_INVALID_SPEC, FERRY_EC_VALIDATION,
-    FERRY_EC_S3_AUTH,   FERRY_EC_S3_NOT_FOUND, FERRY_EC_S3_CLIENT,   FERRY_EC_S3_SERVER,
-    FERRY_EC_S3_NETWORK, FERRY_EC_VERIFY,     FERRY_EC_REDIS,        FERRY_EC_KAFKA,
-    FERRY_EC_CONFIG,    FERRY_EC_INTERNAL,    FERRY_EC_EXHAUSTED,    FERRY_EC_FENCED,
-    FERRY_EC_FAILED_OBJECTS, FERRY_EC_INCOMPLETE, FERRY_EC_COUNT_MISMATCH,
-    FERRY_EC_S3_ARCHIVED, FERRY_EC_S3_KMS, FERRY_EC_S3_INVALID_KEY,
-    FERRY_EC_S3_STALL,  FERRY_EC_S3_OUTAGE,   NULL};
+const char *const worker_metrics_classes[] = {FERRY_EC_DECODE,
+                                              FERRY_EC_SCHEMA,
+                                              FERRY_EC_INVALID_SPEC,
+                                              FERRY_EC_VALIDATION,
+                                              FERRY_EC_S3_AUTH,
+                                              FERRY_EC_S3_NOT_FOUND,
+                                              FERRY_EC_S3_CLIENT,
+                                              FERRY_EC_S3_SERVER,
+                                              FERRY_EC_S3_NETWORK,
+                                              FERRY_EC_VERIFY,
+                                              FERRY_EC_REDIS,
+                                              FERRY_EC_KAFKA,
+                                              FERRY_EC_CONFIG,
+                                              FERRY_EC_INTERNAL,
+                                              FERRY_EC_EXHAUSTED,
+                                              FERRY_EC_FENCED,
+                                              FERRY_EC_FAILED_OBJECTS,
+                                              FERRY_EC_INCOMPLETE,
+                                              FERRY_EC_COUNT_MISMATCH,
+                                              FERRY_EC_S3_ARCHIVED,
+                                              FERRY_EC_S3_KMS,
+                                              FERRY_EC_S3_INVALID_KEY,
+                                              FERRY_EC_S3_STALL,
+                                              FERRY_EC_S3_OUTAGE,
+                                              NULL};
 
 /* From a small local copy (milliseconds) to a 10-minute multipart UploadPartCopy. */
 static const double copy_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
@@ -31,9 +48,9 @@ int worker_metrics_init(void)
 
     if (!(m.reg = ferry_metrics_new()))
         return -1;
-    m.events_consumed = ferry_metrics_counter(
-        m.reg, "ferry_events_consumed_total",
-        "DatasetOnboard events taken from Kafka (including no-ops)");
+    m.events_consumed =
+        ferry_metrics_counter(m.reg, "ferry_events_consumed_total",
+                              "DatasetOnboard events taken from Kafka (including no-ops)");
     m.in_flight = ferry_metrics_gauge(m.reg, "ferry_migrations_in_flight",
                                       "Migrations this process is running now");
     m.objects_copied = ferry_metrics_counter(m.reg, "ferry_objects_copied_total",
@@ -88,10 +105,9 @@ int worker_metrics_init(void)
         ferry_metric_vec_counter(m.failures, worker_metrics_classes[i]);
     worker_metric = m;
     return m.events_consumed && m.in_flight && m.objects_copied && m.bytes_copied &&
-                   m.objects_failed && m.objects_vanished &&
-                   m.copy_duration && m.failures && m.dlq_records && m.retries &&
-                   m.consumer_lag && m.lease_ok && m.lease_failed && m.s3_limit && m.s3_rtt &&
-                   m.s3_rtt_floor && m.s3_throttled
+                   m.objects_failed && m.objects_vanished && m.copy_duration && m.failures &&
+                   m.dlq_records && m.retries && m.consumer_lag && m.lease_ok &&
+                   m.lease_failed && m.s3_limit && m.s3_rtt && m.s3_rtt_floor && m.s3_throttled
                ? 0
                : -1;
 }
@@ -139,13 +155,15 @@ int worker_metrics_kafka_stats(const char *json, size_t len, const char *topic)
         return -1;
     }
     brokers = json_object_get(root, "brokers");
-    json_object_foreach(brokers, key, b) {
+    json_object_foreach(brokers, key, b)
+    {
         const char *state = json_string_value(json_object_get(b, "state"));
         up += state && !strcmp(state, "UP");
     }
     parts = json_object_get(json_object_get(json_object_get(root, "topics"), topic),
                             "partitions");
-    json_object_foreach(parts, key, p) {
+    json_object_foreach(parts, key, p)
+    {
         char *end;
         long id = strtol(key, &end, 10);
         json_int_t lag = int_field(p, "consumer_lag");

@@ -24,10 +24,10 @@ typedef struct worker_metrics {
     ferry_counter *lease_ok;         /* ferry_lease_renewals_total{result="ok"} */
     ferry_counter *lease_failed;     /* ferry_lease_renewals_total{result="failed"} */
     /* the adaptive in-flight limit of each S3 endpoint (ferry_limiter), by endpoint */
-    ferry_metric_vec *s3_limit;      /* ferry_s3_in_flight_limit{endpoint} */
-    ferry_metric_vec *s3_rtt;        /* ferry_s3_rtt_seconds{endpoint} */
-    ferry_metric_vec *s3_rtt_floor;  /* ferry_s3_rtt_floor_seconds{endpoint} */
-    ferry_metric_vec *s3_throttled;  /* ferry_s3_throttled_total{endpoint} */
+    ferry_metric_vec *s3_limit;     /* ferry_s3_in_flight_limit{endpoint} */
+    ferry_metric_vec *s3_rtt;       /* ferry_s3_rtt_seconds{endpoint} */
+    ferry_metric_vec *s3_rtt_floor; /* ferry_s3_rtt_floor_seconds{endpoint} */
+    ferry_metric_vec *s3_throttled; /* ferry_s3_throttled_total{endpoint} */
 } worker_metrics;
 
 extern worker_metrics worker_metric;

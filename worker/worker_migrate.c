@@ -18,9 +18,7 @@
 #include "worker_copy.h"
 #include "worker_metrics.h"
 
-
-worker_thread_ctx *worker_thread_ctx_new(worker *w, int index, char *errstr,
-                                         size_t errstr_size)
+worker_thread_ctx *worker_thread_ctx_new(worker *w, int index, char *errstr, size_t errstr_size)
 {
     worker_thread_ctx *t = calloc(1, sizeof(*t));
     if (!t) {
@@ -62,8 +60,8 @@ static void dataset_starting(const ferry_onboard *ev, const ferry_acquire_result
                              const ferry_log_ctx *lctx)
 {
     if (res->resumed && res->checkpoint)
-        ferry_info(lctx, "resuming after %s (%lld objects done, attempt %lld)",
-                   res->checkpoint, (long long)res->objects_done, (long long)res->attempts);
+        ferry_info(lctx, "resuming after %s (%lld objects done, attempt %lld)", res->checkpoint,
+                   (long long)res->objects_done, (long long)res->attempts);
     else
         ferry_info(lctx, "migrating %s -> %s", ev->source_uri, ev->target_uri);
 }
@@ -81,7 +79,8 @@ static ferry_rc dataset_done(worker_thread_ctx *t, worker_stop *s, const ferry_o
                    (long long)d->objects);
         return worker_announce(t, ev, d->objects, d->bytes, 0, d->finished_at_ms, err);
     }
-    ferry_info(&lctx, "migrated %lld objects (%lld bytes, %lld skipped as identical) in %lld ms",
+    ferry_info(&lctx,
+               "migrated %lld objects (%lld bytes, %lld skipped as identical) in %lld ms",
                (long long)d->objects, (long long)d->bytes, (long long)d->skipped,
                (long long)(ferry_now_ms() - d->t0));
     return worker_announce(t, ev, d->objects, d->bytes, ferry_now_ms() - d->t0, ferry_now_ms(),
@@ -102,7 +101,8 @@ static ferry_rc attempt(worker_thread_ctx *t, worker_stop *s, const ferry_onboar
     rc = worker_pipeline_run(t, s, ev, &u, &handed_off, err);
     if (handed_off) {
         ferry_log_ctx lctx = {ev->dataset, ev->event_id};
-        ferry_info(&lctx, "split into chunk events; the workers that run them finish the dataset");
+        ferry_info(&lctx,
+                   "split into chunk events; the workers that run them finish the dataset");
     }
     return rc;
 }
@@ -119,8 +119,8 @@ static int infrastructure(const ferry_error *err)
  * DLQ record is what matters). */
 static void record_failure(worker_thread_ctx *t, const ferry_onboard *ev, const ferry_error *e)
 {
-    ferry_fail_req req = {ev->dataset, t->owner, ev->event_id, NULL, ev->source_uri,
-                          ev->target_uri, e->cls, e->msg};
+    ferry_fail_req req = {ev->dataset,    t->owner,       ev->event_id, NULL,
+                          ev->source_uri, ev->target_uri, e->cls,       e->msg};
     ferry_error err;
     char spec_hash[17], chunk_name[FERRY_STATE_DATASET_MAX + 1];
     ferry_state_spec_hash(ev, spec_hash);
@@ -243,7 +243,8 @@ void worker_migrate_job(worker_thread_ctx *t, worker_job *job)
                 break;
             }
             if (infrastructure(&err)) {
-                ferry_warn(&lctx, "%s unavailable (%s); waiting and retrying", err.cls, err.msg);
+                ferry_warn(&lctx, "%s unavailable (%s); waiting and retrying", err.cls,
+                           err.msg);
                 ferry_counter_inc(worker_metric.retries);
                 if (worker_nap(&s, ferry_backoff_ms(infra_failures++, base, cap)))
                     break;
@@ -261,7 +262,8 @@ void worker_migrate_job(worker_thread_ctx *t, worker_job *job)
                 dead_letter(t, job, &lctx, &ex, failures, NULL);
                 break;
             }
-            ferry_warn(&lctx, "attempt %d failed: %s: %s (retrying)", failures, err.cls, err.msg);
+            ferry_warn(&lctx, "attempt %d failed: %s: %s (retrying)", failures, err.cls,
+                       err.msg);
             ferry_counter_inc(worker_metric.retries);
             if (worker_nap(&s, ferry_backoff_ms(failures - 1, base, cap)))
                 break;

@@ -47,8 +47,13 @@ ferry_rc worker_acquire(worker_thread_ctx *t, worker_stop *s, const ferry_onboar
                         const char *name, ferry_acquire_result *res, ferry_error *err)
 {
     char spec_hash[17];
-    ferry_acquire_req req = {name, t->owner, ev->event_id, spec_hash, ev->source_uri,
-                             ev->target_uri, ferry_conf_int(t->w->conf, "lease.ttl_ms")};
+    ferry_acquire_req req = {name,
+                             t->owner,
+                             ev->event_id,
+                             spec_hash,
+                             ev->source_uri,
+                             ev->target_uri,
+                             ferry_conf_int(t->w->conf, "lease.ttl_ms")};
     ferry_log_ctx lctx = {name, ev->event_id};
     int logged = 0;
 
@@ -117,8 +122,19 @@ static ferry_rc notify(worker_thread_ctx *t, const ferry_onboard *ev, int64_t ob
 static void webhook(worker_thread_ctx *t, const ferry_onboard *ev, int64_t objects,
                     int64_t bytes, int64_t duration_ms)
 {
-    ferry_migrated m = {ev->event_id, ev->dataset, ev->source_uri, ev->target_uri, objects,
-                        bytes, duration_ms, ferry_now_ms(), t->w->id, 0, 0, 0, 0};
+    ferry_migrated m = {ev->event_id,
+                        ev->dataset,
+                        ev->source_uri,
+                        ev->target_uri,
+                        objects,
+                        bytes,
+                        duration_ms,
+                        ferry_now_ms(),
+                        t->w->id,
+                        0,
+                        0,
+                        0,
+                        0};
     ferry_log_ctx lctx = {ev->dataset, ev->event_id};
     ferry_error err = {0}, serr;
     char outcome[600];
@@ -132,7 +148,8 @@ static void webhook(worker_thread_ctx *t, const ferry_onboard *ev, int64_t objec
         snprintf(outcome, sizeof(outcome), "failed: %s", err.msg);
         ferry_err(&lctx, "webhook failed (the migration stands): %s", err.msg);
     }
-    if (ferry_state_note_webhook(t->redis, ev->dataset, ev->event_id, outcome, &serr) != FERRY_OK)
+    if (ferry_state_note_webhook(t->redis, ev->dataset, ev->event_id, outcome, &serr) !=
+        FERRY_OK)
         ferry_warn(&lctx, "recording the webhook outcome: %s", serr.msg);
 }
 

@@ -20,8 +20,8 @@ const ferry_conf_def worker_conf_defs[] = {
     {"worker.id", FERRY_CONF_STR, NULL, 0, 0, 0,
      "Identity in logs, leases and DLQ records (default: hostname-pid)"},
     {"worker.group", FERRY_CONF_STR, "ferry-workers", 0, 0, 0, "Kafka consumer group"},
-    {"worker.concurrency", FERRY_CONF_INT, "2", 1, 256,
-     0, "Migrations run in parallel by this process"},
+    {"worker.concurrency", FERRY_CONF_INT, "2", 1, 256, 0,
+     "Migrations run in parallel by this process"},
     {"copy.max_in_flight", FERRY_CONF_INT, "256", 1, 1024, 0,
      "Ceiling of the S3 requests in flight per endpoint and process; the limit adapts below "
      "it to the store's latency and 503 SlowDown, shared fairly by the migrations"},
@@ -179,8 +179,8 @@ int worker_run(const ferry_conf *conf, const char *id, int *abandoned)
     worker_lease_stop(&w);
     ferry_info(NULL, "worker %s stopped", w.id);
 out:
-    worker_http_stop(http); /* before the metrics it serves */
-    worker_health_destroy();  /* after the migration threads, before the metrics */
+    worker_http_stop(http);  /* before the metrics it serves */
+    worker_health_destroy(); /* after the migration threads, before the metrics */
     worker_metrics_destroy();
     if (w.producer && ferry_kafka_producer_destroy(w.producer, 10000) > 0)
         ferry_warn(NULL, "some notifications were not delivered before exit");

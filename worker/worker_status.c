@@ -42,7 +42,8 @@ static ferry_rc load(ferry_redis *r, ferry_migration_state **out, size_t *n, fer
         if (count == cap) {
             ferry_migration_state *ns = realloc(st, (cap ? cap * 2 : 16) * sizeof(*ns));
             if (!ns) {
-                rc = ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INTERNAL, "out of memory");
+                rc = ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INTERNAL,
+                                     "out of memory");
                 break;
             }
             st = ns;
@@ -89,8 +90,9 @@ static double secs_of(const ferry_migration_state *st, int64_t now)
 {
     int64_t start = st->attempt_started_at_ms ? st->attempt_started_at_ms : st->started_at_ms;
     int64_t end = st->status != FERRY_MIG_RUNNING && st->finished_at_ms ? st->finished_at_ms
-                  : st->status == FERRY_MIG_RUNNING                      ? now
-                  : st->updated_at_ms ? st->updated_at_ms : now;
+                  : st->status == FERRY_MIG_RUNNING                     ? now
+                  : st->updated_at_ms                                   ? st->updated_at_ms
+                                                                        : now;
     return start && end > start ? (double)(end - start) / 1000.0 : 0;
 }
 
@@ -286,7 +288,8 @@ static void print_text(const ferry_migration_state *st, size_t n, const seen *pr
         char bar[31], objs[48], bytes[24], rate[40] = "-", eta[24] = "-", brate[24];
         char name[64], shown[68], who[160], error[300];
         int chunk = strchr(s->dataset, '#') != NULL; /* "<dataset>#<i>", after its parent */
-        double frac = progress_of(s), r = worker_status_rate(s, now), br = worker_status_byte_rate(s, now);
+        double frac = progress_of(s), r = worker_status_rate(s, now),
+               br = worker_status_byte_rate(s, now);
         int fill = frac < 0 ? 0 : (int)(frac * 30 + 0.5);
 
         if ((unsigned)s->status <= FERRY_MIG_UNKNOWN && !chunk)
@@ -317,8 +320,8 @@ static void print_text(const ferry_migration_state *st, size_t n, const seen *pr
         snprintf(shown, sizeof(shown), "%s%s", chunk ? "  " : "",
                  printable(s->dataset, name, sizeof(name)));
         printf("%-28.28s %-8s [%s] %15s %10s %18s %7s  %s%s%s\n", shown,
-               ferry_mig_status_name(s->status), bar,
-               objs, bytes, rate, eta, s->worker ? printable(s->worker, who, sizeof(who)) : "-",
+               ferry_mig_status_name(s->status), bar, objs, bytes, rate, eta,
+               s->worker ? printable(s->worker, who, sizeof(who)) : "-",
                s->last_error ? " / " : "",
                s->last_error ? printable(s->last_error, error, sizeof(error)) : "");
         if (s->objects_failed > 0 || s->objects_vanished > 0)

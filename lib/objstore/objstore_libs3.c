@@ -153,11 +153,11 @@ static void set_op_error(ferry_objstore_op *op, enum lstep st, ferry_rc rc, cons
         return;
     }
     if (op->type == FERRY_OBJSTORE_OP_LIST || op->type == FERRY_OBJSTORE_OP_HEAD_BUCKET ||
-             op->type == FERRY_OBJSTORE_OP_CREATE_BUCKET)
+        op->type == FERRY_OBJSTORE_OP_CREATE_BUCKET)
         ferry_objstore__show(a, sizeof(a), op->bucket,
                              op->type == FERRY_OBJSTORE_OP_LIST && op->prefix && *op->prefix
-                                ? op->prefix
-                                : NULL);
+                                 ? op->prefix
+                                 : NULL);
     else
         ferry_objstore__show(a, sizeof(a), op->bucket, op->key);
     op->rc = ferry_error_set(&op->err, rc, cls, "%s %s: %s", step_name(op, st), a, detail);
@@ -189,15 +189,31 @@ static int status_for_code(const char *code)
         const char *code;
         int status;
     } map[] = {
-        {"NoSuchKey", 404}, {"NoSuchBucket", 404}, {"AccessDenied", 403},
-        {"InvalidAccessKeyId", 403}, {"SignatureDoesNotMatch", 403}, {"AccountProblem", 403},
-        {"RequestTimeTooSkewed", 403}, {"InvalidSecurity", 403}, {"NotSignedUp", 403},
-        {"PreconditionFailed", 412}, {"InternalError", 500}, {"SlowDown", 503},
-        {"BucketAlreadyExists", 409}, {"BucketAlreadyOwnedByYou", 409},
-        {"BucketNotEmpty", 409}, {"OperationAborted", 409}, {"InvalidRange", 416},
-        {"MethodNotAllowed", 405}, {"MissingContentLength", 411},
-        {"NotImplemented", 501}, {"PermanentRedirect", 301}, {"TemporaryRedirect", 307},
-        {"Redirect", 307}, {"EntityTooLarge", 400}, {"ExpiredToken", 400},
+        {"NoSuchKey", 404},
+        {"NoSuchBucket", 404},
+        {"AccessDenied", 403},
+        {"InvalidAccessKeyId", 403},
+        {"SignatureDoesNotMatch", 403},
+        {"AccountProblem", 403},
+        {"RequestTimeTooSkewed", 403},
+        {"InvalidSecurity", 403},
+        {"NotSignedUp", 403},
+        {"PreconditionFailed", 412},
+        {"InternalError", 500},
+        {"SlowDown", 503},
+        {"BucketAlreadyExists", 409},
+        {"BucketAlreadyOwnedByYou", 409},
+        {"BucketNotEmpty", 409},
+        {"OperationAborted", 409},
+        {"InvalidRange", 416},
+        {"MethodNotAllowed", 405},
+        {"MissingContentLength", 411},
+        {"NotImplemented", 501},
+        {"PermanentRedirect", 301},
+        {"TemporaryRedirect", 307},
+        {"Redirect", 307},
+        {"EntityTooLarge", 400},
+        {"ExpiredToken", 400},
         {"RequestTimeout", 400},
     };
     size_t i;
@@ -253,18 +269,10 @@ static void fail_status(lop *l, enum lstep st)
     case S3StatusHttpErrorMovedTemporarily:
         op->http_status = 307; /* libs3 follows redirects; this is one too many */
         break;
-    case S3StatusHttpErrorBadRequest:
-        op->http_status = 400;
-        break;
-    case S3StatusHttpErrorForbidden:
-        op->http_status = 403;
-        break;
-    case S3StatusHttpErrorNotFound:
-        op->http_status = 404;
-        break;
-    case S3StatusHttpErrorConflict:
-        op->http_status = 409;
-        break;
+    case S3StatusHttpErrorBadRequest: op->http_status = 400; break;
+    case S3StatusHttpErrorForbidden: op->http_status = 403; break;
+    case S3StatusHttpErrorNotFound: op->http_status = 404; break;
+    case S3StatusHttpErrorConflict: op->http_status = 409; break;
     default:
         if (!strncmp(name, "Error", 5) && name[5]) {
             snprintf(op->s3_code, sizeof(op->s3_code), "%s", name + 5);
@@ -296,7 +304,8 @@ static S3Status on_props(const S3ResponseProperties *p, void *data)
     l->clen = p->contentLength;
     strip_etag(p->eTag, l->etag, sizeof(l->etag));
     l->last_modified_ms = p->lastModified >= 0 ? p->lastModified * 1000 : 0;
-    if (l->op->type == FERRY_OBJSTORE_OP_GET && l->step == L_MAIN && p->contentLength > l->limit) {
+    if (l->op->type == FERRY_OBJSTORE_OP_GET && l->step == L_MAIN &&
+        p->contentLength > l->limit) {
         l->too_large = 1;
         snprintf(l->detail, sizeof(l->detail), "object is larger than the %zu bytes allowed",
                  l->limit);
@@ -389,7 +398,8 @@ static S3Status on_list(int truncated, const char *next_marker, int n,
         }
         strip_etag(c[i].eTag, etag, sizeof(etag));
         if (ferry_objstore__listing_add(l->op->listing, c[i].key, klen, c[i].size, etag,
-                                        c[i].lastModified >= 0 ? c[i].lastModified * 1000 : 0)) {
+                                        c[i].lastModified >= 0 ? c[i].lastModified * 1000
+                                                               : 0)) {
             l->list_oom = 1;
             l->status = S3StatusAbortedByCallback;
             snprintf(l->detail, sizeof(l->detail), "out of memory");
@@ -485,8 +495,8 @@ static void issue(libs3 *s, lop *l, enum lstep st)
     case FERRY_OBJSTORE_OP_HEAD_BUCKET:
         l->location[0] = '\0';
         S3_test_bucket(s->protocol, s->uri_style, s->access_key, s->secret_key, s->host,
-                       op->bucket, (int)sizeof(l->location), l->location, s->ctx,
-                       &resp_handler, l);
+                       op->bucket, (int)sizeof(l->location), l->location, s->ctx, &resp_handler,
+                       l);
         break;
     case FERRY_OBJSTORE_OP_CREATE_BUCKET:
         S3_create_bucket(s->protocol, s->access_key, s->secret_key, s->host, op->bucket,
@@ -570,8 +580,7 @@ static int advance(libs3 *s, lop *l)
                          op->etag, op->src_if_match);
         }
         return 1;
-    case L_MAIN:
-        break;
+    case L_MAIN: break;
     }
     op->http_status = 200;
     switch (op->type) {
@@ -611,8 +620,7 @@ static int advance(libs3 *s, lop *l)
     case FERRY_OBJSTORE_OP_LIST:
         ferry_objstore__listing_end(op->listing, l->list_truncated);
         break;
-    default:
-        break;
+    default: break;
     }
     return 1;
 }
@@ -728,10 +736,7 @@ static size_t be_pump(void *impl, int timeout_ms)
 
 /* ---------------------------------------------------------------- submit / cancel */
 
-static int key_ok(const char *k)
-{
-    return k && *k && strlen(k) <= FERRY_URI_KEY_MAX;
-}
+static int key_ok(const char *k) { return k && *k && strlen(k) <= FERRY_URI_KEY_MAX; }
 
 static const char *validate(const libs3 *s, const ferry_objstore_op *op)
 {
@@ -757,8 +762,7 @@ static const char *validate(const libs3 *s, const ferry_objstore_op *op)
         if (op->if_none_match)
             return "conditional writes (If-None-Match) are not available with libs3 2.0";
         return NULL;
-    case FERRY_OBJSTORE_OP_LIST:
-        return ferry_objstore__list_args_bad(op);
+    case FERRY_OBJSTORE_OP_LIST: return ferry_objstore__list_args_bad(op);
     case FERRY_OBJSTORE_OP_HEAD_BUCKET:
     case FERRY_OBJSTORE_OP_CREATE_BUCKET:
         return ferry_objstore__bucket_ok(op->bucket) ? NULL : "missing or invalid bucket";
@@ -766,8 +770,7 @@ static const char *validate(const libs3 *s, const ferry_objstore_op *op)
         return "not available with the libs3 backend (use sigv4 stores for streaming "
                "transfers)";
     case FERRY_OBJSTORE_OP_LIST_UPLOADS:
-    case FERRY_OBJSTORE_OP_ABORT_UPLOAD:
-        return "libs3 2.0 has no multipart API";
+    case FERRY_OBJSTORE_OP_ABORT_UPLOAD: return "libs3 2.0 has no multipart API";
     }
     return "unknown operation type";
 }
@@ -793,10 +796,7 @@ static void be_submit(void *impl, ferry_objstore_op *op)
     ferry_objstore__opq_push(&s->ops.queued, op);
 }
 
-static const char *main_step_name(const ferry_objstore_op *op)
-{
-    return step_name(op, L_MAIN);
-}
+static const char *main_step_name(const ferry_objstore_op *op) { return step_name(op, L_MAIN); }
 
 static void be_cancel_queued(void *impl)
 {

@@ -100,7 +100,7 @@ void objstore__mp_upload_gone(mpcopy *mp)
 }
 
 void objstore__mp_finish(sigv4 *s, slot *sl, ferry_objstore_op *op, enum step st, uint32_t part,
-                      CURLcode cc)
+                         CURLcode cc)
 {
     mpcopy *mp = op->priv_;
     ferry_s3xml_result *x = NULL;
@@ -156,8 +156,9 @@ void objstore__mp_finish(sigv4 *s, slot *sl, ferry_objstore_op *op, enum step st
             mp->resumed = 1;
         } else {
             if (op->mpu_resume)
-                ferry_warn(NULL, "multipart upload to resume does not fit the object (part "
-                                 "size %llu): starting a new one",
+                ferry_warn(NULL,
+                           "multipart upload to resume does not fit the object (part "
+                           "size %llu): starting a new one",
                            (unsigned long long)op->mpu_resume->part_size);
             plan_parts(s, mp);
         }
@@ -214,8 +215,7 @@ void objstore__mp_finish(sigv4 *s, slot *sl, ferry_objstore_op *op, enum step st
             mp->phase = PH_DONE;
         }
         break;
-    default:
-        break;
+    default: break;
     }
     free(x);
 }
@@ -234,10 +234,7 @@ void objstore__mp_free(mpcopy *mp)
     free(mp);
 }
 
-void objstore__mp_fail(mpcopy *mp)
-{
-    mp->failed = 1;
-}
+void objstore__mp_fail(mpcopy *mp) { mp->failed = 1; }
 
 /* Next request of a multipart copy or transfer, if one can start now. ST_TX_GET stands
  * for a whole stream (two slots). */
@@ -282,8 +279,7 @@ static int mp_pick(mpcopy *mp, enum step *st)
             return 1;
         }
         return 0;
-    default:
-        return 0;
+    default: return 0;
     }
 }
 

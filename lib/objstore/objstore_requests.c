@@ -40,7 +40,7 @@ const char *objstore__step_name(const ferry_objstore_op *op, enum step st)
 
 /* "CopyObject src/k -> dst/k part 3/12" style description of a request. */
 void objstore__describe(const ferry_objstore_op *op, enum step st, uint32_t part, char *out,
-                     size_t size)
+                        size_t size)
 {
     char a[240], b[240];
     const mpcopy *mp = op->priv_;
@@ -67,8 +67,8 @@ void objstore__describe(const ferry_objstore_op *op, enum step st, uint32_t part
         ferry_objstore__show(a, sizeof(a), op->src_bucket, op->src_key);
         ferry_objstore__show(b, sizeof(b), op->bucket, op->key);
         if (st == ST_MP_PART && mp)
-            snprintf(out, size, "%s %s -> %s part %u/%u", objstore__step_name(op, st), a, b, part,
-                     mp->nparts);
+            snprintf(out, size, "%s %s -> %s part %u/%u", objstore__step_name(op, st), a, b,
+                     part, mp->nparts);
         else
             snprintf(out, size, "%s %s -> %s", objstore__step_name(op, st), a, b);
         return;
@@ -81,9 +81,7 @@ void objstore__describe(const ferry_objstore_op *op, enum step st, uint32_t part
     case FERRY_OBJSTORE_OP_CREATE_BUCKET:
         ferry_objstore__show(a, sizeof(a), op->bucket, NULL);
         break;
-    default:
-        ferry_objstore__show(a, sizeof(a), op->bucket, op->key);
-        break;
+    default: ferry_objstore__show(a, sizeof(a), op->bucket, op->key); break;
     }
     snprintf(out, size, "%s %s", objstore__step_name(op, st), a);
 }
@@ -243,9 +241,8 @@ static int build_copy(sigv4 *s, slot *sl, ferry_objstore_op *op, uint32_t part, 
     r->upload = 1;
     if (objstore__add_hdr(r, "x-amz-copy-source", copy_source(sl, op->src_bucket, op->src_key)))
         return TOO_BIG;
-    if (op->src_if_match &&
-        objstore__add_hdr(r, "x-amz-copy-source-if-match",
-                          objstore__hstore(sl, "\"%s\"", op->src_if_match)))
+    if (op->src_if_match && objstore__add_hdr(r, "x-amz-copy-source-if-match",
+                                              objstore__hstore(sl, "\"%s\"", op->src_if_match)))
         return TOO_BIG;
     if (op->if_none_match && objstore__add_hdr(r, "if-none-match", "*"))
         return TOO_BIG;
@@ -278,8 +275,8 @@ static int build_head_bucket(sigv4 *s, slot *sl, ferry_objstore_op *op, uint32_t
     return 0;
 }
 
-static int build_create_bucket(sigv4 *s, slot *sl, ferry_objstore_op *op, uint32_t part,
-                               req *r, ferry_error *err)
+static int build_create_bucket(sigv4 *s, slot *sl, ferry_objstore_op *op, uint32_t part, req *r,
+                               ferry_error *err)
 {
     (void)op, (void)part, (void)err;
     r->method = "PUT";
@@ -381,9 +378,8 @@ static int build_mp_part(sigv4 *s, slot *sl, ferry_objstore_op *op, uint32_t par
                           objstore__hstore(sl, "bytes=%llu-%llu", (unsigned long long)first,
                                            (unsigned long long)last)))
         return TOO_BIG;
-    if (op->src_if_match &&
-        objstore__add_hdr(r, "x-amz-copy-source-if-match",
-                          objstore__hstore(sl, "\"%s\"", op->src_if_match)))
+    if (op->src_if_match && objstore__add_hdr(r, "x-amz-copy-source-if-match",
+                                              objstore__hstore(sl, "\"%s\"", op->src_if_match)))
         return TOO_BIG;
     return 0;
 }
@@ -408,8 +404,9 @@ static int build_mp_complete(sigv4 *s, slot *sl, ferry_objstore_op *op, uint32_t
             return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_S3_CLIENT,
                                    "server returned an unusable part ETag"),
                    -1;
-        if (objstore__buf_printf(&mp->body, "<Part><PartNumber>%u</PartNumber><ETag>\"%s\""
-                                            "</ETag></Part>",
+        if (objstore__buf_printf(&mp->body,
+                                 "<Part><PartNumber>%u</PartNumber><ETag>\"%s\""
+                                 "</ETag></Part>",
                                  i + 1, mp->etags[i]))
             return TOO_BIG;
     }
@@ -442,18 +439,19 @@ static int build_tx_get(sigv4 *s, slot *sl, ferry_objstore_op *op, uint32_t part
 {
     const mpcopy *mp = op->priv_;
     const txpipe *p = sl->pipe;
-    const char *im = op->src_if_match ? op->src_if_match
-                                      : mp->src_etag[0] ? mp->src_etag : NULL;
+    const char *im = op->src_if_match  ? op->src_if_match
+                     : mp->src_etag[0] ? mp->src_etag
+                                       : NULL;
 
     (void)s, (void)err;
     r->method = "GET";
     r->bucket = op->src_bucket;
     r->key = op->src_key;
     r->want_meta = part == 0; /* a single PUT carries what the GET says */
-    if (part && objstore__add_hdr(r, "range",
-                                  objstore__hstore(sl, "bytes=%llu-%llu",
-                                                   (unsigned long long)p->first,
-                                                   (unsigned long long)(p->first + p->count - 1))))
+    if (part &&
+        objstore__add_hdr(r, "range",
+                          objstore__hstore(sl, "bytes=%llu-%llu", (unsigned long long)p->first,
+                                           (unsigned long long)(p->first + p->count - 1))))
         return TOO_BIG;
     /* Parts must all come from one version of the object. */
     if (im && objstore__add_hdr(r, "if-match", objstore__hstore(sl, "\"%s\"", im)))
@@ -502,9 +500,9 @@ static const builder_fn main_builders[] = {
 
 /* The requests of multipart copies and TRANSFER streams, by step. */
 static const builder_fn step_builders[] = {
-    [ST_MP_HEAD] = build_mp_head,         [ST_MP_INIT] = build_mp_init,
-    [ST_MP_PART] = build_mp_part,         [ST_MP_COMPLETE] = build_mp_complete,
-    [ST_MP_ABORT] = build_mp_abort,       [ST_TX_GET] = build_tx_get,
+    [ST_MP_HEAD] = build_mp_head,   [ST_MP_INIT] = build_mp_init,
+    [ST_MP_PART] = build_mp_part,   [ST_MP_COMPLETE] = build_mp_complete,
+    [ST_MP_ABORT] = build_mp_abort, [ST_TX_GET] = build_tx_get,
     [ST_TX_PUT] = build_tx_put,
 };
 

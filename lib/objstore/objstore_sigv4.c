@@ -13,10 +13,7 @@
 #include "ferry_log.h"
 #include "objstore/objstore_sigv4.h"
 
-static char *xstrdup(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
+static char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }
 
 static size_t be_pump(void *impl, int timeout_ms)
 {
@@ -58,7 +55,8 @@ static const char *validate(const sigv4 *s, const ferry_objstore_op *op)
             return "needs max_in_flight >= 2 (each stream holds a GET and a PUT connection)";
         /* fallthrough */
     case FERRY_OBJSTORE_OP_COPY:
-        if (!ferry_objstore__bucket_ok(op->src_bucket) || !name_ok(op->src_key, FERRY_URI_KEY_MAX))
+        if (!ferry_objstore__bucket_ok(op->src_bucket) ||
+            !name_ok(op->src_key, FERRY_URI_KEY_MAX))
             return "missing or invalid source bucket or key";
         /* fallthrough */
     case FERRY_OBJSTORE_OP_HEAD:
@@ -79,8 +77,7 @@ static const char *validate(const sigv4 *s, const ferry_objstore_op *op)
             return "missing or invalid upload id";
         return NULL;
     case FERRY_OBJSTORE_OP_LIST:
-    case FERRY_OBJSTORE_OP_LIST_UPLOADS:
-        return ferry_objstore__list_args_bad(op);
+    case FERRY_OBJSTORE_OP_LIST_UPLOADS: return ferry_objstore__list_args_bad(op);
     case FERRY_OBJSTORE_OP_HEAD_BUCKET:
     case FERRY_OBJSTORE_OP_CREATE_BUCKET:
         return ferry_objstore__bucket_ok(op->bucket) ? NULL : "missing or invalid bucket";
@@ -126,10 +123,7 @@ static void be_cancel_queued(void *impl)
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
 
-static void curl_init(void)
-{
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
+static void curl_init(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 static void be_destroy(void *impl)
 {
@@ -252,9 +246,8 @@ static void *be_create(const ferry_objstore_conf *c, ferry_error *err)
                         "multipart threshold and part size must be 5 MiB..5 GiB");
         return NULL;
     }
-    if (c->transfer_buffer_bytes &&
-        (c->transfer_buffer_bytes < ((size_t)64 << 10) ||
-         c->transfer_buffer_bytes > ((size_t)64 << 20))) {
+    if (c->transfer_buffer_bytes && (c->transfer_buffer_bytes < ((size_t)64 << 10) ||
+                                     c->transfer_buffer_bytes > ((size_t)64 << 20))) {
         ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_CONFIG,
                         "transfer buffer must be 64 KiB..64 MiB");
         return NULL;
@@ -300,7 +293,8 @@ static void *be_create(const ferry_objstore_conf *c, ferry_error *err)
     curl_multi_setopt(s->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
     for (i = 0; i < s->nslots; i++) {
         if (objstore__slot_setup(s, &s->slots[i])) {
-            ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INTERNAL, "curl_easy_init failed");
+            ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INTERNAL,
+                            "curl_easy_init failed");
             goto fail;
         }
         s->free_idx[i] = s->nslots - 1 - i; /* slot 0 is used first */

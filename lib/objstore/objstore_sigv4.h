@@ -37,20 +37,25 @@
 #include "ferry_uri.h"
 #include "objstore/objstore_internal.h"
 
-#define MAX_HDRS 32           /* headers per request, signed or not */
-#define HBUF_SIZE 16384       /* per-slot header text: copy source (<= 3 KiB) + metadata */
+#define MAX_HDRS 32     /* headers per request, signed or not */
+#define HBUF_SIZE 16384 /* per-slot header text: copy source (<= 3 KiB) + metadata */
 #define ERROR_BODY_MAX (1u << 20)
 #define KEEP_BUF_MAX (1u << 20) /* larger response buffers are freed after the request */
 #define MAX_PARTS 10000u
 #define MIN_PART ((uint64_t)5 << 20)
 #define MAX_PART ((uint64_t)5 << 30)
 #define MAX_OBJECT ((uint64_t)5 << 40)
-#define META_MAX 4096         /* source metadata carried into a multipart copy */
+#define META_MAX 4096 /* source metadata carried into a multipart copy */
 #define META_HDRS_MAX 16
 #define ENC_KEY_MAX (3 * FERRY_URI_KEY_MAX + 1)
 
 enum step {
-    ST_MAIN, ST_MP_HEAD, ST_MP_INIT, ST_MP_PART, ST_MP_COMPLETE, ST_MP_ABORT,
+    ST_MAIN,
+    ST_MP_HEAD,
+    ST_MP_INIT,
+    ST_MP_PART,
+    ST_MP_COMPLETE,
+    ST_MP_ABORT,
     ST_TX_GET, /* TRANSFER: GET (ranged for a part) from the source store, into a pipe */
     ST_TX_PUT, /* TRANSFER: PutObject (part 0) or UploadPart fed from the pipe */
 };
@@ -74,10 +79,10 @@ struct mpcopy;
  * an object, and the PUT carries the source's Content-Type and metadata. */
 typedef struct txpipe {
     struct mpcopy *mp;
-    struct txpipe *next; /* in mp->pipes */
-    uint32_t part;       /* 0: the whole object into one PutObject; else UploadPart n */
-    uint64_t first;      /* range start */
-    uint64_t count;      /* bytes the GET must deliver; SIZE_UNKNOWN until its headers */
+    struct txpipe *next;    /* in mp->pipes */
+    uint32_t part;          /* 0: the whole object into one PutObject; else UploadPart n */
+    uint64_t first;         /* range start */
+    uint64_t count;         /* bytes the GET must deliver; SIZE_UNKNOWN until its headers */
     struct slot *get, *put; /* NULL once released; put is reserved from the start */
     char *ring;
     size_t cap, rpos, len;
@@ -96,9 +101,9 @@ typedef struct mpcopy {
     txpipe *pipes;       /* TRANSFER: running streams */
     char src_etag[FERRY_OBJSTORE_ETAG_MAX]; /* TRANSFER: the source's ETag (If-Match) */
     enum phase phase;
-    int busy;     /* a one-at-a-time request (head/init/complete/abort/simple) in flight */
-    int failed;   /* op->rc/err hold the first failure */
-    int resumed;  /* continues op->mpu_resume's upload (no CreateMultipartUpload) */
+    int busy;    /* a one-at-a-time request (head/init/complete/abort/simple) in flight */
+    int failed;  /* op->rc/err hold the first failure */
+    int resumed; /* continues op->mpu_resume's upload (no CreateMultipartUpload) */
     uint64_t size, part_size;
     uint32_t nparts, next_part, parts_done, parts_in_flight;
     char upload_id[1024];
@@ -116,7 +121,7 @@ typedef struct slot {
     ferry_objstore_op *op; /* NULL when free */
     enum step step;
     uint32_t part;
-    txpipe *pipe;          /* TRANSFER streams only */
+    txpipe *pipe;                /* TRANSFER streams only */
     const struct sigv4 *conn_of; /* whose connection settings (CA, timeouts) are applied */
     buf url;
     buf resp;
@@ -183,14 +188,13 @@ typedef struct req {
     size_t nh;
     const void *body;
     size_t body_len;
-    int upload;     /* send a body (possibly empty) with UPLOAD */
-    int stream;     /* the body comes from a TRANSFER pipe: body_len bytes, UNSIGNED-PAYLOAD */
-    int small;      /* metadata request: hard total timeout */
-    int want_meta;  /* capture the source's metadata (multipart HEAD) */
+    int upload;    /* send a body (possibly empty) with UPLOAD */
+    int stream;    /* the body comes from a TRANSFER pipe: body_len bytes, UNSIGNED-PAYLOAD */
+    int small;     /* metadata request: hard total timeout */
+    int want_meta; /* capture the source's metadata (multipart HEAD) */
     size_t resp_limit;
     char payload_hash[65];
 } req;
-
 
 /* ---- objstore_transport.c */
 
@@ -273,8 +277,8 @@ void objstore__mp_free(mpcopy *mp);
 /* Marks mp failed: op->rc/err keep the first failure; the upload gets aborted. */
 void objstore__mp_fail(mpcopy *mp);
 /* A multipart step (not a stream) finished on sl. */
-void objstore__mp_finish(sigv4 *s, slot *sl, ferry_objstore_op *op, enum step st,
-                         uint32_t part, CURLcode cc);
+void objstore__mp_finish(sigv4 *s, slot *sl, ferry_objstore_op *op, enum step st, uint32_t part,
+                         CURLcode cc);
 /* Starts multipart requests and streams on free slots; completes finished ones. */
 void objstore__mp_schedule(sigv4 *s);
 /* Part `part` is stored with etag: counts it and reports it (op->mpu_progress). */

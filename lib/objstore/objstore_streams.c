@@ -145,15 +145,17 @@ static int pipe_headers(txpipe *p, const slot *g)
     if (!g->have_clen) {
         if (!mp->failed)
             objstore__set_op_error(op, ST_TX_GET, p->part, FERRY_ERR_RETRYABLE,
-                                   FERRY_EC_S3_SERVER, "%d without a Content-Length", g->status);
+                                   FERRY_EC_S3_SERVER, "%d without a Content-Length",
+                                   g->status);
         return -1;
     }
     if (p->part) {
         if (g->clen != p->count) {
             if (!mp->failed)
                 objstore__set_op_error(op, ST_TX_GET, p->part, FERRY_ERR_RETRYABLE,
-                                       FERRY_EC_S3_SERVER, "%d with %llu bytes for a range of %llu",
-                                       g->status, (unsigned long long)g->clen,
+                                       FERRY_EC_S3_SERVER,
+                                       "%d with %llu bytes for a range of %llu", g->status,
+                                       (unsigned long long)g->clen,
                                        (unsigned long long)p->count);
             return -1;
         }
@@ -161,9 +163,10 @@ static int pipe_headers(txpipe *p, const slot *g)
     }
     if (mp->size != FERRY_OBJSTORE_SIZE_UNKNOWN && g->clen != mp->size) {
         if (!mp->failed)
-            objstore__set_op_error(op, ST_TX_GET, 0, FERRY_ERR_RETRYABLE, FERRY_EC_VERIFY,
-                                   "the source is %llu bytes now, %llu were expected (it changed)",
-                                   (unsigned long long)g->clen, (unsigned long long)mp->size);
+            objstore__set_op_error(
+                op, ST_TX_GET, 0, FERRY_ERR_RETRYABLE, FERRY_EC_VERIFY,
+                "the source is %llu bytes now, %llu were expected (it changed)",
+                (unsigned long long)g->clen, (unsigned long long)mp->size);
         return -1;
     }
     if (g->clen > MAX_PART) {
@@ -324,8 +327,8 @@ int objstore__tx_service(sigv4 *s)
             if (mp->failed)
                 break;
             if (!p->put_launched && !p->put_done && !p->get_done && g && g->headers_done &&
-                g->status >= 200 && g->status < 300 && p->count == FERRY_OBJSTORE_SIZE_UNKNOWN &&
-                pipe_headers(p, g)) {
+                g->status >= 200 && g->status < 300 &&
+                p->count == FERRY_OBJSTORE_SIZE_UNKNOWN && pipe_headers(p, g)) {
                 objstore__mp_fail(mp);
                 moved = 1; /* the caller's objstore__schedule() stops the streams */
                 break;

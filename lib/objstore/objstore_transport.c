@@ -113,8 +113,9 @@ static size_t on_read(char *out, size_t sz, size_t n, void *ud)
 
 static void capture_meta(slot *sl, const char *name, size_t nlen, const char *val, size_t vlen)
 {
-    static const char *const std[] = {"cache-control", "content-disposition",
-                                      "content-encoding", "content-language", "expires", NULL};
+    static const char *const std[] = {"cache-control",    "content-disposition",
+                                      "content-encoding", "content-language",
+                                      "expires",          NULL};
     mpcopy *mp = sl->op ? sl->op->priv_ : NULL;
     const char *const *p;
     int keep = 0;
@@ -464,7 +465,7 @@ void objstore__push_done(sigv4 *s, ferry_objstore_op *op)
 }
 
 void objstore__set_op_error(ferry_objstore_op *op, enum step st, uint32_t part, ferry_rc rc,
-                         const char *cls, const char *fmt, ...)
+                            const char *cls, const char *fmt, ...)
 {
     char what[600], detail[400];
     va_list ap;
@@ -475,7 +476,8 @@ void objstore__set_op_error(ferry_objstore_op *op, enum step st, uint32_t part, 
     objstore__describe(op, st, part, what, sizeof(what));
     op->rc = ferry_error_set(&op->err, rc, cls, "%s: %s", what, detail);
     /* which endpoint failed, for its circuit breaker: a transfer reads the source */
-    op->src_failed = op->type == FERRY_OBJSTORE_OP_TRANSFER && (st == ST_TX_GET || st == ST_MP_HEAD);
+    op->src_failed = op->type == FERRY_OBJSTORE_OP_TRANSFER &&
+                     (st == ST_TX_GET || st == ST_MP_HEAD);
 }
 
 static ferry_rc curl_class(CURLcode cc, const char **cls)
@@ -484,9 +486,7 @@ static ferry_rc curl_class(CURLcode cc, const char **cls)
     switch (cc) {
     case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_URL_MALFORMAT:
-    case CURLE_NOT_BUILT_IN:
-        *cls = FERRY_EC_CONFIG;
-        return FERRY_ERR_PERMANENT;
+    case CURLE_NOT_BUILT_IN: *cls = FERRY_EC_CONFIG; return FERRY_ERR_PERMANENT;
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_CERTPROBLEM:
@@ -495,9 +495,7 @@ static ferry_rc curl_class(CURLcode cc, const char **cls)
     case CURLE_SSL_CRL_BADFILE:
         /* A certificate that does not verify will not verify on retry either. */
         return FERRY_ERR_PERMANENT;
-    case CURLE_OUT_OF_MEMORY:
-        *cls = FERRY_EC_INTERNAL;
-        return FERRY_ERR_RETRYABLE;
+    case CURLE_OUT_OF_MEMORY: *cls = FERRY_EC_INTERNAL; return FERRY_ERR_RETRYABLE;
     default:
         /* refused, reset, timed out, DNS, TLS handshake, partial body, ... */
         return FERRY_ERR_RETRYABLE;
@@ -531,7 +529,7 @@ static const char *status_text(int status)
 /* Turns a finished transfer into FERRY_OK or an error on op (first error wins for
  * multipart ops). Parses nothing on success; the caller does. */
 ferry_rc objstore__check(sigv4 *s, slot *sl, CURLcode cc, ferry_objstore_op *op, enum step st,
-                      uint32_t part)
+                         uint32_t part)
 {
     ferry_s3xml_result *x = NULL;
     mpcopy *mp = op->priv_;
@@ -563,7 +561,8 @@ ferry_rc objstore__check(sigv4 *s, slot *sl, CURLcode cc, ferry_objstore_op *op,
             /* CURLOPT_LOW_SPEED_*: a server that took the request and went quiet */
             objstore__set_op_error(op, st, part, FERRY_ERR_RETRYABLE, FERRY_EC_S3_STALL,
                                    "stalled: no byte sent or received within the stall "
-                                   "timeout (curl: %s)", sl->errbuf);
+                                   "timeout (curl: %s)",
+                                   sl->errbuf);
             op->http_status = 0;
             return op->rc;
         }
@@ -580,8 +579,8 @@ ferry_rc objstore__check(sigv4 *s, slot *sl, CURLcode cc, ferry_objstore_op *op,
     op->http_status = sl->status;
     op->s3_code[0] = '\0';
     x = malloc(sizeof(*x));
-    if (x && sl->resp.len && !ferry_s3xml_parse_result(sl->resp.p, sl->resp.len, x, why,
-                                                       sizeof(why)) &&
+    if (x && sl->resp.len &&
+        !ferry_s3xml_parse_result(sl->resp.p, sl->resp.len, x, why, sizeof(why)) &&
         !strcmp(x->root, "Error")) {
         snprintf(op->s3_code, sizeof(op->s3_code), "%s", x->code);
         ferry_objstore__clean_text(op->s3_code);
@@ -607,15 +606,15 @@ ferry_rc objstore__check(sigv4 *s, slot *sl, CURLcode cc, ferry_objstore_op *op,
 
 /* Parses a 2xx result document (copy/part/init/complete). A 200 can still carry an Error
  * (S3 sends the status before a long copy finishes). Returns FERRY_OK and fills x. */
-ferry_rc objstore__parse_result_doc(slot *sl, ferry_objstore_op *op, enum step st, uint32_t part,
-                                 ferry_s3xml_result *x, int report)
+ferry_rc objstore__parse_result_doc(slot *sl, ferry_objstore_op *op, enum step st,
+                                    uint32_t part, ferry_s3xml_result *x, int report)
 {
     char why[160];
     const char *cls;
     ferry_rc rc;
 
-    if (!sl->resp.len || ferry_s3xml_parse_result(sl->resp.p, sl->resp.len, x, why,
-                                                  sizeof(why))) {
+    if (!sl->resp.len ||
+        ferry_s3xml_parse_result(sl->resp.p, sl->resp.len, x, why, sizeof(why))) {
         if (report)
             objstore__set_op_error(op, st, part, FERRY_ERR_RETRYABLE, FERRY_EC_S3_SERVER,
                                    "%d with an unreadable body: %s", sl->status,
@@ -714,17 +713,13 @@ static void finish_main(sigv4 *s, slot *sl, ferry_objstore_op *op, CURLcode cc)
     case FERRY_OBJSTORE_OP_HEAD_BUCKET:
     case FERRY_OBJSTORE_OP_CREATE_BUCKET:
     case FERRY_OBJSTORE_OP_ABORT_UPLOAD:
-    case FERRY_OBJSTORE_OP_TRANSFER:
-        break;
+    case FERRY_OBJSTORE_OP_TRANSFER: break;
     }
 }
 
 /* ---------------------------------------------------------------- slots and scheduling */
 
-slot *objstore__take_slot(sigv4 *s)
-{
-    return &s->slots[s->free_idx[--s->nfree]];
-}
+slot *objstore__take_slot(sigv4 *s) { return &s->slots[s->free_idx[--s->nfree]]; }
 
 void objstore__slot_release(sigv4 *s, slot *sl)
 {
@@ -782,8 +777,8 @@ void objstore__schedule(sigv4 *s)
         slot *sl;
 
         if (op->type == FERRY_OBJSTORE_OP_TRANSFER ||
-            (op->type == FERRY_OBJSTORE_OP_COPY && op->src_size != FERRY_OBJSTORE_SIZE_UNKNOWN &&
-             op->src_size > s->mp_threshold)) {
+            (op->type == FERRY_OBJSTORE_OP_COPY &&
+             op->src_size != FERRY_OBJSTORE_SIZE_UNKNOWN && op->src_size > s->mp_threshold)) {
             if (objstore__mp_new(s, op) == 0)
                 objstore__mp_schedule(s);
             else
@@ -844,10 +839,7 @@ static void drain(sigv4 *s)
     }
 }
 
-int objstore__active(const sigv4 *s)
-{
-    return s->nfree < s->nslots;
-}
+int objstore__active(const sigv4 *s) { return s->nfree < s->nslots; }
 
 /* One round of curl work; then, while streams move (unpauses, new PUTs), more rounds
  * without waiting: an unpaused transfer has work that no socket event would announce. */

@@ -55,7 +55,8 @@ static void check_failure(ferry_rc rc, const ferry_error *err, const void *out, 
     FUZZ_ASSERT(rc == FERRY_ERR_PERMANENT);
     FUZZ_ASSERT(err->rc == FERRY_ERR_PERMANENT);
     FUZZ_ASSERT(err->msg[0] != '\0');
-    FUZZ_ASSERT(strcmp(err->cls, FERRY_EC_DECODE) == 0 || strcmp(err->cls, FERRY_EC_SCHEMA) == 0);
+    FUZZ_ASSERT(strcmp(err->cls, FERRY_EC_DECODE) == 0 ||
+                strcmp(err->cls, FERRY_EC_SCHEMA) == 0);
     /* The guard let through something avro-c then refused: they disagree on the format. */
     if (strstr(err->msg, "avro-c cannot read")) {
         fprintf(stderr, "fuzz_avro: guard accepted a body avro-c refused: %s\n", err->msg);
@@ -127,7 +128,8 @@ static void check_onboard(ferry_avro_codec *c, const ferry_onboard *ev)
     }
     memset(&back, 0, sizeof(back));
     if (ferry_avro_decode_onboard(c, buf, len, &back, &err) != FERRY_OK) {
-        fprintf(stderr, "fuzz_avro: a re-encoded DatasetOnboard does not decode: %s\n", err.msg);
+        fprintf(stderr, "fuzz_avro: a re-encoded DatasetOnboard does not decode: %s\n",
+                err.msg);
         abort();
     }
     FUZZ_ASSERT(same_str(ev->event_id, back.event_id));

@@ -18,7 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ferry_error err = {0};
     size_t skipped = 0;
 
-    if (ferry_backstage_parse_page((const char *)data, size, &page, &skipped, &err) != FERRY_OK) {
+    if (ferry_backstage_parse_page((const char *)data, size, &page, &skipped, &err) !=
+        FERRY_OK) {
         FUZZ_ASSERT(page.count == 0 && page.items == NULL && page.next_cursor == NULL);
         FUZZ_ASSERT(fuzz_terminated(err.msg, sizeof(err.msg)));
         return 0;

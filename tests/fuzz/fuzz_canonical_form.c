@@ -24,12 +24,14 @@ static int has_null_namespace(const json_t *j, int depth)
     if (depth > 200)
         return 1; /* don't care: deeper than any schema we check */
     if (json_is_array(j)) {
-        json_array_foreach(j, i, v) {
+        json_array_foreach(j, i, v)
+        {
             if (has_null_namespace(v, depth + 1))
                 return 1;
         }
     } else if (json_is_object(j)) {
-        json_object_foreach((json_t *)j, key, v) {
+        json_object_foreach((json_t *)j, key, v)
+        {
             if (strcmp(key, "namespace") == 0 && json_is_string(v) && !*json_string_value(v))
                 return 1;
             if (has_null_namespace(v, depth + 1))

@@ -26,7 +26,8 @@ static void check_kafka(const char *prop, const char *value, void *opaque)
     const dump_check *d = opaque;
     char *line;
 
-    if (!*value || !(strstr(prop, "password") || strstr(prop, "secret") || strstr(prop, "token")))
+    if (!*value ||
+        !(strstr(prop, "password") || strstr(prop, "secret") || strstr(prop, "token")))
         return;
     FUZZ_ASSERT(asprintf(&line, "\nkafka.%s=%s\n", prop, value) > 0);
     if (strstr(d->dump, line) && strcmp(value, "[redacted]") != 0) {

@@ -20,14 +20,16 @@ static int depth(const json_t *v)
     size_t i;
 
     if (json_is_object(v)) {
-        json_object_foreach((json_t *)v, k, c) {
+        json_object_foreach((json_t *)v, k, c)
+        {
             int x = depth(c);
             d = x > d ? x : d;
         }
         return d + 1;
     }
     if (json_is_array(v)) {
-        json_array_foreach(v, i, c) {
+        json_array_foreach(v, i, c)
+        {
             int x = depth(c);
             d = x > d ? x : d;
         }
@@ -53,8 +55,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     FUZZ_ASSERT(depth(root) <= d);
     if ((payload = ferry_event_json_payload(root, &err))) {
-        ferry_rc rc = ferry_event_json_onboard(payload, FERRY_EVENT_JSON_ALLOW_EVENT_ID |
-                                                            FERRY_EVENT_JSON_ALLOW_CATALOG_REF,
+        ferry_rc rc = ferry_event_json_onboard(payload,
+                                               FERRY_EVENT_JSON_ALLOW_EVENT_ID |
+                                                   FERRY_EVENT_JSON_ALLOW_CATALOG_REF,
                                                &ev, &err);
         if (rc == FERRY_OK)
             FUZZ_ASSERT(ev.dataset && ev.source_uri && ev.target_uri);

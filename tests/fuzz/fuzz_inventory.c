@@ -32,7 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_ASSERT(row.key_len > 0 && strlen(row.key) == row.key_len);
             FUZZ_ASSERT(fuzz_terminated(row.etag, sizeof(row.etag)));
         } else {
-            FUZZ_ASSERT(err.rc == FERRY_ERR_PERMANENT && !strcmp(err.cls, FERRY_EC_INVALID_SPEC));
+            FUZZ_ASSERT(err.rc == FERRY_ERR_PERMANENT &&
+                        !strcmp(err.cls, FERRY_EC_INVALID_SPEC));
         }
         line = next ? next + 1 : NULL;
     }

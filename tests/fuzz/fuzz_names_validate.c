@@ -55,10 +55,7 @@ static int64_t chunk_num(uint8_t b)
     return v == 127 ? 1000001 : v == -128 ? INT64_MIN : v;
 }
 
-static char *opt(char *s)
-{
-    return s && *s ? s : NULL;
-}
+static char *opt(char *s) { return s && *s ? s : NULL; }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -46,8 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     at = q;
             /* (only a userinfo with a character no message uses: "host" is no leak) */
             size_t n = at ? (size_t)(at - p) : 0;
-            if (n && strcspn(p, "!$&*;=~_|^{}") < n &&
-                memmem(errstr, strlen(errstr), p, n)) {
+            if (n && strcspn(p, "!$&*;=~_|^{}") < n && memmem(errstr, strlen(errstr), p, n)) {
                 fprintf(stderr, "fuzz_redis_url: error message shows the userinfo: %s\n",
                         errstr);
                 abort();

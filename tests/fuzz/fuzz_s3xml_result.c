@@ -27,8 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(rc == -1);
         FUZZ_ASSERT(fuzz_terminated(why, sizeof(why)) && why[0]);
         /* The same document, a reason buffer too small for any message. */
-        FUZZ_ASSERT(ferry_s3xml_parse_result((const char *)data, size, &r, tiny,
-                                             sizeof(tiny)) == -1);
+        FUZZ_ASSERT(
+            ferry_s3xml_parse_result((const char *)data, size, &r, tiny, sizeof(tiny)) == -1);
         FUZZ_ASSERT(fuzz_terminated(tiny, sizeof(tiny)));
     }
     return 0;

@@ -135,7 +135,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (pa)
         check_parsed(a, &ua);
     else
-        FUZZ_ASSERT(err.rc == FERRY_ERR_PERMANENT && strcmp(err.cls, FERRY_EC_INVALID_SPEC) == 0);
+        FUZZ_ASSERT(err.rc == FERRY_ERR_PERMANENT &&
+                    strcmp(err.cls, FERRY_EC_INVALID_SPEC) == 0);
     pb = ferry_uri_parse(b, &ub, &err) == FERRY_OK;
     if (pb)
         check_parsed(b, &ub);

@@ -48,24 +48,18 @@ static int fill(avro_value_t *v, const char *field, int full, int depth)
     size_t n;
 
     switch (avro_value_get_type(v)) {
-    case AVRO_NULL:
-        return avro_value_set_null(v);
-    case AVRO_BOOLEAN:
-        return avro_value_set_boolean(v, full);
-    case AVRO_INT32:
-        return avro_value_set_int(v, full ? 42 : 0);
+    case AVRO_NULL: return avro_value_set_null(v);
+    case AVRO_BOOLEAN: return avro_value_set_boolean(v, full);
+    case AVRO_INT32: return avro_value_set_int(v, full ? 42 : 0);
     case AVRO_INT64:
         if (field && strcmp(field, "chunk_index") == 0)
             return avro_value_set_long(v, full ? 3 : 0);
         if (field && strcmp(field, "chunk_count") == 0)
             return avro_value_set_long(v, full ? 8 : 0);
         return avro_value_set_long(v, full ? 1767225600000LL : 0);
-    case AVRO_FLOAT:
-        return avro_value_set_float(v, 1.5f);
-    case AVRO_DOUBLE:
-        return avro_value_set_double(v, -2.25);
-    case AVRO_STRING:
-        return avro_value_set_string(v, hint_value(field));
+    case AVRO_FLOAT: return avro_value_set_float(v, 1.5f);
+    case AVRO_DOUBLE: return avro_value_set_double(v, -2.25);
+    case AVRO_STRING: return avro_value_set_string(v, hint_value(field));
     case AVRO_BYTES: {
         char b[] = {1, 2, 3};
         return avro_value_set_bytes(v, b, full ? sizeof(b) : 0);
@@ -76,8 +70,7 @@ static int fill(avro_value_t *v, const char *field, int full, int depth)
         memset(b, 0xAB, sizeof(b));
         return avro_value_set_fixed(v, b, (size_t)avro_schema_fixed_size(s));
     }
-    case AVRO_ENUM:
-        return avro_value_set_enum(v, 0);
+    case AVRO_ENUM: return avro_value_set_enum(v, 0);
     case AVRO_UNION: {
         avro_schema_t s = avro_value_get_schema(v);
         /* "min" takes null branches, except for fields the reader requires. */
@@ -121,8 +114,7 @@ static int fill(avro_value_t *v, const char *field, int full, int depth)
                 return -1;
         }
         return 0;
-    default:
-        return -1;
+    default: return -1;
     }
 }
 

@@ -76,7 +76,8 @@ static void test_protocol(void)
     CHECK_STR(ch.event_id, first.event_id);
 
     /* Acked and recorded: unchanged from now on, in this process and the next. */
-    CHECK_INT(ferry_changes_record(c, r, ref, &ch, "orders", "uid-1", "etag-1", &err), FERRY_OK);
+    CHECK_INT(ferry_changes_record(c, r, ref, &ch, "orders", "uid-1", "etag-1", &err),
+              FERRY_OK);
     CHECK_INT(ferry_changes_check(c, r, ref, h1, &ch, &err), FERRY_OK);
     CHECK_INT(ch.publish, 0);
     ferry_changes_destroy(c);
@@ -183,7 +184,8 @@ static void test_redis_down(void)
     c.port = 1; /* nothing listens there */
     c.connect_timeout_ms = 500;
     dead = ferry_redis_new(&c, es, sizeof(es));
-    CHECK_INT(ferry_changes_check(ch, dead, "component:default/z", "eeeeeeeeeeeeeeee", &out, &err),
+    CHECK_INT(ferry_changes_check(ch, dead, "component:default/z", "eeeeeeeeeeeeeeee", &out,
+                                  &err),
               FERRY_ERR_RETRYABLE);
     /* record fails, but the change is remembered as published (no re-publish meanwhile)
      * and written on the next check once Redis is back */
@@ -191,7 +193,8 @@ static void test_redis_down(void)
     out.gen = 1;
     memcpy(out.hash, "eeeeeeeeeeeeeeee", 17);
     snprintf(out.event_id, sizeof(out.event_id), "0b8e4c1a-2f3d-4e5f-8a9b-0c1d2e3f4a5b");
-    CHECK_INT(ferry_changes_record(ch, dead, "component:default/z", &out, "z", NULL, NULL, &err),
+    CHECK_INT(ferry_changes_record(ch, dead, "component:default/z", &out, "z", NULL, NULL,
+                                   &err),
               FERRY_ERR_RETRYABLE);
     CHECK_INT(ferry_changes_check(ch, r, "component:default/z", "eeeeeeeeeeeeeeee", &out, &err),
               FERRY_OK);

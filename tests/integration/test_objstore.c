@@ -320,7 +320,8 @@ static void test_listing(ferry_objstore *os)
     CHECK_INT(l.count, 1);
     if (l.count)
         CHECK_STR(l.entries[0].key, awkward[2]);
-    CHECK_INT(ferry_objstore_list(os, bucket_b, "with space", NULL, NULL, 0, &l, &err), FERRY_OK);
+    CHECK_INT(ferry_objstore_list(os, bucket_b, "with space", NULL, NULL, 0, &l, &err),
+              FERRY_OK);
     CHECK_INT(l.count, 1);
     CHECK_INT(ferry_objstore_list(os, bucket_b, "nope/", NULL, NULL, 0, &l, &err), FERRY_OK);
     CHECK_INT(l.count, 0);
@@ -405,8 +406,8 @@ static void test_batch(ferry_objstore *os)
         CHECK(ops[i].etag[0] != '\0');
         CHECK(!ops[i].multipart);
     }
-    fprintf(stderr, "  batch COPY %d objects, 16 in flight: %lld ms (%.0f copies/s)\n",
-            N_BATCH, (long long)(t1 - t0), N_BATCH * 1000.0 / (double)(t1 - t0 + 1));
+    fprintf(stderr, "  batch COPY %d objects, 16 in flight: %lld ms (%.0f copies/s)\n", N_BATCH,
+            (long long)(t1 - t0), N_BATCH * 1000.0 / (double)(t1 - t0 + 1));
 
     /* HEAD 200 at the target (verify) */
     memset(&st, 0, sizeof(st));
@@ -598,7 +599,8 @@ static void test_errors(void)
     if (bad && !integ_s3_checks_signatures()) {
         /* Known server gap (integ_env.h): any secret is accepted. */
         CHECK_INT(ferry_objstore_head_bucket(bad, bucket_a, &err), FERRY_OK);
-        fprintf(stderr, "  wrong secret: accepted by this server (known: no signature checks)\n");
+        fprintf(stderr,
+                "  wrong secret: accepted by this server (known: no signature checks)\n");
         ferry_objstore_destroy(bad);
     } else if (bad) {
         CHECK_INT(ferry_objstore_list(bad, bucket_a, NULL, NULL, NULL, 0, &l, &err),
@@ -651,8 +653,8 @@ static void cleanup(ferry_objstore *os, const char *bucket)
     int more = 1;
 
     ferry_objstore_listing_init(&l);
-    while (more && ferry_objstore_list(os, bucket, NULL, NULL, NULL, 1000, &l, &err) ==
-                       FERRY_OK) {
+    while (more &&
+           ferry_objstore_list(os, bucket, NULL, NULL, NULL, 1000, &l, &err) == FERRY_OK) {
         for (i = 0; i < l.count; i++)
             if (ferry_objstore_delete(os, bucket, l.entries[i].key, &err) != FERRY_OK)
                 fprintf(stderr, "  cleanup: %s\n", err.msg);
@@ -684,7 +686,6 @@ static void deletes(void) { test_delete(g_os); }
 
 int main(void)
 {
-
     endpoint = integ_require_env("FERRY_S3_ENDPOINT");
     akid = integ_require_env("AWS_ACCESS_KEY_ID");
     secret = integ_require_env("AWS_SECRET_ACCESS_KEY");

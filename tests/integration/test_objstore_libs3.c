@@ -495,7 +495,8 @@ static void cleanup(const char *bucket)
     int more = 1;
 
     ferry_objstore_listing_init(&l);
-    while (more && ferry_objstore_list(v2, bucket, NULL, NULL, NULL, 1000, &l, &err) == FERRY_OK) {
+    while (more &&
+           ferry_objstore_list(v2, bucket, NULL, NULL, NULL, 1000, &l, &err) == FERRY_OK) {
         for (i = 0; i < l.count; i++)
             ferry_objstore_delete(v2, bucket, l.entries[i].key, &err);
         more = l.is_truncated && l.count > 0;

@@ -122,10 +122,19 @@ static int missing_at(ferry_objstore *os, const char *bucket, const char *key)
 /* ---------------------------------------------------------------- small objects */
 
 static const char *const keys[] = {
-    "plain.txt", "with space.txt", "unicode/\xC3\xA9\xE6\xBC\xA2\xE5\xAD\x97\xF0\x9F\x98\x80.bin",
-    "plus+sign+", "percent%20literal%", "eq=amp&semi;", "tilde~star*paren(1)!$",
-    "nested/a/b/c/d.txt", "question?mark#hash", "quote\"apos'", "[brackets]{braces}^|`<>",
-    "empty-object", "size-unknown.bin",
+    "plain.txt",
+    "with space.txt",
+    "unicode/\xC3\xA9\xE6\xBC\xA2\xE5\xAD\x97\xF0\x9F\x98\x80.bin",
+    "plus+sign+",
+    "percent%20literal%",
+    "eq=amp&semi;",
+    "tilde~star*paren(1)!$",
+    "nested/a/b/c/d.txt",
+    "question?mark#hash",
+    "quote\"apos'",
+    "[brackets]{braces}^|`<>",
+    "empty-object",
+    "size-unknown.bin",
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -161,8 +170,8 @@ static void transfer_small_objects_across_endpoints(void)
     for (i = 0; i < N_KEYS; i++) {
         size_t n = size_for(i);
         char *d = make_data(n, (unsigned)i);
-        CHECK_INT(ferry_objstore_put(src, src_bucket, keys[i], d, n, "application/x-ferry", etags[i],
-                                     &err),
+        CHECK_INT(ferry_objstore_put(src, src_bucket, keys[i], d, n, "application/x-ferry",
+                                     etags[i], &err),
                   FERRY_OK);
         free(d);
     }
@@ -221,8 +230,8 @@ static void transfer_multipart_20mib(void)
     size_t len = 0;
     int64_t t0;
 
-    CHECK_INT(ferry_objstore_put(src, src_bucket, "big/twenty mib.bin", d, size, "video/x-ferry",
-                                 etag, &err),
+    CHECK_INT(ferry_objstore_put(src, src_bucket, "big/twenty mib.bin", d, size,
+                                 "video/x-ferry", etag, &err),
               FERRY_OK);
     ferry_objstore_op_init(&op, FERRY_OBJSTORE_OP_TRANSFER);
     op.src_store = src;
@@ -236,12 +245,13 @@ static void transfer_multipart_20mib(void)
     CHECK_INT(ferry_objstore_exec(dst, &op), FERRY_OK);
     if (op.rc != FERRY_OK)
         fprintf(stderr, "  multipart transfer: %s\n", op.err.msg);
-    fprintf(stderr, "  20 MiB in 4 parts: %lld ms, ETag %s\n", (long long)(ferry_mono_ms() - t0),
-            op.etag);
+    fprintf(stderr, "  20 MiB in 4 parts: %lld ms, ETag %s\n",
+            (long long)(ferry_mono_ms() - t0), op.etag);
     CHECK(op.multipart);
     CHECK_INT(op.size, size);
     CHECK(strstr(op.etag, "-4") != NULL);
-    CHECK_INT(ferry_objstore_get(dst, dst_bucket, "big/twenty mib.bin", size, &back, &len, &err),
+    CHECK_INT(ferry_objstore_get(dst, dst_bucket, "big/twenty mib.bin", size, &back, &len,
+                                 &err),
               FERRY_OK);
     CHECK(len == size && back && memcmp(back, d, size) == 0);
     free(back);
@@ -469,7 +479,8 @@ static void *fake_conn(void *arg)
         ssize_t r;
 
         while (!(end = memmem(req, have, "\r\n\r\n", 4))) {
-            if (have == sizeof(req) - 1 || (r = recv(fd, req + have, sizeof(req) - 1 - have, 0)) <= 0)
+            if (have == sizeof(req) - 1 ||
+                (r = recv(fd, req + have, sizeof(req) - 1 - have, 0)) <= 0)
                 goto out;
             have += (size_t)r;
         }
@@ -650,10 +661,7 @@ static void transfer_source_cut_mid_part_aborts_upload(void)
     failing_source_part(1, 8); /* four streams at once: siblings stopped */
 }
 
-static void transfer_source_slowdown_mid_part_aborts_upload(void)
-{
-    failing_source_part(2, 2);
-}
+static void transfer_source_slowdown_mid_part_aborts_upload(void) { failing_source_part(2, 2); }
 
 /* The same fake without failures: metadata and content through a multipart stream. */
 static void transfer_from_fake_source_succeeds(void)
@@ -770,7 +778,8 @@ static void transfer_memory_is_bounded_by_the_buffer(void)
     CHECK(data != NULL);
     if (!data)
         return;
-    CHECK_INT(ferry_objstore_put(src, src_bucket, "mem/64mib.bin", data, size, NULL, etag, &err),
+    CHECK_INT(ferry_objstore_put(src, src_bucket, "mem/64mib.bin", data, size, NULL, etag,
+                                 &err),
               FERRY_OK);
     free(data); /* mmap'd: gone from RSS */
 
@@ -874,7 +883,8 @@ static void cleanup(ferry_objstore *os, const char *bucket)
     int more = 1;
 
     ferry_objstore_listing_init(&l);
-    while (more && ferry_objstore_list(os, bucket, NULL, NULL, NULL, 1000, &l, &err) == FERRY_OK) {
+    while (more &&
+           ferry_objstore_list(os, bucket, NULL, NULL, NULL, 1000, &l, &err) == FERRY_OK) {
         for (i = 0; i < l.count; i++)
             ferry_objstore_delete(os, bucket, l.entries[i].key, &err);
         more = l.is_truncated && l.count > 0;

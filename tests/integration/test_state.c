@@ -801,8 +801,14 @@ static void test_failed(void)
     ferry_acquire_req q2 = req_for(ds2, "worker-a", "ev-1", 30000);
     ferry_acquire_result c;
     CHECK_INT(ferry_state_acquire(r, &q2, &c, &err), FERRY_OK);
-    ferry_fail_req f = {ds2, "worker-z", "ev-2", "spec-x", "s3://s", "s3://t",
-                        FERRY_EC_VALIDATION, "target bucket does not exist"};
+    ferry_fail_req f = {ds2,
+                        "worker-z",
+                        "ev-2",
+                        "spec-x",
+                        "s3://s",
+                        "s3://t",
+                        FERRY_EC_VALIDATION,
+                        "target bucket does not exist"};
     CHECK_INT(ferry_state_mark_failed_unleased(r, &f, &err), FERRY_ERR_CANCELLED);
     CHECK_STR(err.cls, FERRY_EC_FENCED);
     CHECK_INT(ferry_state_get(r, ds2, &st, &err), FERRY_OK);
@@ -858,9 +864,10 @@ static void test_report_and_failed_objects(void)
     ferry_error err;
     redisReply *rep = NULL;
     char report[600];
-    ferry_report_entry entries[2] = {
-        {"p/0002", "failed", FERRY_EC_S3_ARCHIVED, "403 InvalidObjectState: archived"},
-        {"p/0003", "vanished", FERRY_EC_VANISHED, "404 NoSuchKey"}};
+    ferry_report_entry entries[2] = {{"p/0002", "failed", FERRY_EC_S3_ARCHIVED,
+                                      "403 InvalidObjectState: archived"},
+                                     {"p/0003", "vanished", FERRY_EC_VANISHED,
+                                      "404 NoSuchKey"}};
 
     CHECK_INT(ferry_state_report_key(report, sizeof(report), ds, "ev-r", &err), FERRY_OK);
     CHECK_INT(ferry_state_acquire(r, &q, &a, &err), FERRY_OK);
@@ -876,7 +883,8 @@ static void test_report_and_failed_objects(void)
     freeReplyObject(rep);
     CHECK_INT(cmd(r, &rep, &err, 3, "HGET", report, "p/0002"), FERRY_OK);
     CHECK(rep && rep->type == REDIS_REPLY_STRING &&
-          strstr(rep->str, "\"class\":\"s3-archived\"") && strstr(rep->str, "\"outcome\":\"failed\""));
+          strstr(rep->str, "\"class\":\"s3-archived\"") &&
+          strstr(rep->str, "\"outcome\":\"failed\""));
     freeReplyObject(rep);
     CHECK_INT(cmd(r, &rep, &err, 2, "PTTL", report), FERRY_OK);
     CHECK(rep && rep->type == REDIS_REPLY_INTEGER && rep->integer > 0);
@@ -1028,11 +1036,12 @@ static void test_acl_user_and_db(void)
     snprintf(pwrule, sizeof(pwrule), ">%s", pw);
     /* least privilege: only ferry keys, only the commands ferry_state uses (Redis 7
      * checks the commands a script calls against the ACL too) */
-    const char *acl[] = {"ACL", "SETUSER", user, "reset", "on", pwrule, "~ferry:*",
-                         "+@connection", "+select", "+eval", "+evalsha", "+script|load",
-                         "+time", "+get", "+set", "+incr", "+pexpire", "+pttl", "+del",
-                         "+hget", "+hmget", "+hset", "+hsetnx", "+hdel", "+hincrby",
-                         "+hgetall", "+hlen", "+hexists", "+scan"};
+    const char *acl[] = {"ACL",      "SETUSER",      user,           "reset",   "on",
+                         pwrule,     "~ferry:*",     "+@connection", "+select", "+eval",
+                         "+evalsha", "+script|load", "+time",        "+get",    "+set",
+                         "+incr",    "+pexpire",     "+pttl",        "+del",    "+hget",
+                         "+hmget",   "+hset",        "+hsetnx",      "+hdel",   "+hincrby",
+                         "+hgetall", "+hlen",        "+hexists",     "+scan"};
     if (ferry_redis_command(admin, (int)(sizeof(acl) / sizeof(acl[0])), acl, NULL, &rep,
                             &err) != FERRY_OK) {
         /* The stack's redis-server (7.x, default user) allows it: a refusal is a broken

@@ -53,11 +53,16 @@ int main(int argc, char **argv)
         ev.origin = FERRY_ORIGIN_CLI;
         ev.verify = 1;
         for (int i = 2; i + 1 < argc; i += 2) {
-            if (!strcmp(argv[i], "--dataset")) ev.dataset = argv[i + 1];
-            else if (!strcmp(argv[i], "--source")) ev.source_uri = argv[i + 1];
-            else if (!strcmp(argv[i], "--target")) ev.target_uri = argv[i + 1];
-            else if (!strcmp(argv[i], "--event-id")) ev.event_id = argv[i + 1];
-            else if (!strcmp(argv[i], "--patch-dataset")) patch = argv[i + 1];
+            if (!strcmp(argv[i], "--dataset"))
+                ev.dataset = argv[i + 1];
+            else if (!strcmp(argv[i], "--source"))
+                ev.source_uri = argv[i + 1];
+            else if (!strcmp(argv[i], "--target"))
+                ev.target_uri = argv[i + 1];
+            else if (!strcmp(argv[i], "--event-id"))
+                ev.event_id = argv[i + 1];
+            else if (!strcmp(argv[i], "--patch-dataset"))
+                patch = argv[i + 1];
         }
         if (ferry_avro_encode_onboard(codec, &ev, FERRY_AVRO_SINGLE_OBJECT, 0, &buf, &len,
                                       &err) != FERRY_OK) {
@@ -76,7 +81,8 @@ int main(int argc, char **argv)
         }
         rc = emit(buf, len);
     } else if (!strcmp(argv[1], "migrated")) {
-        ferry_migrated m = {uuid, "some-dataset", "s3://a/b", "s3://c/d", 1, 2, 3, 4, "w", 1, 0, 0, 0};
+        ferry_migrated m = {
+            uuid, "some-dataset", "s3://a/b", "s3://c/d", 1, 2, 3, 4, "w", 1, 0, 0, 0};
         if (ferry_avro_encode_migrated(codec, &m, FERRY_AVRO_SINGLE_OBJECT, 0, &buf, &len,
                                        &err) != FERRY_OK) {
             fprintf(stderr, "eventtool: %s\n", err.msg);

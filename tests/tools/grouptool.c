@@ -38,7 +38,8 @@ int main(int argc, char **argv)
     for (int t = 3; t < argc; t++) {
         const rd_kafka_metadata_t *md = NULL;
         rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, argv[t], NULL);
-        e = rkt ? rd_kafka_metadata(rk, 0, rkt, &md, TIMEOUT_MS) : RD_KAFKA_RESP_ERR__INVALID_ARG;
+        e = rkt ? rd_kafka_metadata(rk, 0, rkt, &md, TIMEOUT_MS)
+                : RD_KAFKA_RESP_ERR__INVALID_ARG;
         if (!e && (md->topic_cnt != 1 || md->topics[0].err))
             e = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
         if (e) {

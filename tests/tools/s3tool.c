@@ -37,7 +37,8 @@ static ferry_objstore *open_store(int dst)
     oc.secret_key = getenv(other ? "S3TOOL_DST_SECRET_ACCESS_KEY" : "AWS_SECRET_ACCESS_KEY");
     oc.max_in_flight = 32;
     if (!oc.endpoint || !oc.access_key || !oc.secret_key) {
-        fprintf(stderr, "s3tool: set FERRY_S3_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY\n");
+        fprintf(stderr,
+                "s3tool: set FERRY_S3_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY\n");
         return NULL;
     }
     if (!(os = ferry_objstore_new(&oc, &err)))
@@ -64,7 +65,8 @@ static uint64_t splitmix(uint64_t *s)
 }
 
 /* Key names that exercise URL encoding and signing. */
-static const char *const awkward[] = {"with space/a b.txt", "unicode/\xc3\xa9t\xc3\xa9-\xe6\x97\xa5.csv",
+static const char *const awkward[] = {"with space/a b.txt",
+                                      "unicode/\xc3\xa9t\xc3\xa9-\xe6\x97\xa5.csv",
                                       "signs/a+b=c&d~e%f.bin", "deep/a/b/c/d/e/f/g.json"};
 
 static int cmd_seed(ferry_objstore *os, int argc, char **argv)
@@ -78,18 +80,25 @@ static int cmd_seed(ferry_objstore *os, int argc, char **argv)
     if (argc < 1 || parse_uri(argv[0], &u))
         return 2;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--count")) count = atol(argv[i + 1]);
-        else if (!strcmp(argv[i], "--min-size")) min = atol(argv[i + 1]);
-        else if (!strcmp(argv[i], "--max-size")) max = atol(argv[i + 1]);
-        else if (!strcmp(argv[i], "--seed")) seed = strtoull(argv[i + 1], NULL, 10);
-        else { fprintf(stderr, "s3tool seed: unknown option %s\n", argv[i]); return 2; }
+        if (!strcmp(argv[i], "--count"))
+            count = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--min-size"))
+            min = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--max-size"))
+            max = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--seed"))
+            seed = strtoull(argv[i + 1], NULL, 10);
+        else {
+            fprintf(stderr, "s3tool seed: unknown option %s\n", argv[i]);
+            return 2;
+        }
     }
     if (count < 0 || min < 0 || max < min)
         return 2;
     n_awk = count >= 10 ? sizeof(awkward) / sizeof(awkward[0]) : 0;
     {
         ferry_objstore_op *ops = calloc(batch, sizeof(*ops));
-        char (*keys)[1100] = calloc(batch, sizeof(*keys));
+        char(*keys)[1100] = calloc(batch, sizeof(*keys));
         char **bodies = calloc(batch, sizeof(*bodies));
         long done = 0;
         if (!ops || !keys || !bodies)
@@ -189,7 +198,8 @@ static int compare_one(ferry_objstore *os, const ferry_uri *u, const ferry_objst
         fprintf(stderr, "s3tool compare: source %s: %s\n", e->key, err.msg);
         return 1;
     }
-    if (ferry_objstore_get(c->dst_os, c->dst->bucket, key, 1u << 30, &b, &bl, &err) != FERRY_OK) {
+    if (ferry_objstore_get(c->dst_os, c->dst->bucket, key, 1u << 30, &b, &bl, &err) !=
+        FERRY_OK) {
         fprintf(stderr, "s3tool compare: MISSING %s: %s\n", key, err.msg);
         c->missing++;
     } else if (al != bl || memcmp(a, b, al) != 0) {

@@ -106,7 +106,8 @@ int main(int argc, char **argv)
                                 ev.requested_by ? json_string(ev.requested_by) : json_null());
             json_object_set_new(o, "requested_at_ms", json_integer(ev.requested_at_ms));
             json_object_set_new(o, "verify", json_boolean(ev.verify));
-            json_object_set_new(o, "overwrite", json_string(ferry_overwrite_name(ev.overwrite)));
+            json_object_set_new(o, "overwrite",
+                                json_string(ferry_overwrite_name(ev.overwrite)));
         } else {
             json_object_set_new(o, "error", json_string(err.msg));
         }

@@ -20,7 +20,8 @@ int main(int argc, char **argv)
     int rc = 1;
 
     if (argc != 4 || strcmp(argv[1], "create") != 0 || !brokers) {
-        fprintf(stderr, "usage: FERRY_KAFKA_BROKERS=... ferry-topictool create TOPIC PARTITIONS\n");
+        fprintf(stderr,
+                "usage: FERRY_KAFKA_BROKERS=... ferry-topictool create TOPIC PARTITIONS\n");
         return 2;
     }
     conf = rd_kafka_conf_new();
@@ -42,7 +43,8 @@ int main(int argc, char **argv)
     if (ev) {
         const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
         size_t n = 0;
-        const rd_kafka_topic_result_t **tr = res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
+        const rd_kafka_topic_result_t **tr = res ? rd_kafka_CreateTopics_result_topics(res, &n)
+                                                 : NULL;
         rd_kafka_resp_err_t e = rd_kafka_event_error(ev);
         if (!e && n == 1)
             e = rd_kafka_topic_result_error(tr[0]);

@@ -47,10 +47,7 @@ typedef struct bb {
     size_t n;
 } bb;
 
-static void bb_byte(bb *b, unsigned char c)
-{
-    b->b[b->n++] = c;
-}
+static void bb_byte(bb *b, unsigned char c) { b->b[b->n++] = c; }
 
 static void bb_raw(bb *b, const void *p, size_t n)
 {
@@ -74,10 +71,7 @@ static void bb_strn(bb *b, const void *s, size_t n)
     bb_raw(b, s, n);
 }
 
-static void bb_str(bb *b, const char *s)
-{
-    bb_strn(b, s, strlen(s));
-}
+static void bb_str(bb *b, const char *s) { bb_strn(b, s, strlen(s)); }
 
 static void bb_single_object_header(bb *b, uint64_t fp)
 {
@@ -189,22 +183,22 @@ static void test_crc64_known_answers(void)
 static void test_canonical_form_errors(void)
 {
     static const char *bad[] = {
-        "",                                                          /* not JSON */
-        "{\"type\":\"record\",\"name\":\"R\",\"fields\":[",          /* truncated */
-        "\"Nope\"",                                                  /* undefined name */
-        "{\"type\":\"record\",\"name\":\"R\"}",                      /* no fields */
-        "{\"type\":\"record\",\"fields\":[]}",                       /* no name */
+        "",                                                 /* not JSON */
+        "{\"type\":\"record\",\"name\":\"R\",\"fields\":[", /* truncated */
+        "\"Nope\"",                                         /* undefined name */
+        "{\"type\":\"record\",\"name\":\"R\"}",             /* no fields */
+        "{\"type\":\"record\",\"fields\":[]}",              /* no name */
         "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"int\"},"
-        "{\"name\":\"a\",\"type\":\"int\"}]}",                       /* duplicate field */
+        "{\"name\":\"a\",\"type\":\"int\"}]}",                          /* duplicate field */
         "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\",\"A\"]}", /* duplicate symbol */
-        "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"1A\"]}",   /* invalid symbol */
-        "{\"type\":\"fixed\",\"name\":\"F\",\"size\":-1}",           /* bad size */
-        "{\"type\":\"array\"}",                                      /* no items */
-        "{\"name\":\"R\"}",                                          /* no type */
+        "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"1A\"]}",      /* invalid symbol */
+        "{\"type\":\"fixed\",\"name\":\"F\",\"size\":-1}",              /* bad size */
+        "{\"type\":\"array\"}",                                         /* no items */
+        "{\"name\":\"R\"}",                                             /* no type */
         "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"x\",\"type\":"
-        "{\"type\":\"record\",\"name\":\"R\",\"fields\":[]}}]}",      /* R defined twice */
-        "{\"type\":\"record\",\"name\":\"a-b\",\"fields\":[]}",      /* invalid name */
-        "{\"type\":\"int\",\"type\":\"long\"}",                      /* duplicate key */
+        "{\"type\":\"record\",\"name\":\"R\",\"fields\":[]}}]}", /* R defined twice */
+        "{\"type\":\"record\",\"name\":\"a-b\",\"fields\":[]}",  /* invalid name */
+        "{\"type\":\"int\",\"type\":\"long\"}",                  /* duplicate key */
         "42",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -232,8 +226,9 @@ static void test_our_schemas(void)
 
     CHECK(cf != NULL);
     if (cf) {
-        CHECK(strncmp(cf, "{\"name\":\"io.ferry.DatasetOnboard\",\"type\":\"record\",\"fields\":"
-                          "[{\"name\":\"event_id\",\"type\":\"string\"},",
+        CHECK(strncmp(cf,
+                      "{\"name\":\"io.ferry.DatasetOnboard\",\"type\":\"record\",\"fields\":"
+                      "[{\"name\":\"event_id\",\"type\":\"string\"},",
                       86) == 0);
         CHECK(strstr(cf, "{\"name\":\"origin\",\"type\":{\"name\":\"io.ferry.Origin\","
                          "\"type\":\"enum\",\"symbols\":[\"backstage\",\"registry\",\"api\","
@@ -246,8 +241,9 @@ static void test_our_schemas(void)
               ferry_avro_codec_fingerprint(codec, FERRY_AVRO_EVENT_ONBOARD));
     }
     free(cf);
-    CHECK_INT(ferry_avro_fingerprint(
-                  ferry_avro_codec_schema_json(codec, FERRY_AVRO_EVENT_MIGRATED), &fp, &err),
+    CHECK_INT(ferry_avro_fingerprint(ferry_avro_codec_schema_json(codec,
+                                                                  FERRY_AVRO_EVENT_MIGRATED),
+                                     &fp, &err),
               FERRY_OK);
     CHECK(fp == ferry_avro_codec_fingerprint(codec, FERRY_AVRO_EVENT_MIGRATED));
     CHECK(fp != ferry_avro_codec_fingerprint(codec, FERRY_AVRO_EVENT_ONBOARD));
@@ -336,7 +332,8 @@ static void test_round_trip_onboard(void)
 {
     ferry_error err;
     CHECK_INT(ferry_avro_codec_register_id(
-                  codec, 7, ferry_avro_codec_schema_json(codec, FERRY_AVRO_EVENT_ONBOARD), &err),
+                  codec, 7, ferry_avro_codec_schema_json(codec, FERRY_AVRO_EVENT_ONBOARD),
+                  &err),
               FERRY_OK);
 
     for (int full = 0; full < 2; full++) {
@@ -387,8 +384,8 @@ static void test_round_trip_migrated(void)
         ferry_migrated in = sample_migrated(), out;
         void *buf = NULL;
         size_t len = 0;
-        CHECK_INT(ferry_avro_encode_migrated(codec, &in, (ferry_avro_framing)f, 0x01020304, &buf,
-                                             &len, &err),
+        CHECK_INT(ferry_avro_encode_migrated(codec, &in, (ferry_avro_framing)f, 0x01020304,
+                                             &buf, &len, &err),
                   FERRY_OK);
         if (!buf)
             continue;
@@ -412,7 +409,8 @@ static void test_round_trip_migrated(void)
 
         /* The other event type is a schema error, not a decode error. */
         ferry_onboard wrong;
-        CHECK_INT(ferry_avro_decode_onboard(codec, buf, len, &wrong, &err), FERRY_ERR_PERMANENT);
+        CHECK_INT(ferry_avro_decode_onboard(codec, buf, len, &wrong, &err),
+                  FERRY_ERR_PERMANENT);
         CHECK_STR(err.cls, FERRY_EC_SCHEMA);
         CHECK(strstr(err.msg, "DatasetMigrated") != NULL);
         CHECK(wrong.event_id == NULL);
@@ -435,8 +433,8 @@ static void test_confluent_ids(void)
     CHECK_STR(err.cls, FERRY_EC_SCHEMA);
     CHECK(buf == NULL && len == 0);
     /* Registered, but to the other event's schema. */
-    CHECK_INT(ferry_avro_encode_onboard(codec, &in, FERRY_AVRO_CONFLUENT, 0x01020304, &buf, &len,
-                                        &err),
+    CHECK_INT(ferry_avro_encode_onboard(codec, &in, FERRY_AVRO_CONFLUENT, 0x01020304, &buf,
+                                        &len, &err),
               FERRY_ERR_PERMANENT);
     CHECK_STR(err.cls, FERRY_EC_SCHEMA);
     /* Idempotent; immutable; negative refused; not a schema refused. */
@@ -467,7 +465,8 @@ static void test_wrong_header(void)
     void *buf;
     size_t len;
 
-    CHECK_INT(ferry_avro_encode_onboard(codec, &in, FERRY_AVRO_SINGLE_OBJECT, 0, &buf, &len, &err),
+    CHECK_INT(ferry_avro_encode_onboard(codec, &in, FERRY_AVRO_SINGLE_OBJECT, 0, &buf, &len,
+                                        &err),
               FERRY_OK);
     unsigned char *p = buf;
 
@@ -555,8 +554,8 @@ static void set_enum(avro_value_t *rec, const char *name, const char *sym)
 {
     avro_value_t f;
     CHECK(avro_value_get_by_name(rec, name, &f, NULL) == 0);
-    CHECK(avro_value_set_enum(&f, avro_schema_enum_get_by_name(avro_value_get_schema(&f), sym)) ==
-          0);
+    CHECK(avro_value_set_enum(&f, avro_schema_enum_get_by_name(avro_value_get_schema(&f),
+                                                               sym)) == 0);
 }
 
 typedef void (*fill_fn)(avro_value_t *rec, void *arg);
@@ -822,7 +821,8 @@ static void test_truncated_every_length(void)
         ferry_onboard in = sample_onboard(1), out;
         void *buf;
         size_t len;
-        CHECK_INT(ferry_avro_encode_onboard(codec, &in, (ferry_avro_framing)f, 7, &buf, &len, &err),
+        CHECK_INT(ferry_avro_encode_onboard(codec, &in, (ferry_avro_framing)f, 7, &buf, &len,
+                                            &err),
                   FERRY_OK);
         for (size_t n = 0; n < len; n++) {
             void *cut = xmemdup(buf, n); /* exact-size copy: ASan sees any over-read */
@@ -846,7 +846,8 @@ static void test_truncated_every_length(void)
     ferry_migrated in = sample_migrated(), out;
     void *buf;
     size_t len;
-    CHECK_INT(ferry_avro_encode_migrated(codec, &in, FERRY_AVRO_SINGLE_OBJECT, 0, &buf, &len, &err),
+    CHECK_INT(ferry_avro_encode_migrated(codec, &in, FERRY_AVRO_SINGLE_OBJECT, 0, &buf, &len,
+                                         &err),
               FERRY_OK);
     for (size_t n = 0; n < len; n++) {
         void *cut = xmemdup(buf, n);
@@ -898,7 +899,8 @@ static void test_mutated_valid_events(void)
     size_t len;
     int ok = 0;
 
-    CHECK_INT(ferry_avro_encode_onboard(codec, &in, FERRY_AVRO_SINGLE_OBJECT, 0, &buf, &len, &err),
+    CHECK_INT(ferry_avro_encode_onboard(codec, &in, FERRY_AVRO_SINGLE_OBJECT, 0, &buf, &len,
+                                        &err),
               FERRY_OK);
     for (int i = 0; i < 4000; i++) {
         unsigned char *m = xmemdup(buf, len);
@@ -956,8 +958,14 @@ static void build_onboard(bb *b, enum variant v)
 {
     bb_str(b, "11111111-2222-4333-8444-555555555555");
     switch (v) {
-    case V_NEG_LEN: bb_long(b, -5); bb_raw(b, "sales", 5); break;
-    case V_HUGE_LEN: bb_long(b, 1LL << 40); bb_raw(b, "sales", 5); break;
+    case V_NEG_LEN:
+        bb_long(b, -5);
+        bb_raw(b, "sales", 5);
+        break;
+    case V_HUGE_LEN:
+        bb_long(b, 1LL << 40);
+        bb_raw(b, "sales", 5);
+        break;
     case V_NUL: bb_strn(b, "sa\0es", 5); break;
     case V_BAD_UTF8: bb_strn(b, "sa\xc3\x28s", 5); break;
     case V_OVERLONG_UTF8: bb_strn(b, "sa\xc0\xafs", 5); break;
@@ -977,14 +985,17 @@ static void build_onboard(bb *b, enum variant v)
         bb_long(b, 1700000000000LL);
     }
     bb_str(b, "me");
-    bb_long(b, v == V_ENUM_IDX ? 5 : 2);                                /* origin */
-    bb_long(b, v == V_UNION_IDX ? 2 : v == V_NEG_UNION_IDX ? -1 : 1);   /* catalog_ref */
+    bb_long(b, v == V_ENUM_IDX ? 5 : 2);                              /* origin */
+    bb_long(b, v == V_UNION_IDX ? 2 : v == V_NEG_UNION_IDX ? -1 : 1); /* catalog_ref */
     bb_str(b, "cat:1");
-    bb_long(b, 0);                                                      /* catalog_etag null */
-    bb_byte(b, v == V_BAD_BOOL ? 2 : 1);                                /* verify */
-    bb_long(b, 1);                                                      /* overwrite always */
-    switch (v) {                                                        /* include_prefixes */
-    case V_HUGE_COUNT: bb_long(b, 1LL << 40); bb_str(b, "a/"); break;
+    bb_long(b, 0);                       /* catalog_etag null */
+    bb_byte(b, v == V_BAD_BOOL ? 2 : 1); /* verify */
+    bb_long(b, 1);                       /* overwrite always */
+    switch (v) {                         /* include_prefixes */
+    case V_HUGE_COUNT:
+        bb_long(b, 1LL << 40);
+        bb_str(b, "a/");
+        break;
     case V_MIN_COUNT:
         for (int i = 0; i < 9; i++)
             bb_byte(b, 0xFF);
@@ -992,13 +1003,32 @@ static void build_onboard(bb *b, enum variant v)
         bb_long(b, 3);
         bb_str(b, "a/");
         break;
-    case V_BAD_BLOCK_SIZE: bb_long(b, -2); bb_long(b, 99); bb_str(b, "a/"); bb_str(b, "b/"); break;
-    case V_WRONG_BLOCK_SIZE: bb_long(b, -2); bb_long(b, 5); bb_str(b, "a/"); bb_str(b, "b/"); break;
-    case V_GOOD_BLOCK_SIZE: bb_long(b, -2); bb_long(b, 6); bb_str(b, "a/"); bb_str(b, "b/"); break;
-    default: bb_long(b, 2); bb_str(b, "a/"); bb_str(b, "b/"); break;
+    case V_BAD_BLOCK_SIZE:
+        bb_long(b, -2);
+        bb_long(b, 99);
+        bb_str(b, "a/");
+        bb_str(b, "b/");
+        break;
+    case V_WRONG_BLOCK_SIZE:
+        bb_long(b, -2);
+        bb_long(b, 5);
+        bb_str(b, "a/");
+        bb_str(b, "b/");
+        break;
+    case V_GOOD_BLOCK_SIZE:
+        bb_long(b, -2);
+        bb_long(b, 6);
+        bb_str(b, "a/");
+        bb_str(b, "b/");
+        break;
+    default:
+        bb_long(b, 2);
+        bb_str(b, "a/");
+        bb_str(b, "b/");
+        break;
     }
     bb_long(b, 0);
-    bb_long(b, 0);                                                      /* exclude_prefixes */
+    bb_long(b, 0); /* exclude_prefixes */
     if (v == V_TRAILING)
         bb_byte(b, 0);
 }
@@ -1042,9 +1072,9 @@ static void test_migrated_v1_decodes(void)
     bb_str(b, "sales.orders");
     bb_str(b, "s3://a/b/");
     bb_str(b, "s3://c/d/");
-    bb_long(b, 42);          /* objects */
-    bb_long(b, 4200);        /* bytes */
-    bb_long(b, 1500);        /* duration_ms */
+    bb_long(b, 42);   /* objects */
+    bb_long(b, 4200); /* bytes */
+    bb_long(b, 1500); /* duration_ms */
     bb_long(b, 1700000000000LL);
     bb_str(b, "w-old");
     CHECK_INT(ferry_avro_decode_migrated(codec, b->b, b->n, &out, &err), FERRY_OK);
@@ -1158,7 +1188,8 @@ static void test_oversized_input(void)
     memset(big, 'a', n - 1);
     big[n - 1] = '\0';
     in.dataset = (char *)big;
-    CHECK_INT(ferry_avro_encode_onboard(codec, &in, FERRY_AVRO_SINGLE_OBJECT, 0, &buf, &len, &err),
+    CHECK_INT(ferry_avro_encode_onboard(codec, &in, FERRY_AVRO_SINGLE_OBJECT, 0, &buf, &len,
+                                        &err),
               FERRY_ERR_PERMANENT);
     CHECK_STR(err.cls, FERRY_EC_INVALID_SPEC);
     CHECK(buf == NULL);
@@ -1175,41 +1206,48 @@ static void test_encode_rejects_bad_structs(void)
 
     in = sample_onboard(1);
     in.dataset = NULL;
-    CHECK_INT(ferry_avro_encode_onboard(codec, &in, FERRY_AVRO_SINGLE_OBJECT, 0, &buf, &len, &err),
+    CHECK_INT(ferry_avro_encode_onboard(codec, &in, FERRY_AVRO_SINGLE_OBJECT, 0, &buf, &len,
+                                        &err),
               FERRY_ERR_PERMANENT);
     CHECK_STR(err.cls, FERRY_EC_INVALID_SPEC);
     CHECK(strstr(err.msg, "dataset") != NULL);
 
     in = sample_onboard(1);
     in.requested_by = "bad\xff";
-    CHECK_INT(ferry_avro_encode_onboard(codec, &in, FERRY_AVRO_SINGLE_OBJECT, 0, &buf, &len, &err),
+    CHECK_INT(ferry_avro_encode_onboard(codec, &in, FERRY_AVRO_SINGLE_OBJECT, 0, &buf, &len,
+                                        &err),
               FERRY_ERR_PERMANENT);
     CHECK_STR(err.cls, FERRY_EC_INVALID_SPEC);
 
     in = sample_onboard(1);
     in.origin = (ferry_origin)17;
-    CHECK_INT(ferry_avro_encode_onboard(codec, &in, FERRY_AVRO_SINGLE_OBJECT, 0, &buf, &len, &err),
+    CHECK_INT(ferry_avro_encode_onboard(codec, &in, FERRY_AVRO_SINGLE_OBJECT, 0, &buf, &len,
+                                        &err),
               FERRY_ERR_PERMANENT);
 
     in = sample_onboard(1);
     in.include_prefixes = NULL;
-    CHECK_INT(ferry_avro_encode_onboard(codec, &in, FERRY_AVRO_SINGLE_OBJECT, 0, &buf, &len, &err),
+    CHECK_INT(ferry_avro_encode_onboard(codec, &in, FERRY_AVRO_SINGLE_OBJECT, 0, &buf, &len,
+                                        &err),
               FERRY_ERR_PERMANENT);
 
     in = sample_onboard(1);
     in.exclude_prefixes = nullv;
     in.exclude_count = 2;
-    CHECK_INT(ferry_avro_encode_onboard(codec, &in, FERRY_AVRO_SINGLE_OBJECT, 0, &buf, &len, &err),
+    CHECK_INT(ferry_avro_encode_onboard(codec, &in, FERRY_AVRO_SINGLE_OBJECT, 0, &buf, &len,
+                                        &err),
               FERRY_ERR_PERMANENT);
 
-    CHECK_INT(ferry_avro_encode_onboard(codec, NULL, FERRY_AVRO_SINGLE_OBJECT, 0, &buf, &len, &err),
+    CHECK_INT(ferry_avro_encode_onboard(codec, NULL, FERRY_AVRO_SINGLE_OBJECT, 0, &buf, &len,
+                                        &err),
               FERRY_ERR_PERMANENT);
     CHECK_INT(ferry_avro_encode_onboard(codec, &in, (ferry_avro_framing)9, 0, &buf, &len, &err),
               FERRY_ERR_PERMANENT);
 
     ferry_migrated m = sample_migrated();
     m.worker = NULL;
-    CHECK_INT(ferry_avro_encode_migrated(codec, &m, FERRY_AVRO_SINGLE_OBJECT, 0, &buf, &len, &err),
+    CHECK_INT(ferry_avro_encode_migrated(codec, &m, FERRY_AVRO_SINGLE_OBJECT, 0, &buf, &len,
+                                         &err),
               FERRY_ERR_PERMANENT);
     CHECK(buf == NULL);
 }
@@ -1219,14 +1257,14 @@ static void test_utf8(void)
     CHECK(ferry_avro_utf8_ok("", 0));
     CHECK(ferry_avro_utf8_ok("plain ascii", 11));
     CHECK(ferry_avro_utf8_ok("\xc3\xa9\xe2\x82\xac\xf0\x9f\x9a\xa2\xf4\x8f\xbf\xbf", 13));
-    CHECK(!ferry_avro_utf8_ok("a\0b", 3));            /* NUL */
-    CHECK(!ferry_avro_utf8_ok("\xc0\x80", 2));        /* overlong NUL */
-    CHECK(!ferry_avro_utf8_ok("\xe0\x80\xaf", 3));    /* overlong */
-    CHECK(!ferry_avro_utf8_ok("\xed\xa0\x80", 3));    /* surrogate */
+    CHECK(!ferry_avro_utf8_ok("a\0b", 3));             /* NUL */
+    CHECK(!ferry_avro_utf8_ok("\xc0\x80", 2));         /* overlong NUL */
+    CHECK(!ferry_avro_utf8_ok("\xe0\x80\xaf", 3));     /* overlong */
+    CHECK(!ferry_avro_utf8_ok("\xed\xa0\x80", 3));     /* surrogate */
     CHECK(!ferry_avro_utf8_ok("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
-    CHECK(!ferry_avro_utf8_ok("\xe2\x82", 2));        /* truncated */
-    CHECK(!ferry_avro_utf8_ok("\x80", 1));            /* lone continuation */
-    CHECK(!ferry_avro_utf8_ok("\xc3\x28", 2));        /* bad continuation */
+    CHECK(!ferry_avro_utf8_ok("\xe2\x82", 2));         /* truncated */
+    CHECK(!ferry_avro_utf8_ok("\x80", 1));             /* lone continuation */
+    CHECK(!ferry_avro_utf8_ok("\xc3\x28", 2));         /* bad continuation */
 }
 
 /* The validator on its own, for the types our event schemas do not use (yet). */

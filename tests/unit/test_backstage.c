@@ -37,8 +37,10 @@ static void test_parse_page(void)
         CHECK_STR(p.items[0].etag, "e-1");
         CHECK_STR(p.items[0].owner, "team-data");
         CHECK_INT(p.items[0].n_ann, 3); /* only ferry.io/ annotations are kept */
-        CHECK_STR(ferry_backstage_annotation(&p.items[0], "ferry.io/target"), "s3://lake/sales/");
-        CHECK(ferry_backstage_annotation(&p.items[0], "backstage.io/managed-by-location") == NULL);
+        CHECK_STR(ferry_backstage_annotation(&p.items[0], "ferry.io/target"),
+                  "s3://lake/sales/");
+        CHECK(ferry_backstage_annotation(&p.items[0], "backstage.io/managed-by-location") ==
+              NULL);
         CHECK_STR(p.items[1].ref, "component:Team-A/Plain"); /* kind lower-cased only */
         CHECK(p.items[1].owner == NULL && p.items[1].n_ann == 0);
     }
@@ -76,11 +78,23 @@ static ferry_backstage_entity entity(const char *const *kv)
 
 static void test_entity_spec(void)
 {
-    const char *full[] = {"ferry.io/source", "s3://legacy/sales/", "ferry.io/target",
-                          "s3://lake/sales/", "ferry.io/dataset", "sales.orders",
-                          "ferry.io/overwrite", "never", "ferry.io/verify", "false",
-                          "ferry.io/include", " 2024/ , 2025/,,", "ferry.io/exclude", "tmp/",
-                          "ferry.io/status", "done", NULL};
+    const char *full[] = {"ferry.io/source",
+                          "s3://legacy/sales/",
+                          "ferry.io/target",
+                          "s3://lake/sales/",
+                          "ferry.io/dataset",
+                          "sales.orders",
+                          "ferry.io/overwrite",
+                          "never",
+                          "ferry.io/verify",
+                          "false",
+                          "ferry.io/include",
+                          " 2024/ , 2025/,,",
+                          "ferry.io/exclude",
+                          "tmp/",
+                          "ferry.io/status",
+                          "done",
+                          NULL};
     ferry_backstage_entity e = entity(full);
     ferry_onboard ev = {0};
     ferry_error err = {0};
@@ -131,15 +145,21 @@ static void test_entity_spec(void)
         ferry_onboard_clear(&ev);
         ferry_backstage_entity_clear(&e);
     }
-    const char *bad_ow[] = {"ferry.io/source", "s3://a/", "ferry.io/target", "s3://b/",
-                            "ferry.io/overwrite", "sometimes", NULL};
+    const char *bad_ow[] = {
+        "ferry.io/source", "s3://a/", "ferry.io/target", "s3://b/", "ferry.io/overwrite",
+        "sometimes",       NULL};
     e = entity(bad_ow);
     CHECK_INT(ferry_backstage_entity_spec(&e, &ev, &err), FERRY_ERR_PERMANENT);
     CHECK(strstr(err.msg, "ferry.io/overwrite") != NULL);
     ferry_onboard_clear(&ev);
     ferry_backstage_entity_clear(&e);
-    const char *bad_vf[] = {"ferry.io/source", "s3://a/", "ferry.io/target", "s3://b/",
-                            "ferry.io/verify", "yes", NULL};
+    const char *bad_vf[] = {"ferry.io/source",
+                            "s3://a/",
+                            "ferry.io/target",
+                            "s3://b/",
+                            "ferry.io/verify",
+                            "yes",
+                            NULL};
     e = entity(bad_vf);
     CHECK_INT(ferry_backstage_entity_spec(&e, &ev, &err), FERRY_ERR_PERMANENT);
     CHECK(strstr(err.msg, "ferry.io/verify") != NULL);
@@ -150,7 +170,7 @@ static void test_entity_spec(void)
 /* ---- the client, against a local endpoint that answers like the catalog ---- */
 
 typedef struct catalog {
-    int mode;      /* 0 ok, 1: 401, 2: 500, 3: page 2 fails, 4: not JSON */
+    int mode; /* 0 ok, 1: 401, 2: 500, 3: page 2 fails, 4: not JSON */
     int requests;
     int fields_every_time;
     int filter_first;

@@ -71,8 +71,8 @@ static void test_event_id(void)
     ferry_changes_event_id("backstage", "component:default/x", "0123456789abcdef", 1, b);
     CHECK_STR(a, b);
     CHECK(ferry_uuid_valid(a));
-    CHECK(a[14] == '8');                         /* version 8 */
-    CHECK(strchr("89ab", a[19]) != NULL);        /* RFC 9562 variant */
+    CHECK(a[14] == '8');                  /* version 8 */
+    CHECK(strchr("89ab", a[19]) != NULL); /* RFC 9562 variant */
     ferry_changes_event_id("backstage", "component:default/x", "0123456789abcdef", 2, b);
     CHECK(strcmp(a, b) != 0);
     ferry_changes_event_id("registry", "component:default/x", "0123456789abcdef", 1, b);

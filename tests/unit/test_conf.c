@@ -9,10 +9,10 @@
 #include "ferry_conf.h"
 #include "ferry_test.h"
 
-static const ferry_conf_def defs[] = {
-    {"copy.max_in_flight", FERRY_CONF_INT, "16", 1, 1024, 0, "doc"},
-    {"copy.verify", FERRY_CONF_BOOL, "true", 0, 0, 0, "doc"},
-    {NULL, 0, NULL, 0, 0, 0, NULL}};
+static const ferry_conf_def defs[] = {{"copy.max_in_flight", FERRY_CONF_INT, "16", 1, 1024, 0,
+                                       "doc"},
+                                      {"copy.verify", FERRY_CONF_BOOL, "true", 0, 0, 0, "doc"},
+                                      {NULL, 0, NULL, 0, 0, 0, NULL}};
 
 static char *write_file(const char *text)
 {
@@ -57,15 +57,17 @@ static void test_precedence(void)
     setenv("FERRY_REDIS_URL", "redis://env:2", 1);
     setenv("FERRY_COPY_MAX_IN_FLIGHT", "64", 1);
     CHECK_INT(ferry_cli_common_opt(cli, 'c', path, errstr, sizeof(errstr)), 1);
-    CHECK_INT(ferry_cli_common_opt(cli, 'X', "copy.max_in_flight=128", errstr, sizeof(errstr)), 1);
-    CHECK_INT(ferry_cli_common_opt(cli, 'X', "fetch.wait.max.ms=10", errstr, sizeof(errstr)), 1);
+    CHECK_INT(ferry_cli_common_opt(cli, 'X', "copy.max_in_flight=128", errstr, sizeof(errstr)),
+              1);
+    CHECK_INT(ferry_cli_common_opt(cli, 'X', "fetch.wait.max.ms=10", errstr, sizeof(errstr)),
+              1);
     CHECK_INT(ferry_cli_common_opt(cli, 'X', "novalue", errstr, sizeof(errstr)), -1);
     c = ferry_cli_finish(cli, "test", NULL, errstr, sizeof(errstr));
     CHECK(c != NULL);
     if (c) {
-        CHECK_INT(ferry_conf_int(c, "copy.max_in_flight"), 128);        /* flag beats env */
-        CHECK_STR(ferry_conf_str(c, "redis.url"), "redis://env:2");      /* env beats file */
-        CHECK_STR(ferry_conf_str(c, "topic.dlq"), "from-file");          /* file beats default */
+        CHECK_INT(ferry_conf_int(c, "copy.max_in_flight"), 128);    /* flag beats env */
+        CHECK_STR(ferry_conf_str(c, "redis.url"), "redis://env:2"); /* env beats file */
+        CHECK_STR(ferry_conf_str(c, "topic.dlq"), "from-file");     /* file beats default */
         CHECK_STR(ferry_conf_str(c, "topic.migrated"), "ferry.dataset.migrated");
         ferry_conf_kafka_foreach(c, count_kafka, kafka);
         CHECK_STR(kafka, "linger.ms=50;fetch.wait.max.ms=10;");

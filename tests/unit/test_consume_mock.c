@@ -174,8 +174,8 @@ static void produce(const char *topic, int n)
         char v[32];
         snprintf(v, sizeof(v), "event-%d", i);
         rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(0),
-                          RD_KAFKA_V_VALUE(v, strlen(v)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                          RD_KAFKA_V_END);
+                          RD_KAFKA_V_VALUE(v, strlen(v)),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
     }
     CHECK_INT(rd_kafka_flush(p, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_destroy(p);
@@ -259,9 +259,8 @@ static rd_kafka_error_t *seek_fail_call(rd_kafka_t *rk, rd_kafka_topic_partition
 }
 
 /* The call succeeds, the partition's seek does not (its .err). */
-static rd_kafka_error_t *seek_fail_partition(rd_kafka_t *rk,
-                                             rd_kafka_topic_partition_list_t *parts,
-                                             int timeout_ms)
+static rd_kafka_error_t *
+seek_fail_partition(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, int timeout_ms)
 {
     if (atomic_fetch_add(&seek_calls, 1) < seek_failures) {
         for (int i = 0; i < parts->cnt; i++)
@@ -302,10 +301,7 @@ static void seek_failure_case(rd_kafka_error_t *(*hook)(rd_kafka_t *,
     CHECK_INT(seen_all[4], 2);
 }
 
-static void test_seek_error_is_retried(void)
-{
-    seek_failure_case(seek_fail_call, 2);
-}
+static void test_seek_error_is_retried(void) { seek_failure_case(seek_fail_call, 2); }
 
 static void test_seek_partition_error_is_retried(void)
 {

@@ -24,7 +24,8 @@ static void test_bridge(void)
 static void test_prefix(void)
 {
     ferry_error err = {0};
-    CHECK_INT(ferry_error_set(&err, FERRY_ERR_PERMANENT, NULL, "bad %d", 7), FERRY_ERR_PERMANENT);
+    CHECK_INT(ferry_error_set(&err, FERRY_ERR_PERMANENT, NULL, "bad %d", 7),
+              FERRY_ERR_PERMANENT);
     CHECK_STR(err.cls, FERRY_EC_INTERNAL);
     ferry_error_prefix(&err, "source");
     CHECK_STR(err.msg, "source: bad 7");

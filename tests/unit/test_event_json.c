@@ -42,14 +42,15 @@ static void test_all_fields(void)
 {
     ferry_onboard ev;
     ferry_error err = {0};
-    const char *j = "{\"payload\":{\"dataset_name\":\"d1\",\"source\":\"s3://a/x/\","
-                    "\"target\":\"s3://b/y/\",\"verify\":false,\"overwrite\":\"never\","
-                    "\"include\":[\"p1/\",\"p2/\"],\"exclude\":[\"tmp/\"],"
-                    "\"requested_by\":\"jane\",\"event_id\":\"0b8e4c1a-2f3d-4e5f-8a9b-0c1d2e3f4a5b\","
-                    "\"catalog_ref\":\"component:default/d1\"},\"type\":\"dataset_onboard\"}";
+    const char *j =
+        "{\"payload\":{\"dataset_name\":\"d1\",\"source\":\"s3://a/x/\","
+        "\"target\":\"s3://b/y/\",\"verify\":false,\"overwrite\":\"never\","
+        "\"include\":[\"p1/\",\"p2/\"],\"exclude\":[\"tmp/\"],"
+        "\"requested_by\":\"jane\",\"event_id\":\"0b8e4c1a-2f3d-4e5f-8a9b-0c1d2e3f4a5b\","
+        "\"catalog_ref\":\"component:default/d1\"},\"type\":\"dataset_onboard\"}";
 
-    CHECK_INT(parse(j, FERRY_EVENT_JSON_ALLOW_EVENT_ID | FERRY_EVENT_JSON_ALLOW_CATALOG_REF, &ev,
-                    &err),
+    CHECK_INT(parse(j, FERRY_EVENT_JSON_ALLOW_EVENT_ID | FERRY_EVENT_JSON_ALLOW_CATALOG_REF,
+                    &ev, &err),
               FERRY_OK);
     CHECK_INT(ev.verify, 0);
     CHECK_INT(ev.overwrite, FERRY_OVERWRITE_NEVER);
@@ -77,7 +78,8 @@ static void test_refused(void)
         {"{\"type\":\"other\",\"payload\":{}}", "unknown event type"},
         {"{\"type\":\"dataset_onboard\"}", "\"payload\""},
         {"{\"type\":\"dataset_onboard\",\"payload\":[]}", "\"payload\""},
-        {"{\"type\":\"dataset_onboard\",\"payload\":{},\"extra\":1}", "unknown field \"extra\""},
+        {"{\"type\":\"dataset_onboard\",\"payload\":{},\"extra\":1}",
+         "unknown field \"extra\""},
         {"{\"type\":\"dataset_onboard\",\"payload\":{\"source\":\"s3://a/\",\"target\":\"s3://b/\"}}",
          "\"dataset_name\""},
         {"{\"type\":\"dataset_onboard\",\"payload\":{\"dataset_name\":\"d\",\"target\":\"s3://b/\"}}",
@@ -107,8 +109,9 @@ static void test_refused(void)
 static void test_prefix_limit(void)
 {
     char buf[4096];
-    size_t n = (size_t)snprintf(buf, sizeof(buf), "{\"type\":\"dataset_onboard\",\"payload\":{"
-                                                  "\"include\":[");
+    size_t n = (size_t)snprintf(buf, sizeof(buf),
+                                "{\"type\":\"dataset_onboard\",\"payload\":{"
+                                "\"include\":[");
     ferry_onboard ev;
     ferry_error err = {0};
 

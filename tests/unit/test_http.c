@@ -106,9 +106,9 @@ static void h_item(ferry_http_req *req, void *opaque)
 {
     const char *q = ferry_http_req_query(req, "q");
     ferry_http_add_header(req, "X-Item", ferry_http_req_path_rest(req));
-    ferry_http_reply_json(req, 200, json_pack("{s:s,s:s,s:s?}", "method",
-                                              ferry_http_req_method(req), "rest",
-                                              ferry_http_req_path_rest(req), "q", q));
+    ferry_http_reply_json(req, 200,
+                          json_pack("{s:s,s:s,s:s?}", "method", ferry_http_req_method(req),
+                                    "rest", ferry_http_req_path_rest(req), "q", q));
 }
 
 static void h_silent(ferry_http_req *req, void *opaque) { (void)req; }
@@ -150,8 +150,11 @@ static ferry_http *server(int with_token, int *calls)
 
 static void test_listen_parsing(void)
 {
-    static const char *bad[] = {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:99999", ":80",
-                                "localhost:80", "::1:80", "[::1]80", "1.2.3.4:x", NULL};
+    static const char *bad[] = {"",           "127.0.0.1",
+                                "127.0.0.1:", "127.0.0.1:99999",
+                                ":80",        "localhost:80",
+                                "::1:80",     "[::1]80",
+                                "1.2.3.4:x",  NULL};
     char errstr[256];
     ferry_http_conf hc;
 
@@ -252,7 +255,7 @@ static void test_bodies(void)
     big[sizeof(big) - 1] = '\0';
     r = request(port, NULL, "/len", NULL, "text/plain", big, sizeof(big) - 1, 1);
     CHECK_INT(r.status, 413); /* chunked: no Content-Length to check up front */
-    exact[100] = '\0'; /* chunked: curl sends strlen(body) */
+    exact[100] = '\0';        /* chunked: curl sends strlen(body) */
     r = request(port, NULL, "/len", NULL, "text/plain", exact, 100, 1);
     CHECK_INT(r.status, 200);
     CHECK(strstr(r.body, "\"message\":\"100\"") != NULL);
@@ -270,8 +273,8 @@ static void test_json(void)
     r = request(port, NULL, "/v1/echo", TOKEN, "application/json", ok, strlen(ok), 0);
     CHECK_INT(r.status, 201);
     CHECK(strstr(r.body, "\"got\":{\"a\":[1,{\"b\":\"x\"}]}") != NULL);
-    r = request(port, NULL, "/v1/echo", TOKEN, "application/json; charset=utf-8", ok, strlen(ok),
-                0);
+    r = request(port, NULL, "/v1/echo", TOKEN, "application/json; charset=utf-8", ok,
+                strlen(ok), 0);
     CHECK_INT(r.status, 201);
     r = request(port, NULL, "/v1/echo", TOKEN, "text/plain", ok, strlen(ok), 0);
     CHECK_INT(r.status, 415);
@@ -296,10 +299,10 @@ static void test_json_depth(void)
     CHECK_INT(ferry_http_json_depth("1", 1, 5), 0);
     CHECK_INT(ferry_http_json_depth("{}", 2, 5), 1);
     CHECK_INT(ferry_http_json_depth("[[],[[]]]", 9, 5), 3);
-    CHECK_INT(ferry_http_json_depth("{\"[[[[\":1}", 10, 5), 1);          /* in a string */
-    CHECK_INT(ferry_http_json_depth("[\"\\\"[[[[\"]", 11, 5), 1);       /* escaped quote */
-    CHECK_INT(ferry_http_json_depth("[[[[[[[[[[", 10, 3), 4);           /* stops at limit+1 */
-    CHECK_INT(ferry_http_json_depth("]]]][", 5, 3), 1);                 /* never negative */
+    CHECK_INT(ferry_http_json_depth("{\"[[[[\":1}", 10, 5), 1);   /* in a string */
+    CHECK_INT(ferry_http_json_depth("[\"\\\"[[[[\"]", 11, 5), 1); /* escaped quote */
+    CHECK_INT(ferry_http_json_depth("[[[[[[[[[[", 10, 3), 4);     /* stops at limit+1 */
+    CHECK_INT(ferry_http_json_depth("]]]][", 5, 3), 1);           /* never negative */
 }
 
 typedef struct flood_arg {

@@ -49,8 +49,9 @@ static void test_rows(void)
     ferry_inventory_schema sc = schema_of("Bucket, Key, Size, LastModifiedDate, ETag");
     ferry_inventory_row row;
 
-    CHECK_INT(parse(&sc, "\"src\",\"data/a%20b+c%2Bd.txt\",\"4096\",\"2026-12-01T00:00:00.000Z\","
-                         "\"9e107d9d372bb6826bd81d3542a419d6\"\r",
+    CHECK_INT(parse(&sc,
+                    "\"src\",\"data/a%20b+c%2Bd.txt\",\"4096\",\"2026-12-01T00:00:00.000Z\","
+                    "\"9e107d9d372bb6826bd81d3542a419d6\"\r",
                     &row),
               FERRY_OK);
     CHECK_STR(row.bucket, "src");
@@ -71,7 +72,8 @@ static void test_rows(void)
 
 static void test_versions(void)
 {
-    ferry_inventory_schema sc = schema_of("Bucket, Key, VersionId, IsLatest, IsDeleteMarker, Size");
+    ferry_inventory_schema sc = schema_of(
+        "Bucket, Key, VersionId, IsLatest, IsDeleteMarker, Size");
     ferry_inventory_row row;
 
     CHECK_INT(parse(&sc, "\"b\",\"k\",\"v1\",\"true\",\"false\",\"1\"", &row), FERRY_OK);
@@ -88,9 +90,9 @@ static void test_refused(void)
     ferry_inventory_row row;
     char long_key[4000];
 
-    CHECK_INT(parse(&sc, "\"b\",\"k\"", &row), FERRY_ERR_PERMANENT);          /* too few */
+    CHECK_INT(parse(&sc, "\"b\",\"k\"", &row), FERRY_ERR_PERMANENT);             /* too few */
     CHECK_INT(parse(&sc, "\"b\",\"k\",\"1\",\"x\"", &row), FERRY_ERR_PERMANENT); /* too many */
-    CHECK_INT(parse(&sc, "\"b\",\"k,\"1\"", &row), FERRY_ERR_PERMANENT);      /* quoting */
+    CHECK_INT(parse(&sc, "\"b\",\"k,\"1\"", &row), FERRY_ERR_PERMANENT);         /* quoting */
     CHECK_INT(parse(&sc, "\"b\",\"k\"x,\"1\"", &row), FERRY_ERR_PERMANENT);
     CHECK_INT(parse(&sc, "\"b\",\"k%2\",\"1\"", &row), FERRY_ERR_PERMANENT);  /* bad escape */
     CHECK_INT(parse(&sc, "\"b\",\"k%00\",\"1\"", &row), FERRY_ERR_PERMANENT); /* NUL */

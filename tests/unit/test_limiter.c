@@ -20,13 +20,13 @@ typedef struct sim_req {
 typedef struct sim {
     ferry_limiter *lim;
     sim_req req[MAXREQ];
-    int n;          /* requests in flight */
+    int n; /* requests in flight */
     int64_t now;
     /* the store */
-    int refuse_above;  /* 503 when more than this many run at once; 0 = never */
-    int64_t base_us;   /* latency when not queueing */
-    int capacity;      /* requests served at base latency; more queue (latency grows) */
-    int demand;        /* the client keeps at most this many in flight; 0 = unbounded */
+    int refuse_above; /* 503 when more than this many run at once; 0 = never */
+    int64_t base_us;  /* latency when not queueing */
+    int capacity;     /* requests served at base latency; more queue (latency grows) */
+    int demand;       /* the client keeps at most this many in flight; 0 = unbounded */
     /* results */
     uint64_t started, throttled, ok;
     double limit_sum; /* over the measured half */

@@ -20,7 +20,10 @@ static char *capture(ferry_log_format fmt, const ferry_log_ctx *ctx, const char 
         abort();
     fflush(stderr);
     dup2(fileno(tmp), STDERR_FILENO);
-    ferry_log_init("test\xff\"prog", "w\x01" "1", FERRY_LOG_DEBUG, fmt);
+    ferry_log_init("test\xff\"prog",
+                   "w\x01"
+                   "1",
+                   FERRY_LOG_DEBUG, fmt);
     ferry_log_write(FERRY_LOG_WARN, ctx, "%s", msg);
     fflush(stderr);
     dup2(saved, STDERR_FILENO);
@@ -59,14 +62,16 @@ static char *json_field(const char *line, const char *key)
 static void test_json_escapes_everything(void)
 {
     ferry_log_ctx ctx = {"data\"set\n", "ev\\id"};
-    char *line = capture(FERRY_LOG_FMT_JSON, &ctx, "q\"b\\ nl\n cr\r tab\t nul-less \x01\x1f\x7f end");
+    char *line = capture(FERRY_LOG_FMT_JSON, &ctx,
+                         "q\"b\\ nl\n cr\r tab\t nul-less \x01\x1f\x7f end");
     char *msg = json_field(line, "msg"), *ds = json_field(line, "dataset");
     char *prog = json_field(line, "program"), *w = json_field(line, "worker");
 
     CHECK_STR(msg, "q\"b\\ nl\n cr\r tab\t nul-less \x01\x1f\x7f end");
     CHECK_STR(ds, "data\"set\n");
     CHECK_STR(prog, "test\xEF\xBF\xBD\"prog");
-    CHECK_STR(w, "w\x01" "1");
+    CHECK_STR(w, "w\x01"
+                 "1");
     free(msg), free(ds), free(prog), free(w), free(line);
 }
 
@@ -74,12 +79,18 @@ static void test_json_invalid_utf8_is_replaced(void)
 {
     /* a lone continuation byte, a truncated 2-byte sequence, an overlong '/', a surrogate,
      * a code point past U+10FFFF, then valid 2-, 3- and 4-byte sequences */
-    const char *in = "a\x80" "b\xC3" "c\xC0\xAF" "d\xED\xA0\x80" "e\xF4\x90\x80\x80"
+    const char *in = "a\x80"
+                     "b\xC3"
+                     "c\xC0\xAF"
+                     "d\xED\xA0\x80"
+                     "e\xF4\x90\x80\x80"
                      "f\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80";
     char *line = capture(FERRY_LOG_FMT_JSON, NULL, in);
     char *msg = json_field(line, "msg");
 
-    CHECK_STR(msg, "a\xEF\xBF\xBD" "b\xEF\xBF\xBD" "c\xEF\xBF\xBD\xEF\xBF\xBD"
+    CHECK_STR(msg, "a\xEF\xBF\xBD"
+                   "b\xEF\xBF\xBD"
+                   "c\xEF\xBF\xBD\xEF\xBF\xBD"
                    "d\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
                    "e\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
                    "f\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80");

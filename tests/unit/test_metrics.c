@@ -18,10 +18,10 @@ static void test_format_exact(void)
     ferry_gauge *g = ferry_metrics_gauge(m, "ferry_migrations_in_flight", "Migrations now");
     ferry_metric_vec *fv = ferry_metrics_counter_vec(m, "ferry_failures_total",
                                                      "Failures by class", "class", 8);
-    ferry_metric_vec *lag = ferry_metrics_gauge_vec(m, "ferry_consumer_lag", "Lag",
-                                                    "partition", 8);
-    ferry_histogram *h = ferry_metrics_histogram(m, "ferry_copy_duration_seconds",
-                                                 "One object", bounds, 4);
+    ferry_metric_vec *lag = ferry_metrics_gauge_vec(m, "ferry_consumer_lag", "Lag", "partition",
+                                                    8);
+    ferry_histogram *h = ferry_metrics_histogram(m, "ferry_copy_duration_seconds", "One object",
+                                                 bounds, 4);
     size_t len = 0;
     char *text;
 

@@ -8,8 +8,8 @@
 
 #include "ferry_objstore.h"
 #include "ferry_s3xml.h"
-#include "objstore/objstore_internal.h"
 #include "ferry_test.h"
+#include "objstore/objstore_internal.h"
 
 static void listing_builder(void)
 {
@@ -19,10 +19,10 @@ static void listing_builder(void)
 
     ferry_objstore_listing_init(&l);
     ferry_objstore__listing_begin(&l);
-    CHECK_INT(ferry_objstore__listing_add(&l, "a/", 2, 0, "", 0), 0);       /* a directory */
+    CHECK_INT(ferry_objstore__listing_add(&l, "a/", 2, 0, "", 0), 0); /* a directory */
     CHECK_INT(ferry_objstore__listing_add(&l, "a/x", 3, 5, "e1", 1000), 0);
-    CHECK_INT(ferry_objstore__listing_add(&l, "b", 1, 0, "", 0), 0);        /* object, no ETag */
-    CHECK_INT(ferry_objstore__listing_add(&l, "c/", 2, 0, NULL, 0), 0);     /* last: skipped */
+    CHECK_INT(ferry_objstore__listing_add(&l, "b", 1, 0, "", 0), 0);    /* object, no ETag */
+    CHECK_INT(ferry_objstore__listing_add(&l, "c/", 2, 0, NULL, 0), 0); /* last: skipped */
     ferry_objstore__listing_end(&l, 1);
     CHECK_INT(l.count, 2);
     CHECK_INT(l.skipped_dirs, 2);
@@ -65,15 +65,15 @@ static void uploads_parser(void)
         "</Upload>"
         "<Upload><Key>k &amp; 2</Key><UploadId>id-2</UploadId></Upload>"
         "</ListMultipartUploadsResult>";
-    static const char empty[] =
-        "<ListMultipartUploadsResult><IsTruncated>false</IsTruncated>"
-        "</ListMultipartUploadsResult>";
+    static const char empty[] = "<ListMultipartUploadsResult><IsTruncated>false</IsTruncated>"
+                                "</ListMultipartUploadsResult>";
     static const char no_id[] =
         "<ListMultipartUploadsResult><Upload><Key>k</Key></Upload></ListMultipartUploadsResult>";
     static const char err_doc[] = "<Error><Code>AccessDenied</Code></Error>";
     static const char objects[] = "<ListBucketResult><IsTruncated>false</IsTruncated>"
                                   "</ListBucketResult>";
-    static const char doctype[] = "<!DOCTYPE x [<!ENTITY a \"b\">]><ListMultipartUploadsResult/>";
+    static const char doctype[] =
+        "<!DOCTYPE x [<!ENTITY a \"b\">]><ListMultipartUploadsResult/>";
     ferry_objstore_listing l;
     char why[160];
 
@@ -93,10 +93,13 @@ static void uploads_parser(void)
     CHECK_INT(l.count, 0);
     CHECK(!l.is_truncated && !l.next_token);
     CHECK_INT(ferry_s3xml_parse_uploads(no_id, sizeof(no_id) - 1, &l, why, sizeof(why)), -1);
-    CHECK_INT(ferry_s3xml_parse_uploads(err_doc, sizeof(err_doc) - 1, &l, why, sizeof(why)), -1);
+    CHECK_INT(ferry_s3xml_parse_uploads(err_doc, sizeof(err_doc) - 1, &l, why, sizeof(why)),
+              -1);
     CHECK(strstr(why, "Error") != NULL);
-    CHECK_INT(ferry_s3xml_parse_uploads(objects, sizeof(objects) - 1, &l, why, sizeof(why)), -1);
-    CHECK_INT(ferry_s3xml_parse_uploads(doctype, sizeof(doctype) - 1, &l, why, sizeof(why)), -1);
+    CHECK_INT(ferry_s3xml_parse_uploads(objects, sizeof(objects) - 1, &l, why, sizeof(why)),
+              -1);
+    CHECK_INT(ferry_s3xml_parse_uploads(doctype, sizeof(doctype) - 1, &l, why, sizeof(why)),
+              -1);
     /* and the object listing parser does not take an uploads document */
     CHECK_INT(ferry_s3xml_parse_list(doc, sizeof(doc) - 1, &l, why, sizeof(why)), -1);
     CHECK_INT(l.count, 0);
@@ -238,15 +241,19 @@ static void object_scope(void)
         const char *cls;
     } cases[] = {
         {FERRY_ERR_PERMANENT, 403, "AccessDenied", FERRY_SCOPE_OBJECT, FERRY_EC_S3_AUTH},
-        {FERRY_ERR_PERMANENT, 403, "InvalidObjectState", FERRY_SCOPE_OBJECT, FERRY_EC_S3_ARCHIVED},
+        {FERRY_ERR_PERMANENT, 403, "InvalidObjectState", FERRY_SCOPE_OBJECT,
+         FERRY_EC_S3_ARCHIVED},
         {FERRY_ERR_PERMANENT, 403, "ObjectNotInActiveTierError", FERRY_SCOPE_OBJECT,
          FERRY_EC_S3_ARCHIVED},
-        {FERRY_ERR_PERMANENT, 400, "KMS.DisabledException", FERRY_SCOPE_OBJECT, FERRY_EC_S3_KMS},
-        {FERRY_ERR_PERMANENT, 400, "KeyTooLongError", FERRY_SCOPE_OBJECT, FERRY_EC_S3_INVALID_KEY},
+        {FERRY_ERR_PERMANENT, 400, "KMS.DisabledException", FERRY_SCOPE_OBJECT,
+         FERRY_EC_S3_KMS},
+        {FERRY_ERR_PERMANENT, 400, "KeyTooLongError", FERRY_SCOPE_OBJECT,
+         FERRY_EC_S3_INVALID_KEY},
         {FERRY_ERR_PERMANENT, 404, "NoSuchKey", FERRY_SCOPE_VANISHED, FERRY_EC_VANISHED},
         /* the whole dataset: wrong credentials, a bucket gone, anything unknown */
         {FERRY_ERR_PERMANENT, 403, "InvalidAccessKeyId", FERRY_SCOPE_DATASET, FERRY_EC_S3_AUTH},
-        {FERRY_ERR_PERMANENT, 403, "SignatureDoesNotMatch", FERRY_SCOPE_DATASET, FERRY_EC_S3_AUTH},
+        {FERRY_ERR_PERMANENT, 403, "SignatureDoesNotMatch", FERRY_SCOPE_DATASET,
+         FERRY_EC_S3_AUTH},
         {FERRY_ERR_PERMANENT, 404, "NoSuchBucket", FERRY_SCOPE_DATASET, FERRY_EC_S3_NOT_FOUND},
         {FERRY_ERR_PERMANENT, 404, "", FERRY_SCOPE_DATASET, FERRY_EC_S3_NOT_FOUND},
         {FERRY_ERR_PERMANENT, 400, "InvalidRequest", FERRY_SCOPE_DATASET, FERRY_EC_S3_CLIENT},
@@ -256,8 +263,8 @@ static void object_scope(void)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *cls = NULL;
-        ferry_objstore_scope sc =
-            ferry_objstore_object_scope(cases[i].rc, cases[i].status, cases[i].code, &cls);
+        ferry_objstore_scope sc = ferry_objstore_object_scope(cases[i].rc, cases[i].status,
+                                                              cases[i].code, &cls);
         if (sc != cases[i].scope || !cls || strcmp(cls, cases[i].cls) != 0) {
             fprintf(stderr, "  case %zu (%d %s): scope %d class %s\n", i, cases[i].status,
                     cases[i].code, (int)sc, cls ? cls : "(null)");

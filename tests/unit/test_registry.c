@@ -32,7 +32,8 @@ static void remove_file(const char *name)
 }
 
 #define DS(name, target)                                                                       \
-    "{\"dataset_name\":\"" name "\",\"source\":\"s3://src-b/" name "/\",\"target\":\"" target "\"}"
+    "{\"dataset_name\":\"" name "\",\"source\":\"s3://src-b/" name "/\",\"target\":\"" target  \
+    "\"}"
 
 static const ferry_onboard *find(const ferry_registry *reg, const char *dataset)
 {
@@ -47,9 +48,11 @@ static void test_parse(void)
     ferry_onboard *specs;
     size_t n;
     ferry_error err = {0};
-    const char *ok = "{\"version\":1,\"datasets\":[" DS("a", "s3://dst-b/a/") ","
-                     "{\"dataset_name\":\"b\",\"source\":\"s3://src-b/b/\",\"target\":\"s3://dst-b/b/\","
-                     "\"verify\":false,\"overwrite\":\"always\",\"exclude\":[\"tmp/\"]}]}";
+    const char *ok = "{\"version\":1,\"datasets\":[" DS(
+        "a",
+        "s3://dst-b/a/") ","
+                         "{\"dataset_name\":\"b\",\"source\":\"s3://src-b/b/\",\"target\":\"s3://dst-b/b/\","
+                         "\"verify\":false,\"overwrite\":\"always\",\"exclude\":[\"tmp/\"]}]}";
 
     CHECK_INT(ferry_registry_parse(ok, strlen(ok), &specs, &n, &err), FERRY_OK);
     CHECK_INT(n, 2);

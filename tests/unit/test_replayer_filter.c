@@ -171,9 +171,9 @@ static void test_filter_time_window(void)
     f.since_ms = 1000;
     f.until_ms = 2000;
     CHECK(!ferry_dlq_filter_match(&f, &before));
-    CHECK(ferry_dlq_filter_match(&f, &at));   /* since is inclusive */
+    CHECK(ferry_dlq_filter_match(&f, &at)); /* since is inclusive */
     CHECK(ferry_dlq_filter_match(&f, &in));
-    CHECK(!ferry_dlq_filter_match(&f, &end)); /* until is exclusive: windows do not overlap */
+    CHECK(!ferry_dlq_filter_match(&f, &end));  /* until is exclusive: windows do not overlap */
     CHECK(!ferry_dlq_filter_match(&f, &none)); /* unknown time never matches a bound */
     ferry_dlq_filter_init(&f);
     f.since_ms = 1000;

@@ -72,14 +72,18 @@ static void test_ledger_round_trip(void)
 static void test_ledger_refuses_junk(void)
 {
     ferry_dlq_ledger p;
-    const char *junk[] = {"", "done", "done run=r at=1 count=1 to=t/0/1", /* no fp */
-                          "done run=r fp=1 at=1 count=1",                 /* no to */
+    const char *junk[] = {"",
+                          "done",
+                          "done run=r at=1 count=1 to=t/0/1", /* no fp */
+                          "done run=r fp=1 at=1 count=1",     /* no to */
                           "done run=r fp=xyz at=1 count=1 to=t/0/1",
                           "done run=r fp=1 at=1 count=1 to=t/0",
                           "done run=r fp=1 at=1 count=1 to=/0/1",
                           "done run=r fp=1 at=1 count=1 to=t/-1/1",
                           "done run=r fp=1 at=x count=1 to=t/0/1",
-                          "maybe run=r fp=1", "in-progress fp", NULL};
+                          "maybe run=r fp=1",
+                          "in-progress fp",
+                          NULL};
     for (int i = 0; junk[i]; i++) {
         int rc = ferry_dlq_ledger_parse(junk[i], &p);
         if (rc != -1 || p.status != FERRY_DLQ_LEDGER_NONE)
@@ -205,7 +209,8 @@ static void test_cell(void)
     CHECK_STR(out, "a b c [31m"); /* no escape sequences reach the terminal */
     /* UTF-8 counts characters and is never cut inside one */
     CHECK_INT(ferry_dlq_cell("\xc3\xa9t\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", 6, out,
-                             sizeof(out)), 6);
+                             sizeof(out)),
+              6);
     CHECK_STR(out, "\xc3\xa9t\xc3\xa9...");
     CHECK_INT(ferry_dlq_cell("\xff\xfe ok \xc3", 0, out, sizeof(out)), 7);
     CHECK_STR(out, "?? ok ?");

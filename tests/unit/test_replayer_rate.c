@@ -31,8 +31,8 @@ static void test_evenly_spaced(void)
 {
     ferry_rate r;
     ferry_rate_init(&r, 10, 1);
-    CHECK_INT(ferry_rate_reserve(&r, 0), 0);          /* the first goes at once */
-    CHECK_INT(ferry_rate_reserve(&r, 0), 100000);     /* then one per 100 ms */
+    CHECK_INT(ferry_rate_reserve(&r, 0), 0);      /* the first goes at once */
+    CHECK_INT(ferry_rate_reserve(&r, 0), 100000); /* then one per 100 ms */
     CHECK_INT(ferry_rate_reserve(&r, 100000), 100000);
     CHECK_INT(ferry_rate_reserve(&r, 300000), 0);
     /* 20 records at 10/s: the last starts 1.9 s after the first (the integration test
@@ -78,7 +78,7 @@ static void test_fractional_and_extreme_rates(void)
 {
     CHECK_INT(simulate(0.5, 1, 3, 0), 4000000); /* one every 2 s */
     CHECK_INT(simulate(3, 1, 4, 0), 999999);    /* 333333 us each, rounded */
-    CHECK_INT(simulate(1e6, 1, 1001, 0), 1000);  /* 1 us apart */
+    CHECK_INT(simulate(1e6, 1, 1001, 0), 1000); /* 1 us apart */
     CHECK_INT(simulate(1e9, 1, 10, 0), 9);      /* never below 1 us per action */
     /* Over any window of 1 s at most `rate` actions start. */
     {

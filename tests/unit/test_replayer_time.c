@@ -64,10 +64,10 @@ static void test_refused(void)
     CHECK(bad("yesterday", "not a time"));
     CHECK(bad("2h ago", "not a time"));
     CHECK(bad("h", "not a time"));
-    CHECK(bad("30", "not a time"));   /* a bare number has no unit */
+    CHECK(bad("30", "not a time")); /* a bare number has no unit */
     CHECK(bad("30x", "not a time"));
     CHECK(bad("-2h", "not a time"));
-    CHECK(bad("99999999999h", NULL)); /* overflow */
+    CHECK(bad("99999999999h", NULL));               /* overflow */
     CHECK(bad("2026-11-26T01:00:00", "time zone")); /* ambiguous: say so */
     CHECK(bad("2026-13-01", "no such date"));
     CHECK(bad("2026-02-29", "no such date")); /* not a leap year */

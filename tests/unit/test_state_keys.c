@@ -34,8 +34,8 @@ static void test_key_ok(void)
 static void test_key_hostile(void)
 {
     static const char *const bad[] = {
-        "", "a{b", "a}b", "{", "}", "x}:lease", "a\nb", "a\rb", "tab\there", "del\x7f", "\x01",
-        "ferry:{x}", NULL,
+        "",     "a{b",       "a}b",     "{",    "}",         "x}:lease", "a\nb",
+        "a\rb", "tab\there", "del\x7f", "\x01", "ferry:{x}", NULL,
     };
     char buf[FERRY_STATE_KEY_MAX];
     char longname[FERRY_STATE_DATASET_MAX + 2];
@@ -92,8 +92,16 @@ static void test_key_dataset(void)
     CHECK_STR(out, "sales.orders");
 
     static const char *const bad[] = {
-        "ferry:{}:state", "ferry:{a}:lease", "ferry:a:state", "ferry:{a}:state:x",
-        "ferry:{a}b}:state", "ferry:{a{b}:state", "other:{a}:state", "ferry:{", "", NULL,
+        "ferry:{}:state",
+        "ferry:{a}:lease",
+        "ferry:a:state",
+        "ferry:{a}:state:x",
+        "ferry:{a}b}:state",
+        "ferry:{a{b}:state",
+        "other:{a}:state",
+        "ferry:{",
+        "",
+        NULL,
     };
     for (int i = 0; bad[i]; i++)
         CHECK_INT(ferry_state_key_dataset(bad[i], strlen(bad[i]), out, sizeof(out)), -1);

@@ -54,11 +54,13 @@ static void test_uri_parse(void)
     CHECK_INT(ferry_uri_parse("s3://192.168.5.4a/x", &u, &err), FERRY_OK);
     CHECK_INT(ferry_uri_parse("s3://xn--bucket/x", &u, &err), FERRY_ERR_PERMANENT);
     CHECK_INT(ferry_uri_parse("s3://bucket-s3alias/x", &u, &err), FERRY_ERR_PERMANENT);
-    CHECK_INT(ferry_uri_parse("s3://a234567890123456789012345678901234567890123456789012345678901234/x",
-                              &u, &err),
+    CHECK_INT(ferry_uri_parse(
+                  "s3://a234567890123456789012345678901234567890123456789012345678901234/x", &u,
+                  &err),
               FERRY_ERR_PERMANENT);
-    CHECK_INT(ferry_uri_parse("s3://a23456789012345678901234567890123456789012345678901234567890123/x",
-                              &u, &err),
+    CHECK_INT(ferry_uri_parse(
+                  "s3://a23456789012345678901234567890123456789012345678901234567890123/x", &u,
+                  &err),
               FERRY_OK);
     CHECK_INT(ferry_uri_parse("s3://abc//x", &u, &err), FERRY_ERR_PERMANENT);
     CHECK(strstr(err.msg, "start with '/'") != NULL);
@@ -70,11 +72,14 @@ static void test_uri_parse(void)
     CHECK_INT(ferry_uri_parse("s3://abc/a\nb", &u, &err), FERRY_ERR_PERMANENT);
     CHECK(strstr(err.msg, "control") != NULL);
     CHECK_INT(ferry_uri_parse("s3://abc/a\x7f", &u, &err), FERRY_ERR_PERMANENT);
-    CHECK_INT(ferry_uri_parse("s3://abc/a\xC2\x85", &u, &err), FERRY_ERR_PERMANENT); /* C1 NEL */
+    CHECK_INT(ferry_uri_parse("s3://abc/a\xC2\x85", &u, &err),
+              FERRY_ERR_PERMANENT); /* C1 NEL */
     CHECK_INT(ferry_uri_parse("s3://abc/\xC3(", &u, &err), FERRY_ERR_PERMANENT);
     CHECK(strstr(err.msg, "UTF-8") != NULL);
-    CHECK_INT(ferry_uri_parse("s3://abc/\xC0\xAF", &u, &err), FERRY_ERR_PERMANENT); /* overlong */
-    CHECK_INT(ferry_uri_parse("s3://abc/\xED\xA0\x80", &u, &err), FERRY_ERR_PERMANENT); /* surrogate */
+    CHECK_INT(ferry_uri_parse("s3://abc/\xC0\xAF", &u, &err),
+              FERRY_ERR_PERMANENT); /* overlong */
+    CHECK_INT(ferry_uri_parse("s3://abc/\xED\xA0\x80", &u, &err),
+              FERRY_ERR_PERMANENT);                                              /* surrogate */
     CHECK_INT(ferry_uri_parse("s3://abc/\xF0\x9F\x98\x80", &u, &err), FERRY_OK); /* emoji */
 
     {
@@ -96,8 +101,9 @@ static void test_overlap(void)
     ferry_uri a, b;
     ferry_error err;
 
-#define OV(x, y) (ferry_uri_parse((x), &a, &err) == FERRY_OK && \
-                  ferry_uri_parse((y), &b, &err) == FERRY_OK && ferry_uri_overlaps(&a, &b))
+#define OV(x, y)                                                                               \
+    (ferry_uri_parse((x), &a, &err) == FERRY_OK &&                                             \
+     ferry_uri_parse((y), &b, &err) == FERRY_OK && ferry_uri_overlaps(&a, &b))
     CHECK(OV("s3://src/data/", "s3://src/data/"));
     CHECK(OV("s3://src/data/", "s3://src/data/copy/"));
     CHECK(OV("s3://src/data/copy/", "s3://src/data/"));
@@ -117,10 +123,10 @@ static void test_dataset_names(void)
     CHECK(ferry_dataset_name_valid("sales", why, sizeof(why)));
     CHECK(ferry_dataset_name_valid("0", why, sizeof(why)));
     CHECK(ferry_dataset_name_valid("a.b_c-d9", why, sizeof(why)));
-    CHECK(ferry_dataset_name_valid("a23456789012345678901234567890123456789012345678901234567890123",
-                                   why, sizeof(why)));
-    CHECK(!ferry_dataset_name_valid("a234567890123456789012345678901234567890123456789012345678901234",
-                                    why, sizeof(why)));
+    CHECK(ferry_dataset_name_valid(
+        "a23456789012345678901234567890123456789012345678901234567890123", why, sizeof(why)));
+    CHECK(!ferry_dataset_name_valid(
+        "a234567890123456789012345678901234567890123456789012345678901234", why, sizeof(why)));
     CHECK(strstr(why, "63") != NULL);
     CHECK(!ferry_dataset_name_valid("", why, sizeof(why)));
     CHECK(strstr(why, "empty") != NULL);
@@ -180,8 +186,9 @@ static void test_query(void)
     char out[256];
     size_t n;
     ferry_uri_qparam q[] = {
-        {"prefix", "dir/\xC3\xA9 x"}, {"list-type", "2"}, {"continuation-token", "x+y="},
-        {"max-keys", "2"}, {"encoding-type", "url"},
+        {"prefix", "dir/\xC3\xA9 x"},   {"list-type", "2"},
+        {"continuation-token", "x+y="}, {"max-keys", "2"},
+        {"encoding-type", "url"},
     };
     ferry_uri_qparam up[] = {{"uploads", NULL}};
     ferry_uri_qparam part[] = {{"uploadId", "abc/123"}, {"partNumber", "3"}};
@@ -255,9 +262,10 @@ static void test_sigv4(void)
     r.access_key = "AKIAIOSFODNN7EXAMPLE";
     r.signing_key = key;
     CHECK(ferry_sigv4_authorization(&r, auth, sizeof(auth)) > 0);
-    CHECK_STR(auth, "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/"
-                    "aws4_request, SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
-                    "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
+    CHECK_STR(auth,
+              "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/"
+              "aws4_request, SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
+              "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
 
     r.method = "PUT";
     r.canonical_uri = "/dst-bucket/a%20b/c%2Bd.bin";
@@ -268,7 +276,10 @@ static void test_sigv4(void)
     CHECK(strstr(auth, "SignedHeaders=host;x-amz-content-sha256;x-amz-copy-source;"
                        "x-amz-copy-source-if-match;x-amz-copy-source-range;x-amz-date;"
                        "x-amz-security-token, ") != NULL);
-    CHECK(strstr(auth, "Signature=9c2fde0a957738178972930baa4619977ea1d35e4b81769073738b1ddcce56ec") != NULL);
+    CHECK(
+        strstr(auth,
+               "Signature=9c2fde0a957738178972930baa4619977ea1d35e4b81769073738b1ddcce56ec") !=
+        NULL);
 
     CHECK_INT(ferry_sigv4_signing_key("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "20130524",
                                       "eu-west-1", "s3", key),
@@ -281,7 +292,10 @@ static void test_sigv4(void)
     r.n_headers = 3;
     r.region = "eu-west-1";
     CHECK(ferry_sigv4_authorization(&r, auth, sizeof(auth)) > 0);
-    CHECK(strstr(auth, "Signature=d5a1507bb5fc30333a16a62e53cf9c755bbdb4a959c84f1e3eede0006612d3a2") != NULL);
+    CHECK(
+        strstr(auth,
+               "Signature=d5a1507bb5fc30333a16a62e53cf9c755bbdb4a959c84f1e3eede0006612d3a2") !=
+        NULL);
 
     /* refused inputs */
     {
@@ -308,17 +322,17 @@ static void test_xml_results(void)
 {
     ferry_s3xml_result r;
     char why[200];
-    const char *err_doc =
-        XMLDECL "<Error><Code>NoSuchKey</Code><Message>The specified key does not exist."
-                "</Message><Key>a/b</Key><RequestId>4442587FB7D0A2F9</RequestId></Error>";
-    const char *copy_doc =
-        XMLDECL "<CopyObjectResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
-                "<LastModified>2026-11-26T01:18:10Z</LastModified>"
-                "<ETag>&quot;b1946ac92492d2347c6235b4d2611184&quot;</ETag></CopyObjectResult>";
-    const char *init_doc =
-        XMLDECL "<InitiateMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
-                "<Bucket>b</Bucket><Key>k</Key><UploadId>VXBsb2FkIElE+/=</UploadId>"
-                "</InitiateMultipartUploadResult>";
+    const char *err_doc = XMLDECL
+        "<Error><Code>NoSuchKey</Code><Message>The specified key does not exist."
+        "</Message><Key>a/b</Key><RequestId>4442587FB7D0A2F9</RequestId></Error>";
+    const char *copy_doc = XMLDECL
+        "<CopyObjectResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+        "<LastModified>2026-11-26T01:18:10Z</LastModified>"
+        "<ETag>&quot;b1946ac92492d2347c6235b4d2611184&quot;</ETag></CopyObjectResult>";
+    const char *init_doc = XMLDECL
+        "<InitiateMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+        "<Bucket>b</Bucket><Key>k</Key><UploadId>VXBsb2FkIElE+/=</UploadId>"
+        "</InitiateMultipartUploadResult>";
     const char *complete_doc =
         "<CompleteMultipartUploadResult><Location>http://x/b/k</Location><Bucket>b</Bucket>"
         "<Key>k</Key><ETag>\"3858f62230ac3c915f300c664312c11f-9\"</ETag>"
@@ -338,7 +352,8 @@ static void test_xml_results(void)
     CHECK_STR(r.code, "");
     CHECK_INT(ferry_s3xml_parse_result(init_doc, strlen(init_doc), &r, why, sizeof(why)), 0);
     CHECK_STR(r.upload_id, "VXBsb2FkIElE+/=");
-    CHECK_INT(ferry_s3xml_parse_result(complete_doc, strlen(complete_doc), &r, why, sizeof(why)),
+    CHECK_INT(ferry_s3xml_parse_result(complete_doc, strlen(complete_doc), &r, why,
+                                       sizeof(why)),
               0);
     CHECK_STR(r.etag, "3858f62230ac3c915f300c664312c11f-9");
     /* keep-alive whitespace before the document is skipped */
@@ -350,7 +365,8 @@ static void test_xml_results(void)
 
     /* a long Message is truncated, not refused */
     {
-        size_t pre = (size_t)snprintf(long_msg, sizeof(long_msg), "<Error><Code>X</Code><Message>");
+        size_t pre = (size_t)snprintf(long_msg, sizeof(long_msg),
+                                      "<Error><Code>X</Code><Message>");
         memset(long_msg + pre, 'm', 10000);
         long_msg[pre + 10000] = '\0';
     }
@@ -373,18 +389,18 @@ static void test_xml_hostile(void)
     char why[200];
     char deep[4096];
     size_t i;
-    const char *laughs =
-        XMLDECL "<!DOCTYPE lolz [<!ENTITY lol \"lol\">"
-                "<!ENTITY lol1 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">"
-                "<!ENTITY lol2 \"&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;\">"
-                "<!ENTITY lol3 \"&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;\">"
-                "<!ENTITY lol4 \"&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;\">"
-                "<!ENTITY lol5 \"&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;\">"
-                "<!ENTITY lol6 \"&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;\">"
-                "<!ENTITY lol7 \"&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;\">"
-                "<!ENTITY lol8 \"&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;\">"
-                "<!ENTITY lol9 \"&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;\">"
-                "]><Error><Code>&lol9;</Code></Error>";
+    const char *laughs = XMLDECL
+        "<!DOCTYPE lolz [<!ENTITY lol \"lol\">"
+        "<!ENTITY lol1 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">"
+        "<!ENTITY lol2 \"&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;\">"
+        "<!ENTITY lol3 \"&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;\">"
+        "<!ENTITY lol4 \"&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;\">"
+        "<!ENTITY lol5 \"&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;\">"
+        "<!ENTITY lol6 \"&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;\">"
+        "<!ENTITY lol7 \"&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;\">"
+        "<!ENTITY lol8 \"&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;\">"
+        "<!ENTITY lol9 \"&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;\">"
+        "]><Error><Code>&lol9;</Code></Error>";
     const char *xxe = XMLDECL "<!DOCTYPE e [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>"
                               "<Error><Code>&x;</Code></Error>";
     const char *ext_dtd = XMLDECL "<!DOCTYPE e SYSTEM \"http://127.0.0.1:1/evil.dtd\">"
@@ -421,21 +437,21 @@ static void test_xml_list(void)
     ferry_objstore_listing l;
     char why[200];
     /* AWS-style page with encoding-type=url: '+' is a space, %2B a plus. */
-    const char *page1 =
-        XMLDECL "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
-                "<Name>bkt</Name><Prefix>dir%2F</Prefix><KeyCount>3</KeyCount><MaxKeys>3</MaxKeys>"
-                "<IsTruncated>true</IsTruncated>"
-                "<Contents><Key>dir%2Fa+b%2Bc%25d.txt</Key>"
-                "<LastModified>2009-10-12T17:50:30.000Z</LastModified>"
-                "<ETag>&quot;fba9dede5f27731c9771645a39863328&quot;</ETag><Size>434234</Size>"
-                "<StorageClass>STANDARD</StorageClass></Contents>"
-                "<Contents><Key>dir%2F%C3%A9t%C3%A9%2Fx%3D1%26y%7E</Key>"
-                "<LastModified>2026-11-26T01:18:10Z</LastModified>"
-                "<ETag>\"3858f62230ac3c915f300c664312c11f-9\"</ETag><Size>0</Size></Contents>"
-                "<Contents><Key>dir%2Fbig</Key><Size>18446744073709551615</Size></Contents>"
-                "<EncodingType>url</EncodingType>"
-                "<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken>"
-                "</ListBucketResult>";
+    const char *page1 = XMLDECL
+        "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+        "<Name>bkt</Name><Prefix>dir%2F</Prefix><KeyCount>3</KeyCount><MaxKeys>3</MaxKeys>"
+        "<IsTruncated>true</IsTruncated>"
+        "<Contents><Key>dir%2Fa+b%2Bc%25d.txt</Key>"
+        "<LastModified>2009-10-12T17:50:30.000Z</LastModified>"
+        "<ETag>&quot;fba9dede5f27731c9771645a39863328&quot;</ETag><Size>434234</Size>"
+        "<StorageClass>STANDARD</StorageClass></Contents>"
+        "<Contents><Key>dir%2F%C3%A9t%C3%A9%2Fx%3D1%26y%7E</Key>"
+        "<LastModified>2026-11-26T01:18:10Z</LastModified>"
+        "<ETag>\"3858f62230ac3c915f300c664312c11f-9\"</ETag><Size>0</Size></Contents>"
+        "<Contents><Key>dir%2Fbig</Key><Size>18446744073709551615</Size></Contents>"
+        "<EncodingType>url</EncodingType>"
+        "<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken>"
+        "</ListBucketResult>";
     /* S3Proxy-style last page without encoding: keys are literal. */
     const char *page2 =
         "<ListBucketResult><Name>bkt</Name><IsTruncated>false</IsTruncated>"
@@ -517,7 +533,8 @@ static void test_xml_list(void)
     } while (0)
     BAD("<Error><Code>AccessDenied</Code></Error>", "Error document");
     BAD("<ListAllMyBucketsResult/>", "not ListBucketResult");
-    BAD("<ListBucketResult><Contents><Size>1</Size></Contents></ListBucketResult>", "lacks Key");
+    BAD("<ListBucketResult><Contents><Size>1</Size></Contents></ListBucketResult>",
+        "lacks Key");
     BAD("<ListBucketResult><Contents><Key>a</Key></Contents></ListBucketResult>", "lacks Key");
     BAD("<ListBucketResult><Contents><Key>a</Key><Size>-1</Size></Contents></ListBucketResult>",
         "Size");
