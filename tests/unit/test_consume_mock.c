@@ -229,6 +229,45 @@ static int wait_processed(int twice, const char *what)
     }
 }
 
+/* Waits until offset `off` was processed at least `times` times, by anyone. */
+static int wait_seen(int off, int times, const char *what)
+{
+    int64_t deadline = ferry_mono_ms() + deadline_ms;
+    int n;
+    for (;;) {
+        pthread_mutex_lock(&seen_lock);
+        n = seen_all[off];
+        pthread_mutex_unlock(&seen_lock);
+        if (n >= times)
+            return 1;
+        if (ferry_mono_ms() > deadline) {
+            fprintf(stderr, "timed out after %lld ms waiting for %s; offset %d processed %d "
+                            "time(s), expected %d\n",
+                    (long long)deadline_ms, what, off, n, times);
+            return 0;
+        }
+        ferry_sleep_ms(20);
+    }
+}
+
+/* Waits until the group's committed offset of `topic` is `want`. */
+static int wait_committed(const char *group, const char *topic, int64_t want, const char *what)
+{
+    int64_t deadline = ferry_mono_ms() + deadline_ms, off;
+    for (;;) {
+        off = committed(group, topic);
+        if (off == want)
+            return 1;
+        if (ferry_mono_ms() > deadline) {
+            fprintf(stderr, "timed out after %lld ms waiting for %s; committed offset last "
+                            "read %lld (-1: none or the read failed), expected %lld\n",
+                    (long long)deadline_ms, what, (long long)off, (long long)want);
+            return 0;
+        }
+        ferry_sleep_ms(100);
+    }
+}
+
 static void reset_seen(void)
 {
     pthread_mutex_lock(&seen_lock);
@@ -350,16 +389,26 @@ static void test_rebalance_loses_nothing(void)
     fake_stop(&a);
     /* A commit refused during the members' leaving (rebalance in progress) leaves the
      * group at an earlier offset: at least once, never past an unprocessed event. A third
-     * member then processes the rest again, and the group reaches the end. */
+     * member then processes the rest again, and the group reaches the end. Its group join
+     * alone can take most of a deadline on a loaded machine, so first wait for it to have
+     * been assigned the partition and processed the last event again, then, with a deadline
+     * of its own, for the commit. */
     {
-        int64_t c0 = committed(group, topic), deadline = ferry_mono_ms() + deadline_ms;
+        int64_t c0 = committed(group, topic);
+        int last_seen;
         fake c;
         CHECK(c0 >= 0 && c0 <= NMSG);
+        pthread_mutex_lock(&seen_lock);
+        last_seen = seen_all[NMSG - 1];
+        pthread_mutex_unlock(&seen_lock);
         fake_start(&c, topic, chunks, group);
         c.hold_ms = 5;
         fake_run(&c);
-        while (committed(group, topic) != NMSG && ferry_mono_ms() < deadline)
-            ferry_sleep_ms(100);
+        if (c0 < NMSG)
+            CHECK(wait_seen(NMSG - 1, last_seen + 1,
+                            "the third member to join, be assigned the partition and process "
+                            "the last event again"));
+        CHECK(wait_committed(group, topic, NMSG, "the third member to commit the end"));
         fake_stop(&c);
     }
     CHECK_INT(committed(group, topic), NMSG);
