@@ -241,8 +241,9 @@ static int wait_seen(int off, int times, const char *what)
         if (n >= times)
             return 1;
         if (ferry_mono_ms() > deadline) {
-            fprintf(stderr, "timed out after %lld ms waiting for %s; offset %d processed %d "
-                            "time(s), expected %d\n",
+            fprintf(stderr,
+                    "timed out after %lld ms waiting for %s; offset %d processed %d "
+                    "time(s), expected %d\n",
                     (long long)deadline_ms, what, off, n, times);
             return 0;
         }
@@ -259,8 +260,9 @@ static int wait_committed(const char *group, const char *topic, int64_t want, co
         if (off == want)
             return 1;
         if (ferry_mono_ms() > deadline) {
-            fprintf(stderr, "timed out after %lld ms waiting for %s; committed offset last "
-                            "read %lld (-1: none or the read failed), expected %lld\n",
+            fprintf(stderr,
+                    "timed out after %lld ms waiting for %s; committed offset last "
+                    "read %lld (-1: none or the read failed), expected %lld\n",
                     (long long)deadline_ms, what, (long long)off, (long long)want);
             return 0;
         }
