@@ -5,6 +5,8 @@
  * that something happened exactly once. Brokers from FERRY_KAFKA_BROKERS. Never joins
  * the group (no subscribe): it only reads its committed offsets. */
 #include <librdkafka/rdkafka.h>
+
+#include "tool_kafka.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +29,9 @@ int main(int argc, char **argv)
         return 2;
     }
     conf = rd_kafka_conf_new();
+    /* tool_kafka_security: the secured stack's SASL_SSL settings, as the other tools */
     if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof(errstr)) ||
+        tool_kafka_security(conf, errstr, sizeof(errstr)) ||
         rd_kafka_conf_set(conf, "group.id", argv[2], errstr, sizeof(errstr)) ||
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) ||
         !(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr)))) {
