@@ -84,6 +84,18 @@ wait_until() {
     done
 }
 
+# holds_for SECONDS CMD... : CMD must succeed at every poll (every 0.2 s) for SECONDS --
+# an invariant asserted over a stimulus that lasts (an outage, a hang); returns 1 at the
+# first poll where it fails, so the caller's `|| fail` says what broke and when.
+holds_for() {
+    local secs=$1; shift
+    local end=$((SECONDS + secs))
+    while (( SECONDS < end )); do
+        "$@" >/dev/null 2>&1 || return 1
+        sleep 0.2
+    done
+}
+
 # start_faultproxy UPSTREAM [ARGS...]: tests/tools/faultproxy.py in front of UPSTREAM
 # (mode file $WORK/mode, counts $WORK/counts.json, output $WORK/proxy.out), waited for
 # (Python took 9 s to start on a loaded machine); its endpoint is left in FAULTPROXY_EP.

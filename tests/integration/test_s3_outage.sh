@@ -64,14 +64,15 @@ grep '"level":"warn"' "$WORK/so1.log" | grep -q "S3 endpoint $ENDPOINT is down" 
 done_at_stop=()
 for i in 1 2 3 4; do done_at_stop[$i]=$(state_field "so$i-$U" objects_done); done
 # The outage lasts OUTAGE seconds; the migrations must stay put all along.
-while (( SECONDS - T0 < OUTAGE )); do
-    for i in 1 2 3 4; do
-        st=$(state_field "so$i-$U" status)
-        [[ $st == running ]] || fail "so$i is $st during the outage ($(state_field "so$i-$U" last_error))"
-    done
-    [[ $(count_messages "$FERRY_TOPIC_DLQ") -eq $DLQ_BASE ]] || fail "dead-lettered during the outage: $(dlq_classes)"
-    sleep 2
-done
+outage_holds() {
+    local i
+    for i in 1 2 3 4; do status_is "so$i-$U" running || return 1; done
+    [[ $(count_messages "$FERRY_TOPIC_DLQ") -eq $DLQ_BASE ]]
+}
+holds_for $(( OUTAGE - (SECONDS - T0) )) outage_holds || {
+    for i in 1 2 3 4; do echo "so$i: $(state_field "so$i-$U" status) $(state_field "so$i-$U" last_error)" >&2; done
+    fail "during the outage a migration left running or something was dead-lettered: $(dlq_classes)"
+}
 state_field "so1-$U" last_error | grep -q "waiting for S3 endpoint $ENDPOINT" \
     || fail "the dataset's last error does not say it waits: $(state_field "so1-$U" last_error)"
 "$SRC/scripts/stack" start-service s3 >&2

@@ -45,10 +45,7 @@ last_error_stalled() { [[ "$(state_field "$DS" error_class)" == s3-stall && "$(s
 wait_until 10 last_error_stalled || fail "the dataset's last error does not show the stall: $(state_field "$DS" error_class): $(state_field "$DS" last_error)"
 [[ "$(state_field "$DS" status)" == running ]] || fail "status $(state_field "$DS" status) while the endpoint hangs"
 # Keep it hung a while (probes stall too), then let it answer.
-while (( SECONDS - T0 < 15 )); do
-    [[ "$(state_field "$DS" status)" == running ]] || fail "status $(state_field "$DS" status) during the hang"
-    sleep 1
-done
+holds_for $(( 15 - (SECONDS - T0) )) status_is "$DS" running || fail "status $(state_field "$DS" status) during the hang"
 rm -f "$MODE"
 wait_until 120 status_is "$DS" done || { tail -30 "$WORK/st1.log" >&2; fail "not done after the hang ended"; }
 assert_done_exact "$DS" "$OBJS" "$BYTES" "s3://$SRC_B/data/" "s3://$DST_B/copy/"

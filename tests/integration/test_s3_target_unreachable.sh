@@ -29,11 +29,8 @@ FERRY_S3_TARGET_ACCESS_KEY_ID=$FERRY_S3_ACCESS_KEY_ID_2 FERRY_S3_TARGET_SECRET_A
     start_worker tu1 -X s3.target.endpoint="$TARGET" -X s3.probe_max_ms=2000 -X log.level=info
 
 # Hold the outage past the 9 s in which the old code gave up, checking as we go.
-while (( SECONDS - T0 < 14 )); do
-    [[ $(count_messages "$FERRY_TOPIC_DLQ") -eq $DLQ_BASE ]] || fail "dead-lettered during a 14 s outage: $(dlq_classes)"
-    [[ "$(state_field "$DS" status)" != failed ]] || fail "status failed during the outage: $(state_field "$DS" last_error)"
-    sleep 1
-done
+still_waiting() { [[ $(count_messages "$FERRY_TOPIC_DLQ") -eq $DLQ_BASE && "$(state_field "$DS" status)" != failed ]]; }
+holds_for $(( 14 - (SECONDS - T0) )) still_waiting || fail "dead-lettered or failed during a 14 s outage: $(dlq_classes) $(state_field "$DS" last_error)"
 grep '"level":"warn"' "$WORK/tu1.log" | grep -q "S3 endpoint $TARGET is down" \
     || { cat "$WORK/tu1.log" >&2; fail "the target's breaker did not open (no warn line naming $TARGET)"; }
 rm -f "$MODE"   # the endpoint answers again

@@ -13,9 +13,9 @@ start_worker o1 -X copy.max_in_flight=4 -X copy.page_size=50 -X copy.max_request
 wait_until 180 bash -c "(( \$(redis-cli -u '$FERRY_REDIS_URL' --raw HGET 'ferry:{$DS}:state' objects_done || echo 0) >= 50 ))" \
     || fail "waited 180 s for the migration to copy 50 objects before stopping Redis (objects_done $(state_field "$DS" objects_done))"
 "$SRC/scripts/stack" stop-service redis >&2
-# Down until the worker noticed (and a little longer, so it retries while down).
-wait_until 60 grep -q 'redis unavailable' "$WORK/o1.log" || { "$SRC/scripts/stack" start-service redis >&2; fail "waited 60 s for the worker to notice Redis was down"; }
-sleep 3
+# Down until the worker noticed, and retried at least once while it was still down.
+retried_while_down() { (( $(grep -c 'redis unavailable' "$WORK/o1.log") >= 2 )); }
+wait_until 60 retried_while_down || { "$SRC/scripts/stack" start-service redis >&2; fail "waited 60 s for the worker to notice Redis was down and retry (lines: $(grep -c 'redis unavailable' "$WORK/o1.log"))"; }
 "$SRC/scripts/stack" start-service redis >&2
 wait_until 180 status_is "$DS" done || { tail -20 "$WORK/o1.log" >&2; fail "not done after the Redis outage"; }
 assert_done_exact "$DS" "$N" "$BYTES" "s3://$SRC_B/data/" "s3://$DST_B/copy/"
