@@ -124,6 +124,30 @@ produce_file() {
     kcat -P -b "$FERRY_KAFKA_BROKERS" -t "$1" -p "$2" -k "$3" "$4"
 }
 
+# group_settled_on W1 W2 : the two workers' latest rebalances are assignments that share
+# every partition of the onboarding and chunk topics between them, each holding some.
+last_assigned() { grep -o 'assigned [0-9]* partition' "$WORK/$1.log" | tail -1 | tr -dc 0-9; }
+total_partitions() {
+    local t n=0
+    for t in "$FERRY_TOPIC_ONBOARD" "$FERRY_TOPIC_CHUNKS"; do
+        n=$((n + $(kcat -b "$FERRY_KAFKA_BROKERS" -L -t "$t" | grep -c 'partition [0-9]*,')))
+    done
+    echo "$n"
+}
+group_settled_on() {
+    local total a b
+    total=$(total_partitions); a=$(last_assigned "$1"); b=$(last_assigned "$2")
+    (( a + b == total && a < total ))
+}
+
+# produce_duplicate DATASET SOURCE TARGET : one onboarding event, produced byte-identical
+# to partitions 0 and 3 (two workers get the same event at once).
+produce_duplicate() {
+    "$EVENTTOOL" onboard --dataset "$1" --source "$2" --target "$3" > "$WORK/ev.bin"
+    produce_file "$FERRY_TOPIC_ONBOARD" 0 "$1" "$WORK/ev.bin"
+    produce_file "$FERRY_TOPIC_ONBOARD" 3 "$1" "$WORK/ev.bin"
+}
+
 # group_lag TOPIC... -> the worker group's lag over every partition of the topics: high
 # watermark minus committed offset (tests/tools/grouptool.c).
 GROUPTOOL=$BIN/tests/tools/ferry-grouptool

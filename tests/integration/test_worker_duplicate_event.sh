@@ -14,20 +14,8 @@ start_worker d2 "${ARGS[@]}"
 # Produce once the group is stable (the two workers' latest assignments add up to all
 # partitions of both subscribed topics), so the two copies of the event land on
 # different workers and race for real.
-last_assigned() { grep -o 'assigned [0-9]* partition' "$WORK/$1.log" | tail -1 | tr -dc 0-9; }
-total_partitions() {
-    local t n=0
-    for t in "$FERRY_TOPIC_ONBOARD" "$FERRY_TOPIC_CHUNKS"; do
-        n=$((n + $(kcat -b "$FERRY_KAFKA_BROKERS" -L -t "$t" | grep -c 'partition [0-9]*,')))
-    done
-    echo "$n"
-}
-TOTAL=$(total_partitions)
-settled() { (( $(last_assigned d1) + $(last_assigned d2) == TOTAL && $(last_assigned d1) < TOTAL )); }
-wait_until 60 settled || fail "group did not settle"
-"$EVENTTOOL" onboard --dataset "$DS" --source "s3://$SRC_B/data/" --target "s3://$DST_B/copy/" > "$WORK/ev.bin"
-produce_file "$FERRY_TOPIC_ONBOARD" 0 "$DS" "$WORK/ev.bin"
-produce_file "$FERRY_TOPIC_ONBOARD" 3 "$DS" "$WORK/ev.bin"
+wait_until 60 group_settled_on d1 d2 || fail "group did not settle over d1 and d2"
+produce_duplicate "$DS" "s3://$SRC_B/data/" "s3://$DST_B/copy/"
 wait_until 120 status_is "$DS" done || fail "not done"
 wait_until 30 grep -q "already migrated" "$WORK/d1.log" "$WORK/d2.log" || fail "the duplicate was not recognised as done"
 assert_done_exact "$DS" "$N" "$BYTES" "s3://$SRC_B/data/" "s3://$DST_B/copy/"
