@@ -116,9 +116,16 @@ static void fake_start(fake *f, const char *topic, const char *chunks, const cha
     conf_set(f->conf, "worker.group", group);
     conf_set(f->conf, "shutdown.timeout_ms", "20000");
     conf_set(f->conf, "kafka.partition.assignment.strategy", "range");
-    /* Short, since each rebalance on the mock takes about this long; a slow run (valgrind)
-     * needs more, or the first join outlasts it and the member is evicted in a loop. */
-    conf_set(f->conf, "kafka.session.timeout.ms", deadline_ms > DEADLINE_MS ? "10000" : "2500");
+    /* The mock waits session - 1 s for members to rejoin a rebalance, session for them to
+     * sync, and evicts a member silent for longer than the session on a 1 s tick (also
+     * while it waits in JoinGroup: its response is then dropped and the client waits for
+     * the request's timeout, max.poll.interval.ms + 3 s). 2.5 s left little room: once in
+     * CI under ASan, two members consumed nothing for 30 s. 6 s costs ~5 s per rebalance;
+     * the lower max.poll.interval.ms bounds a dropped JoinGroup to 23 s. A slow run
+     * (valgrind) needs more still. The mock's own log (FERRY_TEST_MOCK_DEBUG, set by
+     * CMake) is printed with a failure. */
+    conf_set(f->conf, "kafka.session.timeout.ms", deadline_ms > DEADLINE_MS ? "10000" : "6000");
+    conf_set(f->conf, "kafka.max.poll.interval.ms", "20000");
     conf_set(f->conf, "kafka.heartbeat.interval.ms", "300");
     conf_set(f->conf, "kafka.auto.commit.interval.ms", "200");
     conf_set(f->conf, "kafka.fetch.wait.max.ms", "50");
@@ -429,6 +436,9 @@ int main(void)
         if (scale > 0 && scale <= 100)
             deadline_ms *= scale;
     }
+    /* FERRY_TEST_MOCK_DEBUG=mock,cgrp prints the mock brokers' group state machine. */
+    if (getenv("FERRY_TEST_MOCK_DEBUG"))
+        rd_kafka_conf_set(c, "debug", getenv("FERRY_TEST_MOCK_DEBUG"), errstr, sizeof(errstr));
     host = rd_kafka_new(RD_KAFKA_PRODUCER, c, errstr, sizeof(errstr));
     if (!host) {
         fprintf(stderr, "rd_kafka_new: %s\n", errstr);
