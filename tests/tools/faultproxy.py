@@ -25,6 +25,10 @@ REGEX with a permanent fault instead, whatever --kind and --rate say:
   forbidden  403 AccessDenied            archived   403 InvalidObjectState
   nosuchkey  404 NoSuchKey (the object vanished after it was listed)
   kms        400 KMS.DisabledException
+  kmsdenied  403 AccessDenied with the message AWS S3 gives when the caller may not use
+             the object's KMS key ("The ciphertext refers to a customer master key ...")
+  badkey     400 KeyTooLongError "Your key is too long." (AWS's answer for a key over
+             1024 bytes: a key the target cannot hold; match it on the target path)
 
 Counts also hold "by_op": requests per S3 operation (list, head, get, put, copy,
 delete, other), so a test can prove what a migration asked for.
@@ -73,6 +77,10 @@ RULE_FAULTS = {
                  "The operation is not valid for the object's storage class"),
     "nosuchkey": (404, "Not Found", "NoSuchKey", "The specified key does not exist."),
     "kms": (400, "Bad Request", "KMS.DisabledException", "The KMS key is disabled"),
+    "kmsdenied": (403, "Forbidden", "AccessDenied",
+                  "The ciphertext refers to a customer master key that does not exist, "
+                  "does not exist in this region, or you are not allowed to access."),
+    "badkey": (400, "Bad Request", "KeyTooLongError", "Your key is too long."),
 }
 
 
