@@ -36,7 +36,8 @@ delete, other), so a test can prove what a migration asked for.
   hang       read the request, then never answer (a server that accepts and stalls);
              the connection stays open until the client gives up
   refuse     reset every connection at once, before reading a request (an endpoint that
-             is unreachable; the listening port stays open)
+             is unreachable; the listening port stays open); a kept-alive connection is
+             reset when its next request arrives
   badgateway answer 502 Bad Gateway with a non-S3 body (a load balancer whose backends
              are down; request not forwarded)
 
@@ -284,6 +285,12 @@ class Proxy:
                 try:
                     head = client.read_head()
                 except EOFError:
+                    return
+                if self.mode()[0] == "refuse":
+                    # The mode changed while this kept-alive connection waited for its
+                    # next request: that request must not get through either.
+                    self.counts.bump(True)
+                    rst_close(csock)
                     return
                 reqline, hdrs = headers_of(head)
                 method = reqline.split(b" ", 1)[0].upper()
