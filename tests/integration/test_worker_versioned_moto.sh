@@ -6,6 +6,9 @@
 # the current versions: each target object's bytes are the latest version's (read back
 # with plain GETs, not through ferry), the deleted keys are not copied and not counted
 # as failed or vanished, the counts are exact and verification passes.
+# 2. A key that gets a delete marker after it was listed (its older versions still there)
+#    is counted as vanished -- not failed, and no older version is copied instead -- and
+#    the dataset ends done.
 export FERRY_TEST_S3=moto
 source "$(dirname "$0")/lib.sh"
 
@@ -85,4 +88,32 @@ read -r tobjs tbytes < <("$S3TOOL" count "s3://$DST_B/copy/")
 (( tobjs == OBJS && tbytes == BYTES )) || fail "target holds $tobjs objects / $tbytes bytes, expected $OBJS / $BYTES"
 [[ $(count_messages "$FERRY_TOPIC_DLQ") -eq 0 ]] || fail "dead-lettered: $(dlq_classes)"
 if grep -l 'Sanitizer\|runtime error:' "$WORK"/*.log "$WORK"/*.out 2>/dev/null; then fail "sanitizer report (files above)"; fi
-note "ok: versioned source ($nver versions, $ndm delete markers): $OBJS current versions copied and verified ($(state_field "$DS" verify)), 3 deleted keys not copied"
+note "1: versioned source ($nver versions, $ndm delete markers): $OBJS current versions copied and verified ($(state_field "$DS" verify)), 3 deleted keys not copied"
+
+# ---- 2. a delete marker placed after the listing ---------------------------------------
+M=30
+for i in $(seq 1 $M); do put "late/k$(printf %02d "$i")" "late object $i"; done
+LATE=late/zz-last   # listed last, so copied last
+put "$LATE" "older version"; put "$LATE" "the version that gets deleted"
+DS2=ver2-$RANDOM$RANDOM
+publish "$DS2" "s3://$SRC_B/late/" "s3://$DST_B/late/"
+# One page (so the last key is listed before the first copy) copied at 4 requests/s: the
+# last key's copy comes ~7 s after the first.
+start_worker v2 -X copy.page_size=1000 -X copy.max_requests_per_second=4 -X copy.max_in_flight=1 \
+    -X log.level=debug
+wait_until 60 bash -c "grep -q '\"msg\":\"copied ' '$WORK/v2.log'" || { tail -20 "$WORK/v2.log" >&2; fail "the copy of $DS2 did not start"; }
+grep -q "\"msg\":\"copied $LATE " "$WORK/v2.log" && fail "$LATE was copied before the test could delete it: too fast"
+del "$LATE"
+wait_until 60 status_is "$DS2" done \
+    || { tail -20 "$WORK/v2.log" >&2; fail "$DS2 not done (status $(state_field "$DS2" status), error $(state_field "$DS2" last_error))"; }
+for f in "objects_done $M" "objects_copied $M" "objects_vanished 1" "objects_failed 0" "objects_total $((M + 1))"; do
+    set -- $f
+    [[ "$(state_field "$DS2" "$1")" == "$2" ]] || fail "$DS2: state $1 is $(state_field "$DS2" "$1"), expected $2"
+done
+c=$(s3curl -o /dev/null -w '%{http_code}' -I "$FERRY_S3_ENDPOINT/$DST_B/late/zz-last")
+[[ $c == 404 ]] || fail "late/zz-last: HEAD answered $c; an older version of a deleted key was copied"
+read -r tobjs _ < <("$S3TOOL" count "s3://$DST_B/late/")
+(( tobjs == M )) || fail "target late/ holds $tobjs objects, expected $M"
+[[ $(count_messages "$FERRY_TOPIC_DLQ") -eq 0 ]] || fail "dead-lettered: $(dlq_classes)"
+if grep -l 'Sanitizer\|runtime error:' "$WORK"/*.log "$WORK"/*.out 2>/dev/null; then fail "sanitizer report (files above)"; fi
+note "2: a delete marker placed after the listing: counted vanished, nothing older copied, $M copied, done"
