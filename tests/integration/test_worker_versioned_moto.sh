@@ -66,6 +66,7 @@ read -r lobjs lbytes < <("$S3TOOL" count "s3://$SRC_B/data/")
 DS=ver-$RANDOM$RANDOM
 publish "$DS" "s3://$SRC_B/data/" "s3://$DST_B/copy/"
 start_worker v1 -X copy.page_size=4
+V1=$LAST_PID
 wait_until 90 status_is "$DS" done \
     || { tail -20 "$WORK/v1.log" >&2; fail "not done (status $(state_field "$DS" status), error $(state_field "$DS" last_error))"; }
 assert_done_exact "$DS" "$OBJS" "$BYTES" "s3://$SRC_B/data/" "s3://$DST_B/copy/"
@@ -91,6 +92,7 @@ if grep -l 'Sanitizer\|runtime error:' "$WORK"/*.log "$WORK"/*.out 2>/dev/null; 
 note "1: versioned source ($nver versions, $ndm delete markers): $OBJS current versions copied and verified ($(state_field "$DS" verify)), 3 deleted keys not copied"
 
 # ---- 2. a delete marker placed after the listing ---------------------------------------
+kill -TERM "$V1"; wait "$V1" 2>/dev/null || true   # v2 alone gets the next event (and logs it)
 M=30
 for i in $(seq 1 $M); do put "late/k$(printf %02d "$i")" "late object $i"; done
 LATE=late/zz-last   # listed last, so copied last
