@@ -729,7 +729,8 @@ static void copy_done(ferry_objstore_op *op, void *opaque)
         } else {
             const char *cls;
             ferry_objstore_scope scope = ferry_objstore_object_scope(op->rc, op->http_status,
-                                                                     op->s3_code, &cls);
+                                                                     op->s3_code, op->err.msg,
+                                                                     &cls);
             if (scope == FERRY_SCOPE_OBJECT || scope == FERRY_SCOPE_VANISHED) {
                 object_failed(r, i, scope == FERRY_SCOPE_VANISHED, cls, op->err.msg);
                 advance(r);
