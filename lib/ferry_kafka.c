@@ -254,17 +254,16 @@ rd_kafka_t *ferry_kafka_consumer_new(const ferry_conf *conf, const char *group_i
                                      ferry_kafka_conf_cb customize, void *opaque, char *errstr,
                                      size_t errstr_size)
 {
-    const char *defaults[] = {"group.id",
-                              group_id,
-                              "enable.auto.offset.store",
-                              "false",
-                              "enable.auto.commit",
-                              "true",
-                              "auto.offset.reset",
-                              "earliest",
-                              "enable.partition.eof",
-                              "false",
-                              NULL};
+    const char *defaults[] = {"group.id", group_id, "enable.auto.offset.store", "false",
+                              "enable.auto.commit", "true", "auto.offset.reset", "earliest",
+                              "enable.partition.eof", "false",
+                              /* The worker pauses a partition while its event is in
+                               * flight; once resumed, the partition joins the next fetch
+                               * only after the outstanding one, a long poll of up to
+                               * this long, returns: at librdkafka's 500 ms an event
+                               * behind a just-finished one waited that much before its
+                               * migration began (bench/first-copy p90 414 ms). */
+                              "fetch.wait.max.ms", "100", NULL};
     rd_kafka_conf_t *kconf = base_conf(conf, defaults, errstr, errstr_size);
     rd_kafka_t *rk;
 
