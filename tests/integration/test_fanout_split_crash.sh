@@ -19,25 +19,27 @@ ARGS=(-X fanout.min_objects=500 -X fanout.chunk_objects=20 -X group.instance.id=
 start_faultproxy "$FERRY_S3_ENDPOINT" --kind none --delay-ms 300
 publish "$DS" "s3://$SRC_B/data/" "s3://$DST_B/copy/"
 kills=0
+plan_field() { redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$DS}:chunks" "$1"; }
+# kill_round ROUND PID DEADLINE PATTERN SECONDS: waits (up to DEADLINE s) for PATTERN in the
+# round's log, then SECONDS more, then kills the worker and notes the plan's state.
+kill_round() {
+    wait_until "$3" grep -q "$4" "$WORK/s-$1.log" || true
+    sleep "$5"
+    kill -KILL "$2" 2>/dev/null && kills=$((kills + 1))
+    wait "$2" 2>/dev/null || true
+    echo "round $1: plan n=$(plan_field n) published=$(plan_field published) bounds=$(plan_field bounds)" | tee -a "$WORK/rounds.txt" >&2
+}
 for round in $(seq 1 8); do
     if (( round <= 3 )); then
-        start_worker "s-$round" "${ARGS[@]}" -X worker.id=splitter -X s3.endpoint="$FAULTPROXY_EP"; pid=$LAST_PID
-        wait_until 60 grep -q '"msg":"splitting into chunks\|"msg":"resuming the split' "$WORK/s-$round.log" || true
-        sleep "0.$((RANDOM % 5 + 1))"
-        kill -KILL "$pid" 2>/dev/null && kills=$((kills + 1))
-        wait "$pid" 2>/dev/null || true
-        echo "round $round: plan n=$(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$DS}:chunks" n) published=$(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$DS}:chunks" published) bounds=$(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$DS}:chunks" bounds)" | tee -a "$WORK/rounds.txt" >&2
+        start_worker "s-$round" "${ARGS[@]}" -X worker.id=splitter -X s3.endpoint="$FAULTPROXY_EP"
+        kill_round "$round" "$LAST_PID" 60 '"msg":"splitting into chunks\|"msg":"resuming the split' "0.$((RANDOM % 5 + 1))"
         continue
     fi
-    start_worker "s-$round" "${ARGS[@]}" -X worker.id=splitter; pid=$LAST_PID
+    start_worker "s-$round" "${ARGS[@]}" -X worker.id=splitter
     # Kill 0-5 s after the worker starts on the dataset: it counts up to
     # fanout.min_objects, then lists on, recording and publishing each chunk as its bound
     # is found, in that window; later rounds find chunks to copy.
-    wait_until 20 grep -q '"msg":"migrating \|resuming the split\|"msg":"copying chunk' "$WORK/s-$round.log" || true
-    sleep "$((RANDOM % 5)).$((RANDOM % 10))"
-    kill -KILL "$pid" 2>/dev/null && kills=$((kills + 1))
-    wait "$pid" 2>/dev/null || true
-    echo "round $round: plan n=$(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$DS}:chunks" n) published=$(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$DS}:chunks" published) bounds=$(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$DS}:chunks" bounds)" | tee -a "$WORK/rounds.txt" >&2
+    kill_round "$round" "$LAST_PID" 20 '"msg":"migrating \|resuming the split\|"msg":"copying chunk' "$((RANDOM % 5)).$((RANDOM % 10))"
 done
 start_worker s-final "${ARGS[@]}" -X worker.id=splitter
 start_worker helper "${ARGS[@]/group.instance.id=splitter/group.instance.id=helper}"
@@ -46,7 +48,7 @@ start_worker helper "${ARGS[@]/group.instance.id=splitter/group.instance.id=help
 wait_until 600 status_is "$DS" done || { tail -5 "$WORK"/s-final.log >&2; fail "waited 600 s for $DS to be done after the kills: $(state_field "$DS" status)"; }
 assert_done_exact "$DS" "$N" "$BYTES" "s3://$SRC_B/data/" "s3://$DST_B/copy/"
 
-n=$(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$DS}:chunks" n)
+n=$(plan_field n)
 kcat -b "$FERRY_KAFKA_BROKERS" -C -t "$FERRY_TOPIC_CHUNKS" -e -q -f '%k\n' > "$WORK/chunk-keys.txt"
 published=$(wc -l < "$WORK/chunk-keys.txt")
 distinct=$(sort -u "$WORK/chunk-keys.txt" | wc -l)

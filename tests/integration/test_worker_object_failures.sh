@@ -77,18 +77,17 @@ done
 REPORT="ferry:{$DS}:report:$EVENT_ID"
 [[ "$(state_field "$DS" report)" == "$REPORT" ]] || fail "state names report '$(state_field "$DS" report)', expected $REPORT"
 [[ "$(redis-cli -u "$FERRY_REDIS_URL" HLEN "$REPORT")" == $MISSING ]] || fail "report has $(redis-cli -u "$FERRY_REDIS_URL" HLEN "$REPORT") entries"
-redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$DENIED" | grep -q '"outcome":"failed","class":"s3-auth","message":".*AccessDenied' \
-    || fail "report line for $DENIED: $(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$DENIED")"
-redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$ARCHIVED" | grep -q '"outcome":"failed","class":"s3-archived","message":".*InvalidObjectState' \
-    || fail "report line for $ARCHIVED: $(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$ARCHIVED")"
-redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$VANISHED" | grep -q '"outcome":"vanished","class":"vanished"' \
-    || fail "report line for $VANISHED: $(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$VANISHED")"
-redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$KMSDENIED" | grep -q '"outcome":"failed","class":"s3-kms","message":".*AccessDenied: The ciphertext refers to a customer master key' \
-    || fail "report line for $KMSDENIED: $(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$KMSDENIED")"
-redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$KMSOFF" | grep -q '"outcome":"failed","class":"s3-kms","message":".*KMS.DisabledException' \
-    || fail "report line for $KMSOFF: $(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$KMSOFF")"
-redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$BADKEY" | grep -q '"outcome":"failed","class":"s3-invalid-key","message":".*KeyTooLongError' \
-    || fail "report line for $BADKEY: $(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$BADKEY")"
+# report_line KEY REGEX: the report's line for KEY matches REGEX
+report_line() {
+    redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$1" | grep -q "$2" \
+        || fail "report line for $1: $(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$1")"
+}
+report_line "$DENIED" '"outcome":"failed","class":"s3-auth","message":".*AccessDenied'
+report_line "$ARCHIVED" '"outcome":"failed","class":"s3-archived","message":".*InvalidObjectState'
+report_line "$VANISHED" '"outcome":"vanished","class":"vanished"'
+report_line "$KMSDENIED" '"outcome":"failed","class":"s3-kms","message":".*AccessDenied: The ciphertext refers to a customer master key'
+report_line "$KMSOFF" '"outcome":"failed","class":"s3-kms","message":".*KMS.DisabledException'
+report_line "$BADKEY" '"outcome":"failed","class":"s3-invalid-key","message":".*KeyTooLongError'
 REPORT_OBJ="s3://$REP_B/ferry-reports/$DS/$EVENT_ID.jsonl"
 dlq_headers_of "$DS" | grep -qF "ferry-report=redis:$REPORT $REPORT_OBJ" || fail "DLQ record does not name the report: $(dlq_headers_of "$DS")"
 [[ "$(state_field "$DS" report_object)" == "$REPORT_OBJ" ]] || fail "state report_object '$(state_field "$DS" report_object)'"
