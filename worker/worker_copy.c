@@ -1060,13 +1060,15 @@ static ferry_rc probe_bucket(void *opaque, ferry_breaker *b, ferry_error *err)
     return ferry_objstore_head_bucket(r->c->dst_store, r->dst.bucket, err);
 }
 
-/* The status view shows at once why the migration is not moving (best effort). */
+/* The status view and the migration's log show at once why it is not moving, whether
+ * the wait began while copying or before the first copy (validation, counting): once
+ * per run, best effort. */
 static void note_waiting(run *r, ferry_breaker *b)
 {
     ferry_breaker_snapshot s;
     ferry_error e, serr;
 
-    if (r->noted_wait || !r->redis || !r->lease)
+    if (r->noted_wait)
         return;
     r->noted_wait = 1;
     ferry_breaker_snapshot_get(b, &s);
@@ -1074,7 +1076,9 @@ static void note_waiting(run *r, ferry_breaker *b)
                     s.stalled ? FERRY_EC_S3_STALL : FERRY_EC_S3_NETWORK,
                     "waiting for S3 endpoint %s, down%s: %s", ferry_breaker_name(b),
                     s.stalled ? " (requests stalled)" : "", s.last_error);
-    if (ferry_state_note_error(r->redis, r->lease, e.cls, e.msg, &serr) != FERRY_OK)
+    ferry_warn(&r->lctx, "%s", e.msg);
+    if (r->redis && r->lease &&
+        ferry_state_note_error(r->redis, r->lease, e.cls, e.msg, &serr) != FERRY_OK)
         ferry_debug(&r->lctx, "recording the wait: %s", serr.msg);
 }
 
@@ -1403,14 +1407,16 @@ static void run_init(run *r, worker_copier *c, const ferry_onboard *ev,
     r->last_checkpoint_ms = ferry_mono_ms();
 }
 
-ferry_rc worker_copy_prepare(worker_copier *c, const ferry_onboard *ev, int count,
-                             worker_copy_progress *prog, int (*should_stop)(void *),
-                             void *opaque, ferry_error *err)
+ferry_rc worker_copy_prepare(worker_copier *c, ferry_redis *redis, const ferry_lease *lease,
+                             const ferry_onboard *ev, int count, worker_copy_progress *prog,
+                             int (*should_stop)(void *), void *opaque, ferry_error *err)
 {
     run r;
     ferry_rc rc;
 
     run_init(&r, c, ev, prog, should_stop, opaque);
+    r.redis = redis; /* for the state's last error while an endpoint is waited out */
+    r.lease = lease;
     if ((rc = ferry_onboard_parse_uris(ev, &r.src, &r.dst, err)) != FERRY_OK)
         return rc;
     if ((rc = validate(&r, prog->checkpoint ? prog->checkpoint : ev->chunk_start_after, err)) !=
@@ -1431,7 +1437,8 @@ ferry_rc worker_copy_prepare(worker_copier *c, const ferry_onboard *ev, int coun
     return FERRY_OK;
 }
 
-ferry_rc worker_copy_boundaries(worker_copier *c, const ferry_onboard *ev, int64_t every,
+ferry_rc worker_copy_boundaries(worker_copier *c, ferry_redis *redis, const ferry_lease *lease,
+                                const ferry_onboard *ev, int64_t every,
                                 ferry_rc (*cb)(const char *key, void *opaque), void *opaque,
                                 int (*should_stop)(void *), void *stop_opaque, ferry_error *err)
 {
@@ -1449,6 +1456,8 @@ ferry_rc worker_copy_boundaries(worker_copier *c, const ferry_onboard *ev, int64
         return FERRY_OK;
     }
     run_init(&r, c, ev, &prog, should_stop, stop_opaque);
+    r.redis = redis;
+    r.lease = lease;
     if ((rc = ferry_onboard_parse_uris(ev, &r.src, &r.dst, err)) != FERRY_OK)
         return rc;
     return walk_selected(&r, every, cb, opaque, &total, err);

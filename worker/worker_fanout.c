@@ -88,8 +88,8 @@ ferry_rc worker_fanout_split(worker_thread_ctx *t, worker_stop *s, const ferry_o
         planner p = {t, ev->dataset, 0};
         if ((rc = ferry_chunks_plan_reset(t->redis, ev->dataset, ev->event_id, err)) !=
                 FERRY_OK ||
-            (rc = worker_copy_boundaries(t->copier, ev, every, add_boundary, &p,
-                                         worker_should_stop, s, err)) != FERRY_OK)
+            (rc = worker_copy_boundaries(t->copier, t->redis, lease, ev, every, add_boundary,
+                                         &p, worker_should_stop, s, err)) != FERRY_OK)
             return rc;
         n = p.next + 1; /* the last chunk is open-ended: it also takes keys added later */
         published = 0;
