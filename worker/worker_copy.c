@@ -41,6 +41,7 @@ typedef struct item {
     int src_etag_md5;  /* the source's ETag is its MD5 (single part, not SSE-KMS/SSE-C) */
     char src_algo[16]; /* additional checksum, "" if the store has none for it */
     char src_sum[FERRY_OBJSTORE_CHECKSUM_MAX];
+    int src_composite; /* src_sum is of the parts' checksums, not of the data */
 } item;
 
 /* How an object was verified; the union over a migration is kept in its state hash
@@ -689,6 +690,16 @@ static unsigned checksum_method(const char *algo)
     return 0;
 }
 
+/* Whether a HEAD's checksum is composite (of its parts' checksums): "...-N" as AWS sends
+ * it, or x-amz-checksum-type: COMPOSITE (moto sends the value without "-N"), or SHA-1/
+ * SHA-256 of a multipart object (S3 keeps full-object checksums only for CRCs). A full-
+ * object and a composite checksum of the same bytes differ: they are not compared. */
+static int checksum_composite(const ferry_objstore_op *op)
+{
+    return strchr(op->checksum, '-') || !strcmp(op->checksum_type, "COMPOSITE") ||
+           (strchr(op->etag, '-') && !strncmp(op->checksum_algo, "SHA", 3));
+}
+
 /* Copy completion, on this thread, in completion order. */
 static void copy_done(ferry_objstore_op *op, void *opaque)
 {
@@ -783,10 +794,9 @@ static void verify_target(run *r, item *it, const ferry_objstore_entry *e,
         goto mismatch;
     }
     if (it->src_algo[0] && strcmp(it->src_algo, op->checksum_algo) == 0 &&
-        checksum_method(op->checksum_algo) &&
-        !strchr(it->src_sum, '-') == !strchr(op->checksum, '-')) {
+        checksum_method(op->checksum_algo) && it->src_composite == checksum_composite(op)) {
         if (strcmp(it->src_sum, op->checksum) != 0) {
-            if (strchr(op->checksum, '-')) /* composite: part sizes may differ; go on */
+            if (it->src_composite) /* composite: part sizes may differ; go on */
                 goto weaker;
             ferry_error_set(&ve, FERRY_ERR_RETRYABLE, FERRY_EC_VERIFY,
                             "%s: target %s checksum %s differs from the source's %s", e->key,
@@ -850,6 +860,7 @@ static void head_src_done(ferry_objstore_op *op, void *opaque)
     it->src_etag_md5 = etag_comparable(op->etag) && !sse_hides_md5(op->sse);
     memcpy(it->src_algo, op->checksum_algo, sizeof(it->src_algo));
     memcpy(it->src_sum, op->checksum, sizeof(it->src_sum));
+    it->src_composite = checksum_composite(op);
     it->state = ITEM_VERIFY_DST;
 }
 
