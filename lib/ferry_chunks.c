@@ -44,18 +44,18 @@ static int64_t to_i64(const redisReply *x, int64_t dflt)
 }
 
 /* PLAN_GET  KEYS: chunks, done, counts  ARGV: event_id
- * -> {n or '', published or ''}; a plan of another event is deleted first. */
+ * -> {n or '', published or '', bounds or ''}; a plan of another event is deleted first. */
 static const ferry_redis_script lua_plan_get = {
-    "chunks_plan_get",
-    "local ev = redis.call('HGET', KEYS[1], 'event')\n"
-    "if ev ~= ARGV[1] then\n"
-    "  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])\n"
-    "  redis.call('HSET', KEYS[1], 'event', ARGV[1])\n"
-    "end\n"
-    "return {redis.call('HGET', KEYS[1], 'n') or '', redis.call('HGET', KEYS[1], 'published') or ''}\n"};
+    "chunks_plan_get", "local ev = redis.call('HGET', KEYS[1], 'event')\n"
+                       "if ev ~= ARGV[1] then\n"
+                       "  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])\n"
+                       "  redis.call('HSET', KEYS[1], 'event', ARGV[1])\n"
+                       "end\n"
+                       "return redis.call('HMGET', KEYS[1], 'n', 'published', 'bounds')\n"};
 
 ferry_rc ferry_chunks_plan_get(ferry_redis *r, const char *dataset, const char *event_id,
-                               int64_t *n, int64_t *published, ferry_error *err)
+                               int64_t *n, int64_t *published, int64_t *bounds,
+                               ferry_error *err)
 {
     keys k;
     const char *argv[4];
@@ -70,11 +70,12 @@ ferry_rc ferry_chunks_plan_get(ferry_redis *r, const char *dataset, const char *
     argv[3] = event_id;
     if ((rc = ferry_redis_eval(r, &lua_plan_get, 3, 4, argv, &rep, err)) != FERRY_OK)
         return rc;
-    *n = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 ? to_i64(rep->element[0], -1)
-                                                              : -1;
-    *published = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2
-                     ? to_i64(rep->element[1], 0)
-                     : 0;
+    {
+        int ok = rep->type == REDIS_REPLY_ARRAY && rep->elements == 3;
+        *n = ok ? to_i64(rep->element[0], -1) : -1;
+        *published = ok ? to_i64(rep->element[1], 0) : 0;
+        *bounds = ok ? to_i64(rep->element[2], 0) : 0;
+    }
     freeReplyObject(rep);
     return FERRY_OK;
 }
@@ -103,10 +104,13 @@ ferry_rc ferry_chunks_plan_add(ferry_redis *r, const char *dataset, int64_t inde
     ferry_rc rc;
     if ((rc = make(&k, dataset, err)) != FERRY_OK)
         return rc;
+    char count[32];
     snprintf(field, sizeof(field), "end:%" PRId64, index);
+    snprintf(count, sizeof(count), "%" PRId64, index + 1);
     {
-        const char *argv[] = {"HSET", k.chunks, field, end_key};
-        return cmd(r, 4, argv, NULL, err);
+        /* One command: the bound and the count of bounds never disagree. */
+        const char *argv[] = {"HSET", k.chunks, field, end_key, "bounds", count};
+        return cmd(r, 6, argv, NULL, err);
     }
 }
 
@@ -157,7 +161,7 @@ ferry_rc ferry_chunks_range(ferry_redis *r, const char *dataset, int64_t index, 
     }
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
         (index > 0 && rep->element[0]->type != REDIS_REPLY_STRING) ||
-        (index < n - 1 && rep->element[1]->type != REDIS_REPLY_STRING)) {
+        ((n < 0 || index < n - 1) && rep->element[1]->type != REDIS_REPLY_STRING)) {
         freeReplyObject(rep);
         return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INTERNAL,
                                "chunk %" PRId64 " of %s has no range in the plan", index,
@@ -165,10 +169,10 @@ ferry_rc ferry_chunks_range(ferry_redis *r, const char *dataset, int64_t index, 
     }
     if (index > 0)
         *start_after = strdup(rep->element[0]->str);
-    if (index < n - 1)
+    if (n < 0 || index < n - 1)
         *end_key = strdup(rep->element[1]->str);
     freeReplyObject(rep);
-    if ((index > 0 && !*start_after) || (index < n - 1 && !*end_key)) {
+    if ((index > 0 && !*start_after) || ((n < 0 || index < n - 1) && !*end_key)) {
         free(*start_after);
         free(*end_key);
         *start_after = *end_key = NULL;
@@ -178,13 +182,14 @@ ferry_rc ferry_chunks_range(ferry_redis *r, const char *dataset, int64_t index, 
 }
 
 /* FINISH  KEYS: chunks, done, counts  ARGV: event_id, index, "objects bytes"
- * -> {done, n}; n = -1 and nothing recorded when the plan belongs to another event. */
+ * -> {done, n}; n = -1 and nothing recorded when the plan belongs to another event, n = -2
+ * when it is this event's but still growing (the splitter is listing). */
 static const ferry_redis_script lua_finish = {
     "chunks_finish",
     "if redis.call('HGET', KEYS[1], 'event') ~= ARGV[1] then return {0, -1} end\n"
     "redis.call('SADD', KEYS[2], ARGV[2])\n"
     "redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])\n"
-    "return {redis.call('SCARD', KEYS[2]), tonumber(redis.call('HGET', KEYS[1], 'n') or '-1')}\n"};
+    "return {redis.call('SCARD', KEYS[2]), tonumber(redis.call('HGET', KEYS[1], 'n') or '-2')}\n"};
 
 ferry_rc ferry_chunks_finish(ferry_redis *r, const char *dataset, const char *event_id,
                              int64_t index, int64_t objects, int64_t bytes, int64_t *done,

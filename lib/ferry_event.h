@@ -39,13 +39,17 @@ typedef struct ferry_onboard {
     char **exclude_prefixes;
     size_t exclude_count;
     /* A chunk event (schema v2): one key range of a dataset that was split so many
-     * workers copy it at once. chunk_count == 0 for a whole-dataset event. */
+     * workers copy it at once. chunk_count == 0 for a whole-dataset event, and
+     * FERRY_CHUNK_COUNT_OPEN for a chunk published while the splitter was still listing
+     * the dataset (the count is then only in the plan, ferry_chunks.h). */
     char *chunk_parent_event_id; /* NULL unless a chunk */
     int64_t chunk_index;
     int64_t chunk_count;
     char *chunk_start_after; /* NULL: from the first key */
     char *chunk_end_key;     /* NULL: to the last key */
 } ferry_onboard;
+
+#define FERRY_CHUNK_COUNT_OPEN (-1)
 
 /* DatasetMigrated. Same ownership rules. */
 typedef struct ferry_migrated {

@@ -616,8 +616,32 @@ const char *ferry_objstore_classify(int http_status, const char *code, ferry_rc 
     return FERRY_EC_S3_CLIENT;
 }
 
+/* AWS S3 answers a request it cannot serve because the caller may not use the object's KMS
+ * key with a plain 403 AccessDenied; only the message tells ("The ciphertext refers to a
+ * customer master key that does not exist, does not exist in this region, or you are not
+ * allowed to access.", or "... is not authorized to perform: kms:Decrypt ..."). msg is the
+ * op's error message, "<context>: 403 AccessDenied: <S3 message>": only the S3 message
+ * after the last "AccessDenied: " is searched, so a key named "kms:..." changes nothing. */
+static int access_denied_by_kms(const char *msg)
+{
+    static const char *const marks[] = {"customer master key", "kms:", "KMS key", "KMS.", NULL};
+    const char *tail = NULL, *p = msg;
+    const char *const *m;
+
+    while (p && (p = strstr(p, "AccessDenied: ")) != NULL) {
+        tail = p + strlen("AccessDenied: ");
+        p = tail;
+    }
+    if (!tail)
+        return 0;
+    for (m = marks; *m; m++)
+        if (strstr(tail, *m))
+            return 1;
+    return 0;
+}
+
 ferry_objstore_scope ferry_objstore_object_scope(ferry_rc rc, int http_status, const char *code,
-                                                 const char **cls)
+                                                 const char *msg, const char **cls)
 {
     static const char *const archived[] = {"InvalidObjectState", "ObjectNotInActiveTierError",
                                            NULL};
@@ -652,8 +676,11 @@ ferry_objstore_scope ferry_objstore_object_scope(ferry_rc rc, int http_status, c
      * before the copy proved the credentials list the source and write the target, so
      * this is about the object. Wrong credentials show other codes
      * (InvalidAccessKeyId, SignatureDoesNotMatch) and stay dataset-wide. */
-    if (!strcmp(code, "AccessDenied"))
+    if (!strcmp(code, "AccessDenied")) {
+        if (msg && access_denied_by_kms(msg))
+            *cls = FERRY_EC_S3_KMS;
         return FERRY_SCOPE_OBJECT;
+    }
     return FERRY_SCOPE_DATASET;
 }
 

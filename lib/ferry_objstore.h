@@ -305,10 +305,11 @@ typedef enum {
     FERRY_SCOPE_ENDPOINT,
 } ferry_objstore_scope;
 
-/* Scope of a failed COPY/TRANSFER of one object (rc, http_status and s3_code as the op
- * reports them). *cls gets the class for the failure report (a FERRY_EC_* string). */
+/* Scope of a failed COPY/TRANSFER of one object (rc, http_status, s3_code and err.msg as
+ * the op reports them; msg may be NULL). *cls gets the class for the failure report (a
+ * FERRY_EC_* string): an AccessDenied whose message names KMS is s3-kms, not s3-auth. */
 ferry_objstore_scope ferry_objstore_object_scope(ferry_rc rc, int http_status, const char *code,
-                                                 const char **cls);
+                                                 const char *msg, const char **cls);
 
 /* Zeroes op and sets type and src_size = SIZE_UNKNOWN. */
 void ferry_objstore_op_init(ferry_objstore_op *op, ferry_objstore_op_type type);

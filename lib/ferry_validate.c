@@ -65,10 +65,12 @@ ferry_rc ferry_onboard_validate(const ferry_onboard *ev, ferry_error *err)
             return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC, "%s %s",
                                    i < ev->include_count ? "include" : "exclude", why);
     }
-    if (ev->chunk_count < 0 || ev->chunk_count > 1000000 ||
-        (ev->chunk_count > 0 &&
-         (ev->chunk_index < 0 || ev->chunk_index >= ev->chunk_count ||
-          !ferry_uuid_valid(ev->chunk_parent_event_id) ||
+    /* An open chunk (published while the dataset was still listed) always has an end. */
+    int open = ev->chunk_count == FERRY_CHUNK_COUNT_OPEN;
+    if (ev->chunk_count < FERRY_CHUNK_COUNT_OPEN || ev->chunk_count > 1000000 ||
+        (ev->chunk_count != 0 &&
+         (ev->chunk_index < 0 || ev->chunk_index >= (open ? 1000000 : ev->chunk_count) ||
+          (open && !ev->chunk_end_key) || !ferry_uuid_valid(ev->chunk_parent_event_id) ||
           (ev->chunk_start_after && !printable_utf8ish(ev->chunk_start_after, 1025)) ||
           (ev->chunk_end_key && !printable_utf8ish(ev->chunk_end_key, 1025)))) ||
         (ev->chunk_count == 0 && (ev->chunk_parent_event_id || ev->chunk_index)))

@@ -82,6 +82,8 @@ struct worker_copier {
      * pass, so a dataset that is split is not listed a second time to find them. Bounded:
      * one key per chunk. Valid for the event id in bounds_event. */
     int64_t bound_every;
+    int64_t count_limit; /* fanout.min_objects: the count stops once it is passed (the
+                          * dataset will be split; the splitter lists the rest once) */
     char **bounds;
     size_t nbounds, capbounds;
     char *bounds_event;
@@ -224,7 +226,7 @@ worker_copier *worker_copier_new(const ferry_conf *conf, ferry_limiters *limiter
     if (c->endpoint_tries < c->request_retries)
         c->endpoint_tries = c->request_retries;
     c->mp_threshold = (uint64_t)ferry_conf_int(conf, "copy.multipart_threshold_mb") << 20;
-    if (ferry_conf_int(conf, "fanout.min_objects") > 0)
+    if ((c->count_limit = ferry_conf_int(conf, "fanout.min_objects")) > 0)
         c->bound_every = ferry_conf_int(conf, "fanout.chunk_objects");
     c->checkpoint_interval_ms = ferry_conf_int(conf, "copy.checkpoint_interval_ms");
     c->max_failed = ferry_conf_int(conf, "copy.max_failed_objects");
@@ -738,7 +740,8 @@ static void copy_done(ferry_objstore_op *op, void *opaque)
         } else {
             const char *cls;
             ferry_objstore_scope scope = ferry_objstore_object_scope(op->rc, op->http_status,
-                                                                     op->s3_code, &cls);
+                                                                     op->s3_code, op->err.msg,
+                                                                     &cls);
             if (scope == FERRY_SCOPE_OBJECT || scope == FERRY_SCOPE_VANISHED) {
                 object_failed(r, i, scope == FERRY_SCOPE_VANISHED, cls, op->err.msg);
                 advance(r);
@@ -1315,10 +1318,13 @@ static ferry_rc validate(run *r, const char *start, ferry_error *err)
     return FERRY_OK;
 }
 
-/* Lists the whole source once, counting the selected objects into *total and calling
- * cb (if any) with every `every`-th selected key. Holds one page at a time. */
-static ferry_rc walk_selected(run *r, int64_t every, ferry_rc (*cb)(const char *, void *),
-                              void *opaque, int64_t *total, ferry_error *err)
+/* Lists the source after start_after (NULL: from the first key), counting the selected
+ * objects into *total and calling cb (if any) with every `every`-th selected key. With
+ * limit > 0, stops after the page on which *total passed it, *more set if the listing had
+ * not ended. Holds one page at a time. */
+static ferry_rc walk_selected(run *r, const char *start_after, int64_t every, int64_t limit,
+                              ferry_rc (*cb)(const char *, void *), void *opaque,
+                              int64_t *total, int *more, ferry_error *err)
 {
     worker_copier *c = r->c;
     char *token = NULL;
@@ -1327,16 +1333,18 @@ static ferry_rc walk_selected(run *r, int64_t every, ferry_rc (*cb)(const char *
 
     /* The validation's page is the walk's first (and for a small dataset its only) one;
      * then the listing still holds it for the copy. */
-    int reuse = have_first_page(c, r->ev->event_id, NULL);
+    int reuse = have_first_page(c, r->ev->event_id, start_after);
 
     *total = 0;
+    if (more)
+        *more = 0;
     do {
         if (reuse) {
             reuse = 0;
             rc = FERRY_OK;
         } else {
             forget_first_page(c);
-            rc = list_source(r, NULL, token, 1000, err);
+            rc = list_source(r, token ? NULL : start_after, token, 1000, err);
         }
         free(token);
         token = NULL;
@@ -1356,6 +1364,11 @@ static ferry_rc walk_selected(run *r, int64_t every, ferry_rc (*cb)(const char *
             if (!next)
                 return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_S3_CLIENT,
                                        "listing is truncated without a continuation token");
+            if (limit > 0 && *total > limit) {
+                if (more)
+                    *more = 1;
+                return FERRY_OK;
+            }
             if (!(token = strdup(next)))
                 return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL,
                                        "out of memory");
@@ -1386,15 +1399,21 @@ static ferry_rc note_bound(const char *key, void *opaque)
 }
 
 /* Counts the selected source objects so progress has a denominator (one LIST per 1000
- * keys), noting the chunk boundaries on the way in case the dataset is then split. */
+ * keys), noting the chunk boundaries on the way in case the dataset is then split. Stops
+ * once the count passes fanout.min_objects: the dataset is then split, and the splitter
+ * goes on listing from the last boundary instead of counting the rest first. */
 static ferry_rc count_objects(run *r, ferry_error *err)
 {
     worker_copier *c = r->c;
+    int more = 0;
     ferry_rc rc;
 
     clear_bounds(c);
-    rc = walk_selected(r, c->bound_every, c->bound_every ? note_bound : NULL, c,
-                       &r->prog->objects_total, err);
+    rc = walk_selected(r, NULL, c->bound_every, c->count_limit,
+                       c->bound_every ? note_bound : NULL, c, &r->prog->objects_total, &more,
+                       err);
+    if (rc == FERRY_OK && more)
+        r->prog->total_lower_bound = 1;
     if (rc == FERRY_OK && c->bound_every && !(c->bounds_event = strdup(r->ev->event_id)))
         rc = ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
     if (rc != FERRY_OK) {
@@ -1443,35 +1462,46 @@ ferry_rc worker_copy_prepare(worker_copier *c, ferry_redis *redis, const ferry_l
     if (count && prog->objects_total < 0) {
         if ((rc = count_objects(&r, err)) != FERRY_OK)
             return rc;
-        ferry_info(&r.lctx, "%lld objects to migrate", (long long)prog->objects_total);
+        if (prog->total_lower_bound)
+            ferry_info(&r.lctx, "at least %lld objects to migrate: enough to split it",
+                       (long long)prog->objects_total);
+        else
+            ferry_info(&r.lctx, "%lld objects to migrate", (long long)prog->objects_total);
     }
     return FERRY_OK;
 }
 
 ferry_rc worker_copy_boundaries(worker_copier *c, ferry_redis *redis, const ferry_lease *lease,
-                                const ferry_onboard *ev, int64_t every,
+                                const ferry_onboard *ev, const char *start_after, int64_t every,
                                 ferry_rc (*cb)(const char *key, void *opaque), void *opaque,
-                                int (*should_stop)(void *), void *stop_opaque, ferry_error *err)
+                                int (*should_stop)(void *), void *stop_opaque, int64_t *walked,
+                                ferry_error *err)
 {
     worker_copy_progress prog = {0};
-    int64_t total;
+    int64_t after = 0, cached = 0;
     run r;
     ferry_rc rc;
 
-    /* The counting pass of this very event already saw them. */
-    if (c->bounds_event && every == c->bound_every && !strcmp(c->bounds_event, ev->event_id)) {
+    *walked = 0;
+    run_init(&r, c, ev, &prog, should_stop, stop_opaque);
+    r.redis = redis; /* for the state's last error while an endpoint is waited out */
+    r.lease = lease;
+    if ((rc = ferry_onboard_parse_uris(ev, &r.src, &r.dst, err)) != FERRY_OK)
+        return rc;
+    /* The counting pass of this very event already saw the first ones: hand them over and
+     * list on from the last (at most `every` keys are listed again). */
+    if (!start_after && c->bounds_event && every == c->bound_every &&
+        !strcmp(c->bounds_event, ev->event_id) && c->nbounds > 0) {
         for (size_t i = 0; i < c->nbounds; i++)
             if ((rc = cb(c->bounds[i], opaque)) != FERRY_OK)
                 return ferry_error_set(err, rc, FERRY_EC_REDIS, "recording chunk boundary %zu",
                                        i);
-        return FERRY_OK;
+        cached = (int64_t)c->nbounds;
+        start_after = c->bounds[c->nbounds - 1];
     }
-    run_init(&r, c, ev, &prog, should_stop, stop_opaque);
-    r.redis = redis;
-    r.lease = lease;
-    if ((rc = ferry_onboard_parse_uris(ev, &r.src, &r.dst, err)) != FERRY_OK)
-        return rc;
-    return walk_selected(&r, every, cb, opaque, &total, err);
+    rc = walk_selected(&r, start_after, every, 0, cb, opaque, &after, NULL, err);
+    *walked = cached * every + after;
+    return rc;
 }
 
 /* A chunk covers (chunk_start_after, chunk_end_key]: cut the page at the end key. S3
@@ -1693,7 +1723,7 @@ ferry_rc worker_copy_dataset(worker_copier *c, ferry_redis *redis, const ferry_l
                (long long)accounted(prog), (long long)prog->objects_done,
                (long long)prog->failed, (long long)prog->vanished,
                (long long)prog->objects_total);
-    if ((rc = walk_selected(&r, 0, NULL, NULL, &recount, err)) != FERRY_OK)
+    if ((rc = walk_selected(&r, NULL, 0, 0, NULL, NULL, &recount, NULL, err)) != FERRY_OK)
         return rc;
     if (ev->chunk_count == 0 && recount == accounted(prog)) {
         ferry_info(&r.lctx,

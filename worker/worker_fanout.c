@@ -23,22 +23,8 @@ int worker_fanout_wanted(const worker *w, const ferry_onboard *ev, int64_t objec
     return ev->chunk_count == 0 && min > 0 && objects_total > min;
 }
 
-typedef struct planner {
-    worker_thread_ctx *t;
-    const char *dataset;
-    int64_t next;
-} planner;
-
-static ferry_rc add_boundary(const char *key, void *opaque)
-{
-    planner *p = opaque;
-    ferry_error err;
-    ferry_rc rc = ferry_chunks_plan_add(p->t->redis, p->dataset, p->next, key, &err);
-    p->next++;
-    return rc;
-}
-
-/* One chunk event: the parent's request with the chunk's range. */
+/* Publishing one chunk event: the parent's request with the chunk's range. n is the chunk
+ * count, FERRY_CHUNK_COUNT_OPEN while the plan is still growing. */
 static ferry_rc publish_chunk(worker_thread_ctx *t, const ferry_onboard *parent, int64_t i,
                               int64_t n, ferry_error *err)
 {
@@ -71,45 +57,101 @@ static ferry_rc publish_chunk(worker_thread_ctx *t, const ferry_onboard *parent,
     return rc;
 }
 
+/* Publishes chunks [*published, upto) and records each as published. Published before it
+ * is recorded: a crash in between publishes it twice, with the same event id, and the
+ * second delivery finds the chunk running or done. */
+static ferry_rc publish_upto(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *ev,
+                             int64_t *published, int64_t upto, int64_t n, ferry_error *err)
+{
+    ferry_rc rc;
+    for (; *published < upto; ++*published) {
+        if (worker_should_stop(s))
+            return worker_stopped(s, err);
+        if ((rc = publish_chunk(t, ev, *published, n, err)) != FERRY_OK ||
+            (rc = ferry_chunks_set_published(t->redis, ev->dataset, *published + 1, err)) !=
+                FERRY_OK)
+            return rc;
+    }
+    return FERRY_OK;
+}
+
+/* The splitter's walk: each boundary found closes a chunk, recorded and then published at
+ * once, so the fleet copies it while the listing goes on. */
+typedef struct planner {
+    worker_thread_ctx *t;
+    worker_stop *s;
+    const ferry_onboard *ev;
+    int64_t bounds;    /* recorded */
+    int64_t published; /* published (<= bounds) */
+    ferry_error err;
+} planner;
+
+static ferry_rc add_boundary(const char *key, void *opaque)
+{
+    planner *p = opaque;
+    ferry_rc rc;
+    if ((rc = ferry_chunks_plan_add(p->t->redis, p->ev->dataset, p->bounds, key, &p->err)) !=
+        FERRY_OK)
+        return rc;
+    p->bounds++;
+    return publish_upto(p->t, p->s, p->ev, &p->published, p->bounds, FERRY_CHUNK_COUNT_OPEN,
+                        &p->err);
+}
+
 ferry_rc worker_fanout_split(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *ev,
                              const ferry_lease *lease, int64_t objects_total, ferry_error *err)
 {
     ferry_log_ctx lctx = {ev->dataset, ev->event_id};
-    int64_t n, published, every = ferry_conf_int(t->w->conf, "fanout.chunk_objects");
-    ferry_checkpoint cp = {"", 0, 0, objects_total, -1, -1, -1, -1, NULL, NULL, 0, 0};
+    int64_t n, walked = 0, every = ferry_conf_int(t->w->conf, "fanout.chunk_objects");
+    ferry_checkpoint cp = {"", 0, 0, -1, -1, -1, -1, -1, NULL, NULL, 0, 0};
+    planner p = {t, s, ev, 0, 0, {0}};
     ferry_rc rc;
 
-    if ((rc = ferry_chunks_plan_get(t->redis, ev->dataset, ev->event_id, &n, &published,
-                                    err)) != FERRY_OK)
+    (void)objects_total; /* a lower bound at most: the walk below counts */
+    if ((rc = ferry_chunks_plan_get(t->redis, ev->dataset, ev->event_id, &n, &p.published,
+                                    &p.bounds, err)) != FERRY_OK)
         return rc;
     if (n < 0) {
-        /* Plan completely before publishing anything: a splitter that dies here leaves
-         * nothing behind that a redo would contradict. */
-        planner p = {t, ev->dataset, 0};
-        if ((rc = ferry_chunks_plan_reset(t->redis, ev->dataset, ev->event_id, err)) !=
-                FERRY_OK ||
-            (rc = worker_copy_boundaries(t->copier, t->redis, lease, ev, every, add_boundary,
-                                         &p, worker_should_stop, s, err)) != FERRY_OK)
+        char *after = NULL, *unused = NULL;
+        int64_t had = p.bounds;
+        if (had > 0) {
+            ferry_info(&lctx,
+                       "resuming the split: %lld chunks planned, %lld published; listing on",
+                       (long long)had, (long long)p.published);
+            /* chunk `had` starts after the last bound recorded */
+            if ((rc = ferry_chunks_range(t->redis, ev->dataset, had, had + 1, &after, &unused,
+                                         err)) != FERRY_OK)
+                return rc;
+            free(unused);
+        } else {
+            ferry_info(&lctx, "splitting into chunks of %lld objects while listing",
+                       (long long)every);
+        }
+        /* chunks whose bound was recorded but whose event a crash kept from going out */
+        rc = publish_upto(t, s, ev, &p.published, p.bounds, FERRY_CHUNK_COUNT_OPEN, err);
+        if (rc == FERRY_OK) {
+            rc = worker_copy_boundaries(t->copier, t->redis, lease, ev, after, every,
+                                        add_boundary, &p, worker_should_stop, s, &walked, err);
+            if (rc != FERRY_OK && p.err.msg[0])
+                *err = p.err; /* the boundary's own error says more than the walk's */
+        }
+        free(after);
+        if (rc != FERRY_OK)
             return rc;
-        n = p.next + 1; /* the last chunk is open-ended: it also takes keys added later */
-        published = 0;
+        n = p.bounds + 1; /* the last chunk is open-ended: it also takes keys added later */
+        cp.objects_total = had * every + walked;
+        /* Complete before the last chunk goes out: whichever chunk completes the done set
+         * then sees n. */
         if ((rc = ferry_chunks_plan_complete(t->redis, ev->dataset, n, err)) != FERRY_OK)
             return rc;
-        ferry_info(&lctx, "%lld objects: splitting into %lld chunks of about %lld",
-                   (long long)objects_total, (long long)n, (long long)every);
-    } else if (published < n) {
+        ferry_info(&lctx, "%lld objects: split into %lld chunks of about %lld",
+                   (long long)cp.objects_total, (long long)n, (long long)every);
+    } else if (p.published < n) {
         ferry_info(&lctx, "resuming the split: %lld of %lld chunk events already published",
-                   (long long)published, (long long)n);
+                   (long long)p.published, (long long)n);
     }
-    for (int64_t i = published; i < n; i++) {
-        if (worker_should_stop(s))
-            return worker_stopped(s, err);
-        /* Published before it is recorded: a crash in between publishes it twice, with the
-         * same event id, and the second delivery finds the chunk running or done. */
-        if ((rc = publish_chunk(t, ev, i, n, err)) != FERRY_OK ||
-            (rc = ferry_chunks_set_published(t->redis, ev->dataset, i + 1, err)) != FERRY_OK)
-            return rc;
-    }
+    if ((rc = publish_upto(t, s, ev, &p.published, n, n, err)) != FERRY_OK)
+        return rc;
     /* Keep the total for progress; the caller releases the lease. */
     return ferry_state_checkpoint(t->redis, lease, &cp, err);
 }
@@ -117,7 +159,7 @@ ferry_rc worker_fanout_split(worker_thread_ctx *t, worker_stop *s, const ferry_o
 /* The dataset is complete when its last chunk is: take the dataset's lease (waiting if
  * another chunk's worker finalizes it right now), record done once, announce once. */
 static ferry_rc finalize(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *chunk,
-                         ferry_error *err)
+                         int64_t n, ferry_error *err)
 {
     ferry_onboard parent = *chunk; /* borrowed strings */
     ferry_acquire_result res = {0};
@@ -144,8 +186,8 @@ static ferry_rc finalize(worker_thread_ctx *t, worker_stop *s, const ferry_onboa
         ferry_state_release(t->redis, &res.lease, &rerr);
         goto out;
     }
-    ferry_info(&lctx, "all %lld chunks done: migrated %lld objects (%lld bytes)",
-               (long long)chunk->chunk_count, (long long)objects, (long long)bytes);
+    ferry_info(&lctx, "all %lld chunks done: migrated %lld objects (%lld bytes)", (long long)n,
+               (long long)objects, (long long)bytes);
     rc = worker_announce(t, &parent, objects, bytes, 0, ferry_now_ms(), err);
 out:
     ferry_acquire_result_clear(&res);
@@ -155,8 +197,12 @@ out:
 static void chunk_starting(const ferry_onboard *ev, const ferry_acquire_result *res,
                            const ferry_log_ctx *lctx)
 {
-    ferry_info(lctx, "%s chunk %lld of %lld", res->checkpoint ? "resuming" : "copying",
-               (long long)ev->chunk_index + 1, (long long)ev->chunk_count);
+    if (ev->chunk_count == FERRY_CHUNK_COUNT_OPEN)
+        ferry_info(lctx, "%s chunk %lld (the dataset is still being listed)",
+                   res->checkpoint ? "resuming" : "copying", (long long)ev->chunk_index + 1);
+    else
+        ferry_info(lctx, "%s chunk %lld of %lld", res->checkpoint ? "resuming" : "copying",
+                   (long long)ev->chunk_index + 1, (long long)ev->chunk_count);
 }
 
 /* A chunk, once done (now, or by an earlier delivery: make sure it is counted): counted
@@ -174,6 +220,11 @@ static ferry_rc chunk_done(worker_thread_ctx *t, worker_stop *s, const ferry_onb
                                   ev->chunk_index, d->objects, d->bytes, &done, &n, err)) !=
         FERRY_OK)
         return rc;
+    if (n == -2) { /* the split goes on; a later chunk completes the set */
+        ferry_info(&lctx, "chunk done (%lld objects); %lld finished, the split still listing",
+                   (long long)d->objects, (long long)done);
+        return FERRY_OK;
+    }
     if (n < 0) {
         ferry_warn(&lctx,
                    "the dataset's plan belongs to a newer event; this chunk is obsolete");
@@ -181,7 +232,7 @@ static ferry_rc chunk_done(worker_thread_ctx *t, worker_stop *s, const ferry_onb
     }
     ferry_info(&lctx, "chunk done (%lld objects); %lld of %lld chunks finished",
                (long long)d->objects, (long long)done, (long long)n);
-    return done == n ? finalize(t, s, ev, err) : FERRY_OK;
+    return done == n ? finalize(t, s, ev, n, err) : FERRY_OK;
 }
 
 ferry_rc worker_fanout_chunk(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *ev,

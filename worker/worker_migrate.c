@@ -96,7 +96,7 @@ static ferry_rc attempt(worker_thread_ctx *t, worker_stop *s, const ferry_onboar
     int handed_off = 0;
     ferry_rc rc;
 
-    if (ev->chunk_count > 0)
+    if (ev->chunk_count != 0)
         return worker_fanout_chunk(t, s, ev, err);
     rc = worker_pipeline_run(t, s, ev, &u, &handed_off, err);
     if (handed_off) {
@@ -125,7 +125,7 @@ static void record_failure(worker_thread_ctx *t, const ferry_onboard *ev, const 
     char spec_hash[17], chunk_name[FERRY_STATE_DATASET_MAX + 1];
     ferry_state_spec_hash(ev, spec_hash);
     req.spec_hash = spec_hash;
-    if (ev->chunk_count > 0) { /* a chunk's failure is recorded on the chunk's own state */
+    if (ev->chunk_count != 0) { /* a chunk's failure is recorded on the chunk's own state */
         ferry_chunks_name(ev->dataset, ev->chunk_index, chunk_name, sizeof(chunk_name));
         req.dataset = chunk_name;
     }
@@ -152,7 +152,7 @@ static const char *report_location(worker_thread_ctx *t, const ferry_onboard *ev
     ferry_migration_state st;
     ferry_error err;
 
-    if (ev->chunk_count > 0)
+    if (ev->chunk_count != 0)
         ferry_chunks_name(ev->dataset, ev->chunk_index, name, sizeof(name));
     else
         snprintf(name, sizeof(name), "%s", ev->dataset);

@@ -119,6 +119,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (ev.chunk_count > 0) {
             FUZZ_ASSERT(ev.chunk_index >= 0 && ev.chunk_index < ev.chunk_count);
             FUZZ_ASSERT(ferry_uuid_valid(ev.chunk_parent_event_id));
+        } else if (ev.chunk_count == FERRY_CHUNK_COUNT_OPEN) {
+            /* published while the dataset was still listed: always has an end key */
+            FUZZ_ASSERT(ev.chunk_index >= 0 && ev.chunk_end_key);
+            FUZZ_ASSERT(ferry_uuid_valid(ev.chunk_parent_event_id));
         } else {
             FUZZ_ASSERT(ev.chunk_count == 0 && ev.chunk_index == 0);
             FUZZ_ASSERT(!ev.chunk_parent_event_id);

@@ -2,6 +2,9 @@
 # Fan-out: a dataset above fanout.min_objects is split into key-range chunk events that
 # several workers copy at once; the last chunk to finish marks the dataset done with the
 # exact totals and it is announced exactly once.
+# The split is decided from the first pages and made while listing (issue 12): the count
+# stops once it passes fanout.min_objects (2 of 3 pages here), and every chunk but the
+# last is published before the listing ends (chunk_count -1, "still being listed").
 source "$(dirname "$0")/lib.sh"
 
 SRC_B=$(bucket fo-src); DST_B=$(bucket fo-dst)
@@ -22,6 +25,16 @@ n=$(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$DS}:chunks" n)
 for ((i = 0; i < n; i++)); do
     [[ "$(state_field "$DS#$i" status)" == done ]] || fail "chunk $i: $(state_field "$DS#$i" status)"
 done
+grep -h '"msg":"at least 2000 objects to migrate: enough to split it"' "$WORK"/f*.log | grep -q . ||
+    fail "the count did not stop after passing fanout.min_objects=1000"
+grep -h '"msg":"splitting into chunks of 400 objects while listing"' "$WORK"/f*.log | grep -q . ||
+    fail "no split while listing logged"
+# Every chunk but the last went out before the listing ended, the last one after it.
+open_chunks=$(grep -ho '"msg":"\(copying\|resuming\) chunk [0-9]* (the dataset is still being listed)' "$WORK"/f*.log |
+    grep -o 'chunk [0-9]*' | sort -u | wc -l)
+(( open_chunks == n - 1 )) || fail "$open_chunks chunks published while listing, expected $((n - 1))"
+grep -hq "\"msg\":\"\(copying\|resuming\) chunk $n of $n\"" "$WORK"/f*.log ||
+    fail "the last chunk ($n) was not published with the final count"
 workers=$(grep -l '"msg":"copying chunk' "$WORK"/f*.log | wc -l)
 (( workers >= 2 )) || fail "only $workers worker(s) copied chunks: no fan-out"
 # Committed past the event and every chunk: the DatasetMigrated was produced before the

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 11: a server that accepts connections and then never answers (seen: an S3Proxy
 # out of heap kept 16 requests hanging for 13 minutes, nothing logged, the dataset shown
-# as running). tests/tools/faultproxy.py in "hang" mode in front of S3Proxy; the worker
+# as running). tests/tools/faultproxy.py in "hang" mode in front of the real server
+# (S3Proxy, or moto in the .moto variant: the same test, FERRY_TEST_S3=moto); the worker
 # has s3.stall_timeout_ms=3000. The stall must be detected within the stall timeout
 # (plus slack for a loaded machine), logged at warn, shown in /readyz (503, naming the
 # endpoint) and as the dataset's last error, and handled like an outage: once the proxy

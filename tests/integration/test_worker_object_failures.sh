@@ -3,13 +3,18 @@
 #
 # 1. Through tests/tools/faultproxy.py in front of the real S3 server, the server-side copy
 #    of one key answers 403 AccessDenied, one 403 InvalidObjectState (an archived
-#    object, as S3 answers for GLACIER) and one 404 NoSuchKey (deleted after listing). Every other object is still copied and verified; the dataset
-#    ends failed_objects with exact counts, the report in Redis names the two keys with
-#    their classes, the DLQ record has class failed-objects and the header ferry-report,
-#    and `status` (text and --json) and /metrics show it. With report.bucket set, the
-#    report is also a JSON-lines object there, named in the DLQ header too.
+#    object, as S3 answers for GLACIER), one 403 AccessDenied whose message says the KMS
+#    key may not be used (what AWS S3 answers when kms:Decrypt is denied), one 400
+#    KMS.DisabledException, one 400 KeyTooLongError for its target key (a key the target
+#    refuses) and one 404 NoSuchKey (deleted after listing). Every other object is still
+#    copied and verified; the dataset ends failed_objects with exact counts (5 failed,
+#    1 vanished), the report in Redis names each key with its class (s3-auth, s3-archived,
+#    s3-kms twice, s3-invalid-key, vanished), the DLQ record has class failed-objects and
+#    the header ferry-report, and `status` (text and --json) and /metrics show it. With
+#    report.bucket set, the report is also a JSON-lines object there, named in the DLQ
+#    header too.
 # 2. ferry-dlq-replayer replays it (the faults gone): the worker checks every object at
-#    the target and copies only the two missing ones -- proved with the proxy's request
+#    the target and copies only the 6 missing ones -- proved with the proxy's request
 #    counts -- and the dataset ends done, identical to the source.
 # 3. Every key 403 with copy.max_failed_objects=5: a fast permanent failure, dead-lettered
 #    with the dataset-scope class s3-auth after a handful of copy requests, not N.
@@ -25,6 +30,10 @@ REP_B=$(bucket of-rep); "$S3TOOL" mb "$REP_B" >/dev/null
 DENIED=data/dir07/obj-000041.bin     # 41 % 17 = 7 (s3tool seed's key layout)
 VANISHED=data/dir09/obj-000043.bin
 ARCHIVED=data/dir11/obj-000045.bin
+KMSDENIED=data/dir13/obj-000047.bin
+KMSOFF=data/dir15/obj-000049.bin
+BADKEY=data/dir00/obj-000051.bin     # refused at the target: copy/dir00/obj-000051.bin
+MISSING=6 FAILED=5
 DS="of-$(tr -cd 0-9 <<<"$RUN_ID" | tail -c 10)"
 
 http_port() { sed -n 's/.*http: listening on [^ ]* (port \([0-9]*\)).*/\1/p' "$1" | head -1; }
@@ -48,7 +57,8 @@ dlq_headers_of() { kcat -b "$FERRY_KAFKA_BROKERS" -C -t "$FERRY_TOPIC_DLQ" -e -q
 
 # ---- 1. one key denied, one vanished ----------------------------------------------------
 start_proxy faults --rule "^PUT .* /$SRC_B/$DENIED\$=forbidden" --rule "^PUT .* /$SRC_B/$VANISHED\$=nosuchkey" \
-    --rule "^PUT .* /$SRC_B/$ARCHIVED\$=archived"
+    --rule "^PUT .* /$SRC_B/$ARCHIVED\$=archived" --rule "^PUT .* /$SRC_B/$KMSDENIED\$=kmsdenied" \
+    --rule "^PUT .* /$SRC_B/$KMSOFF\$=kms" --rule "^PUT /$DST_B/copy/${BADKEY#data/} =badkey"
 publish "$DS" "s3://$SRC_B/data/" "s3://$DST_B/copy/"
 start_worker w1 --http 127.0.0.1:0 -X s3.endpoint="http://127.0.0.1:$PROXY_PORT" -X copy.page_size=10 \
     -X report.bucket="$REP_B" \
@@ -59,20 +69,26 @@ wait_until 60 status_is "$DS" failed_objects \
 wait_until 30 bash -c "kcat -b '$FERRY_KAFKA_BROKERS' -C -t '$FERRY_TOPIC_DLQ' -e -q -f '%k %h\n' | grep -q '^$DS .*ferry-error-class=failed-objects'" \
     || { tail -20 "$WORK/w1.log" >&2; fail "no DLQ record with class failed-objects: $(dlq_headers_of "$DS")"; }
 EVENT_ID=$(state_field "$DS" event_id)
-for f in "objects_copied $((OBJS - 3))" "objects_identical 0" "objects_failed 2" "objects_vanished 1" \
-         "objects_done $((OBJS - 3))" "objects_total $OBJS"; do
+for f in "objects_copied $((OBJS - MISSING))" "objects_identical 0" "objects_failed $FAILED" "objects_vanished 1" \
+         "objects_done $((OBJS - MISSING))" "objects_total $OBJS"; do
     set -- $f
     [[ "$(state_field "$DS" "$1")" == "$2" ]] || fail "state $1 is $(state_field "$DS" "$1"), expected $2"
 done
 REPORT="ferry:{$DS}:report:$EVENT_ID"
 [[ "$(state_field "$DS" report)" == "$REPORT" ]] || fail "state names report '$(state_field "$DS" report)', expected $REPORT"
-[[ "$(redis-cli -u "$FERRY_REDIS_URL" HLEN "$REPORT")" == 3 ]] || fail "report has $(redis-cli -u "$FERRY_REDIS_URL" HLEN "$REPORT") entries"
+[[ "$(redis-cli -u "$FERRY_REDIS_URL" HLEN "$REPORT")" == $MISSING ]] || fail "report has $(redis-cli -u "$FERRY_REDIS_URL" HLEN "$REPORT") entries"
 redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$DENIED" | grep -q '"outcome":"failed","class":"s3-auth","message":".*AccessDenied' \
     || fail "report line for $DENIED: $(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$DENIED")"
 redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$ARCHIVED" | grep -q '"outcome":"failed","class":"s3-archived","message":".*InvalidObjectState' \
     || fail "report line for $ARCHIVED: $(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$ARCHIVED")"
 redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$VANISHED" | grep -q '"outcome":"vanished","class":"vanished"' \
     || fail "report line for $VANISHED: $(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$VANISHED")"
+redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$KMSDENIED" | grep -q '"outcome":"failed","class":"s3-kms","message":".*AccessDenied: The ciphertext refers to a customer master key' \
+    || fail "report line for $KMSDENIED: $(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$KMSDENIED")"
+redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$KMSOFF" | grep -q '"outcome":"failed","class":"s3-kms","message":".*KMS.DisabledException' \
+    || fail "report line for $KMSOFF: $(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$KMSOFF")"
+redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$BADKEY" | grep -q '"outcome":"failed","class":"s3-invalid-key","message":".*KeyTooLongError' \
+    || fail "report line for $BADKEY: $(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$BADKEY")"
 REPORT_OBJ="s3://$REP_B/ferry-reports/$DS/$EVENT_ID.jsonl"
 dlq_headers_of "$DS" | grep -qF "ferry-report=redis:$REPORT $REPORT_OBJ" || fail "DLQ record does not name the report: $(dlq_headers_of "$DS")"
 [[ "$(state_field "$DS" report_object)" == "$REPORT_OBJ" ]] || fail "state report_object '$(state_field "$DS" report_object)'"
@@ -81,26 +97,27 @@ read -r robjs rbytes < <("$S3TOOL" count "s3://$REP_B/ferry-reports/$DS/")
 [[ $(dlq_headers_of "$DS" | wc -l) -eq 1 ]] || fail "expected one DLQ record for $DS: $(dlq_headers_of "$DS")"
 # every other object is at the target, byte-identical (compared against S3 directly)
 "$S3TOOL" compare "s3://$SRC_B/data/" "s3://$DST_B/copy/" >"$WORK/cmp1.txt" 2>&1 || true
-grep -q "compared $OBJS objects .*: 3 missing, 0 different" "$WORK/cmp1.txt" || fail "target: $(cat "$WORK/cmp1.txt")"
+grep -q "compared $OBJS objects .*: $MISSING missing, 0 different" "$WORK/cmp1.txt" || fail "target: $(cat "$WORK/cmp1.txt")"
 # status (text and JSON) and /metrics
 "$WORKER" status >"$WORK/status.txt" || fail "status exited $?"
 grep -q "^$DS .*failed_objects" "$WORK/status.txt" || fail "status text: $(cat "$WORK/status.txt")"
-grep -q "$((OBJS - 3)) copied, 0 identical, 1 vanished, 2 failed; report: $REPORT" "$WORK/status.txt" \
+grep -q "$((OBJS - MISSING)) copied, 0 identical, 1 vanished, $FAILED failed; report: $REPORT" "$WORK/status.txt" \
     || fail "status text lacks the counts: $(cat "$WORK/status.txt")"
 "$WORKER" status --json | python3 -c '
 import json, sys
 ds, n = sys.argv[1], int(sys.argv[2])
 row = [r for r in json.load(sys.stdin) if r["dataset"] == ds][0]
-want = {"status": "failed_objects", "objects_copied": n - 3, "objects_failed": 2,
+failed = int(sys.argv[3])
+want = {"status": "failed_objects", "objects_copied": n - failed - 1, "objects_failed": failed,
         "objects_vanished": 1, "objects_identical": 0, "error_class": "failed-objects",
         "verify": "etag-md5"}  # single-part copies of unencrypted objects: MD5 ETags
 bad = {k: row.get(k) for k in want if row.get(k) != want[k]}
-sys.exit("status --json: %r" % bad if bad else 0)' "$DS" "$OBJS" || fail "status --json"
+sys.exit("status --json: %r" % bad if bad else 0)' "$DS" "$OBJS" "$FAILED" || fail "status --json"
 W1_PORT=$(http_port "$WORK/w1.log")
-[[ "$(metric "$W1_PORT" ferry_objects_failed_total)" == 2 ]] || fail "ferry_objects_failed_total $(metric "$W1_PORT" ferry_objects_failed_total)"
+[[ "$(metric "$W1_PORT" ferry_objects_failed_total)" == $FAILED ]] || fail "ferry_objects_failed_total $(metric "$W1_PORT" ferry_objects_failed_total)"
 [[ "$(metric "$W1_PORT" ferry_objects_vanished_total)" == 1 ]] || fail "ferry_objects_vanished_total $(metric "$W1_PORT" ferry_objects_vanished_total)"
 stop_pid "$W1"; stop_pid "$PROXY_PID"
-note "1: $((OBJS - 3)) copied, 2 failed (403 denied, archived), 1 vanished (404); report and DLQ header ok"
+note "1: $((OBJS - MISSING)) copied, $FAILED failed (403 denied, archived, KMS denied, KMS disabled, key too long), 1 vanished (404); report and DLQ header ok"
 
 # ---- 2. replay: only the missing objects are copied ------------------------------------
 start_proxy replay
@@ -111,10 +128,10 @@ grep -q ": 1 replayed$" "$WORK/replay.txt" || fail "expected one replayed record
 wait_until 60 status_is "$DS" done || { tail -30 "$WORK/w2.log" >&2; fail "replayed dataset not done (status $(state_field "$DS" status))"; }
 assert_done_exact "$DS" "$OBJS" "$BYTES" "s3://$SRC_B/data/" "s3://$DST_B/copy/"
 copies=$(op_count replay copy); heads=$(op_count replay head)
-(( copies == 3 )) || fail "the replay made $copies copy requests; only the 3 missing objects should be copied"
+(( copies == MISSING )) || fail "the replay made $copies copy requests; only the $MISSING missing objects should be copied"
 (( heads >= OBJS )) || fail "the replay made $heads HEAD requests; every object must be checked ($OBJS)"
-[[ "$(state_field "$DS" objects_identical)" == $((OBJS - 3)) ]] || fail "objects_identical $(state_field "$DS" objects_identical)"
-[[ "$(state_field "$DS" objects_copied)" == 3 ]] || fail "objects_copied $(state_field "$DS" objects_copied)"
+[[ "$(state_field "$DS" objects_identical)" == $((OBJS - MISSING)) ]] || fail "objects_identical $(state_field "$DS" objects_identical)"
+[[ "$(state_field "$DS" objects_copied)" == $MISSING ]] || fail "objects_copied $(state_field "$DS" objects_copied)"
 [[ "$(redis-cli -u "$FERRY_REDIS_URL" EXISTS "$REPORT")" == 0 ]] || fail "the old report outlived the replay"
 stop_pid "$W2"; stop_pid "$PROXY_PID"
 REPLAY_LINE="replay|$(op_count replay list)|$heads|$copies"

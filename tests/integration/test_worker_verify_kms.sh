@@ -9,14 +9,18 @@
 #  2. a copy the proxy corrupts with the same size (other bytes, as the store's checksum
 #     of them shows) fails verification, and so does one with a byte more (size): both
 #     datasets are dead-lettered with the mismatch, neither is ever marked done.
-# moto only (the proxy rewrites signed headers, which S3Proxy would refuse), whatever
-# FERRY_TEST_S3 says.
-export FERRY_TEST_S3=moto
+# Runs against both servers (FERRY_TEST_S3): each computes and keeps the additional
+# checksums itself (S3Proxy too, across CopyObject), so each is a second opinion on the
+# checksum path. The proxy rewrites signed headers (conditional ETags), which S3Proxy
+# checks: there it signs every request again (--resign, the test's credentials from the
+# environment); moto checks no signature.
 source "$(dirname "$0")/lib.sh"
+RESIGN=()
+[[ $FERRY_TEST_S3 == moto ]] || RESIGN=(--resign)
 
 start_proxy() { # NAME ARGS... -> sets PROXY_EP
     local name=$1 port=""; shift
-    python3 "$SRC/tests/tools/kmsproxy.py" --upstream "$FERRY_S3_ENDPOINT" \
+    python3 "$SRC/tests/tools/kmsproxy.py" --upstream "$FERRY_S3_ENDPOINT" "${RESIGN[@]}" \
         --counts "$WORK/$name.json" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
     PIDS+=("$!")
     wait_until 20 grep -q '^PORT ' "$WORK/$name.out" || fail "$name did not start: $(cat "$WORK/$name.err")"

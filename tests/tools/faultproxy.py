@@ -25,6 +25,10 @@ REGEX with a permanent fault instead, whatever --kind and --rate say:
   forbidden  403 AccessDenied            archived   403 InvalidObjectState
   nosuchkey  404 NoSuchKey (the object vanished after it was listed)
   kms        400 KMS.DisabledException
+  kmsdenied  403 AccessDenied with the message AWS S3 gives when the caller may not use
+             the object's KMS key ("The ciphertext refers to a customer master key ...")
+  badkey     400 KeyTooLongError "Your key is too long." (AWS's answer for a key over
+             1024 bytes: a key the target cannot hold; match it on the target path)
 
 Counts also hold "by_op": requests per S3 operation (list, head, get, put, copy,
 delete, other), so a test can prove what a migration asked for.
@@ -32,7 +36,8 @@ delete, other), so a test can prove what a migration asked for.
   hang       read the request, then never answer (a server that accepts and stalls);
              the connection stays open until the client gives up
   refuse     reset every connection at once, before reading a request (an endpoint that
-             is unreachable; the listening port stays open)
+             is unreachable; the listening port stays open); a kept-alive connection is
+             reset when its next request arrives
   badgateway answer 502 Bad Gateway with a non-S3 body (a load balancer whose backends
              are down; request not forwarded)
 
@@ -73,6 +78,10 @@ RULE_FAULTS = {
                  "The operation is not valid for the object's storage class"),
     "nosuchkey": (404, "Not Found", "NoSuchKey", "The specified key does not exist."),
     "kms": (400, "Bad Request", "KMS.DisabledException", "The KMS key is disabled"),
+    "kmsdenied": (403, "Forbidden", "AccessDenied",
+                  "The ciphertext refers to a customer master key that does not exist, "
+                  "does not exist in this region, or you are not allowed to access."),
+    "badkey": (400, "Bad Request", "KeyTooLongError", "Your key is too long."),
 }
 
 
@@ -276,6 +285,12 @@ class Proxy:
                 try:
                     head = client.read_head()
                 except EOFError:
+                    return
+                if self.mode()[0] == "refuse":
+                    # The mode changed while this kept-alive connection waited for its
+                    # next request: that request must not get through either.
+                    self.counts.bump(True)
+                    rst_close(csock)
                     return
                 reqline, hdrs = headers_of(head)
                 method = reqline.split(b" ", 1)[0].upper()

@@ -13,7 +13,13 @@ S3Proxy nor moto does that, so this proxy does, in front of one of them:
     object, not the MD5 of its data, and different for a copy (another key);
   * conditional request headers carrying such an ETag (If-Match, If-None-Match,
     x-amz-copy-source-if-match/-none-match) are mapped back to the real one.
-Because it rewrites request headers, the upstream must not check signatures (moto).
+Rewriting a signed header breaks the client's SigV4 signature. moto checks none; for an
+upstream that does (S3Proxy), --resign makes the proxy sign every request again with the
+credentials in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (environment, never argv): same
+x-amz-date, scope and signed headers as the client's, the rewritten values. It first
+checks that it computes the client's own signature for the request as received, so a
+canonicalization of its own that differs from the client's shows up as an error, not as
+a 403 from the store.
 
 Corruption, so tests can prove a bad copy is still caught: after forwarding a
 CopyObject or PutObject whose target key contains --corrupt-body, the proxy overwrites
@@ -25,7 +31,9 @@ Prints "PORT <n>" once listening. Python 3 standard library only.
 """
 import argparse
 import base64
+import datetime
 import hashlib
+import hmac
 import http.client
 import http.server
 import json
@@ -40,6 +48,8 @@ KMS_KEY = "arn:aws:kms:us-east-1:000000000000:key/ferry-test-kms-key"
 # signature, so any well-formed Authorization header will do.
 AUTH = ("AWS4-HMAC-SHA256 Credential=kmsproxy/20260101/us-east-1/s3/aws4_request, "
         "SignedHeaders=host, Signature=" + "0" * 64)
+AUTH_RE = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, "
+                     r"SignedHeaders=([^,]+), Signature=([0-9a-f]{64})")
 HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
        "proxy-connection", "expect", "content-length"}
 
@@ -49,7 +59,51 @@ class State:
         self.args = args
         self.lock = threading.Lock()
         self.fake_to_real = {}
-        self.counts = {"requests": 0, "etags_rewritten": 0, "corrupted": 0}
+        self.counts = {"requests": 0, "etags_rewritten": 0, "corrupted": 0, "resigned": 0}
+        self.region = "us-east-1"  # the clients' (from their Authorization), for our own
+
+    def resign(self, method, target, orig_headers, headers):
+        """With --resign: headers["Authorization"] signed again for the rewritten headers
+        (orig_headers: as received). Raises ValueError if the client's own signature
+        cannot be reproduced (a canonicalization that differs from the client's)."""
+        a = self.args
+        auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+        m = AUTH_RE.fullmatch(auth.strip())
+        if not a.resign or not m:
+            return
+        akid, _, region, service, signed, sig = m.groups()
+        amz_date = next(v for k, v in headers.items() if k.lower() == "x-amz-date")
+        payload = next((v for k, v in headers.items()
+                        if k.lower() == "x-amz-content-sha256"), "UNSIGNED-PAYLOAD")
+        self.region = region
+        if sigv4(a.secret, method, target, orig_headers, signed, amz_date, region, service,
+                 payload) != sig:
+            raise ValueError("cannot reproduce the client's signature of %s %s" % (method, target))
+        new = sigv4(a.secret, method, target, headers, signed, amz_date, region, service, payload)
+        for k in [k for k in headers if k.lower() == "authorization"]:
+            del headers[k]
+        headers["Authorization"] = ("AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request, "
+                                    "SignedHeaders=%s, Signature=%s"
+                                    % (akid, amz_date[:8], region, service, signed, new))
+        self.bump("resigned")
+
+    def own_auth(self, method, target, headers, body):
+        """Signs one of the proxy's own requests (corruption): headers gain Host,
+        x-amz-date, x-amz-content-sha256 and Authorization."""
+        a = self.args
+        if not a.resign:
+            headers["Authorization"] = AUTH
+            return
+        amz_date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        headers["Host"] = "%s:%d" % (a.upstream_host, a.upstream_port)
+        headers["x-amz-date"] = amz_date
+        headers["x-amz-content-sha256"] = hashlib.sha256(body or b"").hexdigest()
+        signed = ";".join(sorted(k.lower() for k in headers))
+        sig = sigv4(a.secret, method, target, headers, signed, amz_date, self.region, "s3",
+                    headers["x-amz-content-sha256"])
+        headers["Authorization"] = ("AWS4-HMAC-SHA256 Credential=%s/%s/%s/s3/aws4_request, "
+                                    "SignedHeaders=%s, Signature=%s"
+                                    % (a.access_key, amz_date[:8], self.region, signed, sig))
 
     def fake(self, bucket, key, real):
         real = real.strip('"')
@@ -83,6 +137,27 @@ class State:
                 os.replace(tmp, self.args.counts)
 
 
+def sigv4(secret, method, target, headers, signed, amz_date, region, service, payload_hash):
+    """SigV4 signature (hex) of a request; target is the raw "/path?query" as sent."""
+    path, _, query = target.partition("?")
+    pairs = []
+    for part in query.split("&") if query else []:
+        k, _, v = part.partition("=")
+        pairs.append((urllib.parse.quote(urllib.parse.unquote(k), safe="-_.~"),
+                      urllib.parse.quote(urllib.parse.unquote(v), safe="-_.~")))
+    cq = "&".join("%s=%s" % kv for kv in sorted(pairs))
+    low = {k.lower(): " ".join(v.split()) for k, v in headers.items()}
+    ch = "".join("%s:%s\n" % (h, low.get(h, "")) for h in signed.split(";"))
+    creq = "\n".join([method, path, cq, ch, signed, payload_hash])
+    scope = "%s/%s/%s/aws4_request" % (amz_date[:8], region, service)
+    sts = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope,
+                      hashlib.sha256(creq.encode()).hexdigest()])
+    k = ("AWS4" + secret).encode()
+    for part in (amz_date[:8], region, service, "aws4_request"):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    return hmac.new(k, sts.encode(), hashlib.sha256).hexdigest()
+
+
 def split_path(path):
     """"/bucket/key?query" -> (bucket, key (decoded), query dict)."""
     u = urllib.parse.urlsplit(path)
@@ -112,19 +187,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def corrupt(self, bucket, key, size_extra):
         # Read what the copy wrote, write different bytes back (moto checks no signature).
-        st, _, _, data = self.upstream("GET", self.path.split("?", 1)[0],
-                                       {"Authorization": AUTH}, None)
+        target = self.path.split("?", 1)[0]
+        hdrs = {}
+        self.state.own_auth("GET", target, hdrs, None)
+        st, _, _, data = self.upstream("GET", target, hdrs, None)
         if st != 200:
             return
         bad = bytes((b ^ 0xFF) for b in data) if data else b"\x00"
         if size_extra:
             bad = data + b"!"
-        self.upstream("PUT", self.path.split("?", 1)[0],
-                      {"Content-Type": "application/octet-stream", "Authorization": AUTH,
-                       "x-amz-sdk-checksum-algorithm": "SHA256",
-                       "x-amz-checksum-sha256":
-                           base64.b64encode(hashlib.sha256(bad).digest()).decode(),
-                       "Content-Length": str(len(bad))}, bad)
+        hdrs = {"Content-Type": "application/octet-stream",
+                "x-amz-sdk-checksum-algorithm": "SHA256",
+                "x-amz-checksum-sha256": base64.b64encode(hashlib.sha256(bad).digest()).decode(),
+                "Content-Length": str(len(bad))}
+        self.state.own_auth("PUT", target, hdrs, bad)
+        self.upstream("PUT", target, hdrs, bad)
         self.state.bump("corrupted")
 
     def handle_any(self):
@@ -134,6 +211,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else None
         headers = {}
+        orig = dict(self.headers.items())
         for k, v in self.headers.items():
             lk = k.lower()
             if lk in HOP:
@@ -144,6 +222,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             headers[k] = v
         if body is not None or self.command in ("PUT", "POST"):
             headers["Content-Length"] = str(len(body or b""))
+        try:
+            st.resign(self.command, self.path, orig, headers)
+        except ValueError as e:
+            self.send_error(500, str(e))
+            return
         status, reason, rh, data = self.upstream(self.command, self.path, headers, body)
 
         object_level = bool(key) and "uploadId" not in q and "uploads" not in q
@@ -216,7 +299,14 @@ def main():
     p.add_argument("--counts", default="")
     p.add_argument("--corrupt-body", default="", help="key substring: same size, other bytes")
     p.add_argument("--corrupt-size", default="", help="key substring: one byte more")
+    p.add_argument("--resign", action="store_true",
+                   help="sign requests again (credentials from AWS_ACCESS_KEY_ID and "
+                        "AWS_SECRET_ACCESS_KEY): for an upstream that checks signatures")
     a = p.parse_args()
+    a.access_key = os.environ.get("AWS_ACCESS_KEY_ID", "")
+    a.secret = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
+    if a.resign and not (a.access_key and a.secret):
+        p.error("--resign needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
     u = urllib.parse.urlsplit(a.upstream)
     a.upstream_host, a.upstream_port = u.hostname, u.port or 80
     Handler.state = State(a)

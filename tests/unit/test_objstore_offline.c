@@ -239,32 +239,47 @@ static void object_scope(void)
         const char *code;
         ferry_objstore_scope scope;
         const char *cls;
+        const char *msg; /* the op's err.msg; NULL where it does not matter */
     } cases[] = {
-        {FERRY_ERR_PERMANENT, 403, "AccessDenied", FERRY_SCOPE_OBJECT, FERRY_EC_S3_AUTH},
+        {FERRY_ERR_PERMANENT, 403, "AccessDenied", FERRY_SCOPE_OBJECT, FERRY_EC_S3_AUTH, NULL},
+        {FERRY_ERR_PERMANENT, 403, "AccessDenied", FERRY_SCOPE_OBJECT, FERRY_EC_S3_AUTH,
+         "copy b/kms:x -> c/kms:x: 403 AccessDenied: Access Denied"},
+        /* what AWS answers when the caller may not use the object's KMS key */
+        {FERRY_ERR_PERMANENT, 403, "AccessDenied", FERRY_SCOPE_OBJECT, FERRY_EC_S3_KMS,
+         "copy b/k -> c/k: 403 AccessDenied: The ciphertext refers to a customer master key "
+         "that does not exist, does not exist in this region, or you are not allowed to "
+         "access."},
+        {FERRY_ERR_PERMANENT, 403, "AccessDenied", FERRY_SCOPE_OBJECT, FERRY_EC_S3_KMS,
+         "copy b/k -> c/k: 403 AccessDenied: User: arn:aws:iam::1:user/u is not authorized "
+         "to perform: kms:Decrypt on resource: arn:aws:kms:us-east-1:1:key/k"},
         {FERRY_ERR_PERMANENT, 403, "InvalidObjectState", FERRY_SCOPE_OBJECT,
-         FERRY_EC_S3_ARCHIVED},
+         FERRY_EC_S3_ARCHIVED, NULL},
         {FERRY_ERR_PERMANENT, 403, "ObjectNotInActiveTierError", FERRY_SCOPE_OBJECT,
-         FERRY_EC_S3_ARCHIVED},
-        {FERRY_ERR_PERMANENT, 400, "KMS.DisabledException", FERRY_SCOPE_OBJECT,
-         FERRY_EC_S3_KMS},
+         FERRY_EC_S3_ARCHIVED, NULL},
+        {FERRY_ERR_PERMANENT, 400, "KMS.DisabledException", FERRY_SCOPE_OBJECT, FERRY_EC_S3_KMS,
+         NULL},
         {FERRY_ERR_PERMANENT, 400, "KeyTooLongError", FERRY_SCOPE_OBJECT,
-         FERRY_EC_S3_INVALID_KEY},
-        {FERRY_ERR_PERMANENT, 404, "NoSuchKey", FERRY_SCOPE_VANISHED, FERRY_EC_VANISHED},
+         FERRY_EC_S3_INVALID_KEY, NULL},
+        {FERRY_ERR_PERMANENT, 404, "NoSuchKey", FERRY_SCOPE_VANISHED, FERRY_EC_VANISHED, NULL},
         /* the whole dataset: wrong credentials, a bucket gone, anything unknown */
-        {FERRY_ERR_PERMANENT, 403, "InvalidAccessKeyId", FERRY_SCOPE_DATASET, FERRY_EC_S3_AUTH},
+        {FERRY_ERR_PERMANENT, 403, "InvalidAccessKeyId", FERRY_SCOPE_DATASET, FERRY_EC_S3_AUTH,
+         NULL},
         {FERRY_ERR_PERMANENT, 403, "SignatureDoesNotMatch", FERRY_SCOPE_DATASET,
-         FERRY_EC_S3_AUTH},
-        {FERRY_ERR_PERMANENT, 404, "NoSuchBucket", FERRY_SCOPE_DATASET, FERRY_EC_S3_NOT_FOUND},
-        {FERRY_ERR_PERMANENT, 404, "", FERRY_SCOPE_DATASET, FERRY_EC_S3_NOT_FOUND},
-        {FERRY_ERR_PERMANENT, 400, "InvalidRequest", FERRY_SCOPE_DATASET, FERRY_EC_S3_CLIENT},
+         FERRY_EC_S3_AUTH, NULL},
+        {FERRY_ERR_PERMANENT, 404, "NoSuchBucket", FERRY_SCOPE_DATASET, FERRY_EC_S3_NOT_FOUND,
+         NULL},
+        {FERRY_ERR_PERMANENT, 404, "", FERRY_SCOPE_DATASET, FERRY_EC_S3_NOT_FOUND, NULL},
+        {FERRY_ERR_PERMANENT, 400, "InvalidRequest", FERRY_SCOPE_DATASET, FERRY_EC_S3_CLIENT,
+         NULL},
         /* the endpoint: retryable */
-        {FERRY_ERR_RETRYABLE, 503, "SlowDown", FERRY_SCOPE_ENDPOINT, FERRY_EC_S3_SERVER},
-        {FERRY_ERR_RETRYABLE, 0, "", FERRY_SCOPE_ENDPOINT, FERRY_EC_S3_CLIENT},
+        {FERRY_ERR_RETRYABLE, 503, "SlowDown", FERRY_SCOPE_ENDPOINT, FERRY_EC_S3_SERVER, NULL},
+        {FERRY_ERR_RETRYABLE, 0, "", FERRY_SCOPE_ENDPOINT, FERRY_EC_S3_CLIENT, NULL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *cls = NULL;
         ferry_objstore_scope sc = ferry_objstore_object_scope(cases[i].rc, cases[i].status,
-                                                              cases[i].code, &cls);
+                                                              cases[i].code, cases[i].msg,
+                                                              &cls);
         if (sc != cases[i].scope || !cls || strcmp(cls, cases[i].cls) != 0) {
             fprintf(stderr, "  case %zu (%d %s): scope %d class %s\n", i, cases[i].status,
                     cases[i].code, (int)sc, cls ? cls : "(null)");

@@ -80,10 +80,46 @@ static void test_ids_and_uris(void)
     CHECK_INT(check_with(f_dst, "s3://src-bucket/other/"), FERRY_OK);
 }
 
+/* Chunk fields: a closed chunk (index < count), an open one (count -1: published while the
+ * dataset was still listed, so it must have an end key), and inconsistent ones. */
+static ferry_rc check_chunk(int64_t index, int64_t count, int parent, const char *after,
+                            const char *end)
+{
+    ferry_onboard ev = good();
+    ferry_error err = {0};
+    ferry_rc rc;
+    ev.chunk_index = index;
+    ev.chunk_count = count;
+    if (parent)
+        ev.chunk_parent_event_id = strdup("1c9f5d2b-3a4e-4f60-9bac-1d2e3f4a5b6c");
+    ev.chunk_start_after = after ? strdup(after) : NULL;
+    ev.chunk_end_key = end ? strdup(end) : NULL;
+    rc = ferry_onboard_validate(&ev, &err);
+    ferry_onboard_clear(&ev);
+    return rc;
+}
+
+static void test_chunk_fields(void)
+{
+    CHECK_INT(check_chunk(0, 0, 0, NULL, NULL), FERRY_OK);     /* whole dataset */
+    CHECK_INT(check_chunk(2, 3, 1, "data/a", NULL), FERRY_OK); /* last, open-ended */
+    CHECK_INT(check_chunk(0, 3, 1, NULL, "data/a"), FERRY_OK);
+    CHECK_INT(check_chunk(3, 3, 1, "data/a", NULL), FERRY_ERR_PERMANENT); /* index >= count */
+    CHECK_INT(check_chunk(1, 3, 0, "data/a", "data/b"), FERRY_ERR_PERMANENT); /* no parent */
+    CHECK_INT(check_chunk(1, 0, 0, NULL, NULL), FERRY_ERR_PERMANENT); /* index, no count */
+    CHECK_INT(check_chunk(0, FERRY_CHUNK_COUNT_OPEN, 1, NULL, "data/a"), FERRY_OK);
+    CHECK_INT(check_chunk(40, FERRY_CHUNK_COUNT_OPEN, 1, "data/a", "data/b"), FERRY_OK);
+    /* an open chunk without an end would silently take every later key */
+    CHECK_INT(check_chunk(4, FERRY_CHUNK_COUNT_OPEN, 1, "data/a", NULL), FERRY_ERR_PERMANENT);
+    CHECK_INT(check_chunk(-1, FERRY_CHUNK_COUNT_OPEN, 1, NULL, "data/a"), FERRY_ERR_PERMANENT);
+    CHECK_INT(check_chunk(0, -2, 1, NULL, "data/a"), FERRY_ERR_PERMANENT);
+}
+
 int main(void)
 {
     RUN(test_good);
     RUN(test_hostile_names);
     RUN(test_ids_and_uris);
+    RUN(test_chunk_fields);
     return TEST_EXIT();
 }
