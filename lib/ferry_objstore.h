@@ -232,7 +232,9 @@ struct ferry_objstore_op {
                                  * (its own slots and queue are not). May be this store. */
     int checksum_mode;         /* HEAD/GET: ask for the object's additional checksum
                                  * (x-amz-checksum-mode: ENABLED) -> checksum_algo/checksum */
-    const char *checksum_algorithm; /* COPY (single CopyObject only): x-amz-checksum-algorithm,
+    const char *checksum_algorithm; /* COPY (single CopyObject only; a multipart COPY keeps
+                                 * the source's algorithm by itself, from its HEAD):
+                                 * x-amz-checksum-algorithm,
                                  * the target computes and keeps that checksum (CRC32, CRC32C,
                                  * SHA1, SHA256, CRC64NVME). PUT: only "SHA256", computed here
                                  * and sent as x-amz-checksum-sha256. NULL: none asked */
@@ -268,12 +270,14 @@ struct ferry_objstore_op {
     char checksum_algo[16];                     /* "CRC32C", ... (x-amz-checksum-<algo>) */
     char checksum[FERRY_OBJSTORE_CHECKSUM_MAX]; /* its value as sent; composite ones end
                                  * in "-N" */
-    char sse[32];   /* x-amz-server-side-encryption ("AES256", "aws:kms",
+    char checksum_type[16]; /* x-amz-checksum-type: "FULL_OBJECT", "COMPOSITE" or "" (moto
+                                 * sends composite values without "-N" and says so here) */
+    char sse[32];           /* x-amz-server-side-encryption ("AES256", "aws:kms",
                                  * "aws:kms:dsse"), or "SSE-C" when a customer key was used:
                                  * with aws:kms* and SSE-C the ETag is not an MD5 */
-    int src_failed; /* TRANSFER: the failed request went to src_store (GET or
+    int src_failed;         /* TRANSFER: the failed request went to src_store (GET or
                                  * HEAD of the source), not to this store */
-    char *get_data; /* GET: malloc'd, NUL-terminated for convenience; the caller
+    char *get_data;         /* GET: malloc'd, NUL-terminated for convenience; the caller
                                  * frees it with free() */
     size_t get_len;
 

@@ -24,6 +24,7 @@ enum field {
     F_UPLOAD_ID,
     F_CODE,
     F_MESSAGE,
+    F_CHECKSUM,
     /* ListBucketResult */
     F_IS_TRUNCATED,
     F_ENCODING_TYPE,
@@ -178,6 +179,16 @@ static void XMLCALL on_entity(void *ud, const XML_Char *name, int is_param,
     fail(ud, "entity declarations are not accepted");
 }
 
+/* The additional checksum algorithms S3 names in Checksum<ALGO> elements. */
+static int checksum_algo(const char *algo)
+{
+    static const char *const algos[] = {"CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"};
+    for (size_t i = 0; i < sizeof(algos) / sizeof(algos[0]); i++)
+        if (!strcmp(algo, algos[i]))
+            return 1;
+    return 0;
+}
+
 static enum field result_field(const pctx *c, const char *name)
 {
     if (c->depth != 2)
@@ -186,6 +197,10 @@ static enum field result_field(const pctx *c, const char *name)
         return F_ETAG;
     if (!strcmp(name, "UploadId"))
         return F_UPLOAD_ID;
+    if (!strncmp(name, "Checksum", 8) && checksum_algo(name + 8) && !c->r->checksum_algo[0]) {
+        snprintf(c->r->checksum_algo, sizeof(c->r->checksum_algo), "%s", name + 8);
+        return F_CHECKSUM;
+    }
     if (!strcmp(c->root, "Error")) {
         if (!strcmp(name, "Code"))
             return F_CODE;
@@ -303,6 +318,15 @@ static void end_result_field(pctx *c)
         break;
     case F_CODE: copy_text(c, r->code, sizeof(r->code)); break;
     case F_MESSAGE: copy_text(c, r->message, sizeof(r->message)); break;
+    case F_CHECKSUM:
+        /* base64, maybe "-N": a value that needs XML escapes when sent back is refused */
+        if (c->text_len >= sizeof(r->checksum) ||
+            strcspn(c->text, "<>&\"' \t\r\n") < c->text_len) {
+            fail(c, "malformed checksum");
+            return;
+        }
+        copy_text(c, r->checksum, sizeof(r->checksum));
+        break;
     default: break;
     }
 }

@@ -20,6 +20,9 @@ typedef struct ferry_s3xml_result {
     char upload_id[1024];                  /* UploadId */
     char code[FERRY_OBJSTORE_S3_CODE_MAX]; /* Error/Code */
     char message[512];                     /* Error/Message (truncated if longer) */
+    /* CopyPartResult and the like: the first Checksum<ALGO> element ("CRC32", ...) */
+    char checksum_algo[16];
+    char checksum[FERRY_OBJSTORE_CHECKSUM_MAX];
 } ferry_s3xml_result;
 
 /* Returns 0, or -1 and a reason in why if the bytes are not a well-formed, acceptable

@@ -1011,6 +1011,7 @@ void ferry_migration_state_clear(ferry_migration_state *st)
     free(st->lease_holder);
     free(st->report);
     free(st->report_object);
+    free(st->verify);
     memset(st, 0, sizeof(*st));
 }
 
@@ -1030,6 +1031,7 @@ static void field_set(ferry_migration_state *st, const redisReply *f, const redi
         {"error_class", offsetof(ferry_migration_state, error_class)},
         {"report", offsetof(ferry_migration_state, report)},
         {"report_object", offsetof(ferry_migration_state, report_object)},
+        {"verify", offsetof(ferry_migration_state, verify)},
     };
     static const struct {
         const char *name;

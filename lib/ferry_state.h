@@ -114,6 +114,7 @@ typedef struct ferry_migration_state {
     char *checkpoint; /* every source key <= this is copied and verified; NULL = none */
     char *last_error;
     char *error_class;
+    char *verify; /* how copies were verified, e.g. "checksum-sha256,size"; NULL = none yet */
     /* lease, read in the same atomic script */
     char *lease_holder;   /* "<worker>:<fence>", NULL = no lease */
     int64_t lease_ttl_ms; /* remaining, -1 = no lease */

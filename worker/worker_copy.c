@@ -41,6 +41,7 @@ typedef struct item {
     int src_etag_md5;  /* the source's ETag is its MD5 (single part, not SSE-KMS/SSE-C) */
     char src_algo[16]; /* additional checksum, "" if the store has none for it */
     char src_sum[FERRY_OBJSTORE_CHECKSUM_MAX];
+    int src_composite; /* src_sum is of the parts' checksums, not of the data */
 } item;
 
 /* How an object was verified; the union over a migration is kept in its state hash
@@ -691,6 +692,16 @@ static unsigned checksum_method(const char *algo)
     return 0;
 }
 
+/* Whether a HEAD's checksum is composite (of its parts' checksums): "...-N" as AWS sends
+ * it, or x-amz-checksum-type: COMPOSITE (moto sends the value without "-N"), or SHA-1/
+ * SHA-256 of a multipart object (S3 keeps full-object checksums only for CRCs). A full-
+ * object and a composite checksum of the same bytes differ: they are not compared. */
+static int checksum_composite(const ferry_objstore_op *op)
+{
+    return strchr(op->checksum, '-') || !strcmp(op->checksum_type, "COMPOSITE") ||
+           (strchr(op->etag, '-') && !strncmp(op->checksum_algo, "SHA", 3));
+}
+
 /* Copy completion, on this thread, in completion order. */
 static void copy_done(ferry_objstore_op *op, void *opaque)
 {
@@ -786,10 +797,9 @@ static void verify_target(run *r, item *it, const ferry_objstore_entry *e,
         goto mismatch;
     }
     if (it->src_algo[0] && strcmp(it->src_algo, op->checksum_algo) == 0 &&
-        checksum_method(op->checksum_algo) &&
-        !strchr(it->src_sum, '-') == !strchr(op->checksum, '-')) {
+        checksum_method(op->checksum_algo) && it->src_composite == checksum_composite(op)) {
         if (strcmp(it->src_sum, op->checksum) != 0) {
-            if (strchr(op->checksum, '-')) /* composite: part sizes may differ; go on */
+            if (it->src_composite) /* composite: part sizes may differ; go on */
                 goto weaker;
             ferry_error_set(&ve, FERRY_ERR_RETRYABLE, FERRY_EC_VERIFY,
                             "%s: target %s checksum %s differs from the source's %s", e->key,
@@ -853,6 +863,7 @@ static void head_src_done(ferry_objstore_op *op, void *opaque)
     it->src_etag_md5 = etag_comparable(op->etag) && !sse_hides_md5(op->sse);
     memcpy(it->src_algo, op->checksum_algo, sizeof(it->src_algo));
     memcpy(it->src_sum, op->checksum, sizeof(it->src_sum));
+    it->src_composite = checksum_composite(op);
     it->state = ITEM_VERIFY_DST;
 }
 
@@ -1063,13 +1074,15 @@ static ferry_rc probe_bucket(void *opaque, ferry_breaker *b, ferry_error *err)
     return ferry_objstore_head_bucket(r->c->dst_store, r->dst.bucket, err);
 }
 
-/* The status view shows at once why the migration is not moving (best effort). */
+/* The status view and the migration's log show at once why it is not moving, whether
+ * the wait began while copying or before the first copy (validation, counting): once
+ * per run, best effort. */
 static void note_waiting(run *r, ferry_breaker *b)
 {
     ferry_breaker_snapshot s;
     ferry_error e, serr;
 
-    if (r->noted_wait || !r->redis || !r->lease)
+    if (r->noted_wait)
         return;
     r->noted_wait = 1;
     ferry_breaker_snapshot_get(b, &s);
@@ -1077,7 +1090,9 @@ static void note_waiting(run *r, ferry_breaker *b)
                     s.stalled ? FERRY_EC_S3_STALL : FERRY_EC_S3_NETWORK,
                     "waiting for S3 endpoint %s, down%s: %s", ferry_breaker_name(b),
                     s.stalled ? " (requests stalled)" : "", s.last_error);
-    if (ferry_state_note_error(r->redis, r->lease, e.cls, e.msg, &serr) != FERRY_OK)
+    ferry_warn(&r->lctx, "%s", e.msg);
+    if (r->redis && r->lease &&
+        ferry_state_note_error(r->redis, r->lease, e.cls, e.msg, &serr) != FERRY_OK)
         ferry_debug(&r->lctx, "recording the wait: %s", serr.msg);
 }
 
@@ -1422,14 +1437,16 @@ static void run_init(run *r, worker_copier *c, const ferry_onboard *ev,
     r->last_checkpoint_ms = ferry_mono_ms();
 }
 
-ferry_rc worker_copy_prepare(worker_copier *c, const ferry_onboard *ev, int count,
-                             worker_copy_progress *prog, int (*should_stop)(void *),
-                             void *opaque, ferry_error *err)
+ferry_rc worker_copy_prepare(worker_copier *c, ferry_redis *redis, const ferry_lease *lease,
+                             const ferry_onboard *ev, int count, worker_copy_progress *prog,
+                             int (*should_stop)(void *), void *opaque, ferry_error *err)
 {
     run r;
     ferry_rc rc;
 
     run_init(&r, c, ev, prog, should_stop, opaque);
+    r.redis = redis; /* for the state's last error while an endpoint is waited out */
+    r.lease = lease;
     if ((rc = ferry_onboard_parse_uris(ev, &r.src, &r.dst, err)) != FERRY_OK)
         return rc;
     if ((rc = validate(&r, prog->checkpoint ? prog->checkpoint : ev->chunk_start_after, err)) !=
@@ -1454,8 +1471,8 @@ ferry_rc worker_copy_prepare(worker_copier *c, const ferry_onboard *ev, int coun
     return FERRY_OK;
 }
 
-ferry_rc worker_copy_boundaries(worker_copier *c, const ferry_onboard *ev,
-                                const char *start_after, int64_t every,
+ferry_rc worker_copy_boundaries(worker_copier *c, ferry_redis *redis, const ferry_lease *lease,
+                                const ferry_onboard *ev, const char *start_after, int64_t every,
                                 ferry_rc (*cb)(const char *key, void *opaque), void *opaque,
                                 int (*should_stop)(void *), void *stop_opaque, int64_t *walked,
                                 ferry_error *err)
@@ -1467,6 +1484,8 @@ ferry_rc worker_copy_boundaries(worker_copier *c, const ferry_onboard *ev,
 
     *walked = 0;
     run_init(&r, c, ev, &prog, should_stop, stop_opaque);
+    r.redis = redis; /* for the state's last error while an endpoint is waited out */
+    r.lease = lease;
     if ((rc = ferry_onboard_parse_uris(ev, &r.src, &r.dst, err)) != FERRY_OK)
         return rc;
     /* The counting pass of this very event already saw the first ones: hand them over and

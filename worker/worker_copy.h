@@ -47,12 +47,14 @@ typedef struct worker_copy_progress {
 } worker_copy_progress;
 
 /* Before any byte moves: the source is listable, the target bucket exists and takes
- * writes, the two do not overlap on one endpoint. With count set and prog->objects_total
- * < 0, also counts the selected source objects (one LIST per 1000 keys) into it; once the
+ * writes, the two do not overlap on one endpoint. An endpoint outage met here is waited
+ * out as during the copy, and recorded as the migration's last error under lease (redis
+ * and lease may be NULL: then only logged). With count set and prog->objects_total < 0,
+ * also counts the selected source objects (one LIST per 1000 keys) into it; once the
  * count passes fanout.min_objects it stops there, with prog->total_lower_bound set. */
-ferry_rc worker_copy_prepare(worker_copier *c, const ferry_onboard *ev, int count,
-                             worker_copy_progress *prog, int (*should_stop)(void *),
-                             void *opaque, ferry_error *err);
+ferry_rc worker_copy_prepare(worker_copier *c, ferry_redis *redis, const ferry_lease *lease,
+                             const ferry_onboard *ev, int count, worker_copy_progress *prog,
+                             int (*should_stop)(void *), void *opaque, ferry_error *err);
 
 /* Writes one small object to the target endpoint (the JSON-lines failure report). */
 ferry_rc worker_copy_put_object(worker_copier *c, const char *bucket, const char *key,
@@ -63,8 +65,8 @@ ferry_rc worker_copy_put_object(worker_copier *c, const char *bucket, const char
  * calls cb with every `every`-th one: the upper bounds of key-range chunks, as they are
  * found. From the start, the bounds this event's count already found are handed over
  * first. *walked: the selected keys after start_after. Holds one page at a time. */
-ferry_rc worker_copy_boundaries(worker_copier *c, const ferry_onboard *ev,
-                                const char *start_after, int64_t every,
+ferry_rc worker_copy_boundaries(worker_copier *c, ferry_redis *redis, const ferry_lease *lease,
+                                const ferry_onboard *ev, const char *start_after, int64_t every,
                                 ferry_rc (*cb)(const char *key, void *opaque), void *opaque,
                                 int (*should_stop)(void *), void *stop_opaque, int64_t *walked,
                                 ferry_error *err);

@@ -130,8 +130,8 @@ ferry_rc worker_fanout_split(worker_thread_ctx *t, worker_stop *s, const ferry_o
         /* chunks whose bound was recorded but whose event a crash kept from going out */
         rc = publish_upto(t, s, ev, &p.published, p.bounds, FERRY_CHUNK_COUNT_OPEN, err);
         if (rc == FERRY_OK) {
-            rc = worker_copy_boundaries(t->copier, ev, after, every, add_boundary, &p,
-                                        worker_should_stop, s, &walked, err);
+            rc = worker_copy_boundaries(t->copier, t->redis, lease, ev, after, every,
+                                        add_boundary, &p, worker_should_stop, s, &walked, err);
             if (rc != FERRY_OK && p.err.msg[0])
                 *err = p.err; /* the boundary's own error says more than the walk's */
         }

@@ -312,8 +312,8 @@ ferry_rc worker_pipeline_run(worker_thread_ctx *t, worker_stop *s, const ferry_o
     u->starting(ev, &res, &lctx);
 
     progress_from(&prog, &res);
-    if ((rc = worker_copy_prepare(t->copier, ev, u->count, &prog, worker_should_stop, s,
-                                  err)) != FERRY_OK)
+    if ((rc = worker_copy_prepare(t->copier, t->redis, &res.lease, ev, u->count, &prog,
+                                  worker_should_stop, s, err)) != FERRY_OK)
         goto out;
     if (u->hand_off && !res.checkpoint) {
         rc = u->hand_off(t, s, ev, &res.lease, prog.objects_total, &taken, err);

@@ -203,6 +203,8 @@ static json_t *state_json(const ferry_migration_state *st, int64_t now)
     json_object_set_new(o, "checkpoint", str_or_null(st->checkpoint));
     json_object_set_new(o, "last_error", str_or_null(st->last_error));
     json_object_set_new(o, "error_class", str_or_null(st->error_class));
+    /* which checks verified the copies so far, e.g. "checksum-sha256,size" */
+    json_object_set_new(o, "verify", str_or_null(st->verify));
     free(parent);
     return o;
 }
@@ -280,13 +282,13 @@ static void print_text(const ferry_migration_state *st, size_t n, const seen *pr
     int64_t now = ferry_now_ms();
     size_t counts[FERRY_MIG_UNKNOWN + 1] = {0};
 
-    printf("%-28s %-8s %-32s %15s %10s %18s %7s  %s\n", "DATASET", "STATUS", "PROGRESS",
-           "OBJECTS", "BYTES", "RATE", "ETA", "WORKER / LAST ERROR");
+    printf("%-28s %-8s %-32s %15s %10s %18s %7s  %-23s %s\n", "DATASET", "STATUS", "PROGRESS",
+           "OBJECTS", "BYTES", "RATE", "ETA", "VERIFIED BY", "WORKER / LAST ERROR");
     for (size_t i = 0; i < n; i++) {
         const ferry_migration_state *s = &st[i];
         const seen *p = seen_find(prev, nprev, s->dataset);
         char bar[31], objs[48], bytes[24], rate[40] = "-", eta[24] = "-", brate[24];
-        char name[64], shown[68], who[160], error[300];
+        char name[64], shown[68], who[160], error[300], how[96];
         int chunk = strchr(s->dataset, '#') != NULL; /* "<dataset>#<i>", after its parent */
         double frac = progress_of(s), r = worker_status_rate(s, now),
                br = worker_status_byte_rate(s, now);
@@ -319,8 +321,9 @@ static void print_text(const ferry_migration_state *st, size_t n, const seen *pr
             fmt_duration(worker_status_eta(s, r), eta, sizeof(eta));
         snprintf(shown, sizeof(shown), "%s%s", chunk ? "  " : "",
                  printable(s->dataset, name, sizeof(name)));
-        printf("%-28.28s %-8s [%s] %15s %10s %18s %7s  %s%s%s\n", shown,
+        printf("%-28.28s %-8s [%s] %15s %10s %18s %7s  %-23s %s%s%s\n", shown,
                ferry_mig_status_name(s->status), bar, objs, bytes, rate, eta,
+               s->verify ? printable(s->verify, how, sizeof(how)) : "-",
                s->worker ? printable(s->worker, who, sizeof(who)) : "-",
                s->last_error ? " / " : "",
                s->last_error ? printable(s->last_error, error, sizeof(error)) : "");

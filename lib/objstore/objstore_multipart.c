@@ -64,6 +64,31 @@ static void resume_parts(mpcopy *mp)
                mp->parts_done, mp->nparts, (unsigned long long)mp->part_size);
 }
 
+/* A multipart copy keeps the source's additional checksum algorithm, as CopyObject does:
+ * from the source's HEAD (x-amz-checksum-mode: ENABLED). CRC32 and CRC32C of a single-part
+ * source are kept as full-object checksums (S3 combines the part CRCs), so the target's
+ * checksum equals the source's and verifies the copy; CRC64NVME is always full-object;
+ * SHA-1/SHA-256 and composite sources give a composite checksum ("...-N"), which only an
+ * object with the same part sizes could match. */
+static void keep_checksum(mpcopy *mp, const slot *sl)
+{
+    int full = sl->checksum[0] && !strchr(sl->checksum, '-') &&
+               strcmp(sl->checksum_type, "COMPOSITE") != 0;
+
+    mp->ck_algo[0] = '\0';
+    if (!sl->checksum_algo[0])
+        return;
+    if (!strcmp(sl->checksum_algo, "CRC64NVME"))
+        mp->ck_type = "FULL_OBJECT";
+    else if (!strcmp(sl->checksum_algo, "CRC32") || !strcmp(sl->checksum_algo, "CRC32C"))
+        mp->ck_type = full ? "FULL_OBJECT" : "COMPOSITE";
+    else if (!strcmp(sl->checksum_algo, "SHA1") || !strcmp(sl->checksum_algo, "SHA256"))
+        mp->ck_type = "COMPOSITE";
+    else
+        return;
+    memcpy(mp->ck_algo, sl->checksum_algo, sizeof(mp->ck_algo));
+}
+
 /* Tells op->mpu_progress about the upload (part 0) or a stored part; a refusal (the
  * caller lost its lease) fails the op, which aborts the upload. */
 static void report_progress(mpcopy *mp, uint32_t part)
@@ -162,8 +187,12 @@ void objstore__mp_finish(sigv4 *s, slot *sl, ferry_objstore_op *op, enum step st
                            (unsigned long long)op->mpu_resume->part_size);
             plan_parts(s, mp);
         }
+        if (!mp->transfer)
+            keep_checksum(mp, sl);
         mp->etags = calloc(mp->nparts, sizeof(*mp->etags));
-        if (!mp->etags) {
+        if (mp->ck_algo[0] && !(mp->sums = calloc(mp->nparts, sizeof(*mp->sums))))
+            mp->ck_algo[0] = '\0'; /* checked with the etags just below */
+        if (!mp->etags || (mp->ck_algo[0] && !mp->sums)) {
             objstore__set_op_error(op, st, part, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL,
                                    "out of memory");
             objstore__mp_fail(mp);
@@ -199,6 +228,8 @@ void objstore__mp_finish(sigv4 *s, slot *sl, ferry_objstore_op *op, enum step st
                                    "no ETag in the response");
             objstore__mp_fail(mp);
         } else {
+            if (mp->sums && !strcmp(x->checksum_algo, mp->ck_algo))
+                memcpy(mp->sums[part - 1], x->checksum, sizeof(mp->sums[0]));
             objstore__mp_part_done(mp, part, x->etag);
         }
         break;
@@ -230,6 +261,7 @@ void objstore__mp_free(mpcopy *mp)
         objstore__pipe_free(p);
     }
     free(mp->etags);
+    free(mp->sums);
     objstore__buf_free(&mp->body);
     free(mp);
 }

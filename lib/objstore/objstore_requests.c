@@ -343,18 +343,27 @@ static int build_mp_head(sigv4 *s, slot *sl, ferry_objstore_op *op, uint32_t par
     if (op->src_if_match &&
         objstore__add_hdr(r, "if-match", objstore__hstore(sl, "\"%s\"", op->src_if_match)))
         return TOO_BIG;
+    /* a COPY keeps the source's checksum algorithm (objstore_multipart.c) */
+    if (op->type == FERRY_OBJSTORE_OP_COPY &&
+        objstore__add_hdr(r, "x-amz-checksum-mode", "ENABLED"))
+        return TOO_BIG;
     return 0;
 }
 
 static int build_mp_init(sigv4 *s, slot *sl, ferry_objstore_op *op, uint32_t part, req *r,
                          ferry_error *err)
 {
+    mpcopy *mp = op->priv_;
+
     (void)s, (void)sl, (void)part, (void)err;
     r->method = "POST";
     r->upload = 1;
     r->small = 1;
     r->q[r->nq++] = (ferry_uri_qparam){"uploads", NULL};
-    return add_source_meta(op->priv_, r);
+    if (mp->ck_algo[0] && (objstore__add_hdr(r, "x-amz-checksum-algorithm", mp->ck_algo) ||
+                           objstore__add_hdr(r, "x-amz-checksum-type", mp->ck_type)))
+        return TOO_BIG;
+    return add_source_meta(mp, r);
 }
 
 /* UploadPartCopy of bytes [(part-1)*part_size, part*part_size) of the source. */
@@ -405,9 +414,16 @@ static int build_mp_complete(sigv4 *s, slot *sl, ferry_objstore_op *op, uint32_t
                                    "server returned an unusable part ETag"),
                    -1;
         if (objstore__buf_printf(&mp->body,
-                                 "<Part><PartNumber>%u</PartNumber><ETag>\"%s\""
-                                 "</ETag></Part>",
-                                 i + 1, mp->etags[i]))
+                                 "<Part><PartNumber>%u</PartNumber><ETag>\"%s\"</ETag>", i + 1,
+                                 mp->etags[i]))
+            return TOO_BIG;
+        /* S3 wants each part's checksum when the upload has an algorithm (the values
+         * were checked for XML-safe characters when parsed) */
+        if (mp->sums && mp->sums[i][0] &&
+            objstore__buf_printf(&mp->body, "<Checksum%s>%s</Checksum%s>", mp->ck_algo,
+                                 mp->sums[i], mp->ck_algo))
+            return TOO_BIG;
+        if (objstore__buf_printf(&mp->body, "</Part>"))
             return TOO_BIG;
     }
     if (objstore__buf_printf(&mp->body, "</CompleteMultipartUpload>"))

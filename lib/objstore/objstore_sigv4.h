@@ -108,6 +108,12 @@ typedef struct mpcopy {
     uint32_t nparts, next_part, parts_done, parts_in_flight;
     char upload_id[1024];
     char (*etags)[FERRY_OBJSTORE_ETAG_MAX];
+    /* COPY: the source's additional checksum algorithm ("" = none), kept on the target:
+     * the upload is created with it, and each part's checksum from UploadPartCopy goes
+     * into CompleteMultipartUpload ("" for parts done before a resume) */
+    char ck_algo[16];
+    const char *ck_type; /* "FULL_OBJECT" or "COMPOSITE" */
+    char (*sums)[FERRY_OBJSTORE_CHECKSUM_MAX];
     char content_type[256];
     char meta[META_MAX]; /* "name\0value\0" pairs from the source's HEAD */
     size_t meta_len;
@@ -140,6 +146,7 @@ typedef struct slot {
     int capture_meta;
     char etag[FERRY_OBJSTORE_ETAG_MAX];
     char checksum_algo[16];
+    char checksum_type[16]; /* x-amz-checksum-type */
     char checksum[FERRY_OBJSTORE_CHECKSUM_MAX];
     char sse[32];
     uint64_t clen;

@@ -160,6 +160,11 @@ static void copy_value(char *dst, size_t size, const char *v, size_t vl)
 static void checksum_header(slot *sl, const char *name, size_t nlen, const char *v, size_t vl)
 {
     static const char *const algos[] = {"crc32", "crc32c", "sha1", "sha256", "crc64nvme"};
+    if (nlen == 4 && !strncasecmp(name, "type", 4)) {
+        if (vl < sizeof(sl->checksum_type))
+            copy_value(sl->checksum_type, sizeof(sl->checksum_type), v, vl);
+        return;
+    }
     if (sl->checksum_algo[0] || vl == 0 || vl >= sizeof(sl->checksum))
         return;
     for (size_t i = 0; i < sizeof(algos) / sizeof(algos[0]); i++) {
@@ -188,7 +193,7 @@ static size_t on_header(char *line, size_t sz, size_t n, void *ud)
             isdigit((unsigned char)sp[2]) && isdigit((unsigned char)sp[3]))
             sl->status = (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');
         sl->etag[0] = '\0';
-        sl->checksum_algo[0] = sl->checksum[0] = sl->sse[0] = '\0';
+        sl->checksum_algo[0] = sl->checksum[0] = sl->checksum_type[0] = sl->sse[0] = '\0';
         sl->have_clen = 0;
         sl->clen = 0;
         sl->last_modified_ms = 0;
@@ -647,6 +652,7 @@ static void take_integrity(ferry_objstore_op *op, const slot *sl)
 {
     memcpy(op->checksum_algo, sl->checksum_algo, sizeof(op->checksum_algo));
     memcpy(op->checksum, sl->checksum, sizeof(op->checksum));
+    memcpy(op->checksum_type, sl->checksum_type, sizeof(op->checksum_type));
     memcpy(op->sse, sl->sse, sizeof(op->sse));
 }
 

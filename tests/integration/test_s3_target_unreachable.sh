@@ -33,9 +33,28 @@ still_waiting() { [[ $(count_messages "$FERRY_TOPIC_DLQ") -eq $DLQ_BASE && "$(st
 holds_for $(( 14 - (SECONDS - T0) )) still_waiting || fail "dead-lettered or failed during a 14 s outage: $(dlq_classes) $(state_field "$DS" last_error)"
 grep '"level":"warn"' "$WORK/tu1.log" | grep -q "S3 endpoint $TARGET is down" \
     || { cat "$WORK/tu1.log" >&2; fail "the target's breaker did not open (no warn line naming $TARGET)"; }
+# The target refused from the start, so the wait began in validation, before any copy:
+# the dataset's last error says so (status, JSON), and its log says so once, at warn.
+[[ "$(state_field "$DS" objects_done)" == 0 ]] || fail "objects were copied while the target refused"
+waiting_shown() {
+    [[ "$(state_field "$DS" last_error)" == "waiting for S3 endpoint $TARGET, down: "* &&
+       "$(state_field "$DS" error_class)" == s3-network ]] || return 1
+    "$WORKER" status --json | python3 -c '
+import json, sys
+row = [m for m in json.load(sys.stdin) if m["dataset"] == sys.argv[1]][0]
+sys.exit(0 if row["status"] == "running" and (row["last_error"] or "").startswith(
+    "waiting for S3 endpoint " + sys.argv[2]) else 1)' "$DS" "$TARGET"
+}
+wait_until 10 waiting_shown \
+    || fail "the wait in validation is not the dataset's last error: status $(state_field "$DS" status), error '$(state_field "$DS" last_error)'"
+"$WORKER" status >"$WORK/status.txt" || fail "status exited $?"
+grep -q "^$DS .*waiting for S3 endpoint $TARGET" "$WORK/status.txt" || fail "status text: $(grep "^$DS " "$WORK/status.txt")"
+n=$(grep '"level":"warn"' "$WORK/tu1.log" | grep "\"dataset\":\"$DS\"" | grep -c "waiting for S3 endpoint $TARGET" || true)
+[[ $n == 1 ]] || { grep "$DS" "$WORK/tu1.log" >&2; fail "$n warn lines of $DS about waiting for $TARGET (want 1)"; }
 rm -f "$MODE"   # the endpoint answers again
 wait_until 90 status_is "$DS" done || { tail -30 "$WORK/tu1.log" >&2; fail "not done after the outage (status $(state_field "$DS" status))"; }
 assert_done_exact "$DS" "$OBJS" "$BYTES" "s3://$SRC_B/data/" "s3://$DST_B/copy/"
+[[ -z "$(state_field "$DS" last_error)" ]] || fail "done, and still shows the wait: $(state_field "$DS" last_error)"
 [[ $(count_messages "$FERRY_TOPIC_DLQ") -eq $DLQ_BASE ]] || fail "dead-lettered: $(dlq_classes)"
 [[ "$(state_field "$DS" attempts)" == 1 ]] || fail "the outage cost attempts: $(state_field "$DS" attempts)"
 grep -q "S3 endpoint $TARGET answers again" "$WORK/tu1.log" || fail "recovery not logged"

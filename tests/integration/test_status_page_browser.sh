@@ -90,6 +90,11 @@ note "snapshots: $d1 then $d2 of $t2 objects ($s1)"
 [[ "$t2" == "$N" ]] || fail "total shown $t2, expected $N"
 grep -q '<progress max="1" value="0\.[0-9]*"' "$WORK/dom2.html" || fail "no progress bar with a value"
 [[ "$(row_attr "$WORK/dom2.html" "$SMALL" data-status)" == done ]] || fail "$SMALL not shown as done"
+# how the finished one was verified (S3Proxy: MD5 ETags), as the state records it
+v=$(state_field "$SMALL" verify)
+[[ -n "$v" && "$(row_attr "$WORK/dom2.html" "$SMALL" data-verify)" == "$v" ]] \
+    || fail "$SMALL: verification shown '$(row_attr "$WORK/dom2.html" "$SMALL" data-verify)', state '$v'"
+grep -q "<td class=\"verify\">${v//,/, }</td>" "$WORK/dom2.html" || fail "no 'verified by' cell '$v' for $SMALL"
 
 # ---- escaping -------------------------------------------------------------------------
 grep -q "data-dataset=\"$XSS\"" "$WORK/dom2.html" || fail "the failed migration is not listed"

@@ -55,7 +55,25 @@ verify=$(state_field "$DS" verify)
 [[ ",$verify," != *",etag-md5,"* ]] || fail "state verify is '$verify': an SSE-KMS ETag was taken for an MD5"
 rewritten=$(jq -r .etags_rewritten "$WORK/kms.json")
 (( rewritten > 0 )) || fail "the proxy rewrote no ETag: the test did not test anything"
-note "ok: $n SSE-KMS objects verified ($verify), $rewritten ETags rewritten by the proxy"
+# Objects without a checksum only: nothing but the size can verify them.
+DSP=kmsp-$RANDOM
+publish "$DSP" "s3://$SRC_B/data/plain/" "s3://$DST_B/plaincopy/"
+wait_until 120 status_is "$DSP" done ||
+    { tail -30 "$WORK/v1.log" >&2; fail "$DSP not done: status $(state_field "$DSP" status), error $(state_field "$DSP" last_error)"; }
+[[ "$(state_field "$DSP" verify)" == size ]] || fail "$DSP: state verify is '$(state_field "$DSP" verify)', not size"
+# `ferry-worker status` says how each was verified, as text and as JSON.
+"$WORKER" status >"$WORK/status.txt" || fail "status exited $?"
+grep -q "^$DS .* $verify  *[^ ]" "$WORK/status.txt" || fail "status text lacks '$verify' for $DS: $(cat "$WORK/status.txt")"
+grep -q "^$DSP .* size  *[^ ]" "$WORK/status.txt" || fail "status text lacks 'size' for $DSP: $(cat "$WORK/status.txt")"
+grep -q '^DATASET .* VERIFIED BY ' "$WORK/status.txt" || fail "status text has no VERIFIED BY column"
+"$WORKER" status --json | python3 -c '
+import json, sys
+got = {m["dataset"]: m.get("verify") for m in json.load(sys.stdin)}
+want = {sys.argv[1]: sys.argv[2], sys.argv[3]: "size"}
+bad = {d: (got.get(d), v) for d, v in want.items() if got.get(d) != v}
+sys.exit("status --json verify (got, want): %r" % bad if bad else 0)' "$DS" "$verify" "$DSP" \
+    || fail "status --json"
+note "ok: $n SSE-KMS objects verified ($verify), $rewritten ETags rewritten by the proxy; $DSP by size; status shows both"
 
 # --- 2. corrupted copies are still caught ---------------------------------------------
 kill "$LAST_PID"; wait "$LAST_PID" 2>/dev/null || true

@@ -363,6 +363,27 @@ static void test_xml_results(void)
     CHECK_STR(r.code, "InternalError");
     CHECK_INT(ferry_s3xml_parse_result("  \n ", 4, &r, why, sizeof(why)), -1);
 
+    /* UploadPartCopy into an upload with a checksum algorithm: the part's checksum */
+    {
+        const char *part = XMLDECL "<CopyPartResult><ETag>\"0f343b0931126a20f133d67c2b018a3b\""
+                                   "</ETag><ChecksumCRC32C>yZRlqg==</ChecksumCRC32C>"
+                                   "</CopyPartResult>";
+        const char *odd = "<CopyPartResult><ChecksumMD9>x</ChecksumMD9></CopyPartResult>";
+        const char *hostile = "<CopyPartResult><ChecksumSHA256>a&lt;b</ChecksumSHA256>"
+                              "</CopyPartResult>";
+        CHECK_INT(ferry_s3xml_parse_result(part, strlen(part), &r, why, sizeof(why)), 0);
+        CHECK_STR(r.etag, "0f343b0931126a20f133d67c2b018a3b");
+        CHECK_STR(r.checksum_algo, "CRC32C");
+        CHECK_STR(r.checksum, "yZRlqg==");
+        CHECK_INT(ferry_s3xml_parse_result(copy_doc, strlen(copy_doc), &r, why, sizeof(why)),
+                  0);
+        CHECK_STR(r.checksum_algo, "");
+        CHECK_INT(ferry_s3xml_parse_result(odd, strlen(odd), &r, why, sizeof(why)), 0);
+        CHECK_STR(r.checksum_algo, ""); /* not an algorithm S3 has: ignored */
+        /* sent back in CompleteMultipartUpload: nothing that needs escaping */
+        CHECK_INT(ferry_s3xml_parse_result(hostile, strlen(hostile), &r, why, sizeof(why)), -1);
+    }
+
     /* a long Message is truncated, not refused */
     {
         size_t pre = (size_t)snprintf(long_msg, sizeof(long_msg),

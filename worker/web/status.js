@@ -45,6 +45,7 @@
     tr.setAttribute("data-objects-done", String(objs));
     tr.setAttribute("data-objects-total", total === null ? "" : String(total));
     tr.setAttribute("data-bytes-done", String(bytes));
+    tr.setAttribute("data-verify", m.verify ? String(m.verify) : "");
 
     // The rate since the count last changed says more than the average since the start
     // (which includes counting the source and any hand-over); the server's average is
@@ -84,6 +85,7 @@
     tr.appendChild(el("td", "num rate", rate > 0 && (m.status === "running" || m.status === "done")
       ? rate.toFixed(rate < 10 ? 1 : 0) + "/s  " + fmtBytes(brate) + "/s" : "-"));
     tr.appendChild(el("td", "num eta", m.status === "running" ? fmtDuration(eta) : "-"));
+    tr.appendChild(el("td", "verify", m.verify ? String(m.verify).replace(/,/g, ", ") : "-"));
     tr.appendChild(el("td", "worker", m.worker || "-"));
     var why = m.last_error ? (m.error_class ? m.error_class + ": " : "") + m.last_error : "";
     if (Number(m.objects_failed) > 0 || Number(m.objects_vanished) > 0)
