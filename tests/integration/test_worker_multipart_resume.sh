@@ -18,7 +18,11 @@ source "$(dirname "$0")/lib.sh"
 
 FAULTPROXY=$SRC/tests/tools/faultproxy.py
 U=$(tr -cd 0-9 <<<"$RUN_ID" | tail -c 12)
-SIZE=$((60 << 20)); PARTS=12; TTL_MS=2000
+# The lease TTL bounds the sweep's wait (an orphan counts once older than it), but a
+# worker starved for longer than it loses its lease and aborts its upload. With 2 s the
+# cross-endpoint resume once made 3 CreateMultipartUpload instead of 1, under ASan on a
+# machine running two suites at once (most likely that: its logs were not kept).
+SIZE=$((60 << 20)); PARTS=12; TTL_MS=6000
 
 SRC_B=$(bucket mpr-src); DST_B=$(bucket mpr-dst)
 "$S3TOOL" mb "$SRC_B" >/dev/null
