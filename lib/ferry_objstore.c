@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "ferry_uri.h"
@@ -614,6 +615,20 @@ const char *ferry_objstore_classify(int http_status, const char *code, ferry_rc 
     if (http_status == 404 || code_in(code, notfound_codes))
         return FERRY_EC_S3_NOT_FOUND;
     return FERRY_EC_S3_CLIENT;
+}
+
+const char *ferry_objstore_checksum_algo(const char *name, size_t len)
+{
+    static const char *const algos[] = {"CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"};
+    for (size_t i = 0; i < sizeof(algos) / sizeof(algos[0]); i++)
+        if (len == strlen(algos[i]) && !strncasecmp(name, algos[i], len))
+            return algos[i];
+    return NULL;
+}
+
+int ferry_objstore_checksum_composite(const char *checksum, const char *type)
+{
+    return strchr(checksum, '-') != NULL || (type && !strcmp(type, "COMPOSITE"));
 }
 
 /* AWS S3 answers a request it cannot serve because the caller may not use the object's KMS

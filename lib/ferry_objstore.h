@@ -387,4 +387,15 @@ ferry_rc ferry_objstore_transfer(ferry_objstore *dst, ferry_objstore *src,
  * every backend classifies alike. */
 const char *ferry_objstore_classify(int http_status, const char *code, ferry_rc *rc);
 
+/* The additional checksum algorithm named by len bytes of name, in any case ("crc32c" in
+ * x-amz-checksum-crc32c, "CRC32C" in ChecksumCRC32C): its canonical upper-case name
+ * (static), or NULL if S3 has no such algorithm. */
+const char *ferry_objstore_checksum_algo(const char *name, size_t len);
+
+/* Whether a checksum value is composite (of its parts' checksums, not of the data): "-N"
+ * at its end as AWS sends it, or x-amz-checksum-type COMPOSITE (type may be "" or NULL;
+ * moto sends composite values without "-N"). A composite and a full-object checksum of the
+ * same bytes differ. */
+int ferry_objstore_checksum_composite(const char *checksum, const char *type);
+
 #endif

@@ -179,16 +179,6 @@ static void XMLCALL on_entity(void *ud, const XML_Char *name, int is_param,
     fail(ud, "entity declarations are not accepted");
 }
 
-/* The additional checksum algorithms S3 names in Checksum<ALGO> elements. */
-static int checksum_algo(const char *algo)
-{
-    static const char *const algos[] = {"CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"};
-    for (size_t i = 0; i < sizeof(algos) / sizeof(algos[0]); i++)
-        if (!strcmp(algo, algos[i]))
-            return 1;
-    return 0;
-}
-
 static enum field result_field(const pctx *c, const char *name)
 {
     if (c->depth != 2)
@@ -197,7 +187,8 @@ static enum field result_field(const pctx *c, const char *name)
         return F_ETAG;
     if (!strcmp(name, "UploadId"))
         return F_UPLOAD_ID;
-    if (!strncmp(name, "Checksum", 8) && checksum_algo(name + 8) && !c->r->checksum_algo[0]) {
+    if (!strncmp(name, "Checksum", 8) && !c->r->checksum_algo[0] &&
+        ferry_objstore_checksum_algo(name + 8, strlen(name + 8))) {
         snprintf(c->r->checksum_algo, sizeof(c->r->checksum_algo), "%s", name + 8);
         return F_CHECKSUM;
     }

@@ -72,8 +72,8 @@ static void resume_parts(mpcopy *mp)
  * object with the same part sizes could match. */
 static void keep_checksum(mpcopy *mp, const slot *sl)
 {
-    int full = sl->checksum[0] && !strchr(sl->checksum, '-') &&
-               strcmp(sl->checksum_type, "COMPOSITE") != 0;
+    int full = sl->checksum[0] &&
+               !ferry_objstore_checksum_composite(sl->checksum, sl->checksum_type);
 
     mp->ck_algo[0] = '\0';
     if (!sl->checksum_algo[0])

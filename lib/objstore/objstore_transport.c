@@ -159,23 +159,17 @@ static void copy_value(char *dst, size_t size, const char *v, size_t vl)
  * one); -mode, -type and -algorithm are not checksums. */
 static void checksum_header(slot *sl, const char *name, size_t nlen, const char *v, size_t vl)
 {
-    static const char *const algos[] = {"crc32", "crc32c", "sha1", "sha256", "crc64nvme"};
+    const char *algo;
     if (nlen == 4 && !strncasecmp(name, "type", 4)) {
         if (vl < sizeof(sl->checksum_type))
             copy_value(sl->checksum_type, sizeof(sl->checksum_type), v, vl);
         return;
     }
-    if (sl->checksum_algo[0] || vl == 0 || vl >= sizeof(sl->checksum))
+    if (sl->checksum_algo[0] || vl == 0 || vl >= sizeof(sl->checksum) ||
+        !(algo = ferry_objstore_checksum_algo(name, nlen)))
         return;
-    for (size_t i = 0; i < sizeof(algos) / sizeof(algos[0]); i++) {
-        if (nlen != strlen(algos[i]) || strncasecmp(name, algos[i], nlen))
-            continue;
-        for (size_t k = 0; k < nlen; k++)
-            sl->checksum_algo[k] = (char)toupper((unsigned char)algos[i][k]);
-        sl->checksum_algo[nlen] = '\0';
-        copy_value(sl->checksum, sizeof(sl->checksum), v, vl);
-        return;
-    }
+    snprintf(sl->checksum_algo, sizeof(sl->checksum_algo), "%s", algo);
+    copy_value(sl->checksum, sizeof(sl->checksum), v, vl);
 }
 
 static size_t on_header(char *line, size_t sz, size_t n, void *ud)

@@ -231,6 +231,22 @@ out:
 
 /* Failure scope of a failed copy (DESIGN.md §9): which errors stop the dataset and which
  * only the object. */
+/* One list of checksum algorithms for headers (any case) and XML elements. */
+static void checksum_names(void)
+{
+    CHECK_STR(ferry_objstore_checksum_algo("crc32c", 6), "CRC32C");
+    CHECK_STR(ferry_objstore_checksum_algo("CRC32C", 6), "CRC32C");
+    CHECK_STR(ferry_objstore_checksum_algo("crc32c-extra", 5), "CRC32"); /* len counts */
+    CHECK_STR(ferry_objstore_checksum_algo("Crc64Nvme", 9), "CRC64NVME");
+    CHECK(ferry_objstore_checksum_algo("md5", 3) == NULL);
+    CHECK(ferry_objstore_checksum_algo("mode", 4) == NULL);
+    CHECK(ferry_objstore_checksum_algo("", 0) == NULL);
+    CHECK(ferry_objstore_checksum_composite("AAAAAA==-3", ""));
+    CHECK(ferry_objstore_checksum_composite("AAAAAA==", "COMPOSITE"));
+    CHECK(!ferry_objstore_checksum_composite("AAAAAA==", "FULL_OBJECT"));
+    CHECK(!ferry_objstore_checksum_composite("AAAAAA==", NULL));
+}
+
 static void object_scope(void)
 {
     static const struct {
@@ -290,6 +306,7 @@ static void object_scope(void)
 
 int main(void)
 {
+    RUN(checksum_names);
     RUN(object_scope);
     RUN(listing_builder);
     RUN(uploads_parser);
