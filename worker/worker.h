@@ -181,8 +181,7 @@ ferry_rc worker_pipeline_run(worker_thread_ctx *t, worker_stop *s, const ferry_o
  * each its own chunk event run through the pipeline. */
 int worker_fanout_wanted(const worker *w, const ferry_onboard *ev, int64_t objects_total);
 ferry_rc worker_fanout_split(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *ev,
-                             const struct ferry_lease *lease, int64_t objects_total,
-                             ferry_error *err);
+                             const struct ferry_lease *lease, ferry_error *err);
 ferry_rc worker_fanout_chunk(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *ev,
                              ferry_error *err);
 /* index: the thread's number in the pool; the lease owner is "<worker.id>/<index>", so two

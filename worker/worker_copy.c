@@ -692,13 +692,12 @@ static unsigned checksum_method(const char *algo)
     return 0;
 }
 
-/* Whether a HEAD's checksum is composite (of its parts' checksums): "...-N" as AWS sends
- * it, or x-amz-checksum-type: COMPOSITE (moto sends the value without "-N"), or SHA-1/
+/* Whether a HEAD's checksum is composite (ferry_objstore_checksum_composite), or SHA-1/
  * SHA-256 of a multipart object (S3 keeps full-object checksums only for CRCs). A full-
  * object and a composite checksum of the same bytes differ: they are not compared. */
 static int checksum_composite(const ferry_objstore_op *op)
 {
-    return strchr(op->checksum, '-') || !strcmp(op->checksum_type, "COMPOSITE") ||
+    return ferry_objstore_checksum_composite(op->checksum, op->checksum_type) ||
            (strchr(op->etag, '-') && !strncmp(op->checksum_algo, "SHA", 3));
 }
 
@@ -1423,11 +1422,16 @@ static ferry_rc count_objects(run *r, ferry_error *err)
     return rc;
 }
 
-static void run_init(run *r, worker_copier *c, const ferry_onboard *ev,
-                     worker_copy_progress *prog, int (*should_stop)(void *), void *opaque)
+/* A run over ev for prog. redis and lease (may be NULL) record the wait for an endpoint
+ * that is down as the migration's last error, and checkpoints. */
+static ferry_rc run_open(run *r, worker_copier *c, ferry_redis *redis, const ferry_lease *lease,
+                         const ferry_onboard *ev, worker_copy_progress *prog,
+                         int (*should_stop)(void *), void *opaque, ferry_error *err)
 {
     memset(r, 0, sizeof(*r));
     r->c = c;
+    r->redis = redis;
+    r->lease = lease;
     r->ev = ev;
     r->prog = prog;
     r->should_stop = should_stop;
@@ -1435,6 +1439,7 @@ static void run_init(run *r, worker_copier *c, const ferry_onboard *ev,
     r->lctx.dataset = ev->dataset;
     r->lctx.event_id = ev->event_id;
     r->last_checkpoint_ms = ferry_mono_ms();
+    return ferry_onboard_parse_uris(ev, &r->src, &r->dst, err);
 }
 
 ferry_rc worker_copy_prepare(worker_copier *c, ferry_redis *redis, const ferry_lease *lease,
@@ -1444,10 +1449,7 @@ ferry_rc worker_copy_prepare(worker_copier *c, ferry_redis *redis, const ferry_l
     run r;
     ferry_rc rc;
 
-    run_init(&r, c, ev, prog, should_stop, opaque);
-    r.redis = redis; /* for the state's last error while an endpoint is waited out */
-    r.lease = lease;
-    if ((rc = ferry_onboard_parse_uris(ev, &r.src, &r.dst, err)) != FERRY_OK)
+    if ((rc = run_open(&r, c, redis, lease, ev, prog, should_stop, opaque, err)) != FERRY_OK)
         return rc;
     if ((rc = validate(&r, prog->checkpoint ? prog->checkpoint : ev->chunk_start_after, err)) !=
         FERRY_OK)
@@ -1483,10 +1485,8 @@ ferry_rc worker_copy_boundaries(worker_copier *c, ferry_redis *redis, const ferr
     ferry_rc rc;
 
     *walked = 0;
-    run_init(&r, c, ev, &prog, should_stop, stop_opaque);
-    r.redis = redis; /* for the state's last error while an endpoint is waited out */
-    r.lease = lease;
-    if ((rc = ferry_onboard_parse_uris(ev, &r.src, &r.dst, err)) != FERRY_OK)
+    if ((rc = run_open(&r, c, redis, lease, ev, &prog, should_stop, stop_opaque, err)) !=
+        FERRY_OK)
         return rc;
     /* The counting pass of this very event already saw the first ones: hand them over and
      * list on from the last (at most `every` keys are listed again). */
@@ -1702,10 +1702,7 @@ ferry_rc worker_copy_dataset(worker_copier *c, ferry_redis *redis, const ferry_l
     /* A chunk starts after its lower bound; its checkpoint is always inside the range. */
     const char *start = prog->checkpoint ? prog->checkpoint : ev->chunk_start_after;
 
-    run_init(&r, c, ev, prog, should_stop, opaque);
-    r.redis = redis;
-    r.lease = lease;
-    if ((rc = ferry_onboard_parse_uris(ev, &r.src, &r.dst, err)) != FERRY_OK)
+    if ((rc = run_open(&r, c, redis, lease, ev, prog, should_stop, opaque, err)) != FERRY_OK)
         return rc;
     if (redis && lease && ev->chunk_count == 0)
         sweep_orphans(&r);

@@ -99,7 +99,7 @@ static ferry_rc add_boundary(const char *key, void *opaque)
 }
 
 ferry_rc worker_fanout_split(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *ev,
-                             const ferry_lease *lease, int64_t objects_total, ferry_error *err)
+                             const ferry_lease *lease, ferry_error *err)
 {
     ferry_log_ctx lctx = {ev->dataset, ev->event_id};
     int64_t n, walked = 0, every = ferry_conf_int(t->w->conf, "fanout.chunk_objects");
@@ -107,7 +107,6 @@ ferry_rc worker_fanout_split(worker_thread_ctx *t, worker_stop *s, const ferry_o
     planner p = {t, s, ev, 0, 0, {0}};
     ferry_rc rc;
 
-    (void)objects_total; /* a lower bound at most: the walk below counts */
     if ((rc = ferry_chunks_plan_get(t->redis, ev->dataset, ev->event_id, &n, &p.published,
                                     &p.bounds, err)) != FERRY_OK)
         return rc;

@@ -53,7 +53,7 @@ static ferry_rc split_if_large(worker_thread_ctx *t, worker_stop *s, const ferry
                                ferry_error *err)
 {
     *taken = worker_fanout_wanted(t->w, ev, objects_total);
-    return *taken ? worker_fanout_split(t, s, ev, lease, objects_total, err) : FERRY_OK;
+    return *taken ? worker_fanout_split(t, s, ev, lease, err) : FERRY_OK;
 }
 
 static void dataset_starting(const ferry_onboard *ev, const ferry_acquire_result *res,
