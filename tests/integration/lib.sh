@@ -108,6 +108,19 @@ start_faultproxy() {
     FAULTPROXY_EP="http://127.0.0.1:$(cat "$WORK/port")"
 }
 
+# s3_curl ARGS...: a SigV4-signed request to an S3 server (curl's own signer), for what
+# ferry-s3tool has no verb for; the URL is the last argument. Body unsigned.
+s3_curl() {
+    curl -s --aws-sigv4 "aws:amz:${FERRY_S3_REGION:-us-east-1}:s3" \
+        --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "$@"
+}
+# bucket_pair NAME: creates a source and a target bucket for this run: $SRC_B, $DST_B
+bucket_pair() {
+    SRC_B=$(bucket "$1-src"); DST_B=$(bucket "$1-dst")
+    "$S3TOOL" mb "$SRC_B" >/dev/null || fail "creating bucket $SRC_B"
+    "$S3TOOL" mb "$DST_B" >/dev/null || fail "creating bucket $DST_B"
+}
+
 redis_cli() { redis-cli -u "$FERRY_REDIS_URL" --no-raw "$@" | tr -d '"'; }
 state_field() { redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$1}:state" "$2"; }
 status_is() { [[ "$(state_field "$1" status)" == "$2" ]]; }

@@ -12,25 +12,19 @@
 export FERRY_TEST_S3=moto
 source "$(dirname "$0")/lib.sh"
 
-SRC_B=$(bucket ver-src); DST_B=$(bucket ver-dst)
-"$S3TOOL" mb "$SRC_B" >/dev/null
-"$S3TOOL" mb "$DST_B" >/dev/null
-# Plain signed requests for what ferry-s3tool has no verb for (bucket versioning, DELETE,
-# ListObjectVersions): curl's own SigV4, so nothing here depends on moto not checking.
-s3curl() {
-    curl -s --aws-sigv4 "aws:amz:${FERRY_S3_REGION:-us-east-1}:s3" \
-        --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "$@"
-}
-code=$(s3curl -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Type: application/xml' --data-binary \
+bucket_pair ver
+# (bucket versioning, DELETE and ListObjectVersions through s3_curl: ferry-s3tool has no
+# verb for them)
+code=$(s3_curl -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Type: application/xml' --data-binary \
     '<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Enabled</Status></VersioningConfiguration>' \
     "$FERRY_S3_ENDPOINT/$SRC_B?versioning")
 [[ $code == 200 ]] || fail "enabling versioning answered $code"
-s3curl "$FERRY_S3_ENDPOINT/$SRC_B?versioning" | grep -q '<Status>Enabled</Status>' || fail "versioning is not enabled on $SRC_B"
+s3_curl "$FERRY_S3_ENDPOINT/$SRC_B?versioning" | grep -q '<Status>Enabled</Status>' || fail "versioning is not enabled on $SRC_B"
 
 put() { "$S3TOOL" put "$SRC_B" "$1" "$2" || fail "PUT $1"; }
 del() {
     local c
-    c=$(s3curl -o /dev/null -w '%{http_code}' -X DELETE "$FERRY_S3_ENDPOINT/$SRC_B/$1")
+    c=$(s3_curl -o /dev/null -w '%{http_code}' -X DELETE "$FERRY_S3_ENDPOINT/$SRC_B/$1")
     [[ $c == 204 ]] || fail "DELETE $1 answered $c"
 }
 # latest body of a key: different sizes per version, so a wrong version shows in the
@@ -55,7 +49,7 @@ put "$k" "$(body "$k" 1)"; del "$k"; put "$k" "$(body "$k" 2)"
 WANT[$k]=$(body "$k" 2); OBJS=$((OBJS + 1)); BYTES=$((BYTES + ${#WANT[$k]}))
 
 # The source is what the test says: versions and delete markers as written.
-s3curl "$FERRY_S3_ENDPOINT/$SRC_B?versions&prefix=data/" >"$WORK/versions.xml"
+s3_curl "$FERRY_S3_ENDPOINT/$SRC_B?versions&prefix=data/" >"$WORK/versions.xml"
 nver=$(grep -o '<Version>' "$WORK/versions.xml" | wc -l)
 ndm=$(grep -o '<DeleteMarker>' "$WORK/versions.xml" | wc -l)
 (( nver == N * 3 + N / 2 + N % 2 + 3 * 2 + 2 && ndm == 4 )) \
@@ -77,12 +71,12 @@ done
 [[ -n "$(state_field "$DS" verify)" ]] || fail "no verification recorded"
 # Each target object holds exactly its key's latest version, read with a plain GET.
 for k in "${!WANT[@]}"; do
-    got=$(s3curl "$FERRY_S3_ENDPOINT/$DST_B/copy/${k#data/}")
+    got=$(s3_curl "$FERRY_S3_ENDPOINT/$DST_B/copy/${k#data/}")
     [[ "$got" == "${WANT[$k]}" ]] || fail "copy/${k#data/} holds '${got:0:60}...', expected its latest version '${WANT[$k]:0:60}...'"
 done
 # The keys whose latest version is a delete marker are not at the target.
 for i in 1 2 3; do
-    c=$(s3curl -o /dev/null -w '%{http_code}' -I "$FERRY_S3_ENDPOINT/$DST_B/copy/gone/k$i")
+    c=$(s3_curl -o /dev/null -w '%{http_code}' -I "$FERRY_S3_ENDPOINT/$DST_B/copy/gone/k$i")
     [[ $c == 404 ]] || fail "copy/gone/k$i: HEAD answered $c; a deleted key was copied"
 done
 read -r tobjs tbytes < <("$S3TOOL" count "s3://$DST_B/copy/")
@@ -112,7 +106,7 @@ for f in "objects_done $M" "objects_copied $M" "objects_vanished 1" "objects_fai
     set -- $f
     [[ "$(state_field "$DS2" "$1")" == "$2" ]] || fail "$DS2: state $1 is $(state_field "$DS2" "$1"), expected $2"
 done
-c=$(s3curl -o /dev/null -w '%{http_code}' -I "$FERRY_S3_ENDPOINT/$DST_B/late/zz-last")
+c=$(s3_curl -o /dev/null -w '%{http_code}' -I "$FERRY_S3_ENDPOINT/$DST_B/late/zz-last")
 [[ $c == 404 ]] || fail "late/zz-last: HEAD answered $c; an older version of a deleted key was copied"
 read -r tobjs _ < <("$S3TOOL" count "s3://$DST_B/late/")
 (( tobjs == M )) || fail "target late/ holds $tobjs objects, expected $M"
