@@ -15,6 +15,7 @@ Counts LIST requests into --counts (JSON) on exit and every 100 pages.
 import argparse
 import bisect
 import json
+import os
 import signal
 import sys
 import threading
@@ -57,7 +58,6 @@ def main():
                 data = dict(counts)
             with open(a.counts + ".tmp", "w") as f:
                 json.dump(data, f)
-            import os
             os.replace(a.counts + ".tmp", a.counts)
 
     class H(BaseHTTPRequestHandler):
@@ -160,7 +160,6 @@ def main():
     if a.port_file:
         with open(a.port_file + ".tmp", "w") as f:
             f.write(str(port))
-        import os
         os.replace(a.port_file + ".tmp", a.port_file)
     print("listserver: listening on 127.0.0.1:%d" % port, flush=True)
 
