@@ -13,13 +13,23 @@ DS=fc-$RANDOM
 # Small chunks: ~125 chunk events, so a kill often lands in the middle of publishing.
 ARGS=(-X fanout.min_objects=500 -X fanout.chunk_objects=20 -X group.instance.id=splitter
       -X copy.max_requests_per_second=300 -X log.level=debug)
-# The first rounds reach S3 through a proxy that delays every request by 300 ms, so the
-# split (listing on from the 1000th key, publishing as it goes) takes a few seconds and
-# the kill, 0.1-0.6 s after the split starts or resumes, lands inside it.
+# The first rounds reach S3 through a proxy that delays every request by 300 ms and list
+# 100 keys a page, so the split (listing on from the 500th key, publishing each chunk as
+# its bound is found) takes several seconds. Those rounds kill on what they observe, not
+# at a guessed moment: once the plan has chunks published and is still open (a fixed
+# delay after the split's log line was seen to land before the first publish on a slow
+# CI machine, and after the plan closed without the proxy).
 start_faultproxy "$FERRY_S3_ENDPOINT" --kind none --delay-ms 300
 publish "$DS" "s3://$SRC_B/data/" "s3://$DST_B/copy/"
 kills=0
 plan_field() { redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$DS}:chunks" "$1"; }
+# listing_after() BASE: the split is still listing and has published more than BASE chunks.
+listing_after() {
+    [[ -z "$(plan_field n)" ]] && (( $(plan_field published || echo 0) + 0 > $1 ))
+}
+note_round() {
+    echo "round $1: plan n=$(plan_field n) published=$(plan_field published) bounds=$(plan_field bounds)" | tee -a "$WORK/rounds.txt" >&2
+}
 # kill_round ROUND PID DEADLINE PATTERN SECONDS: waits (up to DEADLINE s) for PATTERN in the
 # round's log, then SECONDS more, then kills the worker and notes the plan's state.
 kill_round() {
@@ -27,12 +37,17 @@ kill_round() {
     sleep "$5"
     kill -KILL "$2" 2>/dev/null && kills=$((kills + 1))
     wait "$2" 2>/dev/null || true
-    echo "round $1: plan n=$(plan_field n) published=$(plan_field published) bounds=$(plan_field bounds)" | tee -a "$WORK/rounds.txt" >&2
+    note_round "$1"
 }
 for round in $(seq 1 8); do
     if (( round <= 3 )); then
-        start_worker "s-$round" "${ARGS[@]}" -X worker.id=splitter -X s3.endpoint="$FAULTPROXY_EP"
-        kill_round "$round" "$LAST_PID" 60 '"msg":"splitting into chunks\|"msg":"resuming the split' "0.$((RANDOM % 5 + 1))"
+        base=$(plan_field published); base=${base:-0}
+        start_worker "s-$round" "${ARGS[@]}" -X worker.id=splitter -X s3.endpoint="$FAULTPROXY_EP" -X copy.page_size=100
+        wait_until 60 listing_after "$base" ||
+            fail "round $round: the split published no chunk within 60 s while listing (plan: n=$(plan_field n) published=$(plan_field published))"
+        kill -KILL "$LAST_PID" 2>/dev/null && kills=$((kills + 1))
+        wait "$LAST_PID" 2>/dev/null || true
+        note_round "$round"
         continue
     fi
     start_worker "s-$round" "${ARGS[@]}" -X worker.id=splitter
