@@ -8,6 +8,7 @@
 #include <string.h>
 
 #define PART_FIELD_MAX 16 /* "p" + up to 10 digits */
+#define MAX_PARTS 10000   /* S3's limit of parts per upload */
 
 /* Shared by the writers: the reply to return when the caller's lease is gone. */
 #define LUA_LEASE_CHECK                                                                        \
@@ -28,7 +29,8 @@ static const ferry_redis_script lua_begin = {
     "return {'ok'}\n",
 };
 
-/* PART  KEYS: lease, mpu   ARGV: "<worker>:<fence>", upload_id, field ("p<n>"), etag, ttl_ms
+/* PART  KEYS: lease, mpu
+ *       ARGV: "<worker>:<fence>", upload_id, "p<n>", etag, ttl_ms, "c<n>", checksum ('' = none)
  * -> {'ok'}                part recorded (or the record is of another upload: unchanged)
  * -> {'fenced', holder}    not our lease; nothing changed */
 static const ferry_redis_script lua_part = {
@@ -36,6 +38,7 @@ static const ferry_redis_script lua_part = {
     LUA_LEASE_CHECK
     "if redis.call('HGET', KEYS[2], 'upload_id') ~= ARGV[2] then return {'ok'} end\n"
     "redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])\n"
+    "if ARGV[7] ~= '' then redis.call('HSET', KEYS[2], ARGV[6], ARGV[7]) end\n"
     "redis.call('PEXPIRE', KEYS[2], ARGV[5])\n"
     "return {'ok'}\n",
 };
@@ -174,28 +177,35 @@ ferry_rc ferry_mpu_begin(ferry_redis *r, const ferry_lease *lease, const char *b
 }
 
 ferry_rc ferry_mpu_part(ferry_redis *r, const ferry_lease *lease, const char *bucket,
-                        const char *key, const char *upload_id, uint32_t part, const char *etag,
-                        ferry_error *err)
+                        const char *key, const char *upload_id,
+                        const ferry_objstore_mpu_part *part, ferry_error *err)
 {
     char lk[FERRY_STATE_KEY_MAX], mk[FERRY_MPU_KEY_MAX], value[FERRY_STATE_WORKER_MAX + 32];
-    char field[PART_FIELD_MAX], ttl[24];
-    const char *argv[7];
+    char field[PART_FIELD_MAX], cfield[PART_FIELD_MAX], ttl[24];
+    char sum[sizeof(part->checksum_algo) + sizeof(part->checksum) + 1] = "";
+    const char *argv[9];
     ferry_rc rc;
 
     if ((rc = lease_args(lease, value, sizeof(value), err)) != FERRY_OK ||
         (rc = ferry_state_key(lk, sizeof(lk), lease->dataset, FERRY_STATE_KEY_LEASE, err)) ||
         (rc = ferry_mpu_key(mk, sizeof(mk), lease->dataset, bucket, key, err)))
         return rc;
-    snprintf(field, sizeof(field), "p%" PRIu32, part);
+    snprintf(field, sizeof(field), "p%" PRIu32, part->number);
+    snprintf(cfield, sizeof(cfield), "c%" PRIu32, part->number);
     snprintf(ttl, sizeof(ttl), "%lld", (long long)FERRY_MPU_TTL_MS);
+    if (part->checksum_algo[0] && part->checksum[0])
+        snprintf(sum, sizeof(sum), "%.*s:%.*s", (int)sizeof(part->checksum_algo) - 1,
+                 part->checksum_algo, (int)sizeof(part->checksum) - 1, part->checksum);
     argv[0] = lk;
     argv[1] = mk;
     argv[2] = value;
     argv[3] = upload_id;
     argv[4] = field;
-    argv[5] = etag;
+    argv[5] = part->etag;
     argv[6] = ttl;
-    return run(r, &lua_part, lease, 7, argv, err);
+    argv[7] = cfield;
+    argv[8] = sum;
+    return run(r, &lua_part, lease, 9, argv, err);
 }
 
 ferry_rc ferry_mpu_clear(ferry_redis *r, const ferry_lease *lease, const char *bucket,
@@ -245,6 +255,44 @@ static uint64_t u64_of(const char *s, size_t len)
     return *end || buf[0] == '-' ? 0 : v;
 }
 
+/* "c<n>" = "<ALGO>:<checksum>" onto part n of out (read already); a malformed one is
+ * left out, and its part is copied again on resume. FERRY_OK, or FERRY_ERR_RETRYABLE
+ * when out of memory. */
+static ferry_rc attach_checksums(const redisReply *rep, ferry_mpu_record *out)
+{
+    uint16_t *at = calloc(MAX_PARTS + 1, sizeof(*at)); /* part number -> index + 1 */
+
+    if (!at)
+        return FERRY_ERR_RETRYABLE;
+    for (size_t i = 0; i < out->nparts; i++)
+        at[out->parts[i].number] = (uint16_t)(i + 1);
+    for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+        const redisReply *f = rep->element[i], *v = rep->element[i + 1];
+        const char *colon;
+        ferry_objstore_mpu_part *p;
+        uint64_t n;
+        size_t alen;
+
+        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING || f->len < 2 ||
+            f->len >= PART_FIELD_MAX || f->str[0] != 'c')
+            continue;
+        n = u64_of(f->str + 1, f->len - 1);
+        if (n < 1 || n > MAX_PARTS || !at[n] || !(colon = memchr(v->str, ':', v->len)))
+            continue;
+        p = &out->parts[at[n] - 1];
+        alen = (size_t)(colon - v->str);
+        if (alen == 0 || alen >= sizeof(p->checksum_algo) ||
+            v->len - alen - 1 >= sizeof(p->checksum) || v->len - alen - 1 == 0)
+            continue;
+        memcpy(p->checksum_algo, v->str, alen);
+        p->checksum_algo[alen] = '\0';
+        memcpy(p->checksum, colon + 1, v->len - alen - 1);
+        p->checksum[v->len - alen - 1] = '\0';
+    }
+    free(at);
+    return FERRY_OK;
+}
+
 ferry_rc ferry_mpu_get(ferry_redis *r, const char *dataset, const char *bucket, const char *key,
                        ferry_mpu_record *out, int *found, ferry_error *err)
 {
@@ -292,7 +340,7 @@ ferry_rc ferry_mpu_get(ferry_redis *r, const char *dataset, const char *bucket, 
                    v->len < sizeof(out->parts[0].etag)) {
             ferry_objstore_mpu_part *p = &out->parts[out->nparts];
             uint64_t n = u64_of(f->str + 1, f->len - 1);
-            if (n < 1 || n > 10000)
+            if (n < 1 || n > MAX_PARTS)
                 continue;
             p->number = (uint32_t)n;
             memcpy(p->etag, v->str, v->len);
@@ -300,6 +348,8 @@ ferry_rc ferry_mpu_get(ferry_redis *r, const char *dataset, const char *bucket, 
             out->nparts++;
         }
     }
+    if (rc == FERRY_OK && out->nparts)
+        rc = attach_checksums(rep, out);
     if (rc != FERRY_OK) {
         rc = ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
         goto out;

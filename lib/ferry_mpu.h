@@ -9,6 +9,8 @@
  *     part_size, size    the plan, and the source size it was made for
  *     src_etag           the source version being copied
  *     p<n>               ETag of finished part n
+ *     c<n>               "<ALGO>:<checksum>" of part n, when the upload has an additional
+ *                        checksum algorithm (S3 wants it in CompleteMultipartUpload)
  * Writes run as Lua scripts that refuse unless the lease still reads "<worker>:<fence>"
  * (FERRY_ERR_CANCELLED "fenced", as in ferry_state.h). Records expire after
  * FERRY_MPU_TTL_MS without a write, like S3's usual lifecycle rule for incomplete uploads.
@@ -55,11 +57,11 @@ ferry_rc ferry_mpu_begin(ferry_redis *r, const ferry_lease *lease, const char *b
                          const char *key, const char *upload_id, uint64_t part_size,
                          uint64_t size, const char *src_etag, ferry_error *err);
 
-/* Part `part` of upload_id is stored with etag. A record for another upload (or none)
- * is left alone: FERRY_OK. */
+/* Part part->number of upload_id is stored (its ETag and checksum, if any). A record for
+ * another upload (or none) is left alone: FERRY_OK. */
 ferry_rc ferry_mpu_part(ferry_redis *r, const ferry_lease *lease, const char *bucket,
-                        const char *key, const char *upload_id, uint32_t part, const char *etag,
-                        ferry_error *err);
+                        const char *key, const char *upload_id,
+                        const ferry_objstore_mpu_part *part, ferry_error *err);
 
 /* Forgets the record of bucket/key (completed or aborted). upload_id: only if the record
  * is of this upload; NULL: whichever it is. */

@@ -190,6 +190,11 @@ typedef void (*ferry_objstore_done_cb)(ferry_objstore_op *op, void *opaque);
 typedef struct ferry_objstore_mpu_part {
     uint32_t number;                    /* 1-based */
     char etag[FERRY_OBJSTORE_ETAG_MAX]; /* without quotes */
+    /* The part's checksum when the upload has an additional checksum algorithm (S3 wants
+     * each one in CompleteMultipartUpload), else both "". A resumed part without it, or
+     * with another algorithm than the upload's, is copied again. */
+    char checksum_algo[16]; /* "CRC32", ... */
+    char checksum[FERRY_OBJSTORE_CHECKSUM_MAX];
 } ferry_objstore_mpu_part;
 
 /* An upload to continue: its id, the part size it was planned with, and the finished
@@ -204,11 +209,12 @@ typedef struct ferry_objstore_mpu {
     size_t nparts;
 } ferry_objstore_mpu;
 
-/* Called from inside pump: part 0 when the upload was created (upload_id, part_size),
- * part n when part n is stored (etag). Anything but FERRY_OK (with err set) fails the op
- * with that error, and the upload is aborted. */
+/* Called from inside pump: part NULL when the upload was created (upload_id, part_size),
+ * then once per part stored (number, ETag, checksum; borrowed for the call). Anything but
+ * FERRY_OK (with err set) fails the op with that error, and the upload is aborted. */
 typedef ferry_rc (*ferry_objstore_mpu_cb)(ferry_objstore_op *op, const char *upload_id,
-                                          uint64_t part_size, uint32_t part, const char *etag,
+                                          uint64_t part_size,
+                                          const ferry_objstore_mpu_part *part,
                                           ferry_error *err);
 
 /* Inputs are borrowed (strings, buffers, listing) until the op's done callback has run.

@@ -538,7 +538,7 @@ static void note_endpoint(run *r, const ferry_objstore_op *op)
  * A finished or failed copy forgets the record: a failed one was aborted by the store. */
 
 static ferry_rc mpu_progress(ferry_objstore_op *op, const char *upload_id, uint64_t part_size,
-                             uint32_t part, const char *etag, ferry_error *err)
+                             const ferry_objstore_mpu_part *part, ferry_error *err)
 {
     run *r = op->mpu_opaque;
     size_t i = (size_t)(uintptr_t)op->user;
@@ -547,11 +547,11 @@ static ferry_rc mpu_progress(ferry_objstore_op *op, const char *upload_id, uint6
     ferry_error we;
     ferry_rc rc;
 
-    if (part == 0)
+    if (!part)
         rc = ferry_mpu_begin(r->redis, r->lease, r->dst.bucket, key, upload_id, part_size,
                              e->size, e->etag, &we);
     else
-        rc = ferry_mpu_part(r->redis, r->lease, r->dst.bucket, key, upload_id, part, etag, &we);
+        rc = ferry_mpu_part(r->redis, r->lease, r->dst.bucket, key, upload_id, part, &we);
     if (rc == FERRY_ERR_CANCELLED) {
         note_failure(r, &we); /* fenced: the upload is aborted, the migration stops */
         *err = we;

@@ -46,10 +46,26 @@ static int resume_fits(mpcopy *mp)
     return 1;
 }
 
-/* Takes the resumed upload's finished parts (those of this plan, with a usable ETag). */
+/* Whether a resumed part carries the checksum Complete needs for it: none when the upload
+ * has no algorithm, else one of that algorithm, XML-safe (it goes into the body as is). */
+static int resume_checksum_ok(const mpcopy *mp, const ferry_objstore_mpu_part *p)
+{
+    size_t n = strnlen(p->checksum, sizeof(p->checksum));
+
+    if (!mp->sums)
+        return 1;
+    return n > 0 && n < sizeof(p->checksum) &&
+           !strncmp(p->checksum_algo, mp->ck_algo, sizeof(p->checksum_algo)) &&
+           !strpbrk(p->checksum, "<>&\"'");
+}
+
+/* Takes the resumed upload's finished parts (those of this plan, with a usable ETag and,
+ * when the upload has a checksum algorithm, the part's checksum: a part recorded without
+ * it (by an earlier ferry) is copied again, as S3 refuses a Complete without it). */
 static void resume_parts(mpcopy *mp)
 {
     const ferry_objstore_mpu *r = mp->op->mpu_resume;
+    uint32_t again = 0;
 
     for (size_t i = 0; i < r->nparts; i++) {
         const ferry_objstore_mpu_part *p = &r->parts[i];
@@ -57,11 +73,22 @@ static void resume_parts(mpcopy *mp)
             strnlen(p->etag, sizeof(p->etag)) >= sizeof(p->etag) ||
             strpbrk(p->etag, "<>&\"'") || mp->etags[p->number - 1][0])
             continue;
+        if (!resume_checksum_ok(mp, p)) {
+            again++;
+            continue;
+        }
         memcpy(mp->etags[p->number - 1], p->etag, strlen(p->etag) + 1);
+        if (mp->sums)
+            memcpy(mp->sums[p->number - 1], p->checksum, sizeof(mp->sums[0]));
         mp->parts_done++;
     }
     ferry_info(NULL, "multipart copy resumed: %u of %u parts of %llu bytes already stored",
                mp->parts_done, mp->nparts, (unsigned long long)mp->part_size);
+    if (again)
+        ferry_warn(NULL,
+                   "multipart copy resumed: %u stored parts are copied again, recorded "
+                   "without their %s checksum",
+                   again, mp->ck_algo);
 }
 
 /* A multipart copy keeps the source's additional checksum algorithm, as CopyObject does:
@@ -94,12 +121,21 @@ static void keep_checksum(mpcopy *mp, const slot *sl)
 static void report_progress(mpcopy *mp, uint32_t part)
 {
     ferry_objstore_op *op = mp->op;
+    ferry_objstore_mpu_part p = {0};
     ferry_error err = {0};
 
     if (!op->mpu_progress || mp->failed)
         return;
-    if (op->mpu_progress(op, mp->upload_id, mp->part_size, part,
-                         part ? mp->etags[part - 1] : "", &err) != FERRY_OK) {
+    if (part) {
+        p.number = part;
+        memcpy(p.etag, mp->etags[part - 1], sizeof(p.etag));
+        if (mp->sums && mp->sums[part - 1][0]) {
+            memcpy(p.checksum_algo, mp->ck_algo, sizeof(p.checksum_algo));
+            memcpy(p.checksum, mp->sums[part - 1], sizeof(p.checksum));
+        }
+    }
+    if (op->mpu_progress(op, mp->upload_id, mp->part_size, part ? &p : NULL, &err) !=
+        FERRY_OK) {
         op->err = err;
         op->rc = err.rc;
         objstore__mp_fail(mp);

@@ -8,6 +8,7 @@
 #  - SHA256: only a composite checksum is possible ("<base64>-N"); the target has one
 #    with the algorithm, the copy is verified by its size;
 #  - none: the target has none either.
+# Then a SHA-256 object in 6 parts, killed mid-copy and resumed (see below).
 # moto only, whatever FERRY_TEST_S3 says: S3Proxy 4.1 keeps a checksum a PUT sends but
 # computes none (it ignores x-amz-sdk-checksum-algorithm), and a multipart upload there
 # ends without one (tried: target CRC32 empty after the copy).
@@ -39,9 +40,15 @@ head_sums "$SRC_B" data/crc >"$WORK/src-crc.txt"
 src_crc=$(sed -n 's/^x-amz-checksum-crc32: //p' "$WORK/src-crc.txt")
 [[ -n "$src_crc" && "$src_crc" != *-* ]] || fail "source data/crc has no full-object CRC32: $(cat "$WORK/src-crc.txt")"
 
+# moto neither returns a part's checksum from UploadPartCopy nor wants it in the Complete;
+# AWS does both: faultproxy --aws-part-checksums behaves as AWS does (and refuses a
+# Complete without every part's right checksum), in front of moto for the whole test.
+echo none >"$WORK/mode"
+start_faultproxy "$FERRY_S3_ENDPOINT" --aws-part-checksums --latency-ms 700 --log "$WORK/req.log"
 DS=mpck-$RANDOM
 publish "$DS" "s3://$SRC_B/data/" "s3://$DST_B/copy/"
-start_worker c1 -X copy.multipart_threshold_mb=5 -X copy.multipart_part_size_mb=5 -X log.level=debug
+start_worker c1 -X copy.multipart_threshold_mb=5 -X copy.multipart_part_size_mb=5 -X log.level=debug \
+    -X s3.endpoint="$FAULTPROXY_EP"
 wait_until 120 status_is "$DS" done ||
     { tail -30 "$WORK/c1.log" >&2; fail "not done: status $(state_field "$DS" status), error $(state_field "$DS" last_error)"; }
 assert_done_exact "$DS" 3 "$bytes" "s3://$SRC_B/data/" "s3://$DST_B/copy/"
@@ -62,5 +69,57 @@ verify=$(state_field "$DS" verify)
 [[ ",$verify," == *",checksum-crc32,"* ]] || fail "state verify '$verify': the CRC32 copy was not verified by its checksum"
 [[ ",$verify," == *",size,"* ]] || fail "state verify '$verify': the others not by size"
 [[ ",$verify," != *",etag-md5,"* ]] || fail "state verify '$verify': a multipart ETag taken for an MD5"
-if grep -l 'Sanitizer\|runtime error:' "$WORK"/*.log 2>/dev/null; then fail "sanitizer report"; fi
+refused=$(grep -c '^partsums ' "$WORK/req.log" || true)
+(( refused == 0 )) || fail "$refused CompleteMultipartUpload refused: a part's checksum missing or wrong"
 note "ok: 3 multipart copies; CRC32 kept full-object ($dst_crc), SHA-256 composite, none for none; verify $verify"
+kill -TERM "$LAST_PID" 2>/dev/null; wait "$LAST_PID" 2>/dev/null || true
+
+# Resumed after a crash, the copy still completes with every part's checksum: AWS refuses
+# a CompleteMultipartUpload of an upload created with a checksum algorithm unless each
+# part carries its checksum, so the parts stored before the kill must have theirs in the
+# Redis record (c<n>), and a part recorded without one (by an earlier ferry) is copied
+# again. 6 parts of 5 MiB, every request now delayed 700 ms (and logged), 2 in flight.
+put_random "$SRC_B" big/sha 31457280 SHA256 >/dev/null || fail "seeding big/sha"
+echo "latency 1" >"$WORK/mode"
+RARGS=(-X copy.multipart_threshold_mb=5 -X copy.multipart_part_size_mb=5 -X copy.max_in_flight=2
+       -X s3.endpoint="$FAULTPROXY_EP" -X s3.timeout_ms=20000 -X log.level=debug)
+DS2=mpck-resume-$RANDOM
+mpu_key() { redis-cli -u "$FERRY_REDIS_URL" --raw --scan --pattern "ferry:{$DS2}:mpu:*" | head -1; }
+rec_fields() { local k; k=$(mpu_key); [[ -n "$k" ]] && redis-cli -u "$FERRY_REDIS_URL" --raw HKEYS "$k"; }
+parts_with_sums() { rec_fields | grep -c '^c[0-9]*$'; }
+at_least_summed() { (( $(parts_with_sums) >= $1 )); }
+publish "$DS2" "s3://$SRC_B/big/" "s3://$DST_B/resume/"
+start_worker r1 "${RARGS[@]}"
+wait_until 120 at_least_summed 2 || { tail -20 "$WORK/r1.log" >&2; fail "$DS2: no 2 parts recorded with their checksum: $(rec_fields | tr '\n' ' ')"; }
+kill -KILL "$LAST_PID"; wait "$LAST_PID" 2>/dev/null || true
+key=$(mpu_key)
+rec=$(rec_fields | sed -n 's/^p\([0-9]*\)$/\1/p' | sort -n | tr '\n' ' ')
+(( $(wc -w <<<"$rec") < 6 )) || fail "$DS2: the copy finished before the kill"
+for n in $rec; do
+    v=$(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$key" "c$n")
+    [[ "$v" =~ ^SHA256:[A-Za-z0-9+/]{43}=$ ]] || fail "$DS2: part $n recorded with checksum '$v', want SHA256:<base64>"
+done
+# As an earlier ferry left it: the first recorded part without its checksum.
+old_part=${rec%% *}
+redis-cli -u "$FERRY_REDIS_URL" HDEL "$key" "c$old_part" >/dev/null
+upload=$(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$key" upload_id)
+note "$DS2: killed with parts [ $rec] recorded (part $old_part's checksum removed), upload $upload"
+start_worker r1 "${RARGS[@]}" # same worker id: takes its lease over at once
+wait_until 180 status_is "$DS2" done ||
+    { grep -i 'warn\|error' "$WORK/r1.log" | tail -10 >&2; fail "$DS2: not done: $(state_field "$DS2" status), $(state_field "$DS2" last_error)"; }
+assert_done_exact "$DS2" 1 31457280 "s3://$SRC_B/big/" "s3://$DST_B/resume/"
+refused=$(grep -c '^partsums ' "$WORK/req.log" || true)
+(( refused == 0 )) || fail "$DS2: $refused CompleteMultipartUpload refused for a part without its checksum"
+creates=$(grep -cE '^latency POST [^ ]*\?uploads=? ' "$WORK/req.log" || true)
+(( creates == 1 )) || fail "$DS2: $creates CreateMultipartUpload requests, want 1 (the upload was not resumed)"
+qid=$(python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$upload")
+for n in $rec; do
+    want=1; (( n == old_part )) && want=2
+    got=$(grep -c "^latency PUT [^ ]*?partNumber=$n&uploadId=$qid " "$WORK/req.log" || true)
+    (( got == want )) || fail "$DS2: part $n requested $got times, want $want"
+done
+grep -q "copied again, recorded without their SHA256 checksum" "$WORK/r1.log" || fail "$DS2: the re-copied part was not reported"
+head_sums "$DST_B" resume/sha >"$WORK/dst-resume.txt"
+grep -q '^x-amz-checksum-sha256: ' "$WORK/dst-resume.txt" || fail "$DS2: the target has no SHA-256: $(tr '\n' ';' <"$WORK/dst-resume.txt")"
+note "ok: $DS2: resumed with parts [ $rec] from the record, part $old_part copied again, Complete accepted with every part's checksum"
+if grep -l 'Sanitizer\|runtime error:' "$WORK"/*.log 2>/dev/null; then fail "sanitizer report"; fi

@@ -41,6 +41,19 @@ delete, other), so a test can prove what a migration asked for.
   badgateway answer 502 Bad Gateway with a non-S3 body (a load balancer whose backends
              are down; request not forwarded)
 
+--aws-part-checksums makes multipart uploads created with x-amz-checksum-algorithm
+behave as AWS S3 documents, where S3Proxy and moto do not:
+  - an UploadPartCopy result carries the part's checksum (<ChecksumSHA256> etc. in
+    CopyPartResult): the proxy reads the copied range from upstream (a GET signed by
+    curl --aws-sigv4 with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) and computes it
+    (CRC32, SHA1, SHA256; other algorithms get none);
+  - CompleteMultipartUpload must carry that checksum for every part, else 400
+    InvalidRequest ("The upload was created using a crc32 checksum. The complete request
+    must include the checksum for each part. It was missing for part 1 in the
+    request."), and a value other than the part's is 400 InvalidPart (neither forwarded).
+AWS requires part checksums of COMPOSITE uploads; the proxy asks them of every upload
+with an algorithm (ferry sends them for all). Counts hold "complete_refused".
+
 --mode-file PATH switches the kind and rate while the proxy runs: before each request
 the file, if it exists, is read as "KIND [RATE]" (rate defaults to 1.0), so a test can
 start an outage and end it without restarting the proxy (port and connections kept).
@@ -57,16 +70,20 @@ The listening port is printed on stdout ("PORT <n>"); counts are written as JSON
 Python 3 standard library only.
 """
 import argparse
+import base64
+import hashlib
 import json
 import os
 import random
 import re
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
 import urllib.parse
+import zlib
 
 MAX_HEADER = 64 * 1024
 KINDS = ["none", "slowdown", "reset", "latency", "truncate", "badlen", "forbidden", "hang",
@@ -118,6 +135,11 @@ class Counts:
     def leave(self):
         with self.lock:
             self.active -= 1
+
+    def note(self, name):
+        """Counts one more of `name` (written with the next bump)."""
+        with self.lock:
+            self.data[name] = self.data.get(name, 0) + 1
 
     def bump(self, injected, op="other"):
         with self.lock:
@@ -240,6 +262,9 @@ class Proxy:
         self.counts = Counts(args.counts, args.kind)
         self.upstream = (args.upstream_host, args.upstream_port)
         self.rules = []
+        self.upload_algos = {}  # upload id -> checksum algorithm (--aws-part-checksums)
+        self.part_sums = {}     # (upload id, part number) -> the part's checksum
+        self.upload_lock = threading.Lock()
         for r in args.rule or []:
             pat, _, fault = r.rpartition("=")
             if fault not in RULE_FAULTS or not pat:
@@ -254,6 +279,91 @@ class Proxy:
         for pat, fault in self.rules:
             if pat.search(subject):
                 return fault
+        return None
+
+    @staticmethod
+    def query_of(target):
+        q = target.split("?", 1)[1] if "?" in target else ""
+        return urllib.parse.parse_qs(q, keep_blank_values=True)
+
+    def note_upload(self, method, target, hdrs, status, rbody):
+        """--aws-part-checksums: remembers the algorithm of an upload created with one."""
+        algo = hdrs.get(b"x-amz-checksum-algorithm")
+        if not (self.args.aws_part_checksums and method == b"POST" and algo and status == 200
+                and "uploads" in self.query_of(target)):
+            return
+        m = re.search(rb"<UploadId>([^<]+)</UploadId>", rbody)
+        if m:
+            with self.upload_lock:
+                self.upload_algos[m.group(1).decode("latin-1")] = algo.decode("latin-1").upper()
+
+    def fetch_range(self, source, rng):
+        """The bytes of a copy source ("bucket/key", URL-encoded) and range, from upstream."""
+        url = "http://%s:%d/%s" % (self.upstream[0], self.upstream[1], source.lstrip("/"))
+        cmd = ["curl", "-sf", "--aws-sigv4",
+               "aws:amz:%s:s3" % os.environ.get("AWS_REGION", "us-east-1"),
+               "--user", "%s:%s" % (os.environ.get("AWS_ACCESS_KEY_ID", ""),
+                                    os.environ.get("AWS_SECRET_ACCESS_KEY", "")),
+               "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", url]
+        if rng:
+            cmd[1:1] = ["-H", "Range: " + rng]
+        return subprocess.run(cmd, capture_output=True, check=True, timeout=60).stdout
+
+    @staticmethod
+    def checksum(algo, data):
+        if algo == "CRC32":
+            return base64.b64encode(struct.pack(">I", zlib.crc32(data))).decode()
+        if algo in ("SHA1", "SHA256"):
+            return base64.b64encode(hashlib.new(algo.lower(), data).digest()).decode()
+        return None
+
+    def part_result(self, method, target, hdrs, status, rhead, rbody):
+        """--aws-part-checksums: an UploadPartCopy result with the part's checksum in it."""
+        q = self.query_of(target)
+        src = hdrs.get(b"x-amz-copy-source")
+        if not (self.args.aws_part_checksums and method == b"PUT" and status == 200 and src
+                and "uploadId" in q and "partNumber" in q and b"</CopyPartResult>" in rbody):
+            return rhead, rbody
+        upload, part = q["uploadId"][0], int(q["partNumber"][0])
+        with self.upload_lock:
+            algo = self.upload_algos.get(upload)
+        rng = hdrs.get(b"x-amz-copy-source-range", b"").decode("latin-1")
+        value = algo and self.checksum(algo, self.fetch_range(src.decode("latin-1"), rng))
+        if not value:
+            return rhead, rbody
+        with self.upload_lock:
+            self.part_sums[(upload, part)] = value
+        tag = ("<Checksum%s>%s</Checksum%s>" % (algo, value, algo)).encode()
+        rbody = rbody.replace(b"</CopyPartResult>", tag + b"</CopyPartResult>", 1)
+        lines = [b"Content-Length: %d" % len(rbody) if ln.lower().startswith(b"content-length:")
+                 else ln for ln in rhead.split(b"\r\n")]
+        return b"\r\n".join(lines), rbody
+
+    def complete_refusal(self, method, target, body):
+        """--aws-part-checksums: AWS's 400 for a Complete lacking a part's checksum, or None."""
+        if not self.args.aws_part_checksums or method != b"POST":
+            return None
+        ids = self.query_of(target).get("uploadId")
+        with self.upload_lock:
+            algo = self.upload_algos.get(ids[0]) if ids else None
+        if not algo:
+            return None
+        for part in re.findall(rb"<Part>(.*?)</Part>", body, re.S):
+            n = re.search(rb"<PartNumber>\s*(\d+)", part)
+            n = int(n.group(1)) if n else 0
+            sent = re.search(rb"<Checksum" + algo.encode() + rb">([^<]*)<", part)
+            if not sent:
+                return xml_error(400, "Bad Request", "InvalidRequest",
+                                 "The upload was created using a %s checksum. The complete "
+                                 "request must include the checksum for each part. It was "
+                                 "missing for part %d in the request." % (algo.lower(), n))
+            with self.upload_lock:
+                want = self.part_sums.get((ids[0], n))
+            if want is not None and sent.group(1).decode("latin-1") != want:
+                return xml_error(400, "Bad Request", "InvalidPart",
+                                 "One or more of the specified parts could not be found. The "
+                                 "part may not have been uploaded, or the specified entity "
+                                 "tag may not match the part's entity tag.")
         return None
 
     def mode(self):
@@ -306,6 +416,15 @@ class Proxy:
                 admitted = self.counts.enter(limit, is_list)
                 try:
                     rule = self.rule_for(mname, target, hdrs)
+                    refusal = self.complete_refusal(method, target, body)
+                    if refusal:
+                        self.counts.note("complete_refused")
+                        self.counts.bump(True, op_of(mname, target, hdrs))
+                        if self.args.log:
+                            with self.counts.lock, open(self.args.log, "a") as f:
+                                f.write("partsums %s\n" % reqline.decode("latin-1"))
+                        csock.sendall(refusal)
+                        continue
                     if mode_kind == "throttle":
                         inject = rule is not None or not admitted
                         kind = rule or ("slowdown" if inject else "none")
@@ -373,6 +492,9 @@ class Proxy:
         _, rh = headers_of(rhead)
         no_body = method == b"HEAD" or status in (204, 304)
         rbody, delimited = read_body(up, rh, False, no_body)
+        target = head.split(b" ", 2)[1].decode("latin-1") if head.count(b" ") >= 2 else "/"
+        self.note_upload(method, target, hdrs, status, rbody)
+        rhead, rbody = self.part_result(method, target, hdrs, status, rhead, rbody)
         if not delimited:
             up.sock.close()
             up = None
@@ -441,6 +563,8 @@ def main():
     p.add_argument("--counts", help="JSON counts file, rewritten after every request")
     p.add_argument("--rule", action="append",
                    help="REGEX=FAULT: answer matching requests with FAULT (repeatable)")
+    p.add_argument("--aws-part-checksums", action="store_true",
+                   help="refuse a Complete without each part's checksum, as AWS does")
     p.add_argument("--mode-file", help='"KIND [RATE]" overriding --kind/--rate while it exists')
     a = p.parse_args()
     u = a.upstream
