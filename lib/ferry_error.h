@@ -39,6 +39,7 @@ typedef enum {
 #define FERRY_EC_S3_ARCHIVED "s3-archived"       /* InvalidObjectState: GLACIER/DEEP_ARCHIVE */
 #define FERRY_EC_S3_KMS "s3-kms"                 /* the object's KMS key refused us */
 #define FERRY_EC_S3_INVALID_KEY "s3-invalid-key" /* the key cannot exist at the target */
+#define FERRY_EC_S3_BAD_DIGEST "s3-bad-digest"   /* bytes not of the source's checksum */
 #define FERRY_EC_VANISHED "vanished"             /* listed, then deleted before its copy */
 #define FERRY_EC_FAILED_OBJECTS "failed-objects" /* dataset done except failed objects */
 #define FERRY_EC_INCOMPLETE "incomplete-page"    /* objects of a page never settled */

@@ -34,6 +34,7 @@ void ferry_objstore_conf_init(ferry_objstore_conf *conf)
     conf->multipart_threshold = (uint64_t)5 << 30;
     conf->multipart_part_size = (uint64_t)256 << 20;
     conf->transfer_buffer_bytes = (size_t)1 << 20;
+    conf->stream_checksums = 1;
 }
 
 ferry_objstore *ferry_objstore_new(const ferry_objstore_conf *conf, ferry_error *err)
@@ -685,6 +686,13 @@ ferry_objstore_scope ferry_objstore_object_scope(ferry_rc rc, int http_status, c
     }
     if (code_in(code, invalid_key)) {
         *cls = FERRY_EC_S3_INVALID_KEY;
+        return FERRY_SCOPE_OBJECT;
+    }
+    /* The target refused a stream's bytes against the source's checksum sent with them
+     * (copy.stream_checksums): the source's data does not match its own checksum, or the
+     * bytes changed on the way. That object's problem; a replay copies it again. */
+    if (!strcmp(code, "BadDigest")) {
+        *cls = FERRY_EC_S3_BAD_DIGEST;
         return FERRY_SCOPE_OBJECT;
     }
     /* AccessDenied on one key (a bucket policy or ACL on that object): the validation

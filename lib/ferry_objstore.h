@@ -67,6 +67,12 @@ typedef struct ferry_objstore_conf {
     size_t transfer_buffer_bytes; /* TRANSFER: bytes buffered between a GET and its PUT, per
                                    * stream; the only memory a transfer holds whatever the
                                    * object and part size. Default 1 MiB, 64 KiB..64 MiB */
+    int stream_checksums;         /* TRANSFER into one PutObject: send the source's
+                                   * full-object additional checksum (read by the GET with
+                                   * x-amz-checksum-mode: ENABLED) as x-amz-checksum-<algo>,
+                                   * so the target checks the streamed bytes against it and
+                                   * keeps the algorithm. Default 1; set on the target
+                                   * store. UploadPart streams send none. */
     ferry_limiter *limiter;       /* optional, borrowed, may be shared by stores of several
                                 * threads: run_batch then starts a request only with a
                                 * permit from it (the adaptive in-flight limit of the

@@ -186,6 +186,7 @@ static ferry_objstore *open_store(const ferry_conf *conf, int target, ferry_limi
                              << 20;
     oc.multipart_part_size = (uint64_t)ferry_conf_int(conf, "copy.multipart_part_size_mb")
                              << 20;
+    oc.stream_checksums = ferry_conf_bool(conf, "copy.stream_checksums");
     os = ferry_objstore_new(&oc, &err);
     ferry_s3_creds_wipe(&creds);
     if (!os)

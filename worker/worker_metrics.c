@@ -11,31 +11,21 @@
 worker_metrics worker_metric;
 
 /* Every class exists from the start at 0, so rate() and increase() see the first one. */
-const char *const worker_metrics_classes[] = {FERRY_EC_DECODE,
-                                              FERRY_EC_SCHEMA,
-                                              FERRY_EC_INVALID_SPEC,
-                                              FERRY_EC_VALIDATION,
-                                              FERRY_EC_S3_AUTH,
-                                              FERRY_EC_S3_NOT_FOUND,
-                                              FERRY_EC_S3_CLIENT,
-                                              FERRY_EC_S3_SERVER,
-                                              FERRY_EC_S3_NETWORK,
-                                              FERRY_EC_VERIFY,
-                                              FERRY_EC_REDIS,
-                                              FERRY_EC_KAFKA,
-                                              FERRY_EC_CONFIG,
-                                              FERRY_EC_INTERNAL,
-                                              FERRY_EC_EXHAUSTED,
-                                              FERRY_EC_FENCED,
-                                              FERRY_EC_FAILED_OBJECTS,
-                                              FERRY_EC_INCOMPLETE,
-                                              FERRY_EC_COUNT_MISMATCH,
-                                              FERRY_EC_S3_ARCHIVED,
-                                              FERRY_EC_S3_KMS,
-                                              FERRY_EC_S3_INVALID_KEY,
-                                              FERRY_EC_S3_STALL,
-                                              FERRY_EC_S3_OUTAGE,
-                                              NULL};
+const char *const worker_metrics_classes[] = {
+    FERRY_EC_DECODE,         FERRY_EC_SCHEMA,
+    FERRY_EC_INVALID_SPEC,   FERRY_EC_VALIDATION,
+    FERRY_EC_S3_AUTH,        FERRY_EC_S3_NOT_FOUND,
+    FERRY_EC_S3_CLIENT,      FERRY_EC_S3_SERVER,
+    FERRY_EC_S3_NETWORK,     FERRY_EC_VERIFY,
+    FERRY_EC_REDIS,          FERRY_EC_KAFKA,
+    FERRY_EC_CONFIG,         FERRY_EC_INTERNAL,
+    FERRY_EC_EXHAUSTED,      FERRY_EC_FENCED,
+    FERRY_EC_FAILED_OBJECTS, FERRY_EC_INCOMPLETE,
+    FERRY_EC_COUNT_MISMATCH, FERRY_EC_S3_ARCHIVED,
+    FERRY_EC_S3_KMS,         FERRY_EC_S3_INVALID_KEY,
+    FERRY_EC_S3_BAD_DIGEST,  FERRY_EC_S3_STALL,
+    FERRY_EC_S3_OUTAGE,      NULL,
+};
 
 /* From a small local copy (milliseconds) to a 10-minute multipart UploadPartCopy. */
 static const double copy_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,

@@ -2,6 +2,7 @@
  * table by op type (single requests) or by step (multipart and TRANSFER requests). A
  * builder fills a req (method, bucket/key, query, headers, body); objstore_transport.c
  * signs and launches it. Header texts live in the slot's header area (objstore__hstore). */
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -459,11 +460,14 @@ static int build_tx_get(sigv4 *s, slot *sl, ferry_objstore_op *op, uint32_t part
                      : mp->src_etag[0] ? mp->src_etag
                                        : NULL;
 
-    (void)s, (void)err;
+    (void)err;
     r->method = "GET";
     r->bucket = op->src_bucket;
     r->key = op->src_key;
     r->want_meta = part == 0; /* a single PUT carries what the GET says */
+    if (part == 0 && s->stream_checksums &&
+        objstore__add_hdr(r, "x-amz-checksum-mode", "ENABLED"))
+        return TOO_BIG;
     if (part &&
         objstore__add_hdr(r, "range",
                           objstore__hstore(sl, "bytes=%llu-%llu", (unsigned long long)p->first,
@@ -473,6 +477,25 @@ static int build_tx_get(sigv4 *s, slot *sl, ferry_objstore_op *op, uint32_t part
     if (im && objstore__add_hdr(r, "if-match", objstore__hstore(sl, "\"%s\"", im)))
         return TOO_BIG;
     return 0;
+}
+
+/* The source's full-object checksum on a stream's PutObject: the target refuses bytes
+ * that do not match it (AWS: 400 BadDigest) and keeps the algorithm, as CopyObject does.
+ * x-amz-sdk-checksum-algorithm too: moto stores the checksum only with it. */
+static int add_stream_checksum(slot *sl, req *r)
+{
+    const txpipe *p = sl->pipe;
+    char name[16 + sizeof(p->ck_algo)];
+    size_t i;
+
+    if (!p->ck_algo[0])
+        return 0;
+    for (i = 0; p->ck_algo[i] && i < sizeof(p->ck_algo); i++)
+        name[i] = (char)tolower((unsigned char)p->ck_algo[i]);
+    name[i] = '\0';
+    const char *hname = objstore__hstore(sl, "x-amz-checksum-%s", name);
+    return !hname || objstore__add_hdr(r, hname, p->ck) ||
+           objstore__add_hdr(r, "x-amz-sdk-checksum-algorithm", p->ck_algo);
 }
 
 /* A stream's PutObject (part 0) or UploadPart, its body read from the pipe. */
@@ -487,7 +510,7 @@ static int build_tx_put(sigv4 *s, slot *sl, ferry_objstore_op *op, uint32_t part
     r->stream = 1;
     r->body_len = (size_t)sl->pipe->count;
     if (!part) {
-        if (add_source_meta(mp, r))
+        if (add_source_meta(mp, r) || (s->stream_checksums && add_stream_checksum(sl, r)))
             return TOO_BIG;
         if (op->if_none_match && objstore__add_hdr(r, "if-none-match", "*"))
             return TOO_BIG;

@@ -279,6 +279,7 @@ static void *be_create(const ferry_objstore_conf *c, ferry_error *err)
     s->mp_threshold = c->multipart_threshold;
     s->mp_part_size = c->multipart_part_size;
     s->tx_buffer = c->transfer_buffer_bytes ? c->transfer_buffer_bytes : (size_t)1 << 20;
+    s->stream_checksums = c->stream_checksums;
     s->nslots = c->max_in_flight;
     s->slots = calloc((size_t)s->nslots, sizeof(*s->slots));
     s->free_idx = calloc((size_t)s->nslots, sizeof(*s->free_idx));

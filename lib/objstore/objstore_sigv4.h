@@ -90,6 +90,9 @@ typedef struct txpipe {
     int get_done, get_ok, put_launched, put_done, put_ok;
     int get_paused, put_paused;
     const char *get_why; /* our own reason for refusing the GET's body */
+    /* part 0: the source's full-object checksum, from the GET's headers ("" if none) */
+    char ck_algo[16];
+    char ck[FERRY_OBJSTORE_CHECKSUM_MAX];
 } txpipe;
 
 /* State of one multipart copy, or of any TRANSFER; op->priv_ points here while it runs. */
@@ -167,6 +170,7 @@ typedef struct sigv4 {
     size_t max_response;
     uint64_t mp_threshold, mp_part_size;
     size_t tx_buffer;
+    int stream_checksums; /* conf.stream_checksums */
     /* signing */
     time_t date_t;
     char amz_date[17];

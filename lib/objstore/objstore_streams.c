@@ -177,6 +177,16 @@ static int pipe_headers(txpipe *p, const slot *g)
         return -1;
     }
     p->count = g->clen;
+    /* A full-object checksum of the source goes with the PUT (build_tx_put); a composite
+     * one is of parts this PUT does not have. */
+    if (g->checksum_algo[0] && g->checksum[0] &&
+        !ferry_objstore_checksum_composite(g->checksum, g->checksum_type) &&
+        strspn(g->checksum,
+               "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") ==
+            strlen(g->checksum)) {
+        memcpy(p->ck_algo, g->checksum_algo, sizeof(p->ck_algo));
+        memcpy(p->ck, g->checksum, sizeof(p->ck));
+    }
     return 0;
 }
 

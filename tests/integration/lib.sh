@@ -114,6 +114,21 @@ s3_curl() {
     curl -s --aws-sigv4 "aws:amz:${FERRY_S3_REGION:-us-east-1}:s3" \
         --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "$@"
 }
+# s3_put_random URL SIZE ALGO|none: PUTs SIZE random bytes (kept in $WORK/body) with
+# x-amz-sdk-checksum-algorithm ALGO (moto computes and keeps the checksum); prints SIZE.
+s3_put_random() {
+    head -c "$2" /dev/urandom >"$WORK/body"
+    local hdr=()
+    [[ $3 == none ]] || hdr=(-H "x-amz-sdk-checksum-algorithm: $3")
+    s3_curl -f -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' "${hdr[@]}" \
+        --data-binary "@$WORK/body" "$1" && echo "$2"
+}
+# s3_head_sums URL: "name: value" of the object's ETag and x-amz-checksum-* headers
+# (HEAD with x-amz-checksum-mode: ENABLED), names lowercase, quotes removed.
+s3_head_sums() {
+    s3_curl -f -I -H 'x-amz-checksum-mode: ENABLED' "$1" | tr -d '\r' |
+        awk -F': ' 'tolower($1) == "etag" || tolower($1) ~ /^x-amz-checksum-/ { gsub(/"/, "", $2); print tolower($1) ": " $2 }'
+}
 # bucket_pair NAME: creates a source and a target bucket for this run: $SRC_B, $DST_B
 bucket_pair() {
     SRC_B=$(bucket "$1-src"); DST_B=$(bucket "$1-dst")

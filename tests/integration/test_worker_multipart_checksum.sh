@@ -16,19 +16,8 @@ export FERRY_TEST_S3=moto
 source "$(dirname "$0")/lib.sh"
 
 bucket_pair mpck
-# PUT with x-amz-sdk-checksum-algorithm (moto computes the checksum) prints the size;
-# HEAD prints "name: value" of the ETag and the x-amz-checksum-* headers.
-put_random() { # BUCKET KEY SIZE ALGO|none
-    head -c "$3" /dev/urandom >"$WORK/body"
-    local hdr=()
-    [[ $4 == none ]] || hdr=(-H "x-amz-sdk-checksum-algorithm: $4")
-    s3_curl -f -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' "${hdr[@]}" \
-        --data-binary "@$WORK/body" "$FERRY_S3_ENDPOINT/$1/$2" && echo "$3"
-}
-head_sums() { # BUCKET KEY
-    s3_curl -f -I -H 'x-amz-checksum-mode: ENABLED' "$FERRY_S3_ENDPOINT/$1/$2" | tr -d '\r' |
-        awk -F': ' 'tolower($1) == "etag" || tolower($1) ~ /^x-amz-checksum-/ { gsub(/"/, "", $2); print tolower($1) ": " $2 }'
-}
+put_random() { s3_put_random "$FERRY_S3_ENDPOINT/$1/$2" "$3" "$4"; }
+head_sums() { s3_head_sums "$FERRY_S3_ENDPOINT/$1/$2"; }
 
 bytes=0
 for spec in crc:CRC32:11534336 sha:SHA256:12582912 plain:none:11010048; do

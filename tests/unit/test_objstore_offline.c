@@ -276,6 +276,8 @@ static void object_scope(void)
          NULL},
         {FERRY_ERR_PERMANENT, 400, "KeyTooLongError", FERRY_SCOPE_OBJECT,
          FERRY_EC_S3_INVALID_KEY, NULL},
+        {FERRY_ERR_PERMANENT, 400, "BadDigest", FERRY_SCOPE_OBJECT, FERRY_EC_S3_BAD_DIGEST,
+         NULL},
         {FERRY_ERR_PERMANENT, 404, "NoSuchKey", FERRY_SCOPE_VANISHED, FERRY_EC_VANISHED, NULL},
         /* the whole dataset: wrong credentials, a bucket gone, anything unknown */
         {FERRY_ERR_PERMANENT, 403, "InvalidAccessKeyId", FERRY_SCOPE_DATASET, FERRY_EC_S3_AUTH,

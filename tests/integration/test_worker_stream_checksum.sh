@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Across endpoints an object is streamed (GET -> PutObject), and the stream keeps the
+# source's additional checksum as CopyObject does: the GET asks for it
+# (x-amz-checksum-mode: ENABLED) and the PUT sends it (x-amz-checksum-<algo>, so the
+# target checks the bytes it got against the source's checksum and keeps the algorithm).
+# Sources on moto with CRC32, CRC32C, SHA-256 and no checksum, streamed to
+#  - moto behind faultproxy (another endpoint for the worker, so it streams): the target
+#    has each source's checksum, equal to it; none for none;
+#  - S3Proxy (the stack's second endpoint): it keeps a checksum a PUT sends;
+#  - moto again with copy.stream_checksums=false: no checksum on the target.
+# Each copy is verified (state done, exact counts). Multipart streams (UploadPart) send
+# none: docs/operations.md, "How copies are verified".
+# moto only, whatever FERRY_TEST_S3 says: S3Proxy computes no checksum for its objects.
+export FERRY_TEST_S3=moto
+source "$(dirname "$0")/lib.sh"
+[[ -n "${FERRY_S3_ENDPOINT_2:-}" ]] || fail "the stack has no second S3 endpoint (FERRY_STACK_S3_SECOND=1)"
+
+bucket_pair stck
+ALGOS=(CRC32 CRC32C SHA256 none)
+bytes=0
+for algo in "${ALGOS[@]}"; do
+    b=$(s3_put_random "$FERRY_S3_ENDPOINT/$SRC_B/data/$algo" $((40000 + RANDOM)) "$algo") || fail "seeding data/$algo"
+    bytes=$((bytes + b))
+done
+for algo in "${ALGOS[@]}"; do s3_head_sums "$FERRY_S3_ENDPOINT/$SRC_B/data/$algo" >"$WORK/src-$algo.txt"; done
+# sum_of FILE ALGO -> the value of x-amz-checksum-<algo> in FILE
+sum_of() { sed -n "s/^x-amz-checksum-${2,,}: //p" "$1"; }
+for algo in CRC32 CRC32C SHA256; do
+    [[ -n "$(sum_of "$WORK/src-$algo.txt" "$algo")" ]] || fail "source data/$algo has no $algo: $(tr '\n' ';' <"$WORK/src-$algo.txt")"
+done
+
+echo none >"$WORK/mode"
+start_faultproxy "$FERRY_S3_ENDPOINT"
+PROXY_PID=${PIDS[-1]}
+S2=(AWS_ACCESS_KEY_ID="$FERRY_S3_ACCESS_KEY_ID_2" AWS_SECRET_ACCESS_KEY="$FERRY_S3_SECRET_ACCESS_KEY_2")
+env "${S2[@]}" FERRY_S3_ENDPOINT="$FERRY_S3_ENDPOINT_2" "$S3TOOL" mb "$DST_B" >/dev/null || fail "creating $DST_B on the second endpoint"
+
+# run NAME TARGET_ENDPOINT TARGET_KEY TARGET_SECRET PREFIX [worker args...]: one dataset
+# data/ -> PREFIX on TARGET, waited for and checked exactly.
+run() {
+    local name=$1 ep=$2 key=$3 secret=$4 prefix=$5 ds; shift 5
+    ds=stck-$name-$RANDOM
+    publish "$ds" "s3://$SRC_B/data/" "s3://$DST_B/$prefix"
+    FERRY_S3_TARGET_ACCESS_KEY_ID=$key FERRY_S3_TARGET_SECRET_ACCESS_KEY=$secret \
+        start_worker "$name" -X s3.target.endpoint="$ep" "$@"
+    wait_until 120 status_is "$ds" done ||
+        { tail -20 "$WORK/$name.log" >&2; fail "$ds: not done: $(state_field "$ds" status), $(state_field "$ds" last_error)"; }
+    S3TOOL_DST_ENDPOINT=$ep S3TOOL_DST_ACCESS_KEY_ID=$key S3TOOL_DST_SECRET_ACCESS_KEY=$secret \
+        assert_done_exact "$ds" 4 "$bytes" "s3://$SRC_B/data/" "s3://$DST_B/$prefix"
+    grep -q '"level":"error"' "$WORK/$name.log" && { grep '"level":"error"' "$WORK/$name.log" | head -3 >&2; fail "$ds: errors logged"; }
+    kill -TERM "$LAST_PID" 2>/dev/null; wait "$LAST_PID" 2>/dev/null || true
+}
+# kept URL_BASE ENV... : each source checksum is on the target, equal; none for none
+kept() {
+    local base=$1; shift
+    for algo in CRC32 CRC32C SHA256; do
+        (export "$@"; s3_head_sums "$base/$algo") >"$WORK/dst.txt" || fail "HEAD $base/$algo"
+        [[ "$(sum_of "$WORK/dst.txt" "$algo")" == "$(sum_of "$WORK/src-$algo.txt" "$algo")" ]] ||
+            fail "$base/$algo: target '$(tr '\n' ';' <"$WORK/dst.txt")', source $algo '$(sum_of "$WORK/src-$algo.txt" "$algo")'"
+    done
+    (export "$@"; s3_head_sums "$base/none") >"$WORK/dst.txt"
+    grep -q '^x-amz-checksum-\(crc\|sha\)' "$WORK/dst.txt" && fail "$base/none got a checksum: $(tr '\n' ';' <"$WORK/dst.txt")"
+    return 0
+}
+
+# $DST_B exists on both stores: moto (bucket_pair) and S3Proxy (above).
+run m1 "$FAULTPROXY_EP" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" copy/
+kept "$FERRY_S3_ENDPOINT/$DST_B/copy" AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY"
+note "ok: moto -> moto (streamed): CRC32, CRC32C and SHA-256 kept, equal to the source's"
+
+run p1 "$FERRY_S3_ENDPOINT_2" "$FERRY_S3_ACCESS_KEY_ID_2" "$FERRY_S3_SECRET_ACCESS_KEY_2" copy/
+kept "$FERRY_S3_ENDPOINT_2/$DST_B/copy" "${S2[@]}"
+note "ok: moto -> S3Proxy (streamed): CRC32, CRC32C and SHA-256 kept, equal to the source's"
+
+run m2 "$FAULTPROXY_EP" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" off/ -X copy.stream_checksums=false
+for algo in CRC32 CRC32C SHA256; do
+    s3_head_sums "$FERRY_S3_ENDPOINT/$DST_B/off/$algo" >"$WORK/dst.txt"
+    [[ -z "$(sum_of "$WORK/dst.txt" "$algo")" ]] || fail "off/$algo has a $algo with copy.stream_checksums=false: $(tr '\n' ';' <"$WORK/dst.txt")"
+done
+note "ok: with copy.stream_checksums=false the target has none"
+
+# A target that refuses one object's bytes (400 BadDigest, what AWS answers when they do
+# not match the checksum sent with them; faultproxy on that key's PUT): that object
+# fails on its own (class s3-bad-digest, in the report), the others are copied.
+kill "$PROXY_PID" 2>/dev/null; wait "$PROXY_PID" 2>/dev/null || true; rm -f "$WORK/port"
+start_faultproxy "$FERRY_S3_ENDPOINT" --rule "^PUT /$DST_B/bad/CRC32C\$=baddigest"
+DS3=stck-bad-$RANDOM
+publish "$DS3" "s3://$SRC_B/data/" "s3://$DST_B/bad/"
+FERRY_S3_TARGET_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID FERRY_S3_TARGET_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
+    start_worker m3 -X s3.target.endpoint="$FAULTPROXY_EP"
+wait_until 120 status_is "$DS3" failed_objects ||
+    { tail -20 "$WORK/m3.log" >&2; fail "$DS3: not failed_objects: $(state_field "$DS3" status), $(state_field "$DS3" last_error)"; }
+for f in "objects_copied 3" "objects_failed 1" "objects_total 4"; do
+    set -- $f
+    [[ "$(state_field "$DS3" "$1")" == "$2" ]] || fail "$DS3: state $1 is $(state_field "$DS3" "$1"), expected $2"
+done
+line=$(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$(state_field "$DS3" report)" data/CRC32C)
+grep -q '"outcome":"failed","class":"s3-bad-digest","message":".*BadDigest' <<<"$line" || fail "$DS3: report line for data/CRC32C: $line"
+note "ok: a BadDigest fails that object alone (s3-bad-digest), 3 others copied"
+if grep -l 'Sanitizer\|runtime error:' "$WORK"/*.log 2>/dev/null; then fail "sanitizer report"; fi
