@@ -59,7 +59,7 @@ note "ok: another CA -> exit 2, 'certificate verify failed'; -X sasl.password re
 # the source fails verification, which no retry fixes: the event goes to the DLQ.
 dlq_has() { # DATASET CLASS
     kcat -b "$FERRY_KAFKA_BROKERS" -C -t "$FERRY_TOPIC_DLQ" -e -q -f '%k %h\n' 2>/dev/null \
-        | grep -q "^$1 .*ferry-error-class=$2"
+        | has "^$1 .*ferry-error-class=$2"
 }
 s3_case() { # CERT-NAME EXPECTED-CURL-MESSAGE
     local cert=$1 want=$2 port ds
@@ -111,6 +111,6 @@ grep -q "$NEG_PW" "$WORK/acl.log" && fail "the Redis password appeared in the lo
 start_worker ok
 wait_until 240 status_is "$DS" done || { cat "$WORK/ok.log" >&2; fail "the kept event was not migrated by a correctly configured worker"; }
 assert_done_exact "$DS" "$n_obj" "$n_bytes" "s3://$SRC_B/data/" "s3://$DST_B/copy/"
-kcat -b "$FERRY_KAFKA_BROKERS" -C -t "$FERRY_TOPIC_DLQ" -e -q -f '%k\n' 2>/dev/null | grep -qx "$DS" \
+kcat -b "$FERRY_KAFKA_BROKERS" -C -t "$FERRY_TOPIC_DLQ" -e -q -f '%k\n' 2>/dev/null | has -x "$DS" \
     && fail "$DS was dead-lettered"
 note "ok: Redis ACL user without HSET -> NOPERM 'hset' named, event kept and migrated later"

@@ -42,7 +42,7 @@ DS2="$DS-sentinel"
 produce_file "$FERRY_TOPIC_ONBOARD" "$part" "$DS2" "$WORK/sentinel.bin"
 start_worker w2
 wait_until 180 status_is "$DS2" done || fail "the sentinel event on partition $part was not migrated by the second worker"
-grep "\"$DS\"" "$WORK/w2.log" | grep -q "already migrated\|migrating" && fail "event was redelivered: offset not committed"
+grep "\"$DS\"" "$WORK/w2.log" | has "already migrated\|migrating" && fail "event was redelivered: offset not committed"
 wait_committed 60
 [[ $(kcat -b "$FERRY_KAFKA_BROKERS" -C -t "$FERRY_TOPIC_MIGRATED" -e -q -f '%k\n' | grep -cx "$DS") -eq 1 ]] || fail "a second DatasetMigrated for $DS appeared"
 note "ok: $n_objects objects / $n_bytes bytes migrated and verified"

@@ -25,9 +25,9 @@ n=$(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$DS}:chunks" n)
 for ((i = 0; i < n; i++)); do
     [[ "$(state_field "$DS#$i" status)" == done ]] || fail "chunk $i: $(state_field "$DS#$i" status)"
 done
-grep -h '"msg":"at least 2000 objects to migrate: enough to split it"' "$WORK"/f*.log | grep -q . ||
+grep -h '"msg":"at least 2000 objects to migrate: enough to split it"' "$WORK"/f*.log | has . ||
     fail "the count did not stop after passing fanout.min_objects=1000"
-grep -h '"msg":"splitting into chunks of 400 objects while listing"' "$WORK"/f*.log | grep -q . ||
+grep -h '"msg":"splitting into chunks of 400 objects while listing"' "$WORK"/f*.log | has . ||
     fail "no split while listing logged"
 # Every chunk but the last went out before the listing ended, the last one after it.
 open_chunks=$(grep -ho '"msg":"\(copying\|resuming\) chunk [0-9]* (the dataset is still being listed)' "$WORK"/f*.log |

@@ -54,7 +54,7 @@ note "ok: valid event -> 202 after the ack; on Kafka with key $D-one at the rece
 
 # --- invalid: each its status, nothing published ------------------------------------------------
 before=$(count_all)
-curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' --data-binary "$(payload "$D-x")" "$URL/v1/events" | grep -qx 401 || fail "no token: not 401"
+curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' --data-binary "$(payload "$D-x")" "$URL/v1/events" | has -x 401 || fail "no token: not 401"
 USE_TOKEN="wrong-$TOKEN" expect 401 unauthorized "$(payload "$D-x")"
 USE_TOKEN="${TOKEN:0:20}" expect 401 unauthorized "$(payload "$D-x")"
 expect 413 body_too_large "$(payload "$D-x" ",\"requested_by\":\"$(head -c 5000 /dev/zero | tr '\0' a)\"")"

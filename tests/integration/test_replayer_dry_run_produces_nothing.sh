@@ -30,7 +30,7 @@ rp replay --dry-run --json >"$WORK/dry.json" || fail "dry run --json exited $?"
     || fail "dry run produced: $onboard_before -> $(end_offsets "$FERRY_TOPIC_ONBOARD")"
 [[ "$(end_offsets "$FERRY_TOPIC_DLQ")" == "$dlq_before" ]] || fail "the DLQ changed"
 [[ $(ledger_count) -eq 0 ]] || fail "dry run wrote $(ledger_count) ledger entries"
-redis-cli -u "$FERRY_REDIS_URL" --raw EXISTS "ferry:replay:{$FERRY_TOPIC_DLQ}:lock" | grep -qx 0 \
+redis-cli -u "$FERRY_REDIS_URL" --raw EXISTS "ferry:replay:{$FERRY_TOPIC_DLQ}:lock" | has -x 0 \
     || fail "dry run left a lock"
 [[ -z "$(replayed_from "$FERRY_TOPIC_ONBOARD")" ]] || fail "a replayed event appeared"
 

@@ -44,7 +44,7 @@ grep -q "^refused    [0-9]*:[0-9]*  $DS: replayed 2 times already (replay.max_co
     || fail "the refusal is not listed"
 grep -q ': 0 replayed, 2 already replayed, 1 refused$' "$WORK/r3.txt" || fail "summary: $(tail -1 "$WORK/r3.txt")"
 [[ "$(end_offsets "$FERRY_TOPIC_ONBOARD")" == "$before" ]] || fail "a refused record was produced"
-rp list --dataset "$DS" | grep -q ' at-max ' || fail "list does not show the record at-max"
+rp list --dataset "$DS" | has ' at-max ' || fail "list does not show the record at-max"
 
 # --force replays it anyway (count 3); it fails again.
 rp replay --dataset "$DS" --force >"$WORK/r4.txt" || fail "replay --force exited $?"

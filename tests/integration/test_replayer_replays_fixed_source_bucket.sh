@@ -65,10 +65,10 @@ wait_committed 60
 # list no longer offers X; Y is still offered.
 rp list >"$WORK/list2.txt" || fail "list exited $?"
 cat "$WORK/list2.txt" >&2
-grep " $X " "$WORK/list2.txt" | grep -q " replayed " || fail "list does not show $X replayed"
-grep " $Y " "$WORK/list2.txt" | grep -q " ready " || fail "list no longer offers $Y"
+grep " $X " "$WORK/list2.txt" | has " replayed " || fail "list does not show $X replayed"
+grep " $Y " "$WORK/list2.txt" | has " ready " || fail "list no longer offers $Y"
 [[ "$(selected --ready)" != *"$XPOS"* ]] || fail "list --ready still offers $X"
-rp list --json --dataset "$X" | grep -q "\"status\":\"replayed\",\"replayed\":{\"at\"" \
+rp list --json --dataset "$X" | has "\"status\":\"replayed\",\"replayed\":{\"at\"" \
     || fail "list --json lacks the replay record for $X"
 rp replay --dataset "$X" --dry-run >"$WORK/again.txt" || fail "dry run exited $?"
 grep -q ": 0 would be replayed, 1 already replayed$" "$WORK/again.txt" || fail "a second replay would replay $X again: $(cat "$WORK/again.txt")"

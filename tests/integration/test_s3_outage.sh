@@ -78,9 +78,9 @@ readyz_names_endpoint() {
     [[ $body == *HTTP503 && $body == *s3_endpoints* && $body == *"$ENDPOINT open"* ]]
 }
 wait_until 60 readyz_names_endpoint || fail "/readyz does not report the open breaker of $ENDPOINT: $(curl -s "http://127.0.0.1:$PORT/readyz")"
-curl -s "http://127.0.0.1:$PORT/metrics" | grep -q "^ferry_s3_endpoint_state{endpoint=\"$ENDPOINT\"} [12]" \
+curl -s "http://127.0.0.1:$PORT/metrics" | has "^ferry_s3_endpoint_state{endpoint=\"$ENDPOINT\"} [12]" \
     || fail "metric ferry_s3_endpoint_state does not show $ENDPOINT down"
-grep '"level":"warn"' "$WORK/so1.log" | grep -q "S3 endpoint $ENDPOINT is down" || fail "the outage is not logged at warn"
+grep '"level":"warn"' "$WORK/so1.log" | has "S3 endpoint $ENDPOINT is down" || fail "the outage is not logged at warn"
 done_at_stop=()
 for i in 1 2 3 4; do done_at_stop[$i]=$(state_field "so$i-$U" objects_done); done
 # The outage lasts OUTAGE seconds; the migrations must stay put all along.
@@ -93,7 +93,7 @@ holds_for $(( OUTAGE - (SECONDS - T0) )) outage_holds || {
     for i in 1 2 3 4; do echo "so$i: $(state_field "so$i-$U" status) $(state_field "so$i-$U" last_error)" >&2; done
     fail "during the outage a migration left running or something was dead-lettered: $(dlq_classes)"
 }
-state_field "so1-$U" last_error | grep -q "waiting for S3 endpoint $ENDPOINT" \
+state_field "so1-$U" last_error | has "waiting for S3 endpoint $ENDPOINT" \
     || fail "the dataset's last error does not say it waits: $(state_field "so1-$U" last_error)"
 s3_up
 s3_stopped=0
@@ -107,7 +107,7 @@ for i in 1 2 3 4; do
     [[ -z "$(state_field "so$i-$U" last_error)" ]] || fail "so$i: last_error kept after done"
 done
 [[ $(count_messages "$FERRY_TOPIC_DLQ") -eq $DLQ_BASE ]] || fail "dead-lettered: $(dlq_classes)"
-curl -s "http://127.0.0.1:$PORT/metrics" | grep -q "^ferry_s3_endpoint_state{endpoint=\"$ENDPOINT\"} 0" || fail "breaker not closed after recovery"
+curl -s "http://127.0.0.1:$PORT/metrics" | has "^ferry_s3_endpoint_state{endpoint=\"$ENDPOINT\"} 0" || fail "breaker not closed after recovery"
 grep -q "S3 endpoint $ENDPOINT answers again" "$WORK/so1.log" || fail "recovery not logged"
 if grep -l 'Sanitizer\|runtime error:' "$WORK"/*.log 2>/dev/null; then fail "sanitizer report"; fi
 note "ok: S3 down $OUTAGE s with 4 migrations in flight (objects done at the stop: ${done_at_stop[*]}); all 4 done, exact, 1 attempt each, nothing dead-lettered"

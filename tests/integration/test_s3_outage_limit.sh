@@ -28,15 +28,15 @@ wait_until 60 progressed || { tail -20 "$WORK/ol1.log" >&2; fail "the migration 
 echo badgateway >"$MODE"
 T0=$SECONDS
 wait_until 30 grep -q "S3 endpoint $EP is down" "$WORK/ol1.log" || fail "502 on everything did not open the breaker"
-dlq_has_outage() { kcat -b "$FERRY_KAFKA_BROKERS" -C -t "$FERRY_TOPIC_DLQ" -e -q -f '%k %h\n' 2>/dev/null | grep -q "^$DS .*ferry-error-class=s3-outage"; }
+dlq_has_outage() { kcat -b "$FERRY_KAFKA_BROKERS" -C -t "$FERRY_TOPIC_DLQ" -e -q -f '%k %h\n' 2>/dev/null | has "^$DS .*ferry-error-class=s3-outage"; }
 wait_until 60 dlq_has_outage || { tail -20 "$WORK/ol1.log" >&2; fail "not dead-lettered with class s3-outage"; }
 ELAPSED=$(( SECONDS - T0 ))
 (( ELAPSED >= LIMIT_MS / 1000 )) || fail "dead-lettered after $ELAPSED s, before the ${LIMIT_MS} ms limit"
 [[ $(count_messages "$FERRY_TOPIC_DLQ") -eq $((DLQ_BASE + 1)) ]] || fail "expected exactly one DLQ record: $(dlq_classes)"
 wait_until 10 status_is "$DS" failed || fail "status $(state_field "$DS" status), expected failed"
 [[ "$(state_field "$DS" error_class)" == s3-outage ]] || fail "error_class $(state_field "$DS" error_class)"
-state_field "$DS" last_error | grep -q "$EP down for" || fail "last_error: $(state_field "$DS" last_error)"
-curl -s "http://127.0.0.1:$PORT/metrics" | grep -q '^ferry_failures_total{class="s3-outage"} 1' \
+state_field "$DS" last_error | has "$EP down for" || fail "last_error: $(state_field "$DS" last_error)"
+curl -s "http://127.0.0.1:$PORT/metrics" | has '^ferry_failures_total{class="s3-outage"} 1' \
     || fail "ferry_failures_total{class=\"s3-outage\"} is not 1"
 if grep -l 'Sanitizer\|runtime error:' "$WORK"/*.log 2>/dev/null; then fail "sanitizer report"; fi
 note "ok: 502 on everything for ${ELAPSED} s > s3.outage_limit_ms=${LIMIT_MS}: one DLQ record, class s3-outage"

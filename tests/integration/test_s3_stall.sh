@@ -35,7 +35,7 @@ T0=$SECONDS
 wait_until 15 grep -q "S3 endpoint $EP is down (a request stalled" "$WORK/st1.log" \
     || { tail -20 "$WORK/st1.log" >&2; fail "no stall reported within 15 s of the hang"; }
 DETECT=$(( SECONDS - T0 ))
-grep '"level":"warn"' "$WORK/st1.log" | grep -q "S3 endpoint $EP is down (a request stalled" || fail "the stall is not logged at warn"
+grep '"level":"warn"' "$WORK/st1.log" | has "S3 endpoint $EP is down (a request stalled" || fail "the stall is not logged at warn"
 readyz_stalled() {
     local body
     body=$(curl -s --max-time 5 -w ' HTTP%{http_code}' "http://127.0.0.1:$PORT/readyz")
@@ -52,7 +52,7 @@ wait_until 120 status_is "$DS" done || { tail -30 "$WORK/st1.log" >&2; fail "not
 assert_done_exact "$DS" "$OBJS" "$BYTES" "s3://$SRC_B/data/" "s3://$DST_B/copy/"
 [[ $(count_messages "$FERRY_TOPIC_DLQ") -eq $DLQ_BASE ]] || fail "dead-lettered: $(dlq_classes)"
 [[ "$(state_field "$DS" attempts)" == 1 ]] || fail "the hang cost attempts: $(state_field "$DS" attempts)"
-curl -s --max-time 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/readyz" | grep -q 200 \
+curl -s --max-time 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/readyz" | has 200 \
     || fail "/readyz not ready after recovery: $(curl -s "http://127.0.0.1:$PORT/readyz")"
 if grep -l 'Sanitizer\|runtime error:' "$WORK"/*.log 2>/dev/null; then fail "sanitizer report"; fi
 note "ok: hang detected in ${DETECT} s (stall timeout $((STALL_MS / 1000)) s), reported, waited out; $OBJS objects exact, nothing dead-lettered"

@@ -31,7 +31,7 @@ FERRY_S3_TARGET_ACCESS_KEY_ID=$FERRY_S3_ACCESS_KEY_ID_2 FERRY_S3_TARGET_SECRET_A
 # Hold the outage past the 9 s in which the old code gave up, checking as we go.
 still_waiting() { [[ $(count_messages "$FERRY_TOPIC_DLQ") -eq $DLQ_BASE && "$(state_field "$DS" status)" != failed ]]; }
 holds_for $(( 14 - (SECONDS - T0) )) still_waiting || fail "dead-lettered or failed during a 14 s outage: $(dlq_classes) $(state_field "$DS" last_error)"
-grep '"level":"warn"' "$WORK/tu1.log" | grep -q "S3 endpoint $TARGET is down" \
+grep '"level":"warn"' "$WORK/tu1.log" | has "S3 endpoint $TARGET is down" \
     || { cat "$WORK/tu1.log" >&2; fail "the target's breaker did not open (no warn line naming $TARGET)"; }
 # The target refused from the start, so the wait began in validation, before any copy:
 # the dataset's last error says so (status, JSON), and its log says so once, at warn.

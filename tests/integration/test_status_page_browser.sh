@@ -25,7 +25,7 @@ cannot_start() {
     exit 77
 }
 [[ -n "$CHROME" ]] || cannot_start "not installed (apt-get install chromium)"
-probe_chrome() { timeout 60 "$CHROME" "${CHROME_ARGS[@]}" "$@" --dump-dom 'data:text/html,<p>ferry</p>' 2>"$WORK/chrome-probe.log" | grep -q ferry; }
+probe_chrome() { timeout 60 "$CHROME" "${CHROME_ARGS[@]}" "$@" --dump-dom 'data:text/html,<p>ferry</p>' 2>"$WORK/chrome-probe.log" | has ferry; }
 if ! probe_chrome; then
     # As root, or where user namespaces are off, the sandbox cannot start.
     CHROME_ARGS+=(--no-sandbox)

@@ -30,7 +30,7 @@ m = [x for x in d.get("migrations", []) if x.get("dataset") == sys.argv[2]]
 sys.exit(0 if m and m[0].get("objects_total_lower_bound") is True else 1)
 PY
     "$WORKER" status >"$WORK/status.txt" 2>/dev/null
-    grep "$DS" "$WORK/status.txt" | grep -q "/>=$t\b\|/>=[0-9]"
+    grep "$DS" "$WORK/status.txt" | has "/>=$t\b\|/>=[0-9]"
 }
 wait_until 60 lower_bound_seen || fail "never saw a running total that is a lower bound (state: total $(state_field "$DS" objects_total), lower bound '$(state_field "$DS" objects_total_lower_bound)', status $(state_field "$DS" status))"
 wait_until 120 status_is "$DS" done || fail "not done (status $(state_field "$DS" status))"

@@ -79,7 +79,7 @@ REPORT="ferry:{$DS}:report:$EVENT_ID"
 [[ "$(redis-cli -u "$FERRY_REDIS_URL" HLEN "$REPORT")" == $MISSING ]] || fail "report has $(redis-cli -u "$FERRY_REDIS_URL" HLEN "$REPORT") entries"
 # report_line KEY REGEX: the report's line for KEY matches REGEX
 report_line() {
-    redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$1" | grep -q "$2" \
+    redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$1" | has "$2" \
         || fail "report line for $1: $(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$REPORT" "$1")"
 }
 report_line "$DENIED" '"outcome":"failed","class":"s3-auth","message":".*AccessDenied'
@@ -89,7 +89,7 @@ report_line "$KMSDENIED" '"outcome":"failed","class":"s3-kms","message":".*Acces
 report_line "$KMSOFF" '"outcome":"failed","class":"s3-kms","message":".*KMS.DisabledException'
 report_line "$BADKEY" '"outcome":"failed","class":"s3-invalid-key","message":".*KeyTooLongError'
 REPORT_OBJ="s3://$REP_B/ferry-reports/$DS/$EVENT_ID.jsonl"
-dlq_headers_of "$DS" | grep -qF "ferry-report=redis:$REPORT $REPORT_OBJ" || fail "DLQ record does not name the report: $(dlq_headers_of "$DS")"
+dlq_headers_of "$DS" | has -F "ferry-report=redis:$REPORT $REPORT_OBJ" || fail "DLQ record does not name the report: $(dlq_headers_of "$DS")"
 [[ "$(state_field "$DS" report_object)" == "$REPORT_OBJ" ]] || fail "state report_object '$(state_field "$DS" report_object)'"
 read -r robjs rbytes < <("$S3TOOL" count "s3://$REP_B/ferry-reports/$DS/")
 (( robjs == 1 && rbytes > 100 )) || fail "report object: $robjs objects, $rbytes bytes"
@@ -146,7 +146,7 @@ W3=$LAST_PID
 wait_until 60 bash -c "kcat -b '$FERRY_KAFKA_BROKERS' -C -t '$FERRY_TOPIC_DLQ' -e -q -f '%k %h\n' | grep -q '^$DS3 .*ferry-error-class=s3-auth'" \
     || { tail -20 "$WORK/w3.log" >&2; fail "every-key-403 was not dead-lettered as s3-auth: $(dlq_headers_of "$DS3")"; }
 [[ "$(state_field "$DS3" status)" == failed ]] || fail "$DS3: status $(state_field "$DS3" status)"
-state_field "$DS3" last_error | grep -q "more than copy.max_failed_objects=5" || fail "last_error: $(state_field "$DS3" last_error)"
+state_field "$DS3" last_error | has "more than copy.max_failed_objects=5" || fail "last_error: $(state_field "$DS3" last_error)"
 copies=$(op_count all copy)
 (( copies <= 10 )) || fail "$copies copy requests before giving up (threshold 5, 2 in flight)"
 stop_pid "$W3"; stop_pid "$PROXY_PID"

@@ -79,7 +79,7 @@ grep -q '^ferry_copy_duration_seconds_bucket{le="+Inf"} '"$N"'$' "$WORK/scrape" 
 get /v1/migrations | jq -e --arg ds "$DS" --argjson n "$N" \
     '.migrations[] | select(.dataset == $ds) | .status == "done" and .objects_done == $n and .progress == 1' \
     >/dev/null || fail "/v1/migrations: $(get /v1/migrations)"
-curl -sS -D "$WORK/headers" "http://127.0.0.1:$PORT/status" | grep -q '<script src="status.js"' \
+curl -sS -D "$WORK/headers" "http://127.0.0.1:$PORT/status" | has '<script src="status.js"' \
     || fail "status page not served"
 grep -qi "^content-security-policy: default-src 'none'" "$WORK/headers" || fail "no CSP on the page"
 [[ "$(code /status.js)" == 200 && "$(code /status.css)" == 200 ]] || fail "page assets"

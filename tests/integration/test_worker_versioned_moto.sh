@@ -19,7 +19,7 @@ code=$(s3_curl -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Type: applicati
     '<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Enabled</Status></VersioningConfiguration>' \
     "$FERRY_S3_ENDPOINT/$SRC_B?versioning")
 [[ $code == 200 ]] || fail "enabling versioning answered $code"
-s3_curl "$FERRY_S3_ENDPOINT/$SRC_B?versioning" | grep -q '<Status>Enabled</Status>' || fail "versioning is not enabled on $SRC_B"
+s3_curl "$FERRY_S3_ENDPOINT/$SRC_B?versioning" | has '<Status>Enabled</Status>' || fail "versioning is not enabled on $SRC_B"
 
 put() { "$S3TOOL" put "$SRC_B" "$1" "$2" || fail "PUT $1"; }
 del() {
