@@ -14,108 +14,9 @@
 #include "ferry_objstore.h"
 #include "ferry_util.h"
 #include "ferry_validate.h"
+#include "worker_copy_internal.h"
 #include "worker_health.h"
 #include "worker_metrics.h"
-
-typedef enum {
-    ITEM_TODO = 0,   /* to copy */
-    ITEM_FILTERED,   /* excluded by include/exclude: nothing to do, not counted */
-    ITEM_SKIPPED,    /* already identical at the target */
-    ITEM_COPIED,     /* copied and verified */
-    ITEM_VERIFY,     /* copied; the ETags did not settle it: the source's HEAD is next */
-    ITEM_VERIFY_DST, /* source HEAD done: the target's HEAD decides (checksum, ETag, size) */
-    ITEM_FAILED,
-    ITEM_RETRY,      /* a retryable request failure: tried again within the page */
-    ITEM_OBJ_FAILED, /* a permanent error on this object alone: recorded, not copied */
-    ITEM_VANISHED,   /* listed, then gone from the source: recorded, not copied */
-} item_state;
-
-typedef struct item {
-    item_state state;
-    char *dst_key;             /* points into the copier's key arena */
-    int64_t started_us;        /* when its copy request started (ferry_copy_duration_seconds) */
-    ferry_error why;           /* OBJ_FAILED, VANISHED: class and message for the report */
-    ferry_mpu_record mpu;      /* a previous owner's upload of it, while its copy runs */
-    ferry_objstore_mpu resume; /* borrows mpu's strings */
-    /* ITEM_VERIFY_DST: what the source's HEAD said (x-amz-checksum-mode: ENABLED) */
-    int src_etag_md5;  /* the source's ETag is its MD5 (single part, not SSE-KMS/SSE-C) */
-    char src_algo[16]; /* additional checksum, "" if the store has none for it */
-    char src_sum[FERRY_OBJSTORE_CHECKSUM_MAX];
-    int src_composite; /* src_sum is of the parts' checksums, not of the data */
-} item;
-
-/* How an object was verified; the union over a migration is kept in its state hash
- * (field `verify`, e.g. "checksum-crc32c,etag-md5,size"). */
-enum {
-    VERIFY_ETAG_MD5 = 1 << 0,
-    VERIFY_SIZE = 1 << 1,
-    VERIFY_CRC32 = 1 << 2,
-    VERIFY_CRC32C = 1 << 3,
-    VERIFY_SHA1 = 1 << 4,
-    VERIFY_SHA256 = 1 << 5,
-    VERIFY_CRC64NVME = 1 << 6,
-};
-static const char *const verify_names[] = {"etag-md5",          "size",
-                                           "checksum-crc32",    "checksum-crc32c",
-                                           "checksum-sha1",     "checksum-sha256",
-                                           "checksum-crc64nvme"};
-
-/* An object at the target written at most this long before the migration started (by the
- * Redis clock, compared with the S3 server's) still counts as written by it. */
-#define OWN_COPY_SKEW_MS 120000
-
-struct worker_copier {
-    ferry_objstore *store;     /* source endpoint (and target, unless dst_store differs) */
-    ferry_objstore *dst_store; /* target endpoint; == store for server-side copies */
-    ferry_limiter *limiter, *dst_limiter; /* their endpoints' shared limiters (borrowed) */
-    const char *endpoint, *dst_endpoint;  /* metric labels (the conf's strings) */
-    ferry_breaker *src_brk; /* the endpoints' circuit breakers (worker_health; shared by */
-    ferry_breaker *dst_brk; /* the process, == when one endpoint; NULL before init) */
-    int page_size;
-    int64_t checkpoint_interval_ms;
-    int64_t request_interval_us; /* copy.max_requests_per_second as a gap; 0 = unlimited */
-    int request_retries;         /* copy.request_retries */
-    int endpoint_tries;          /* a blocking request's retries of endpoint failures: enough
-                                  * for the breaker to open (s3.breaker_failures) */
-    uint64_t mp_threshold;       /* copy.multipart_threshold_mb: larger objects go in parts */
-    /* Chunk boundaries (every fanout.chunk_objects-th selected key) noted by the counting
-     * pass, so a dataset that is split is not listed a second time to find them. Bounded:
-     * one key per chunk. Valid for the event id in bounds_event. */
-    int64_t bound_every;
-    int64_t count_limit; /* fanout.min_objects: the count stops once it is passed (the
-                          * dataset will be split; the splitter lists the rest once) */
-    char **bounds;
-    size_t nbounds, capbounds;
-    char *bounds_event;
-    int64_t next_request_us;
-    int64_t max_failed;         /* copy.max_failed_objects; 0 = no limit */
-    int64_t max_failed_percent; /* copy.max_failed_percent; 0 = no limit */
-    /* Test hook (FERRY_TEST_UNSETTLE_KEY, read once): the first completion of this source
-     * key is dropped as if its request never started, so a page ends with an unsettled
-     * item. Lets a test prove such a page is never counted as done (issue 13.4). */
-    const char *test_unsettle_key;
-    int test_unsettled;
-    ferry_report_entry *report;     /* one page's report lines, built at each checkpoint */
-    ferry_objstore_listing listing; /* the page being copied */
-    /* The next LIST page, requested while the current one is copied: on a real store a
-     * LIST takes a round trip or more, and waiting for it between pages idles every
-     * connection. At most one page ahead, so memory stays two pages whatever the size. */
-    ferry_objstore_listing ahead;
-    ferry_objstore_op ahead_op;
-    char *ahead_token; /* owned; the op reads it until it completes */
-    char *ahead_next;  /* owned: the token of a prefetch wanted but not yet submitted (it
-                        * goes out right after the page's first copy) */
-    int ahead_pending; /* ahead_op submitted and not completed yet */
-    /* The validation's LIST is the copy's first page: listing holds it for the event
-     * first_for, listed after first_from (NULL: from the start), until the copy or a
-     * walk uses the listing. Saves a round trip before the first copy. */
-    char *first_for, *first_from;
-    ferry_objstore_op *ops;
-    item *items;
-    size_t cap;
-    char *keys; /* arena for target keys of one page */
-    size_t keys_cap;
-};
 
 static void clear_bounds(worker_copier *c)
 {
@@ -265,48 +166,6 @@ void worker_copier_destroy(worker_copier *c)
     free(c);
 }
 
-/* ---- per-run context ----------------------------------------------------------- */
-
-typedef struct run {
-    worker_copier *c;
-    ferry_redis *redis;
-    const ferry_lease *lease;
-    const ferry_onboard *ev;
-    ferry_uri src, dst;
-    worker_copy_progress *prog;
-    int (*should_stop)(void *);
-    void *opaque;
-    ferry_log_ctx lctx;
-    /* current page */
-    size_t n;        /* entries in the page */
-    size_t low;      /* items [0, low) are finished: the checkpoint may pass them */
-    size_t reported; /* items [0, reported) of the page have their report lines stored */
-    int64_t last_checkpoint_ms;
-    ferry_error first_err; /* first failure of the page; PERMANENT beats RETRYABLE */
-    int failed;
-    /* Retryable request failures (503 SlowDown, resets, timeouts) are retried in place,
-     * a few times with backoff, before they fail the attempt: on real S3 they are
-     * routine, and restarting from the checkpoint would redo the page's checks. */
-    int retry_pending;
-    ferry_error retry_err;
-    /* An endpoint went down (its breaker opened) while a batch ran: ops not started yet
-     * were held back; the page waits for the endpoint and goes on. */
-    int paused;
-    int noted_wait; /* the wait is recorded as the dataset's last error */
-    /* the batch running now: ops start in array order, one per stop_requested() == 0 */
-    int timing;        /* a batch of copies: note each one's start */
-    size_t started;    /* ops of the batch started so far */
-    unsigned verified; /* VERIFY_* methods used in this run */
-    unsigned noted;    /* ... of which the state hash has been told */
-} run;
-
-static int endpoints_up(const worker_copier *c)
-{
-    int64_t now = ferry_mono_ms();
-    return (!c->src_brk || ferry_breaker_allows(c->src_brk, now)) &&
-           (!c->dst_brk || ferry_breaker_allows(c->dst_brk, now));
-}
-
 static int64_t mono_us(void)
 {
     struct timespec ts;
@@ -325,7 +184,7 @@ static int stop_requested(void *opaque)
 
     if (r->failed || r->should_stop(r->opaque))
         return 1;
-    if (!endpoints_up(c)) {
+    if (!worker_copy__endpoints_up(c)) {
         r->paused = 1;
         return 1;
     }
@@ -354,7 +213,7 @@ static int stop_requested(void *opaque)
 }
 
 /* An object is copied and verified at the target. */
-static void count_copied(const item *it, const ferry_objstore_entry *e)
+void worker_copy__count_copied(const item *it, const ferry_objstore_entry *e)
 {
     ferry_counter_inc(worker_metric.objects_copied);
     ferry_counter_add(worker_metric.bytes_copied, e->size);
@@ -363,7 +222,7 @@ static void count_copied(const item *it, const ferry_objstore_entry *e)
                                 (double)(mono_us() - it->started_us) / 1e6);
 }
 
-static void note_failure(run *r, const ferry_error *e)
+void worker_copy__note_failure(run *r, const ferry_error *e)
 {
     if (!r->failed || (e->rc == FERRY_ERR_PERMANENT && r->first_err.rc != FERRY_ERR_PERMANENT))
         r->first_err = *e;
@@ -399,11 +258,11 @@ static void check_threshold(run *r)
                         (long long)r->c->max_failed_percent, p->last_object_err.msg);
     else
         return;
-    note_failure(r, &e);
+    worker_copy__note_failure(r, &e);
 }
 
 /* Moves the low-water mark over every finished item, counting them. */
-static void advance(run *r)
+void worker_copy__advance(run *r)
 {
     while (r->low < r->n && finished(r->c->items[r->low].state)) {
         const ferry_objstore_entry *e = &r->c->listing.entries[r->low];
@@ -428,19 +287,9 @@ static void advance(run *r)
     }
 }
 
-/* "checksum-crc32c,etag-md5" from a VERIFY_* set. */
-static void verify_text(unsigned set, char *out, size_t size)
-{
-    size_t o = 0;
-    out[0] = '\0';
-    for (size_t i = 0; i < sizeof(verify_names) / sizeof(verify_names[0]); i++)
-        if (set & (1u << i))
-            o += (size_t)snprintf(out + o, o < size ? size - o : 0, "%s%s", o ? "," : "",
-                                  verify_names[i]);
-}
-
 /* One object failed on its own (scope OBJECT or VANISHED): record why, go on. */
-static void object_failed(run *r, size_t i, int vanished, const char *cls, const char *msg)
+void worker_copy__object_failed(run *r, size_t i, int vanished, const char *cls,
+                                const char *msg)
 {
     const ferry_objstore_entry *e = &r->c->listing.entries[i];
     item *it = &r->c->items[i];
@@ -460,7 +309,7 @@ static void object_failed(run *r, size_t i, int vanished, const char *cls, const
 
 /* The checkpoint and the report lines of the failed and vanished items it passes, in one
  * atomic write: a key beyond the checkpoint is copied or recorded, never lost. */
-static ferry_rc write_checkpoint(run *r, ferry_error *err)
+ferry_rc worker_copy__write_checkpoint(run *r, ferry_error *err)
 {
     ferry_checkpoint cp = {0};
     char methods[160];
@@ -470,7 +319,7 @@ static ferry_rc write_checkpoint(run *r, ferry_error *err)
     if (r->low == 0)
         return FERRY_OK;           /* nothing new in this page */
     if (r->verified & ~r->noted) { /* before the checkpoint that covers those objects */
-        verify_text(r->verified & ~r->noted, methods, sizeof(methods));
+        worker_copy__verify_text(r->verified & ~r->noted, methods, sizeof(methods));
         if ((rc = ferry_state_note_verify(r->redis, r->lease, methods, err)) != FERRY_OK)
             return rc;
         r->noted |= r->verified;
@@ -510,424 +359,6 @@ static ferry_rc write_checkpoint(run *r, ferry_error *err)
     r->prog->checkpoint = key;
     r->last_checkpoint_ms = ferry_mono_ms();
     return FERRY_OK;
-}
-
-static int etag_comparable(const char *etag)
-{
-    return etag[0] && !strchr(etag, '-'); /* "...-N" is a multipart ETag, not an MD5 */
-}
-
-/* Feeds a finished op to the circuit breaker of the endpoint it talked to. A TRANSFER
- * talks to both: an answer counts for both, a failure for the side that failed. */
-static void note_endpoint(run *r, const ferry_objstore_op *op)
-{
-    worker_copier *c = r->c;
-    ferry_breaker *b = c->dst_brk;
-
-    if (op->type == FERRY_OBJSTORE_OP_TRANSFER && c->src_brk != c->dst_brk) {
-        if (op->rc == FERRY_OK)
-            worker_health_note(c->src_brk, op->rc, &op->err, op->s3_code, &r->lctx);
-        else if (op->src_failed)
-            b = c->src_brk;
-    }
-    worker_health_note(b, op->rc, &op->err, op->s3_code, &r->lctx);
-}
-
-/* ---- multipart resume (DESIGN.md §9 "Multipart state") ---------------------------
- * A copy in parts records its upload in Redis (ferry_mpu) as it goes, under the lease;
- * after a crash the next owner continues that upload and copies only the missing parts.
- * A finished or failed copy forgets the record: a failed one was aborted by the store. */
-
-static ferry_rc mpu_progress(ferry_objstore_op *op, const char *upload_id, uint64_t part_size,
-                             const ferry_objstore_mpu_part *part, ferry_error *err)
-{
-    run *r = op->mpu_opaque;
-    size_t i = (size_t)(uintptr_t)op->user;
-    const ferry_objstore_entry *e = &r->c->listing.entries[i];
-    const char *key = r->c->items[i].dst_key;
-    ferry_error we;
-    ferry_rc rc;
-
-    if (!part)
-        rc = ferry_mpu_begin(r->redis, r->lease, r->dst.bucket, key, upload_id, part_size,
-                             e->size, e->etag, &we);
-    else
-        rc = ferry_mpu_part(r->redis, r->lease, r->dst.bucket, key, upload_id, part, &we);
-    if (rc == FERRY_ERR_CANCELLED) {
-        note_failure(r, &we); /* fenced: the upload is aborted, the migration stops */
-        *err = we;
-        return rc;
-    }
-    if (rc != FERRY_OK) /* Redis briefly away: the copy goes on, a resume redoes more */
-        ferry_warn(&r->lctx, "multipart progress of %s not recorded: %s", key, we.msg);
-    return FERRY_OK;
-}
-
-/* Aborts an upload nobody will complete (best effort: the sweep catches what remains). */
-static void abort_upload(run *r, const char *key, const char *upload_id)
-{
-    ferry_objstore_op op;
-
-    ferry_objstore_op_init(&op, FERRY_OBJSTORE_OP_ABORT_UPLOAD);
-    op.bucket = r->dst.bucket;
-    op.key = key;
-    op.upload_id = upload_id;
-    if (ferry_objstore_exec(r->c->dst_store, &op) != FERRY_OK && op.http_status != 404)
-        ferry_warn(&r->lctx, "aborting the multipart upload of %s: %s", key, op.err.msg);
-}
-
-/* Before an object above the multipart threshold is copied: continue the upload a
- * previous owner recorded, if it was of this very source version. */
-static void mpu_prepare(run *r, ferry_objstore_op *op, item *it, const ferry_objstore_entry *e)
-{
-    ferry_error err;
-    int found = 0;
-
-    if (!r->redis || !r->lease || e->size <= r->c->mp_threshold)
-        return;
-    op->mpu_progress = mpu_progress;
-    op->mpu_opaque = r;
-    if (ferry_mpu_get(r->redis, r->lease->dataset, r->dst.bucket, it->dst_key, &it->mpu, &found,
-                      &err) != FERRY_OK) {
-        ferry_warn(&r->lctx, "reading the multipart record of %s: %s", it->dst_key, err.msg);
-        return;
-    }
-    if (!found)
-        return;
-    if (it->mpu.size != e->size || !it->mpu.src_etag || strcmp(it->mpu.src_etag, e->etag)) {
-        /* The source changed since: its parts are of no use. */
-        abort_upload(r, it->dst_key, it->mpu.upload_id);
-        ferry_mpu_record_clear(&it->mpu);
-        return;
-    }
-    it->resume.upload_id = it->mpu.upload_id;
-    it->resume.part_size = it->mpu.part_size;
-    it->resume.parts = it->mpu.parts;
-    it->resume.nparts = it->mpu.nparts;
-    op->mpu_resume = &it->resume;
-    ferry_info(&r->lctx, "resuming the multipart upload of %s: %zu parts already stored",
-               it->dst_key, it->mpu.nparts);
-}
-
-static void mpu_forget(run *r, const item *it)
-{
-    ferry_error err;
-    ferry_rc rc = ferry_mpu_clear(r->redis, r->lease, r->dst.bucket, it->dst_key, NULL, &err);
-
-    if (rc != FERRY_OK && rc != FERRY_ERR_CANCELLED)
-        ferry_warn(&r->lctx, "forgetting the multipart record of %s: %s", it->dst_key, err.msg);
-}
-
-/* At the start of a whole-dataset migration: abort the multipart uploads under the
- * target prefix that no record tracks and that are older than the lease TTL -- what a
- * worker that crashed (or a ferry before records existed) left behind. Younger ones may
- * belong to a previous owner still finishing a part; uploads of unknown age are kept. */
-static void sweep_orphans(run *r)
-{
-    worker_copier *c = r->c;
-    int64_t cutoff = (int64_t)time(NULL) * 1000 - r->lease->ttl_ms;
-    char *marker = NULL;
-    int aborted = 0;
-
-    do {
-        ferry_objstore_op op;
-        ferry_objstore_op_init(&op, FERRY_OBJSTORE_OP_LIST_UPLOADS);
-        op.bucket = r->dst.bucket;
-        op.prefix = r->dst.prefix;
-        op.continuation_token = marker;
-        op.listing = &c->ahead; /* idle before the first page; c->listing may hold it */
-        ferry_objstore_exec(c->dst_store, &op);
-        free(marker);
-        marker = NULL;
-        if (op.rc != FERRY_OK) {
-            ferry_debug(&r->lctx, "no sweep of multipart uploads: %s", op.err.msg);
-            return;
-        }
-        for (size_t i = 0; i < c->ahead.count; i++) {
-            const ferry_objstore_entry *e = &c->ahead.entries[i];
-            ferry_mpu_record rec;
-            ferry_error err;
-            int found = 0;
-            if (!e->upload_id || !e->last_modified_ms || e->last_modified_ms > cutoff)
-                continue;
-            if (ferry_mpu_get(r->redis, r->lease->dataset, r->dst.bucket, e->key, &rec, &found,
-                              &err) != FERRY_OK)
-                return; /* Redis away: sweep next time */
-            found = found && !strcmp(rec.upload_id, e->upload_id);
-            ferry_mpu_record_clear(&rec);
-            if (found)
-                continue; /* a resume continues it */
-            abort_upload(r, e->key, e->upload_id);
-            aborted++;
-        }
-        if (c->ahead.is_truncated && c->ahead.next_token &&
-            !(marker = strdup(c->ahead.next_token)))
-            return;
-    } while (marker);
-    if (aborted)
-        ferry_info(&r->lctx, "aborted %d orphaned multipart upload(s) under %s", aborted,
-                   r->ev->target_uri);
-}
-
-/* With SSE-KMS (and DSSE-KMS) or a customer key the ETag is not the MD5 of the data, and
- * a copy gets a new one (AWS: "Objects encrypted by SSE-C or SSE-KMS have ETags that are
- * not an MD5 digest"). SSE-S3 (AES256) ETags are MD5s. */
-static int sse_hides_md5(const char *sse)
-{
-    return strncmp(sse, "aws:kms", 7) == 0 || strcmp(sse, "SSE-C") == 0;
-}
-
-static unsigned checksum_method(const char *algo)
-{
-    static const struct {
-        const char *name;
-        unsigned bit;
-    } m[] = {{"CRC32", VERIFY_CRC32},
-             {"CRC32C", VERIFY_CRC32C},
-             {"SHA1", VERIFY_SHA1},
-             {"SHA256", VERIFY_SHA256},
-             {"CRC64NVME", VERIFY_CRC64NVME}};
-    for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
-        if (strcmp(algo, m[i].name) == 0)
-            return m[i].bit;
-    return 0;
-}
-
-/* Whether a HEAD's checksum is composite (ferry_objstore_checksum_composite), or SHA-1/
- * SHA-256 of a multipart object (S3 keeps full-object checksums only for CRCs). A full-
- * object and a composite checksum of the same bytes differ: they are not compared. */
-static int checksum_composite(const ferry_objstore_op *op)
-{
-    return ferry_objstore_checksum_composite(op->checksum, op->checksum_type) ||
-           (strchr(op->etag, '-') && !strncmp(op->checksum_algo, "SHA", 3));
-}
-
-/* Copy completion, on this thread, in completion order. */
-static void copy_done(ferry_objstore_op *op, void *opaque)
-{
-    run *r = opaque;
-    size_t i = (size_t)(uintptr_t)op->user;
-    const ferry_objstore_entry *e = &r->c->listing.entries[i];
-    item *it = &r->c->items[i];
-
-    if (op->rc == FERRY_ERR_CANCELLED)
-        return; /* never started (or lost the lease): stays TODO, its record stays */
-    if (r->c->test_unsettle_key && !r->c->test_unsettled &&
-        !strcmp(e->key, r->c->test_unsettle_key)) {
-        r->c->test_unsettled = 1;
-        ferry_warn(&r->lctx, "test hook: dropping the completion of %s", e->key);
-        return;
-    }
-    note_endpoint(r, op);
-    if (op->mpu_progress)
-        mpu_forget(r, it);
-    if (op->rc == FERRY_ERR_RETRYABLE && op->http_status != 412) {
-        it->state = ITEM_RETRY;
-        r->retry_pending = 1;
-        r->retry_err = op->err;
-        return;
-    }
-    if (op->rc != FERRY_OK) {
-        ferry_error e412;
-        it->state = ITEM_FAILED;
-        if (op->http_status == 412) {
-            /* x-amz-copy-source-if-match refused: the source changed since it was
-             * listed. Listing again picks up the new version. */
-            ferry_error_set(&e412, FERRY_ERR_RETRYABLE, FERRY_EC_VERIFY,
-                            "%s changed during the migration (ETag no longer %s)", e->key,
-                            e->etag);
-            note_failure(r, &e412);
-        } else {
-            const char *cls;
-            ferry_objstore_scope scope = ferry_objstore_object_scope(op->rc, op->http_status,
-                                                                     op->s3_code, op->err.msg,
-                                                                     &cls);
-            if (scope == FERRY_SCOPE_OBJECT || scope == FERRY_SCOPE_VANISHED) {
-                object_failed(r, i, scope == FERRY_SCOPE_VANISHED, cls, op->err.msg);
-                advance(r);
-                return;
-            }
-            note_failure(r, &op->err);
-        }
-        return;
-    }
-    r->prog->objects_copied++;
-    ferry_debug(&r->lctx, "copied %s -> %s", e->key, it->dst_key);
-    if (!r->ev->verify) {
-        it->state = ITEM_COPIED;
-    } else if (etag_comparable(e->etag) && !op->multipart && !sse_hides_md5(op->sse) &&
-               strcmp(op->etag, e->etag) == 0) {
-        it->state = ITEM_COPIED; /* equal MD5 ETags: the bytes are the source's */
-        r->verified |= VERIFY_ETAG_MD5;
-    } else {
-        /* Different or incomparable ETags (multipart, SSE-KMS/SSE-C on either side, a
-         * source changed under the copy): the HEADs of both sides decide, never the ETag
-         * alone. */
-        it->state = ITEM_VERIFY;
-    }
-    if (it->state == ITEM_COPIED)
-        count_copied(it, e);
-    advance(r);
-    if (r->c->checkpoint_interval_ms &&
-        ferry_mono_ms() - r->last_checkpoint_ms >= r->c->checkpoint_interval_ms) {
-        ferry_error ce;
-        ferry_rc rc = write_checkpoint(r, &ce);
-        if (rc == FERRY_ERR_CANCELLED)
-            note_failure(r, &ce); /* fenced: stop now */
-        /* Other checkpoint failures (Redis briefly down) are retried at the page end. */
-    }
-}
-
-/* Decides a copy whose ETags did not settle it, from the target's HEAD and what the
- * source's HEAD left in the item. Strongest evidence first: an additional checksum both
- * sides have (same algorithm, both full-object or both composite), then MD5 ETags where
- * both are MD5s, else the size. Any mismatch fails the object (retryable: it is copied
- * again); a size difference always does. */
-static void verify_target(run *r, item *it, const ferry_objstore_entry *e,
-                          const ferry_objstore_op *op, int missing)
-{
-    ferry_error ve;
-    int dst_md5 = etag_comparable(op->etag) && !sse_hides_md5(op->sse);
-
-    if (missing || op->size != e->size) {
-        ferry_error_set(&ve, FERRY_ERR_RETRYABLE, FERRY_EC_VERIFY,
-                        "%s: target size %llu differs from source size %llu", e->key,
-                        missing ? 0ULL : (unsigned long long)op->size,
-                        (unsigned long long)e->size);
-        goto mismatch;
-    }
-    if (it->src_algo[0] && strcmp(it->src_algo, op->checksum_algo) == 0 &&
-        checksum_method(op->checksum_algo) && it->src_composite == checksum_composite(op)) {
-        if (strcmp(it->src_sum, op->checksum) != 0) {
-            if (it->src_composite) /* composite: part sizes may differ; go on */
-                goto weaker;
-            ferry_error_set(&ve, FERRY_ERR_RETRYABLE, FERRY_EC_VERIFY,
-                            "%s: target %s checksum %s differs from the source's %s", e->key,
-                            op->checksum_algo, op->checksum, it->src_sum);
-            goto mismatch;
-        }
-        r->verified |= checksum_method(op->checksum_algo);
-        goto ok;
-    }
-weaker:
-    if (it->src_etag_md5 && dst_md5) {
-        if (strcmp(op->etag, e->etag) != 0) {
-            ferry_error_set(&ve, FERRY_ERR_RETRYABLE, FERRY_EC_VERIFY,
-                            "%s: target ETag %s differs from source ETag %s", e->key, op->etag,
-                            e->etag);
-            goto mismatch;
-        }
-        r->verified |= VERIFY_ETAG_MD5;
-        goto ok;
-    }
-    r->verified |= VERIFY_SIZE; /* all the store guarantees for this object */
-ok:
-    it->state = ITEM_COPIED;
-    count_copied(it, e);
-    return;
-mismatch:
-    it->state = ITEM_FAILED;
-    note_failure(r, &ve);
-}
-
-/* The source's HEAD of a copy to verify: notes its checksum and whether its ETag is an
- * MD5; a source whose ETag is no longer the listed one changed under the copy. */
-static void head_src_done(ferry_objstore_op *op, void *opaque)
-{
-    run *r = opaque;
-    size_t i = (size_t)(uintptr_t)op->user;
-    const ferry_objstore_entry *e = &r->c->listing.entries[i];
-    item *it = &r->c->items[i];
-
-    if (op->rc == FERRY_ERR_CANCELLED)
-        return;
-    if (op->rc == FERRY_ERR_RETRYABLE) {
-        r->retry_pending = 1; /* stays ITEM_VERIFY: asked again */
-        r->retry_err = op->err;
-        return;
-    }
-    if (op->rc != FERRY_OK && op->http_status != 404) {
-        note_failure(r, &op->err); /* e.g. 403 on the source's HEAD */
-        return;
-    }
-    if (op->rc != FERRY_OK || (e->etag[0] && strcmp(op->etag, e->etag) != 0)) {
-        ferry_error ve;
-        /* Gone or replaced since it was listed: retrying lists and copies it anew. */
-        ferry_error_set(&ve, FERRY_ERR_RETRYABLE, FERRY_EC_VERIFY,
-                        "%s changed during the migration (ETag %s, listed %s)", e->key,
-                        op->rc == FERRY_OK ? op->etag : "gone", e->etag);
-        it->state = ITEM_FAILED;
-        note_failure(r, &ve);
-        return;
-    }
-    it->src_etag_md5 = etag_comparable(op->etag) && !sse_hides_md5(op->sse);
-    memcpy(it->src_algo, op->checksum_algo, sizeof(it->src_algo));
-    memcpy(it->src_sum, op->checksum, sizeof(it->src_sum));
-    it->src_composite = checksum_composite(op);
-    it->state = ITEM_VERIFY_DST;
-}
-
-/* ferry's own finished copy from before a restart, where ETags cannot tell (a multipart
- * ETag on either side, issue 13.3): same size, and written since this migration started.
- * That is the check a multipart copy gets anyway (size), and S3 writes are atomic, so it
- * is a complete object. */
-static int own_copy(const run *r, const ferry_objstore_entry *e, const ferry_objstore_op *op)
-{
-    if (etag_comparable(e->etag) && etag_comparable(op->etag))
-        return 0; /* both MD5s, and they differ */
-    return op->size == e->size && r->prog->started_at_ms > 0 && op->last_modified_ms > 0 &&
-           op->last_modified_ms >= r->prog->started_at_ms - OWN_COPY_SKEW_MS;
-}
-
-/* Target HEAD before copying (resume window, overwrite=never) or after (verification). */
-static void head_done(ferry_objstore_op *op, void *opaque)
-{
-    run *r = opaque;
-    size_t i = (size_t)(uintptr_t)op->user;
-    const ferry_objstore_entry *e = &r->c->listing.entries[i];
-    item *it = &r->c->items[i];
-    int missing = op->rc == FERRY_ERR_PERMANENT && op->http_status == 404;
-
-    if (op->rc == FERRY_ERR_CANCELLED)
-        return;
-    note_endpoint(r, op);
-    if (op->rc == FERRY_ERR_RETRYABLE) {
-        /* A verify HEAD is asked again; a pre-copy check is only an optimisation, so the
-         * object is simply copied. */
-        if (it->state == ITEM_VERIFY_DST) {
-            r->retry_pending = 1;
-            r->retry_err = op->err;
-        }
-        return;
-    }
-    if (op->rc != FERRY_OK && !missing) {
-        note_failure(r, &op->err);
-        return;
-    }
-    if (it->state == ITEM_VERIFY_DST) {
-        verify_target(r, it, e, op, missing);
-        return;
-    }
-    /* Pre-copy check of an item still TODO. */
-    if (missing)
-        return;
-    if (op->size == e->size && etag_comparable(e->etag) && strcmp(op->etag, e->etag) == 0) {
-        it->state = ITEM_SKIPPED;
-        r->prog->objects_skipped++;
-        ferry_debug(&r->lctx, "identical at the target, not copying %s", e->key);
-    } else if (own_copy(r, e, op)) {
-        it->state = ITEM_SKIPPED;
-        r->prog->objects_skipped++;
-        ferry_debug(&r->lctx, "copied by this migration before it was resumed: %s", e->key);
-    } else if (r->ev->overwrite == FERRY_OVERWRITE_NEVER) {
-        ferry_error ve;
-        ferry_error_set(&ve, FERRY_ERR_PERMANENT, FERRY_EC_VALIDATION,
-                        "target object %s exists and differs from the source, and the "
-                        "overwrite policy is never",
-                        it->dst_key);
-        it->state = ITEM_FAILED;
-        note_failure(r, &ve);
-    }
 }
 
 static int grow(worker_copier *c, size_t n, size_t keybytes)
@@ -1003,7 +434,7 @@ static ferry_rc plan_page(run *r, ferry_error *err)
             char msg[128];
             snprintf(msg, sizeof(msg), "the target key would exceed %d bytes",
                      FERRY_URI_KEY_MAX);
-            object_failed(r, i, 0, FERRY_EC_S3_INVALID_KEY, msg);
+            worker_copy__object_failed(r, i, 0, FERRY_EC_S3_INVALID_KEY, msg);
         }
     }
     return FERRY_OK;
@@ -1043,9 +474,9 @@ static void run_ops(run *r, item_state want, ferry_objstore_op_type type,
             op->src_bucket = r->src.bucket;
             op->src_key = e->key;
             op->src_size = e->size;
-            if (etag_comparable(e->etag))
+            if (worker_copy__etag_comparable(e->etag))
                 op->src_if_match = e->etag; /* never copy a newer version than we listed */
-            mpu_prepare(r, op, &c->items[i], e);
+            worker_copy__mpu_prepare(r, op, &c->items[i], e);
         }
     }
     r->timing = type == FERRY_OBJSTORE_OP_COPY;
@@ -1063,85 +494,6 @@ static void run_ops(run *r, item_state want, ferry_objstore_op_type type,
         worker_metrics_limiter(c->endpoint, c->limiter);
 }
 
-/* ---- endpoint outages ------------------------------------------------------------ */
-
-/* The probe of an endpoint that is down: HEAD of the bucket this copy uses there. */
-static ferry_rc probe_bucket(void *opaque, ferry_breaker *b, ferry_error *err)
-{
-    run *r = opaque;
-    if (b == r->c->src_brk)
-        return ferry_objstore_head_bucket(r->c->store, r->src.bucket, err);
-    return ferry_objstore_head_bucket(r->c->dst_store, r->dst.bucket, err);
-}
-
-/* The status view and the migration's log show at once why it is not moving, whether
- * the wait began while copying or before the first copy (validation, counting): once
- * per run, best effort. */
-static void note_waiting(run *r, ferry_breaker *b)
-{
-    ferry_breaker_snapshot s;
-    ferry_error e, serr;
-
-    if (r->noted_wait)
-        return;
-    r->noted_wait = 1;
-    ferry_breaker_snapshot_get(b, &s);
-    ferry_error_set(&e, FERRY_ERR_RETRYABLE,
-                    s.stalled ? FERRY_EC_S3_STALL : FERRY_EC_S3_NETWORK,
-                    "waiting for S3 endpoint %s, down%s: %s", ferry_breaker_name(b),
-                    s.stalled ? " (requests stalled)" : "", s.last_error);
-    ferry_warn(&r->lctx, "%s", e.msg);
-    if (r->redis && r->lease &&
-        ferry_state_note_error(r->redis, r->lease, e.cls, e.msg, &serr) != FERRY_OK)
-        ferry_debug(&r->lctx, "recording the wait: %s", serr.msg);
-}
-
-/* Waits, at an object boundary and holding the lease, until every endpoint this copy
- * needs answers again. OK, CANCELLED (stop requested) or PERMANENT s3-outage. */
-static ferry_rc wait_endpoints(run *r, ferry_error *err)
-{
-    worker_copier *c = r->c;
-    ferry_breaker *bs[2] = {c->src_brk, c->dst_brk != c->src_brk ? c->dst_brk : NULL};
-    ferry_rc rc;
-
-    while (!endpoints_up(c)) {
-        for (int i = 0; i < 2; i++) {
-            if (!bs[i] || ferry_breaker_allows(bs[i], ferry_mono_ms()))
-                continue;
-            note_waiting(r, bs[i]);
-            rc = worker_health_wait(bs[i], probe_bucket, r, r->should_stop, r->opaque, &r->lctx,
-                                    err);
-            if (rc != FERRY_OK)
-                return rc;
-        }
-    }
-    return FERRY_OK;
-}
-
-/* After a blocking request to the endpoint of b: feeds the breaker and says whether to
- * send the request again. An endpoint failure is retried in place -- with backoff until
- * the breaker opens (or, if other requests keep succeeding, endpoint_tries times), then
- * after the outage -- so that an outage never charges the event an attempt. When the
- * wait ends the migration, *rc and err say why. */
-static int again(run *r, ferry_breaker *b, ferry_rc *rc, int *tries, ferry_error *err)
-{
-    worker_health_note(b, *rc, err, NULL, &r->lctx);
-    if (*rc == FERRY_OK || !worker_health_endpoint_failure(*rc, err, NULL) ||
-        r->should_stop(r->opaque))
-        return 0;
-    if (!endpoints_up(r->c)) {
-        if ((*rc = wait_endpoints(r, err)) != FERRY_OK)
-            return 0;
-        *tries = 0;
-        return 1;
-    }
-    if ((*tries)++ >= r->c->endpoint_tries)
-        return 0;
-    ferry_counter_inc(worker_metric.retries);
-    ferry_sleep_ms(ferry_backoff_ms(*tries - 1, 100, 5000));
-    return 1;
-}
-
 /* One ListObjectsV2 page of the source, retried across endpoint failures. */
 static ferry_rc list_source(run *r, const char *start_after, const char *token, int max_keys,
                             ferry_error *err)
@@ -1151,7 +503,7 @@ static ferry_rc list_source(run *r, const char *start_after, const char *token, 
     do
         rc = ferry_objstore_list(r->c->store, r->src.bucket, r->src.prefix, start_after, token,
                                  max_keys, &r->c->listing, err);
-    while (again(r, r->c->src_brk, &rc, &tries, err));
+    while (worker_copy__again(r, r->c->src_brk, &rc, &tries, err));
     return rc;
 }
 
@@ -1163,11 +515,11 @@ static ferry_rc pause_point(run *r, ferry_error *err)
     ferry_rc rc;
 
     r->paused = 0;
-    if (write_checkpoint(r, &cerr) == FERRY_ERR_CANCELLED) {
+    if (worker_copy__write_checkpoint(r, &cerr) == FERRY_ERR_CANCELLED) {
         *err = cerr; /* fenced */
         return FERRY_ERR_CANCELLED;
     }
-    if ((rc = wait_endpoints(r, err)) != FERRY_OK)
+    if ((rc = worker_copy__wait_endpoints(r, err)) != FERRY_OK)
         return rc;
     for (size_t i = 0; i < r->n; i++)
         if (r->c->items[i].state == ITEM_RETRY)
@@ -1185,33 +537,33 @@ static ferry_rc copy_page(run *r, int check_first, ferry_error *err)
         return rc;
     /* (a check held back by an outage is made after it: overwrite=never relies on it) */
     while (check_first) {
-        run_ops(r, ITEM_TODO, FERRY_OBJSTORE_OP_HEAD, head_done);
+        run_ops(r, ITEM_TODO, FERRY_OBJSTORE_OP_HEAD, worker_copy__head_done);
         if (r->failed || !r->paused || r->should_stop(r->opaque))
             break;
         if ((rc = pause_point(r, err)) != FERRY_OK)
             return rc;
     }
-    advance(r);
+    worker_copy__advance(r);
     for (int round = 0; !r->failed; round++) {
         /* Every item must settle: an item left TODO (its request never completed) while
          * nothing asked us to stop is tried again like a failed request, and a page that
          * still does not settle fails the attempt -- it is never taken as done. */
         int unsettled = 0;
         r->retry_pending = 0;
-        run_ops(r, ITEM_TODO, FERRY_OBJSTORE_OP_COPY, copy_done);
+        run_ops(r, ITEM_TODO, FERRY_OBJSTORE_OP_COPY, worker_copy__copy_done);
         if (!r->failed)
-            run_ops(r, ITEM_VERIFY, FERRY_OBJSTORE_OP_HEAD, head_src_done);
+            run_ops(r, ITEM_VERIFY, FERRY_OBJSTORE_OP_HEAD, worker_copy__head_src_done);
         if (!r->failed)
-            run_ops(r, ITEM_VERIFY_DST, FERRY_OBJSTORE_OP_HEAD, head_done);
-        advance(r);
+            run_ops(r, ITEM_VERIFY_DST, FERRY_OBJSTORE_OP_HEAD, worker_copy__head_done);
+        worker_copy__advance(r);
         if (r->failed || r->should_stop(r->opaque))
             break;
-        if (r->paused || !endpoints_up(r->c)) {
+        if (r->paused || !worker_copy__endpoints_up(r->c)) {
             rc = pause_point(r, err);
             if (rc == FERRY_ERR_CANCELLED && strcmp(err->cls, FERRY_EC_FENCED) != 0)
                 break; /* stopping: checkpointed, the rest stays TODO */
             if (rc != FERRY_OK) {
-                note_failure(r, err);
+                worker_copy__note_failure(r, err);
                 break;
             }
             round = -1;
@@ -1230,7 +582,7 @@ static ferry_rc copy_page(run *r, int check_first, ferry_error *err)
             break;
         if (round >= r->c->request_retries) {
             ferry_error_prefix(&r->retry_err, "after %d tries", round + 1);
-            note_failure(r, &r->retry_err);
+            worker_copy__note_failure(r, &r->retry_err);
             break;
         }
         ferry_counter_inc(worker_metric.retries);
@@ -1241,7 +593,7 @@ static ferry_rc copy_page(run *r, int check_first, ferry_error *err)
                 r->c->items[i].state = ITEM_TODO;
     }
     /* Checkpoint whatever finished, failure or not: that work is never redone. */
-    rc = write_checkpoint(r, err);
+    rc = worker_copy__write_checkpoint(r, err);
     if (r->failed) {
         *err = r->first_err;
         return err->rc;
@@ -1279,7 +631,7 @@ static ferry_rc validate(run *r, const char *start, ferry_error *err)
                                "validation: source %s and target %s overlap on the same "
                                "endpoint",
                                r->ev->source_uri, r->ev->target_uri);
-    /* (an endpoint that is down is waited for here too: see again()) */
+    /* (an endpoint that is down is waited for here too: see worker_copy__again()) */
     forget_first_page(c);
     if ((rc = list_source(r, start, NULL, c->page_size, err)) != FERRY_OK) {
         ferry_error_prefix(err, "validation: source %s is not listable", r->ev->source_uri);
@@ -1292,7 +644,7 @@ static ferry_rc validate(run *r, const char *start, ferry_error *err)
     }
     do
         rc = ferry_objstore_head_bucket(c->dst_store, r->dst.bucket, err);
-    while (again(r, c->dst_brk, &rc, &tries, err));
+    while (worker_copy__again(r, c->dst_brk, &rc, &tries, err));
     if (rc != FERRY_OK) {
         ferry_error_prefix(err, "validation: target bucket %s", r->dst.bucket);
         return rc;
@@ -1301,7 +653,7 @@ static ferry_rc validate(run *r, const char *start, ferry_error *err)
     tries = 0;
     do
         rc = ferry_objstore_put(c->dst_store, r->dst.bucket, probe, "", 0, NULL, NULL, err);
-    while (again(r, c->dst_brk, &rc, &tries, err));
+    while (worker_copy__again(r, c->dst_brk, &rc, &tries, err));
     if (rc != FERRY_OK) {
         ferry_error_prefix(err, "validation: target %s does not accept writes",
                            r->ev->target_uri);
@@ -1310,7 +662,7 @@ static ferry_rc validate(run *r, const char *start, ferry_error *err)
     tries = 0;
     do
         rc = ferry_objstore_delete(c->dst_store, r->dst.bucket, probe, err);
-    while (again(r, c->dst_brk, &rc, &tries, err));
+    while (worker_copy__again(r, c->dst_brk, &rc, &tries, err));
     if (rc != FERRY_OK) {
         ferry_error_prefix(err, "validation: deleting the write probe %s", probe);
         return rc;
@@ -1706,7 +1058,7 @@ ferry_rc worker_copy_dataset(worker_copier *c, ferry_redis *redis, const ferry_l
     if ((rc = run_open(&r, c, redis, lease, ev, prog, should_stop, opaque, err)) != FERRY_OK)
         return rc;
     if (redis && lease && ev->chunk_count == 0)
-        sweep_orphans(&r);
+        worker_copy__sweep_orphans(&r);
     if ((rc = copy_pages(&r, start, check, prog->recheck, err)) != FERRY_OK)
         return rc;
     if (prog->objects_total < 0 || accounted(prog) == prog->objects_total)
