@@ -11,8 +11,12 @@ read -r N BYTES < <(seed_dataset "$SRC_B" data/ 2500 1000)
 "$S3TOOL" mb "$DST_B"
 DS=fc-$RANDOM
 # Small chunks: ~125 chunk events, so a kill often lands in the middle of publishing.
+# lease.ttl_ms 6 s: a restarted worker may get the event on another migration thread than
+# the one that held the lease ("splitter/1" vs "splitter/0"); it then waits for the dead
+# one's lease to lapse, and the 30 s default outlasted every later round's kill (seen on
+# moto once chunks were there to keep both threads busy: no round got past the wait).
 ARGS=(-X fanout.min_objects=500 -X fanout.chunk_objects=20 -X group.instance.id=splitter
-      -X copy.max_requests_per_second=300 -X log.level=debug)
+      -X copy.max_requests_per_second=300 -X lease.ttl_ms=6000 -X log.level=debug)
 # The first rounds reach S3 through a proxy that delays every request by 300 ms and list
 # 100 keys a page, so the split (listing on from the 500th key, publishing each chunk as
 # its bound is found) takes several seconds. Those rounds kill on what they observe, not
@@ -27,6 +31,7 @@ plan_field() { redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$DS}:chunks" "
 listing_after() {
     [[ -z "$(plan_field n)" ]] && (( $(plan_field published || echo 0) + 0 > $1 ))
 }
+plan_complete() { [[ -n "$(plan_field n)" ]]; }
 note_round() {
     echo "round $1: plan n=$(plan_field n) published=$(plan_field published) bounds=$(plan_field bounds)" | tee -a "$WORK/rounds.txt" >&2
 }
@@ -51,7 +56,15 @@ for round in $(seq 1 8); do
         continue
     fi
     start_worker "s-$round" "${ARGS[@]}" -X worker.id=splitter
-    # Kill 0-5 s after the worker starts on the dataset: it counts up to
+    if (( round == 8 )); then
+        # The last round kills once the plan is complete (publishing or copying), so that
+        # at least one kill lands after planning whatever the earlier rounds hit.
+        wait_until 120 plan_complete ||
+            fail "round 8: the split did not finish within 120 s (plan: published=$(plan_field published) bounds=$(plan_field bounds))"
+        kill_round "$round" "$LAST_PID" 1 . "0.$((RANDOM % 10))"
+        continue
+    fi
+    # Kill 0-5 s after the worker starts on the dataset or a chunk: it counts up to
     # fanout.min_objects, then lists on, recording and publishing each chunk as its bound
     # is found, in that window; later rounds find chunks to copy.
     kill_round "$round" "$LAST_PID" 20 '"msg":"migrating \|resuming the split\|"msg":"copying chunk' "$((RANDOM % 5)).$((RANDOM % 10))"
