@@ -8,7 +8,6 @@
 #include <string.h>
 
 #define PART_FIELD_MAX 16 /* "p" + up to 10 digits */
-#define MAX_PARTS 10000   /* S3's limit of parts per upload */
 
 /* Shared by the writers: the reply to return when the caller's lease is gone. */
 #define LUA_LEASE_CHECK                                                                        \
@@ -260,7 +259,8 @@ static uint64_t u64_of(const char *s, size_t len)
  * when out of memory. */
 static ferry_rc attach_checksums(const redisReply *rep, ferry_mpu_record *out)
 {
-    uint16_t *at = calloc(MAX_PARTS + 1, sizeof(*at)); /* part number -> index + 1 */
+    uint16_t *at = calloc(FERRY_OBJSTORE_MAX_PARTS + 1,
+                          sizeof(*at)); /* part number -> index + 1 */
 
     if (!at)
         return FERRY_ERR_RETRYABLE;
@@ -277,7 +277,8 @@ static ferry_rc attach_checksums(const redisReply *rep, ferry_mpu_record *out)
             f->len >= PART_FIELD_MAX || f->str[0] != 'c')
             continue;
         n = u64_of(f->str + 1, f->len - 1);
-        if (n < 1 || n > MAX_PARTS || !at[n] || !(colon = memchr(v->str, ':', v->len)))
+        if (n < 1 || n > FERRY_OBJSTORE_MAX_PARTS || !at[n] ||
+            !(colon = memchr(v->str, ':', v->len)))
             continue;
         p = &out->parts[at[n] - 1];
         alen = (size_t)(colon - v->str);
@@ -340,7 +341,7 @@ ferry_rc ferry_mpu_get(ferry_redis *r, const char *dataset, const char *bucket, 
                    v->len < sizeof(out->parts[0].etag)) {
             ferry_objstore_mpu_part *p = &out->parts[out->nparts];
             uint64_t n = u64_of(f->str + 1, f->len - 1);
-            if (n < 1 || n > MAX_PARTS)
+            if (n < 1 || n > FERRY_OBJSTORE_MAX_PARTS)
                 continue;
             p->number = (uint32_t)n;
             memcpy(p->etag, v->str, v->len);

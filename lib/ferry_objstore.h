@@ -39,6 +39,7 @@
 #define FERRY_OBJSTORE_SIZE_UNKNOWN UINT64_MAX
 #define FERRY_OBJSTORE_S3_CODE_MAX 64
 #define FERRY_OBJSTORE_CHECKSUM_MAX 96 /* base64 of a SHA-256 is 44; composite adds "-N" */
+#define FERRY_OBJSTORE_MAX_PARTS 10000 /* S3's limit of parts per multipart upload */
 
 /* ---------------------------------------------------------------- configuration */
 

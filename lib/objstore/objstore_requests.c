@@ -485,15 +485,16 @@ static int build_tx_get(sigv4 *s, slot *sl, ferry_objstore_op *op, uint32_t part
 static int add_stream_checksum(slot *sl, req *r)
 {
     const txpipe *p = sl->pipe;
-    char name[16 + sizeof(p->ck_algo)];
+    char name[sizeof(p->ck_algo)]; /* the algorithm in lowercase, as SigV4 signs names */
+    const char *hname;
     size_t i;
 
     if (!p->ck_algo[0])
         return 0;
-    for (i = 0; p->ck_algo[i] && i < sizeof(p->ck_algo); i++)
+    for (i = 0; i + 1 < sizeof(name) && p->ck_algo[i]; i++)
         name[i] = (char)tolower((unsigned char)p->ck_algo[i]);
     name[i] = '\0';
-    const char *hname = objstore__hstore(sl, "x-amz-checksum-%s", name);
+    hname = objstore__hstore(sl, "x-amz-checksum-%s", name);
     return !hname || objstore__add_hdr(r, hname, p->ck) ||
            objstore__add_hdr(r, "x-amz-sdk-checksum-algorithm", p->ck_algo);
 }

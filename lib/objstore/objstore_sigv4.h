@@ -41,7 +41,7 @@
 #define HBUF_SIZE 16384 /* per-slot header text: copy source (<= 3 KiB) + metadata */
 #define ERROR_BODY_MAX (1u << 20)
 #define KEEP_BUF_MAX (1u << 20) /* larger response buffers are freed after the request */
-#define MAX_PARTS 10000u
+#define MAX_PARTS ((unsigned)FERRY_OBJSTORE_MAX_PARTS)
 #define MIN_PART ((uint64_t)5 << 20)
 #define MAX_PART ((uint64_t)5 << 30)
 #define MAX_OBJECT ((uint64_t)5 << 40)
