@@ -134,6 +134,19 @@ s3_head_sums() {
     s3_curl -f -I -H 'x-amz-checksum-mode: ENABLED' "$1" | tr -d '\r' |
         awk -F': ' 'tolower($1) == "etag" || tolower($1) ~ /^x-amz-checksum-/ { gsub(/"/, "", $2); print tolower($1) ": " $2 }'
 }
+# Multipart records (lib/ferry_mpu.h) and the part requests a faultproxy --log shows:
+# mpu_key DATASET -> the key of the dataset's (first) record, or "";
+# parts_recorded DATASET -> the record's finished part numbers, sorted;
+# urlq STRING -> STRING URL-encoded as in a query (an upload id in a logged request line);
+# part_requests LOG UPLOAD_ID PART -> UploadPart(Copy) requests of that part in LOG
+# (faultproxy --kind latency --rate 1 logs every request).
+mpu_key() { redis-cli -u "$FERRY_REDIS_URL" --raw --scan --pattern "ferry:{$1}:mpu:*" | head -1; }
+parts_recorded() {
+    local k; k=$(mpu_key "$1"); [[ -n "$k" ]] || return 0
+    redis-cli -u "$FERRY_REDIS_URL" --raw HKEYS "$k" | sed -n 's/^p\([0-9]*\)$/\1/p' | sort -n
+}
+urlq() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
+part_requests() { grep -c "^latency PUT [^ ]*?partNumber=$3&uploadId=$(urlq "$2") " "$1" || true; }
 # bucket_pair NAME: creates a source and a target bucket for this run: $SRC_B, $DST_B
 bucket_pair() {
     SRC_B=$(bucket "$1-src"); DST_B=$(bucket "$1-dst")

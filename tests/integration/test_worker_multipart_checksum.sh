@@ -73,16 +73,15 @@ echo "latency 1" >"$WORK/mode"
 RARGS=(-X copy.multipart_threshold_mb=5 -X copy.multipart_part_size_mb=5 -X copy.max_in_flight=2
        -X s3.endpoint="$FAULTPROXY_EP" -X s3.timeout_ms=20000 -X log.level=debug)
 DS2=mpck-resume-$RANDOM
-mpu_key() { redis-cli -u "$FERRY_REDIS_URL" --raw --scan --pattern "ferry:{$DS2}:mpu:*" | head -1; }
-rec_fields() { local k; k=$(mpu_key); [[ -n "$k" ]] && redis-cli -u "$FERRY_REDIS_URL" --raw HKEYS "$k"; }
+rec_fields() { local k; k=$(mpu_key "$DS2"); [[ -n "$k" ]] && redis-cli -u "$FERRY_REDIS_URL" --raw HKEYS "$k"; }
 parts_with_sums() { rec_fields | grep -c '^c[0-9]*$'; }
 at_least_summed() { (( $(parts_with_sums) >= $1 )); }
 publish "$DS2" "s3://$SRC_B/big/" "s3://$DST_B/resume/"
 start_worker r1 "${RARGS[@]}"
 wait_until 120 at_least_summed 2 || { tail -20 "$WORK/r1.log" >&2; fail "$DS2: no 2 parts recorded with their checksum: $(rec_fields | tr '\n' ' ')"; }
 kill -KILL "$LAST_PID"; wait "$LAST_PID" 2>/dev/null || true
-key=$(mpu_key)
-rec=$(rec_fields | sed -n 's/^p\([0-9]*\)$/\1/p' | sort -n | tr '\n' ' ')
+key=$(mpu_key "$DS2")
+rec=$(parts_recorded "$DS2" | tr '\n' ' ')
 (( $(wc -w <<<"$rec") < 6 )) || fail "$DS2: the copy finished before the kill"
 for n in $rec; do
     v=$(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$key" "c$n")
@@ -101,10 +100,9 @@ refused=$(grep -c '^partsums ' "$WORK/req.log" || true)
 (( refused == 0 )) || fail "$DS2: $refused CompleteMultipartUpload refused for a part without its checksum"
 creates=$(grep -cE '^latency POST [^ ]*\?uploads=? ' "$WORK/req.log" || true)
 (( creates == 1 )) || fail "$DS2: $creates CreateMultipartUpload requests, want 1 (the upload was not resumed)"
-qid=$(python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$upload")
 for n in $rec; do
     want=1; (( n == old_part )) && want=2
-    got=$(grep -c "^latency PUT [^ ]*?partNumber=$n&uploadId=$qid " "$WORK/req.log" || true)
+    got=$(part_requests "$WORK/req.log" "$upload" "$n")
     (( got == want )) || fail "$DS2: part $n requested $got times, want $want"
 done
 grep -q "copied again, recorded without their SHA256 checksum" "$WORK/r1.log" || fail "$DS2: the re-copied part was not reported"

@@ -39,17 +39,9 @@ start_proxy() {
     PROXY_PORT=$(cat "$WORK/$1.port")
 }
 
-mpu_key() { redis-cli -u "$FERRY_REDIS_URL" --raw --scan --pattern "ferry:{$1}:mpu:*" | head -1; }
-parts_recorded() { # DATASET -> sorted part numbers in the record
-    local k; k=$(mpu_key "$1"); [[ -n "$k" ]] || return 0
-    redis-cli -u "$FERRY_REDIS_URL" --raw HKEYS "$k" | sed -n 's/^p\([0-9]*\)$/\1/p' | sort -n
-}
 at_least_parts() { (( $(parts_recorded "$1" | wc -l) >= $2 )); }
 uploads_under() { "$S3TOOL_UPLOADS" uploads "s3://$DST_B/$1" | wc -l; }
 no_uploads_under() { local n; n=$(uploads_under "$1") && (( n == 0 )); }
-part_requests() { # LOG UPLOAD_ID PART -> how many part requests of that upload
-    grep -c "^latency PUT [^ ]*?partNumber=$3&uploadId=$(python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$2") " "$1" || true
-}
 older_than_ttl() { (( $(date +%s%3N) - $1 > TTL_MS + 500 )); }
 
 # run_copy NAME MODE DS DST_PREFIX [worker args...] : starts worker NAME on the dataset
@@ -87,7 +79,7 @@ scenario() {
         wait_until 90 at_least_parts "$ds" 2 || { cat "$WORK/a1.log" >&2; fail "$ds: no 2 parts recorded in Redis"; }
         first_id=$(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$(mpu_key "$ds")" upload_id)
         redis-cli -u "$FERRY_REDIS_URL" SET "ferry:{$ds}:lease" "thief:1" PX 600000 >/dev/null
-        wait_until 60 grep -q "^latency DELETE [^ ]*?uploadId=$(python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$first_id") " "$log" ||
+        wait_until 60 grep -q "^latency DELETE [^ ]*?uploadId=$(urlq "$first_id") " "$log" ||
             { cat "$WORK/a1.log" >&2; fail "$ds: the upload was not aborted after the lease was lost"; }
         wait_until 30 no_uploads_under "$dst" || fail "$ds: uploads left behind: $("$S3TOOL_UPLOADS" uploads "s3://$DST_B/$dst")"
         n=$(grep -c '^latency PUT [^ ]*?partNumber=' "$log" || true)

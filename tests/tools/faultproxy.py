@@ -420,16 +420,14 @@ class Proxy:
                 limit = self.args.max_concurrent if mode_kind == "throttle" else 0
                 admitted = self.counts.enter(limit, is_list)
                 try:
+                    # A canned answer (not forwarded): a --rule, or AWS's refusal of a
+                    # Complete without its part checksums (logged as "partsums").
                     rule = self.rule_for(mname, target, hdrs)
+                    canned = xml_error(*RULE_FAULTS[rule]) if rule else None
                     refusal = self.complete_refusal(method, target, body)
                     if refusal:
+                        rule, canned = "partsums", refusal
                         self.counts.note("complete_refused")
-                        self.counts.bump(True, op_of(mname, target, hdrs))
-                        if self.args.log:
-                            with self.counts.lock, open(self.args.log, "a") as f:
-                                f.write("partsums %s\n" % reqline.decode("latin-1"))
-                        csock.sendall(refusal)
-                        continue
                     if mode_kind == "throttle":
                         inject = rule is not None or not admitted
                         kind = rule or ("slowdown" if inject else "none")
@@ -442,10 +440,11 @@ class Proxy:
                         with self.counts.lock, open(self.args.log, "a") as f:
                             f.write("%s %s\n" % (kind, reqline.decode("latin-1")))
                     if rule:
-                        csock.sendall(xml_error(*RULE_FAULTS[rule]))
+                        csock.sendall(canned)
                         done = False
                     else:
-                        up, done = self.serve_one(csock, kind, head, body, hdrs, method, up)
+                        up, done = self.serve_one(csock, kind, head, body, hdrs, method, target,
+                                                  up)
                 finally:
                     if admitted:
                         self.counts.leave()
@@ -461,7 +460,7 @@ class Proxy:
             if up is not None:
                 up.sock.close()
 
-    def serve_one(self, csock, kind, head, body, hdrs, method, up):
+    def serve_one(self, csock, kind, head, body, hdrs, method, target, up):
         """Answers one request; returns (upstream conn, True if the client conn is done)."""
         if kind == "slowdown":
             csock.sendall(xml_error(503, "Slow Down", "SlowDown",
@@ -497,7 +496,6 @@ class Proxy:
         _, rh = headers_of(rhead)
         no_body = method == b"HEAD" or status in (204, 304)
         rbody, delimited = read_body(up, rh, False, no_body)
-        target = head.split(b" ", 2)[1].decode("latin-1") if head.count(b" ") >= 2 else "/"
         self.note_upload(method, target, hdrs, status, rbody)
         rhead, rbody = self.part_result(method, target, hdrs, status, rhead, rbody)
         if not delimited:
