@@ -17,6 +17,8 @@
 #define FERRY_SIGV4_EMPTY_SHA256                                                               \
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define FERRY_SIGV4_UNSIGNED "UNSIGNED-PAYLOAD"
+/* aws-chunked body, unsigned, with a trailing checksum */
+#define FERRY_SIGV4_UNSIGNED_TRAILER "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 
 /* A request header. name must be lowercase; value is signed after trimming outer blanks
  * (the caller sends it the same way). */

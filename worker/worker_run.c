@@ -35,9 +35,10 @@ const ferry_conf_def worker_conf_defs[] = {
     {"copy.multipart_part_size_mb", FERRY_CONF_INT, "256", 5, 5120, 0,
      "Part size for multipart copies (raised to stay within 10,000 parts)"},
     {"copy.stream_checksums", FERRY_CONF_BOOL, "true", 0, 0, 0,
-     "Across endpoints, send the source's full-object checksum (x-amz-checksum-*) with each "
-     "PutObject: the target checks the streamed bytes and keeps the algorithm (off for a "
-     "target that refuses those headers)"},
+     "Across endpoints, keep the source's checksum: with each PutObject its full-object "
+     "value (x-amz-checksum-*), with each UploadPart the part's, computed while streaming, "
+     "as an aws-chunked trailer; the target checks the bytes and keeps the algorithm (off "
+     "for a target that refuses those headers or trailers)"},
     {"copy.max_requests_per_second", FERRY_CONF_INT, "0", 0, 1000000, 0,
      "Pace S3 requests per migration (0 = as fast as max_in_flight allows)"},
     {"copy.request_retries", FERRY_CONF_INT, "4", 0, 100, 0,

@@ -116,6 +116,33 @@ static void keep_checksum(mpcopy *mp, const slot *sl)
     memcpy(mp->ck_algo, sl->checksum_algo, sizeof(mp->ck_algo));
 }
 
+/* Whether the resumed upload's checksum algorithm is known. A copy's follows from its
+ * source. A stream's upload has the algorithm only if it was created by a ferry that
+ * sends part checksums: known from its recorded parts (with one: it has; only without:
+ * an older upload, continued without, as it was begun). With no part recorded nothing is
+ * lost by starting a new upload, so that is done. */
+static int resume_algo_known(mpcopy *mp)
+{
+    const ferry_objstore_mpu *r = mp->op->mpu_resume;
+    size_t with = 0;
+
+    if (!mp->transfer || !mp->ck_algo[0])
+        return 1;
+    if (!r->nparts)
+        return 0;
+    for (size_t i = 0; i < r->nparts; i++)
+        with += !strncmp(r->parts[i].checksum_algo, mp->ck_algo,
+                         sizeof(r->parts[i].checksum_algo));
+    if (!with) {
+        ferry_info(NULL,
+                   "resumed upload has no part checksums (begun by an older ferry): "
+                   "continued without the %s algorithm",
+                   mp->ck_algo);
+        mp->ck_algo[0] = '\0';
+    }
+    return 1;
+}
+
 /* Tells op->mpu_progress about the upload (part 0) or a stored part; a refusal (the
  * caller lost its lease) fails the op, which aborts the upload. */
 static void report_progress(mpcopy *mp, uint32_t part)
@@ -213,18 +240,23 @@ void objstore__mp_finish(sigv4 *s, slot *sl, ferry_objstore_op *op, enum step st
             mp->phase = PH_SIMPLE; /* smaller than the caller said: one CopyObject */
             break;
         }
-        if (op->mpu_resume && resume_fits(mp)) {
+        if (!mp->transfer || s->stream_checksums)
+            keep_checksum(mp, sl);
+        if (op->mpu_resume && !resume_fits(mp)) {
+            ferry_warn(NULL,
+                       "multipart upload to resume does not fit the object (part size "
+                       "%llu): starting a new one",
+                       (unsigned long long)op->mpu_resume->part_size);
+            plan_parts(s, mp);
+        } else if (op->mpu_resume && !resume_algo_known(mp)) {
+            ferry_info(NULL, "multipart upload to resume has no part recorded: starting a "
+                             "new one");
+            plan_parts(s, mp);
+        } else if (op->mpu_resume) {
             mp->resumed = 1;
         } else {
-            if (op->mpu_resume)
-                ferry_warn(NULL,
-                           "multipart upload to resume does not fit the object (part "
-                           "size %llu): starting a new one",
-                           (unsigned long long)op->mpu_resume->part_size);
             plan_parts(s, mp);
         }
-        if (!mp->transfer)
-            keep_checksum(mp, sl);
         mp->etags = calloc(mp->nparts, sizeof(*mp->etags));
         if (mp->ck_algo[0] && !(mp->sums = calloc(mp->nparts, sizeof(*mp->sums))))
             mp->ck_algo[0] = '\0'; /* checked with the etags just below */

@@ -335,7 +335,7 @@ static int build_abort_upload(sigv4 *s, slot *sl, ferry_objstore_op *op, uint32_
 static int build_mp_head(sigv4 *s, slot *sl, ferry_objstore_op *op, uint32_t part, req *r,
                          ferry_error *err)
 {
-    (void)s, (void)part, (void)err;
+    (void)part, (void)err;
     r->method = "HEAD";
     r->bucket = op->src_bucket;
     r->key = op->src_key;
@@ -344,8 +344,9 @@ static int build_mp_head(sigv4 *s, slot *sl, ferry_objstore_op *op, uint32_t par
     if (op->src_if_match &&
         objstore__add_hdr(r, "if-match", objstore__hstore(sl, "\"%s\"", op->src_if_match)))
         return TOO_BIG;
-    /* a COPY keeps the source's checksum algorithm (objstore_multipart.c) */
-    if (op->type == FERRY_OBJSTORE_OP_COPY &&
+    /* a COPY keeps the source's checksum algorithm, and so does a TRANSFER unless told
+     * not to (objstore_multipart.c) */
+    if ((op->type == FERRY_OBJSTORE_OP_COPY || s->stream_checksums) &&
         objstore__add_hdr(r, "x-amz-checksum-mode", "ENABLED"))
         return TOO_BIG;
     return 0;
@@ -485,17 +486,12 @@ static int build_tx_get(sigv4 *s, slot *sl, ferry_objstore_op *op, uint32_t part
 static int add_stream_checksum(slot *sl, req *r)
 {
     const txpipe *p = sl->pipe;
-    char name[sizeof(p->ck_algo)]; /* the algorithm in lowercase, as SigV4 signs names */
-    const char *hname;
-    size_t i;
+    char name[OBJSTORE_CHECKSUM_HNAME_MAX];
 
     if (!p->ck_algo[0])
         return 0;
-    for (i = 0; i + 1 < sizeof(name) && p->ck_algo[i]; i++)
-        name[i] = (char)tolower((unsigned char)p->ck_algo[i]);
-    name[i] = '\0';
-    hname = objstore__hstore(sl, "x-amz-checksum-%s", name);
-    return !hname || objstore__add_hdr(r, hname, p->ck) ||
+    objstore__checksum_hname(name, sizeof(name), p->ck_algo);
+    return objstore__add_hdr(r, objstore__hstore(sl, "%s", name), p->ck) ||
            objstore__add_hdr(r, "x-amz-sdk-checksum-algorithm", p->ck_algo);
 }
 
@@ -519,6 +515,21 @@ static int build_tx_put(sigv4 *s, slot *sl, ferry_objstore_op *op, uint32_t part
     }
     if (add_part_query(sl, mp, part, r))
         return TOO_BIG;
+    if (sl->pipe->chunked) {
+        /* The part's checksum follows its bytes (objstore_streams.c), as the AWS SDKs
+         * send it: the body's length on the wire covers the chunk framing. */
+        char name[OBJSTORE_CHECKSUM_HNAME_MAX];
+        objstore__checksum_hname(name, sizeof(name), mp->ck_algo);
+        r->trailer = 1;
+        r->body_len = (size_t)objstore__pipe_chunked_len(sl->pipe->count, mp->ck_algo);
+        if (objstore__add_hdr(r, "content-encoding", "aws-chunked") ||
+            objstore__add_hdr(r, "x-amz-decoded-content-length",
+                              objstore__hstore(sl, "%llu",
+                                               (unsigned long long)sl->pipe->count)) ||
+            objstore__add_hdr(r, "x-amz-trailer", objstore__hstore(sl, "%s", name)) ||
+            objstore__add_hdr(r, "x-amz-sdk-checksum-algorithm", mp->ck_algo))
+            return TOO_BIG;
+    }
     /* S3Proxy wants an explicit Content-Type on every body. */
     return objstore__add_hdr(r, "content-type", "application/octet-stream") ? TOO_BIG : 0;
 }

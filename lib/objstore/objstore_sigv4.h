@@ -31,6 +31,7 @@
 
 #include <curl/curl.h>
 
+#include "ferry_checksum.h"
 #include "ferry_objstore.h"
 #include "ferry_s3xml.h"
 #include "ferry_sigv4.h"
@@ -93,7 +94,20 @@ typedef struct txpipe {
     /* part 0: the source's full-object checksum, from the GET's headers ("" if none) */
     char ck_algo[16];
     char ck[FERRY_OBJSTORE_CHECKSUM_MAX];
+    /* A part of an upload with a checksum algorithm is sent aws-chunked: its bytes in
+     * chunks of TX_CHUNK, then the part's checksum as a trailer (S3 wants one per part,
+     * and it is known only once the last byte went through). */
+    int chunked;
+    ferry_checksum part_ck;
+    uint64_t chunk_left; /* data bytes left in the current chunk */
+    char frame[128];     /* framing bytes not yet handed to curl */
+    size_t frame_len, frame_pos;
+    int trailer_queued;
+    char part_sum[FERRY_CHECKSUM_B64_MAX]; /* the part's checksum, once trailed */
 } txpipe;
+
+/* Data bytes per aws-chunked chunk (objstore_streams.c). */
+#define TX_CHUNK ((uint64_t)64 * 1024)
 
 /* State of one multipart copy, or of any TRANSFER; op->priv_ points here while it runs. */
 typedef struct mpcopy {
@@ -199,8 +213,9 @@ typedef struct req {
     size_t nh;
     const void *body;
     size_t body_len;
-    int upload;    /* send a body (possibly empty) with UPLOAD */
-    int stream;    /* the body comes from a TRANSFER pipe: body_len bytes, UNSIGNED-PAYLOAD */
+    int upload; /* send a body (possibly empty) with UPLOAD */
+    int stream; /* the body comes from a TRANSFER pipe: body_len bytes, UNSIGNED-PAYLOAD */
+    int trailer; /* ... aws-chunked with a trailing checksum (STREAMING-UNSIGNED-PAYLOAD-TRAILER) */
     int small;     /* metadata request: hard total timeout */
     int want_meta; /* capture the source's metadata (multipart HEAD) */
     size_t resp_limit;
@@ -268,6 +283,13 @@ int objstore__build(sigv4 *s, slot *sl, ferry_objstore_op *op, enum step st, uin
 /* curl's write and read callbacks of a stream's GET and PUT. */
 size_t objstore__pipe_write(txpipe *p, const char *data, size_t len);
 size_t objstore__pipe_read(txpipe *p, char *out, size_t len);
+/* "x-amz-checksum-<algo in lowercase>": the header (and trailer) name of a checksum, as
+ * SigV4 signs names. */
+#define OBJSTORE_CHECKSUM_HNAME_MAX 40
+void objstore__checksum_hname(char *out, size_t size, const char *algo);
+/* Bytes on the wire of an aws-chunked part of count bytes whose trailer carries a checksum
+ * of algo ("CRC32"...): what Content-Length says. */
+uint64_t objstore__pipe_chunked_len(uint64_t count, const char *algo);
 void objstore__pipe_free(txpipe *p);
 /* Starts stream `part` (0: the whole object) of mp's transfer; needs two free slots. 0, or
  * -1 with the op's error set. */

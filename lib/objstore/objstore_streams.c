@@ -6,7 +6,9 @@
  * side has moved (never from inside a callback). The PUT starts only once the GET's
  * response headers say 2xx, so a missing source never creates an object, and the PUT
  * carries the source's Content-Type and metadata. */
+#include <ctype.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,13 +51,11 @@ size_t objstore__pipe_write(txpipe *p, const char *data, size_t len)
     return len;
 }
 
-/* Ring -> TRANSFER PUT body. */
-size_t objstore__pipe_read(txpipe *p, char *out, size_t len)
+/* Moves up to len bytes from the ring to out; returns how many. */
+static size_t ring_take(txpipe *p, char *out, size_t len)
 {
     size_t n = 0;
 
-    if (p->get_done && !p->get_ok)
-        return CURL_READFUNC_ABORT;
     while (len && p->len) {
         size_t run = p->cap - p->rpos;
         if (run > p->len)
@@ -68,12 +68,107 @@ size_t objstore__pipe_read(txpipe *p, char *out, size_t len)
         n += run;
         len -= run;
     }
-    if (n) {
-        p->sent += n;
-        return n;
+    p->sent += n;
+    return n;
+}
+
+static unsigned hex_digits(uint64_t v)
+{
+    unsigned n = 1;
+    while (v >>= 4)
+        n++;
+    return n;
+}
+
+void objstore__checksum_hname(char *out, size_t size, const char *algo)
+{
+    size_t i = (size_t)snprintf(out, size, "x-amz-checksum-");
+    for (; i + 1 < size && *algo; algo++)
+        out[i++] = (char)tolower((unsigned char)*algo);
+    out[i < size ? i : size - 1] = '\0';
+}
+
+uint64_t objstore__pipe_chunked_len(uint64_t count, const char *algo)
+{
+    char name[OBJSTORE_CHECKSUM_HNAME_MAX];
+    uint64_t full = count / TX_CHUNK, rest = count % TX_CHUNK;
+    uint64_t n = full * (hex_digits(TX_CHUNK) + 2 + TX_CHUNK + 2);
+
+    if (rest)
+        n += hex_digits(rest) + 2 + rest + 2;
+    objstore__checksum_hname(name, sizeof(name), algo);
+    /* "0\r\n" name ":" value "\r\n" "\r\n" */
+    return n + 3 + strlen(name) + 1 + ferry_checksum_b64_len(ferry_checksum_algo_parse(algo)) +
+           2 + 2;
+}
+
+/* Ring -> an aws-chunked part: "<hex size>\r\n<data>\r\n" per chunk, then "0\r\n", the
+ * trailer line with the part's checksum and "\r\n". */
+static size_t chunked_read(txpipe *p, char *out, size_t len)
+{
+    size_t n = 0;
+
+    while (n < len) {
+        if (p->frame_pos < p->frame_len) {
+            size_t run = p->frame_len - p->frame_pos;
+            if (run > len - n)
+                run = len - n;
+            memcpy(out + n, p->frame + p->frame_pos, run);
+            p->frame_pos += run;
+            n += run;
+        } else if (p->trailer_queued) {
+            break; /* all sent */
+        } else if (p->chunk_left) {
+            size_t want = len - n < p->chunk_left ? len - n : (size_t)p->chunk_left;
+            size_t got = ring_take(p, out + n, want);
+            if (!got)
+                break; /* waiting for the GET */
+            ferry_checksum_update(&p->part_ck, out + n, got);
+            n += got;
+            p->chunk_left -= got;
+            if (!p->chunk_left) {
+                memcpy(p->frame, "\r\n", 2);
+                p->frame_len = 2;
+                p->frame_pos = 0;
+            }
+        } else if (p->sent < p->count) {
+            uint64_t c = p->count - p->sent < TX_CHUNK ? p->count - p->sent : TX_CHUNK;
+            p->frame_len = (size_t)snprintf(p->frame, sizeof(p->frame), "%llx\r\n",
+                                            (unsigned long long)c);
+            p->frame_pos = 0;
+            p->chunk_left = c;
+        } else {
+            char name[OBJSTORE_CHECKSUM_HNAME_MAX];
+            const char *algo = p->mp->ck_algo;
+            int w;
+            objstore__checksum_hname(name, sizeof(name), algo);
+            if (ferry_checksum_final_b64(&p->part_ck, p->part_sum, sizeof(p->part_sum)))
+                return CURL_READFUNC_ABORT;
+            w = snprintf(p->frame, sizeof(p->frame), "0\r\n%s:%s\r\n\r\n", name, p->part_sum);
+            if (w < 0 || (size_t)w >= sizeof(p->frame))
+                return CURL_READFUNC_ABORT;
+            p->frame_len = (size_t)w;
+            p->frame_pos = 0;
+            p->trailer_queued = 1;
+        }
     }
+    return n;
+}
+
+/* Ring -> TRANSFER PUT body. */
+size_t objstore__pipe_read(txpipe *p, char *out, size_t len)
+{
+    size_t n;
+
+    if (p->get_done && !p->get_ok)
+        return CURL_READFUNC_ABORT;
+    n = p->chunked ? chunked_read(p, out, len) : ring_take(p, out, len);
+    if (n == CURL_READFUNC_ABORT || n)
+        return n;
+    if (p->chunked && p->trailer_queued && p->frame_pos == p->frame_len)
+        return 0;    /* the trailer went out */
     if (p->get_done) /* all received and sent: a short source is an error, not an EOF */
-        return p->sent == p->count ? 0 : CURL_READFUNC_ABORT;
+        return !p->chunked && p->sent == p->count ? 0 : CURL_READFUNC_ABORT;
     p->put_paused = 1;
     return CURL_READFUNC_PAUSE;
 }
@@ -81,6 +176,7 @@ size_t objstore__pipe_read(txpipe *p, char *out, size_t len)
 void objstore__pipe_free(txpipe *p)
 {
     if (p) {
+        ferry_checksum_clear(&p->part_ck);
         free(p->ring);
         free(p);
     }
@@ -110,6 +206,17 @@ int objstore__pipe_start(sigv4 *s, mpcopy *mp, uint32_t part)
     if (part) {
         p->first = (uint64_t)(part - 1) * mp->part_size;
         p->count = mp->size - p->first < mp->part_size ? mp->size - p->first : mp->part_size;
+        if (mp->ck_algo[0]) {
+            if (ferry_checksum_init(&p->part_ck, ferry_checksum_algo_parse(mp->ck_algo))) {
+                objstore__pipe_free(p);
+                if (!mp->failed)
+                    objstore__set_op_error(op, ST_TX_PUT, part, FERRY_ERR_RETRYABLE,
+                                           FERRY_EC_INTERNAL, "cannot compute a %s checksum",
+                                           mp->ck_algo);
+                return -1;
+            }
+            p->chunked = 1;
+        }
     } else {
         p->count = FERRY_OBJSTORE_SIZE_UNKNOWN; /* the GET's Content-Length says */
         /* The PUT carries the metadata the GET returns (not a HEAD's, if one ran). */
@@ -286,10 +393,13 @@ void objstore__pipe_slot_done(sigv4 *s, slot *sl, CURLcode cc)
             objstore__mp_fail(mp);
         } else if (!mp->failed) {
             p->put_ok = 1;
-            if (p->part)
+            if (p->part) {
                 memcpy(mp->etags[p->part - 1], sl->etag, sizeof(mp->etags[0]));
-            else
+                if (p->chunked && mp->sums) /* what Complete lists for the part */
+                    memcpy(mp->sums[p->part - 1], p->part_sum, sizeof(p->part_sum));
+            } else {
                 memcpy(op->etag, sl->etag, sizeof(op->etag));
+            }
         }
     }
     objstore__slot_release(s, sl);

@@ -357,7 +357,9 @@ static int launch(sigv4 *s, sigv4 *sg, slot *sl, req *r, ferry_error *err)
         return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL,
                                "deriving the signing key failed"),
                -1;
-    if (r->stream) {
+    if (r->trailer) {
+        snprintf(r->payload_hash, sizeof(r->payload_hash), "%s", FERRY_SIGV4_UNSIGNED_TRAILER);
+    } else if (r->stream) {
         memcpy(r->payload_hash, FERRY_SIGV4_UNSIGNED, sizeof(FERRY_SIGV4_UNSIGNED));
     } else if (r->upload && r->body_len) {
         if (ferry_sigv4_sha256_hex(r->body, r->body_len, r->payload_hash))

@@ -8,7 +8,8 @@
 #  - SHA256: only a composite checksum is possible ("<base64>-N"); the target has one
 #    with the algorithm, the copy is verified by its size;
 #  - none: the target has none either.
-# Then a SHA-256 object in 6 parts, killed mid-copy and resumed (see below).
+# Then a SHA-256 object in 6 parts, killed mid-copy and resumed (see below), once copied
+# (UploadPartCopy) and once streamed (UploadPart with the checksum ferry computes).
 # moto only, whatever FERRY_TEST_S3 says: S3Proxy 4.1 keeps a checksum a PUT sends but
 # computes none (it ignores x-amz-sdk-checksum-algorithm), and a multipart upload there
 # ends without one (tried: target CRC32 empty after the copy).
@@ -72,41 +73,50 @@ put_random "$SRC_B" big/sha 31457280 SHA256 >/dev/null || fail "seeding big/sha"
 echo "latency 1" >"$WORK/mode"
 RARGS=(-X copy.multipart_threshold_mb=5 -X copy.multipart_part_size_mb=5 -X copy.max_in_flight=2
        -X s3.endpoint="$FAULTPROXY_EP" -X s3.timeout_ms=20000 -X log.level=debug)
-DS2=mpck-resume-$RANDOM
 rec_fields() { local k; k=$(mpu_key "$DS2"); [[ -n "$k" ]] && redis-cli -u "$FERRY_REDIS_URL" --raw HKEYS "$k"; }
 parts_with_sums() { rec_fields | grep -c '^c[0-9]*$'; }
 at_least_summed() { (( $(parts_with_sums) >= $1 )); }
-publish "$DS2" "s3://$SRC_B/big/" "s3://$DST_B/resume/"
-start_worker r1 "${RARGS[@]}"
-wait_until 120 at_least_summed 2 || { tail -20 "$WORK/r1.log" >&2; fail "$DS2: no 2 parts recorded with their checksum: $(rec_fields | tr '\n' ' ')"; }
-kill -KILL "$LAST_PID"; wait "$LAST_PID" 2>/dev/null || true
-key=$(mpu_key "$DS2")
-rec=$(parts_recorded "$DS2" | tr '\n' ' ')
-(( $(wc -w <<<"$rec") < 6 )) || fail "$DS2: the copy finished before the kill"
-for n in $rec; do
-    v=$(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$key" "c$n")
-    [[ "$v" =~ ^SHA256:[A-Za-z0-9+/]{43}=$ ]] || fail "$DS2: part $n recorded with checksum '$v', want SHA256:<base64>"
-done
-# As an earlier ferry left it: the first recorded part without its checksum.
-old_part=${rec%% *}
-redis-cli -u "$FERRY_REDIS_URL" HDEL "$key" "c$old_part" >/dev/null
-upload=$(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$key" upload_id)
-note "$DS2: killed with parts [ $rec] recorded (part $old_part's checksum removed), upload $upload"
-start_worker r1 "${RARGS[@]}" # same worker id: takes its lease over at once
-wait_until 180 status_is "$DS2" done ||
-    { grep -i 'warn\|error' "$WORK/r1.log" | tail -10 >&2; fail "$DS2: not done: $(state_field "$DS2" status), $(state_field "$DS2" last_error)"; }
-assert_done_exact "$DS2" 1 31457280 "s3://$SRC_B/big/" "s3://$DST_B/resume/"
-refused=$(grep -c '^partsums ' "$WORK/req.log" || true)
-(( refused == 0 )) || fail "$DS2: $refused CompleteMultipartUpload refused for a part without its checksum"
-creates=$(grep -cE '^latency POST [^ ]*\?uploads=? ' "$WORK/req.log" || true)
-(( creates == 1 )) || fail "$DS2: $creates CreateMultipartUpload requests, want 1 (the upload was not resumed)"
-for n in $rec; do
-    want=1; (( n == old_part )) && want=2
-    got=$(part_requests "$WORK/req.log" "$upload" "$n")
-    (( got == want )) || fail "$DS2: part $n requested $got times, want $want"
-done
-grep -q "copied again, recorded without their SHA256 checksum" "$WORK/r1.log" || fail "$DS2: the re-copied part was not reported"
-head_sums "$DST_B" resume/sha >"$WORK/dst-resume.txt"
-grep -q '^x-amz-checksum-sha256: ' "$WORK/dst-resume.txt" || fail "$DS2: the target has no SHA-256: $(tr '\n' ';' <"$WORK/dst-resume.txt")"
-note "ok: $DS2: resumed with parts [ $rec] from the record, part $old_part copied again, Complete accepted with every part's checksum"
+# resume_case MODE [worker args...]: MODE copy (UploadPartCopy) or stream (a target
+# endpoint of its own: UploadPart with the checksum ferry computes, sent as a trailer).
+resume_case() {
+    local mode=$1 key rec old_part upload refused creates n want got; shift
+    DS2=mpck-$mode-$RANDOM
+    : >"$WORK/req.log"
+    publish "$DS2" "s3://$SRC_B/big/" "s3://$DST_B/$mode/"
+    start_worker r1 "${RARGS[@]}" "$@"
+    wait_until 120 at_least_summed 2 || { tail -20 "$WORK/r1.log" >&2; fail "$DS2: no 2 parts recorded with their checksum: $(rec_fields | tr '\n' ' ')"; }
+    kill -KILL "$LAST_PID"; wait "$LAST_PID" 2>/dev/null || true
+    key=$(mpu_key "$DS2")
+    rec=$(parts_recorded "$DS2" | tr '\n' ' ')
+    (( $(wc -w <<<"$rec") < 6 )) || fail "$DS2: the copy finished before the kill"
+    for n in $rec; do
+        v=$(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$key" "c$n")
+        [[ "$v" =~ ^SHA256:[A-Za-z0-9+/]{43}=$ ]] || fail "$DS2: part $n recorded with checksum '$v', want SHA256:<base64>"
+    done
+    # As an earlier ferry left it: the first recorded part without its checksum.
+    old_part=${rec%% *}
+    redis-cli -u "$FERRY_REDIS_URL" HDEL "$key" "c$old_part" >/dev/null
+    upload=$(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$key" upload_id)
+    note "$DS2: killed with parts [ $rec] recorded (part $old_part's checksum removed), upload $upload"
+    start_worker r1 "${RARGS[@]}" "$@" # same worker id: takes its lease over at once
+    wait_until 180 status_is "$DS2" done ||
+        { grep -i 'warn\|error' "$WORK/r1.log" | tail -10 >&2; fail "$DS2: not done: $(state_field "$DS2" status), $(state_field "$DS2" last_error)"; }
+    assert_done_exact "$DS2" 1 31457280 "s3://$SRC_B/big/" "s3://$DST_B/$mode/"
+    refused=$(grep -c '^partsums ' "$WORK/req.log" || true)
+    (( refused == 0 )) || fail "$DS2: $refused part or Complete requests refused for a missing or wrong checksum"
+    creates=$(grep -cE '^latency POST [^ ]*\?uploads=? ' "$WORK/req.log" || true)
+    (( creates == 1 )) || fail "$DS2: $creates CreateMultipartUpload requests, want 1 (the upload was not resumed)"
+    for n in $rec; do
+        want=1; (( n == old_part )) && want=2
+        got=$(part_requests "$WORK/req.log" "$upload" "$n")
+        (( got == want )) || fail "$DS2: part $n requested $got times, want $want"
+    done
+    grep -q "copied again, recorded without their SHA256 checksum" "$WORK/r1.log" || fail "$DS2: the re-copied part was not reported"
+    head_sums "$DST_B" "$mode/sha" >"$WORK/dst-resume.txt"
+    grep -q '^x-amz-checksum-sha256: ' "$WORK/dst-resume.txt" || fail "$DS2: the target has no SHA-256: $(tr '\n' ';' <"$WORK/dst-resume.txt")"
+    kill -TERM "$LAST_PID" 2>/dev/null; wait "$LAST_PID" 2>/dev/null || true
+    note "ok: $DS2 ($mode): resumed with parts [ $rec] from the record, part $old_part sent again, Complete accepted with every part's checksum"
+}
+resume_case copy
+resume_case stream -X s3.target.endpoint="$FAULTPROXY_EP"
 if grep -l 'Sanitizer\|runtime error:' "$WORK"/*.log 2>/dev/null; then fail "sanitizer report"; fi

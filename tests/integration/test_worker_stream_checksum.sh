@@ -8,8 +8,13 @@
 #    has each source's checksum, equal to it; none for none;
 #  - S3Proxy (the stack's second endpoint): it keeps a checksum a PUT sends;
 #  - moto again with copy.stream_checksums=false: no checksum on the target.
-# Each copy is verified (state done, exact counts). Multipart streams (UploadPart) send
-# none: docs/operations.md, "How copies are verified".
+# Each copy is verified (state done, exact counts).
+# Streams in parts (UploadPart, above copy.multipart_threshold_mb): the upload is created
+# with the source's algorithm, each part sends its checksum as an aws-chunked trailer and
+# CompleteMultipartUpload lists them; CRC32 and CRC32C objects get the source's
+# full-object checksum back, SHA-256 a composite one. Checked against moto behind
+# faultproxy --aws-part-checksums (which refuses a part or a Complete without the right
+# checksum, as AWS documents) and against S3Proxy (which checks trailers itself).
 # moto only, whatever FERRY_TEST_S3 says: S3Proxy computes no checksum for its objects.
 export FERRY_TEST_S3=moto
 source "$(dirname "$0")/lib.sh"
@@ -29,24 +34,36 @@ for algo in CRC32 CRC32C SHA256; do
     [[ -n "$(sum_of "$WORK/src-$algo.txt" "$algo")" ]] || fail "source data/$algo has no $algo: $(tr '\n' ';' <"$WORK/src-$algo.txt")"
 done
 
+# Multipart sources: 3 parts of 5 MiB each.
+BIG=(CRC32 CRC32C SHA256)
+big_bytes=0
+for algo in "${BIG[@]}"; do
+    b=$(s3_put_random "$FERRY_S3_ENDPOINT/$SRC_B/big/$algo" $((11 * 1048576 + RANDOM)) "$algo") || fail "seeding big/$algo"
+    big_bytes=$((big_bytes + b))
+    s3_head_sums "$FERRY_S3_ENDPOINT/$SRC_B/big/$algo" >"$WORK/src-big-$algo.txt"
+done
+MP=(-X copy.multipart_threshold_mb=5 -X copy.multipart_part_size_mb=5)
+
 echo none >"$WORK/mode"
-start_faultproxy "$FERRY_S3_ENDPOINT"
+start_faultproxy "$FERRY_S3_ENDPOINT" --aws-part-checksums
 PROXY_PID=${PIDS[-1]}
 S2=(AWS_ACCESS_KEY_ID="$FERRY_S3_ACCESS_KEY_ID_2" AWS_SECRET_ACCESS_KEY="$FERRY_S3_SECRET_ACCESS_KEY_2")
 env "${S2[@]}" FERRY_S3_ENDPOINT="$FERRY_S3_ENDPOINT_2" "$S3TOOL" mb "$DST_B" >/dev/null || fail "creating $DST_B on the second endpoint"
 
 # run NAME TARGET_ENDPOINT TARGET_KEY TARGET_SECRET PREFIX [worker args...]: one dataset
-# data/ -> PREFIX on TARGET, waited for and checked exactly.
+# $FROM (data/ by default) -> PREFIX on TARGET, waited for and checked exactly.
+FROM=data N=4
 run() {
     local name=$1 ep=$2 key=$3 secret=$4 prefix=$5 ds; shift 5
     ds=stck-$name-$RANDOM
-    publish "$ds" "s3://$SRC_B/data/" "s3://$DST_B/$prefix"
+    LAST_DS=$ds
+    publish "$ds" "s3://$SRC_B/$FROM/" "s3://$DST_B/$prefix"
     FERRY_S3_TARGET_ACCESS_KEY_ID=$key FERRY_S3_TARGET_SECRET_ACCESS_KEY=$secret \
         start_worker "$name" -X s3.target.endpoint="$ep" "$@"
     wait_until 120 status_is "$ds" done ||
         { tail -20 "$WORK/$name.log" >&2; fail "$ds: not done: $(state_field "$ds" status), $(state_field "$ds" last_error)"; }
     S3TOOL_DST_ENDPOINT=$ep S3TOOL_DST_ACCESS_KEY_ID=$key S3TOOL_DST_SECRET_ACCESS_KEY=$secret \
-        assert_done_exact "$ds" 4 "$bytes" "s3://$SRC_B/data/" "s3://$DST_B/$prefix"
+        assert_done_exact "$ds" "$N" "$bytes" "s3://$SRC_B/$FROM/" "s3://$DST_B/$prefix"
     grep -q '"level":"error"' "$WORK/$name.log" && { grep '"level":"error"' "$WORK/$name.log" | head -3 >&2; fail "$ds: errors logged"; }
     kill -TERM "$LAST_PID" 2>/dev/null; wait "$LAST_PID" 2>/dev/null || true
 }
@@ -78,6 +95,39 @@ for algo in CRC32 CRC32C SHA256; do
     [[ -z "$(sum_of "$WORK/dst.txt" "$algo")" ]] || fail "off/$algo has a $algo with copy.stream_checksums=false: $(tr '\n' ';' <"$WORK/dst.txt")"
 done
 note "ok: with copy.stream_checksums=false the target has none"
+
+# Streams in parts. kept_big URL_BASE ENV...: CRC32 and CRC32C equal to the source's
+# (full-object), SHA-256 composite over the 3 parts.
+kept_big() {
+    local base=$1 v; shift
+    for algo in CRC32 CRC32C; do
+        (export "$@"; s3_head_sums "$base/$algo") >"$WORK/dst.txt" || fail "HEAD $base/$algo"
+        [[ "$(sum_of "$WORK/dst.txt" "$algo")" == "$(sum_of "$WORK/src-big-$algo.txt" "$algo")" ]] ||
+            fail "$base/$algo: target '$(tr '\n' ';' <"$WORK/dst.txt")', source $algo '$(sum_of "$WORK/src-big-$algo.txt" "$algo")'"
+    done
+    (export "$@"; s3_head_sums "$base/SHA256") >"$WORK/dst.txt" || fail "HEAD $base/SHA256"
+    v=$(sum_of "$WORK/dst.txt" SHA256)
+    # composite: "<value>-3", or the value and x-amz-checksum-type COMPOSITE (moto)
+    [[ -n "$v" && ( "$v" == *-3 || -n "$(sed -n 's/^x-amz-checksum-type: COMPOSITE$/y/p' "$WORK/dst.txt")" ) ]] ||
+        fail "$base/SHA256: no composite SHA-256: '$(tr '\n' ';' <"$WORK/dst.txt")'"
+}
+small_bytes=$bytes
+FROM=big N=3 bytes=$big_bytes
+run mm "$FAULTPROXY_EP" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" big/ "${MP[@]}"
+kept_big "$FERRY_S3_ENDPOINT/$DST_B/big" AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY"
+counts=$(cat "$WORK/counts.json")
+ok=$(jq -r '.part_checksum_ok // 0' <<<"$counts")
+[[ "$(jq -r '(.part_refused // 0) + (.complete_refused // 0)' <<<"$counts")" == 0 ]] || fail "the proxy refused parts or a Complete: $counts"
+(( ok >= 6 )) || fail "the proxy checked $ok part checksums (want the 6 parts of CRC32 and SHA-256 at least): $counts"
+verify=$(state_field "$LAST_DS" verify)
+[[ ",$verify," == *",checksum-crc32,"* && ",$verify," == *",checksum-crc32c,"* ]] ||
+    fail "state verify '$verify': the CRC32/CRC32C streams were not verified by their checksums"
+note "ok: moto -> moto in parts: $ok part checksums checked by the proxy, CRC32/CRC32C equal to the source's, SHA-256 composite; verify $verify"
+
+run mp "$FERRY_S3_ENDPOINT_2" "$FERRY_S3_ACCESS_KEY_ID_2" "$FERRY_S3_SECRET_ACCESS_KEY_2" big/ "${MP[@]}"
+kept_big "$FERRY_S3_ENDPOINT_2/$DST_B/big" "${S2[@]}"
+note "ok: moto -> S3Proxy in parts: trailers accepted, CRC32/CRC32C equal to the source's, SHA-256 composite"
+FROM=data N=4 bytes=$small_bytes
 
 # A target that refuses one object's bytes (400 BadDigest, what AWS answers when they do
 # not match the checksum sent with them; faultproxy on that key's PUT): that object

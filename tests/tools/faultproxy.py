@@ -53,8 +53,15 @@ behave as AWS S3 documents, where S3Proxy and moto do not:
     InvalidRequest ("The upload was created using a crc32 checksum. The complete request
     must include the checksum for each part. It was missing for part 1 in the
     request."), and a value other than the part's is 400 InvalidPart (neither forwarded).
+  - an UploadPart of such an upload must carry the part's checksum, in a header
+    (x-amz-checksum-<algo>) or as the trailer of an aws-chunked body (x-amz-trailer,
+    what the AWS SDKs send): none is 400 InvalidRequest, a value other than the one
+    computed over the part's bytes 400 BadDigest (neither forwarded; computed for CRC32,
+    SHA1, SHA256, and CRC32C when the crc32c module is importable). The value is the
+    one Complete must then list for the part.
 AWS requires part checksums of COMPOSITE uploads; the proxy asks them of every upload
-with an algorithm (ferry sends them for all). Counts hold "complete_refused".
+with an algorithm (ferry sends them for all). Counts hold "complete_refused",
+"part_refused" and "part_checksum_ok" (parts whose checksum was checked and matched).
 
 --mode-file PATH switches the kind and rate while the proxy runs: before each request
 the file, if it exists, is read as "KIND [RATE]" (rate defaults to 1.0), so a test can
@@ -86,6 +93,11 @@ import threading
 import time
 import urllib.parse
 import zlib
+
+try:
+    import crc32c  # what moto uses too; optional here
+except ImportError:
+    crc32c = None
 
 MAX_HEADER = 64 * 1024
 KINDS = ["none", "slowdown", "reset", "latency", "truncate", "badlen", "forbidden", "hang",
@@ -318,6 +330,8 @@ class Proxy:
     def checksum(algo, data):
         if algo == "CRC32":
             return base64.b64encode(struct.pack(">I", zlib.crc32(data))).decode()
+        if algo == "CRC32C" and crc32c is not None:
+            return base64.b64encode(struct.pack(">I", crc32c.crc32c(data))).decode()
         if algo in ("SHA1", "SHA256"):
             return base64.b64encode(hashlib.new(algo.lower(), data).digest()).decode()
         return None
@@ -343,6 +357,66 @@ class Proxy:
         lines = [b"Content-Length: %d" % len(rbody) if ln.lower().startswith(b"content-length:")
                  else ln for ln in rhead.split(b"\r\n")]
         return b"\r\n".join(lines), rbody
+
+    @staticmethod
+    def aws_chunked(body):
+        """(data, {trailer name: value}) of an aws-chunked body; ValueError if malformed."""
+        data, pos = bytearray(), 0
+        while True:
+            eol = body.index(b"\r\n", pos)
+            size = int(body[pos:eol].split(b";", 1)[0], 16)
+            pos = eol + 2
+            if size == 0:
+                break
+            data += body[pos:pos + size]
+            if body[pos + size:pos + size + 2] != b"\r\n":
+                raise ValueError("chunk not followed by CRLF")
+            pos += size + 2
+        trailers = {}
+        for line in body[pos:].split(b"\r\n"):
+            if line:
+                name, _, value = line.partition(b":")
+                trailers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+        return bytes(data), trailers
+
+    def part_refusal(self, method, target, hdrs, body):
+        """--aws-part-checksums: AWS's 400 for an UploadPart without its right checksum."""
+        if not self.args.aws_part_checksums or method != b"PUT" or b"x-amz-copy-source" in hdrs:
+            return None
+        q = self.query_of(target)
+        if "uploadId" not in q or "partNumber" not in q:
+            return None
+        upload, part = q["uploadId"][0], int(q["partNumber"][0])
+        with self.upload_lock:
+            algo = self.upload_algos.get(upload)
+        if not algo:
+            return None
+        name = "x-amz-checksum-" + algo.lower()
+        data, sent = body, hdrs.get(name.encode(), b"").decode("latin-1") or None
+        if b"aws-chunked" in hdrs.get(b"content-encoding", b"").lower():
+            try:
+                data, trailers = self.aws_chunked(body)
+            except ValueError:
+                return xml_error(400, "Bad Request", "IncompleteBody",
+                                 "The request body is not valid aws-chunked encoding.")
+            sent = sent or trailers.get(name)
+        if not sent:
+            self.counts.note("part_refused")
+            return xml_error(400, "Bad Request", "InvalidRequest",
+                             "The upload was created using a %s checksum. The part request "
+                             "must include the part's checksum (part %d)."
+                             % (algo.lower(), part))
+        want = self.checksum(algo, data)
+        if want is not None and want != sent:
+            self.counts.note("part_refused")
+            return xml_error(400, "Bad Request", "BadDigest",
+                             "The %s you specified did not match the calculated checksum."
+                             % algo)
+        if want is not None:
+            self.counts.note("part_checksum_ok")
+        with self.upload_lock:
+            self.part_sums[(upload, part)] = sent
+        return None
 
     def complete_refusal(self, method, target, body):
         """--aws-part-checksums: AWS's 400 for a Complete lacking a part's checksum, or None."""
@@ -421,13 +495,16 @@ class Proxy:
                 admitted = self.counts.enter(limit, is_list)
                 try:
                     # A canned answer (not forwarded): a --rule, or AWS's refusal of a
-                    # Complete without its part checksums (logged as "partsums").
+                    # part or a Complete without its checksums (logged as "partsums").
                     rule = self.rule_for(mname, target, hdrs)
                     canned = xml_error(*RULE_FAULTS[rule]) if rule else None
                     refusal = self.complete_refusal(method, target, body)
                     if refusal:
-                        rule, canned = "partsums", refusal
                         self.counts.note("complete_refused")
+                    else:
+                        refusal = self.part_refusal(method, target, hdrs, body)
+                    if refusal:
+                        rule, canned = "partsums", refusal
                     if mode_kind == "throttle":
                         inject = rule is not None or not admitted
                         kind = rule or ("slowdown" if inject else "none")
