@@ -9,8 +9,8 @@
 
 #include "ferry_checksum.h"
 
-#define POLY_CRC32 0xEDB88320u      /* ISO-HDLC, as zlib */
-#define POLY_CRC32C 0x82F63B78u     /* Castagnoli */
+#define POLY_CRC32 0xEDB88320u  /* ISO-HDLC, as zlib */
+#define POLY_CRC32C 0x82F63B78u /* Castagnoli */
 #define POLY_CRC64NVME 0x9A6C9329AC4BC9B5ull
 
 static uint32_t t32[8][256], t32c[8][256];
@@ -79,8 +79,8 @@ static uint64_t crc64_run(uint64_t crc, const unsigned char *p, size_t n)
     while (n >= 8) {
         uint64_t v = load_le64(p) ^ crc;
         crc = t64[7][v & 0xff] ^ t64[6][(v >> 8) & 0xff] ^ t64[5][(v >> 16) & 0xff] ^
-              t64[4][(v >> 24) & 0xff] ^ t64[3][(v >> 32) & 0xff] ^
-              t64[2][(v >> 40) & 0xff] ^ t64[1][(v >> 48) & 0xff] ^ t64[0][v >> 56];
+              t64[4][(v >> 24) & 0xff] ^ t64[3][(v >> 32) & 0xff] ^ t64[2][(v >> 40) & 0xff] ^
+              t64[1][(v >> 48) & 0xff] ^ t64[0][v >> 56];
         p += 8;
         n -= 8;
     }
@@ -94,7 +94,7 @@ static const struct {
     ferry_checksum_algo algo;
     size_t raw; /* bytes of the value before base64 */
 } algos[] = {
-    {"CRC32", FERRY_CHECKSUM_CRC32, 4},   {"CRC32C", FERRY_CHECKSUM_CRC32C, 4},
+    {"CRC32", FERRY_CHECKSUM_CRC32, 4},         {"CRC32C", FERRY_CHECKSUM_CRC32C, 4},
     {"CRC64NVME", FERRY_CHECKSUM_CRC64NVME, 8}, {"SHA1", FERRY_CHECKSUM_SHA1, 20},
     {"SHA256", FERRY_CHECKSUM_SHA256, 32},
 };

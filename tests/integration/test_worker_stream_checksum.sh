@@ -14,7 +14,8 @@
 # CompleteMultipartUpload lists them; CRC32 and CRC32C objects get the source's
 # full-object checksum back, SHA-256 a composite one. Checked against moto behind
 # faultproxy --aws-part-checksums (which refuses a part or a Complete without the right
-# checksum, as AWS documents) and against S3Proxy (which checks trailers itself).
+# checksum, as AWS documents) and against S3Proxy (which accepts the trailers, and
+# computes the full-object checksum itself).
 # moto only, whatever FERRY_TEST_S3 says: S3Proxy computes no checksum for its objects.
 export FERRY_TEST_S3=moto
 source "$(dirname "$0")/lib.sh"
@@ -118,7 +119,7 @@ kept_big "$FERRY_S3_ENDPOINT/$DST_B/big" AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" 
 counts=$(cat "$WORK/counts.json")
 ok=$(jq -r '.part_checksum_ok // 0' <<<"$counts")
 [[ "$(jq -r '(.part_refused // 0) + (.complete_refused // 0)' <<<"$counts")" == 0 ]] || fail "the proxy refused parts or a Complete: $counts"
-(( ok >= 6 )) || fail "the proxy checked $ok part checksums (want the 6 parts of CRC32 and SHA-256 at least): $counts"
+(( ok == 9 )) || fail "the proxy checked $ok part checksums, want the 9 parts of CRC32, CRC32C and SHA-256: $counts"
 verify=$(state_field "$LAST_DS" verify)
 [[ ",$verify," == *",checksum-crc32,"* && ",$verify," == *",checksum-crc32c,"* ]] ||
     fail "state verify '$verify': the CRC32/CRC32C streams were not verified by their checksums"
@@ -128,6 +129,47 @@ run mp "$FERRY_S3_ENDPOINT_2" "$FERRY_S3_ACCESS_KEY_ID_2" "$FERRY_S3_SECRET_ACCE
 kept_big "$FERRY_S3_ENDPOINT_2/$DST_B/big" "${S2[@]}"
 note "ok: moto -> S3Proxy in parts: trailers accepted, CRC32/CRC32C equal to the source's, SHA-256 composite"
 FROM=data N=4 bytes=$small_bytes
+
+# CRC64NVME, the checksum AWS gives every new object by default (moto cannot compute it
+# without awscrt; S3Proxy keeps one a PUT sends and checks it, computes the full-object
+# value of a multipart upload, but does not check trailers): S3Proxy -> faultproxy
+# --aws-part-checksums -> S3Proxy (which checks each part's trailer), one object in 3 parts
+# and one in a single PUT. The target's CRC64NVME equals the source's, and verifies the copy.
+nvme_bytes=0
+for spec in big:$((11 * 1048576 + RANDOM)) small:$((40000 + RANDOM)); do
+    name=${spec%%:*} size=${spec##*:}
+    head -c "$size" /dev/urandom >"$WORK/body"
+    "$S3TOOL" sum CRC64NVME "$WORK/body" >"$WORK/nvme-$name.sum" || fail "CRC64NVME of nvme-src/$name"
+    (export "${S2[@]}"; s3_curl -f -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' \
+        -H "x-amz-checksum-crc64nvme: $(cat "$WORK/nvme-$name.sum")" --data-binary "@$WORK/body" \
+        "$FERRY_S3_ENDPOINT_2/$DST_B/nvme-src/$name") || fail "seeding nvme-src/$name on S3Proxy"
+    nvme_bytes=$((nvme_bytes + size))
+done
+DSN=stck-nvme-$RANDOM
+python3 "$SRC/tests/tools/faultproxy.py" --upstream "$FERRY_S3_ENDPOINT_2" --aws-part-checksums \
+    --port-file "$WORK/nvme.port" --counts "$WORK/nvme-counts.json" >"$WORK/nvme-proxy.out" 2>&1 &
+PIDS+=("$!")
+wait_until 60 test -s "$WORK/nvme.port" || fail "faultproxy did not start: $(cat "$WORK/nvme-proxy.out")"
+publish "$DSN" "s3://$DST_B/nvme-src/" "s3://$DST_B/nvme/"
+AWS_ACCESS_KEY_ID=$FERRY_S3_ACCESS_KEY_ID_2 AWS_SECRET_ACCESS_KEY=$FERRY_S3_SECRET_ACCESS_KEY_2 \
+FERRY_S3_TARGET_ACCESS_KEY_ID=$FERRY_S3_ACCESS_KEY_ID_2 FERRY_S3_TARGET_SECRET_ACCESS_KEY=$FERRY_S3_SECRET_ACCESS_KEY_2 \
+    start_worker n1 -X s3.endpoint="$FERRY_S3_ENDPOINT_2" -X s3.target.endpoint="http://127.0.0.1:$(cat "$WORK/nvme.port")" "${MP[@]}"
+wait_until 120 status_is "$DSN" done ||
+    { tail -20 "$WORK/n1.log" >&2; fail "$DSN: not done: $(state_field "$DSN" status), $(state_field "$DSN" last_error)"; }
+AWS_ACCESS_KEY_ID=$FERRY_S3_ACCESS_KEY_ID_2 AWS_SECRET_ACCESS_KEY=$FERRY_S3_SECRET_ACCESS_KEY_2 FERRY_S3_ENDPOINT=$FERRY_S3_ENDPOINT_2 \
+    assert_done_exact "$DSN" 2 "$nvme_bytes" "s3://$DST_B/nvme-src/" "s3://$DST_B/nvme/"
+for name in big small; do
+    (export "${S2[@]}"; s3_head_sums "$FERRY_S3_ENDPOINT_2/$DST_B/nvme/$name") >"$WORK/dst.txt" || fail "HEAD nvme/$name"
+    [[ "$(sum_of "$WORK/dst.txt" CRC64NVME)" == "$(cat "$WORK/nvme-$name.sum")" ]] ||
+        fail "nvme/$name: target '$(tr '\n' ';' <"$WORK/dst.txt")', source CRC64NVME $(cat "$WORK/nvme-$name.sum")"
+done
+verify=$(state_field "$DSN" verify)
+[[ ",$verify," == *",checksum-crc64nvme,"* ]] || fail "state verify '$verify': the CRC64NVME copies were not verified by their checksum"
+counts=$(cat "$WORK/nvme-counts.json")
+[[ "$(jq -r '(.part_refused // 0) + (.complete_refused // 0)' <<<"$counts")" == 0 && "$(jq -r '.part_checksum_ok // 0' <<<"$counts")" == 3 ]] ||
+    fail "$DSN: want the 3 parts' CRC64NVME checked and nothing refused by the proxy: $counts"
+kill -TERM "$LAST_PID" 2>/dev/null; wait "$LAST_PID" 2>/dev/null || true
+note "ok: S3Proxy -> S3Proxy, CRC64NVME in parts (3 part checksums checked) and in one PUT: equal to the source's; verify $verify"
 
 # A target that refuses one object's bytes (400 BadDigest, what AWS answers when they do
 # not match the checksum sent with them; faultproxy on that key's PUT): that object

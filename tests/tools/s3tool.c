@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ferry_checksum.h"
 #include "ferry_objstore.h"
 #include "ferry_uri.h"
 
@@ -213,6 +214,39 @@ static int compare_one(ferry_objstore *os, const ferry_uri *u, const ferry_objst
     return 0;
 }
 
+/* "sum ALGO FILE": the S3 checksum of a file, as x-amz-checksum-<algo> carries it (for
+ * seeding objects with an algorithm the server does not compute, e.g. CRC64NVME). */
+static int cmd_sum(const char *algo, const char *path)
+{
+    static unsigned char buf[1 << 16];
+    char out[FERRY_CHECKSUM_B64_MAX];
+    ferry_checksum c;
+    FILE *f = fopen(path, "rb");
+    size_t n;
+    int rc = 1;
+
+    if (!f) {
+        fprintf(stderr, "s3tool sum: %s: cannot open\n", path);
+        return 1;
+    }
+    if (ferry_checksum_init(&c, ferry_checksum_algo_parse(algo))) {
+        fprintf(stderr, "s3tool sum: unknown algorithm %s\n", algo);
+        goto cleanup;
+    }
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        ferry_checksum_update(&c, buf, n);
+    if (ferror(f) || ferry_checksum_final_b64(&c, out, sizeof(out))) {
+        ferry_checksum_clear(&c);
+        fprintf(stderr, "s3tool sum: %s: read or checksum failed\n", path);
+        goto cleanup;
+    }
+    printf("%s\n", out);
+    rc = 0;
+cleanup:
+    fclose(f);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     ferry_objstore *os;
@@ -222,9 +256,12 @@ int main(int argc, char **argv)
     if (argc < 3) {
         fprintf(stderr, "usage: ferry-s3tool mb BUCKET | seed s3://B/P [--count N] "
                         "[--min-size A] [--max-size B] [--seed S] | compare s3://SRC s3://DST "
-                        "| count s3://B/P | uploads s3://B/P | put BUCKET KEY [BODY]\n");
+                        "| count s3://B/P | uploads s3://B/P | put BUCKET KEY [BODY] "
+                        "| sum CRC32|CRC32C|CRC64NVME|SHA1|SHA256 FILE\n");
         return 2;
     }
+    if (!strcmp(argv[1], "sum") && argc >= 4)
+        return cmd_sum(argv[2], argv[3]);
     if (!(os = open_store(0)))
         return 1;
     if (!strcmp(argv[1], "mb")) {

@@ -29,9 +29,10 @@ static void test_check_values(void)
 {
     const char *nine = "123456789";
 
-    CHECK_STR(sum(FERRY_CHECKSUM_CRC32, nine, 9, 0), "y/Q5Jg==");        /* 0xCBF43926 */
-    CHECK_STR(sum(FERRY_CHECKSUM_CRC32C, nine, 9, 0), "4waSgw==");       /* 0xE3069283 */
-    CHECK_STR(sum(FERRY_CHECKSUM_CRC64NVME, nine, 9, 0), "rosUhgp5mIg="); /* 0xAE8B14860A799888 */
+    CHECK_STR(sum(FERRY_CHECKSUM_CRC32, nine, 9, 0), "y/Q5Jg==");  /* 0xCBF43926 */
+    CHECK_STR(sum(FERRY_CHECKSUM_CRC32C, nine, 9, 0), "4waSgw=="); /* 0xE3069283 */
+    CHECK_STR(sum(FERRY_CHECKSUM_CRC64NVME, nine, 9, 0),
+              "rosUhgp5mIg="); /* 0xAE8B14860A799888 */
     CHECK_STR(sum(FERRY_CHECKSUM_SHA1, nine, 9, 0), "98O8HYCOBHMq32eZZczDTKeuNEE=");
     CHECK_STR(sum(FERRY_CHECKSUM_SHA256, "hello world", 11, 0),
               "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek=");
