@@ -604,8 +604,10 @@ const char *ferry_objstore_classify(int http_status, const char *code, ferry_rc 
 
     if (!code)
         code = "";
-    if (http_status >= 500 || http_status == 429 || http_status == 408 ||
-        code_in(code, retry_codes)) {
+    /* 501 NotImplemented: a header or feature the store does not have (e.g. aws-chunked
+     * trailers). Asking again changes nothing; it is not an outage either. */
+    if ((http_status >= 500 && http_status != 501 && strcmp(code, "NotImplemented") != 0) ||
+        http_status == 429 || http_status == 408 || code_in(code, retry_codes)) {
         *rc = FERRY_ERR_RETRYABLE;
         /* An expired STS token is an auth problem that a credential refresh fixes. */
         return code_in(code, auth_codes) ? FERRY_EC_S3_AUTH : FERRY_EC_S3_SERVER;

@@ -347,6 +347,25 @@ static void pipe_settle(sigv4 *s, txpipe *p)
     objstore__pipe_free(p);
 }
 
+/* A store without aws-chunked trailers refuses every part sent with one, in its own words
+ * (501 NotImplemented, 400 InvalidArgument or InvalidRequest, or a 401/403 for a payload
+ * hash it does not know). Say what would get past it. */
+static void hint_trailer_refused(ferry_objstore_op *op)
+{
+    static const char hint[] = " (the part was sent aws-chunked with a checksum trailer; "
+                               "for a store that does not take trailers set "
+                               "copy.stream_checksums=false)";
+    size_t n = strlen(op->err.msg);
+
+    if (op->rc != FERRY_ERR_PERMANENT || !strcmp(op->s3_code, "BadDigest") ||
+        !(op->http_status == 400 || op->http_status == 401 || op->http_status == 403 ||
+          op->http_status == 501))
+        return;
+    if (n + sizeof(hint) > sizeof(op->err.msg))
+        n = sizeof(op->err.msg) - sizeof(hint);
+    memcpy(op->err.msg + n, hint, sizeof(hint));
+}
+
 /* A stream's GET or PUT finished (already removed from the multi handle). */
 void objstore__pipe_slot_done(sigv4 *s, slot *sl, CURLcode cc)
 {
@@ -385,6 +404,8 @@ void objstore__pipe_slot_done(sigv4 *s, slot *sl, CURLcode cc)
         if (objstore__check(s, sl, cc, op, ST_TX_PUT, p->part) != FERRY_OK) {
             if (first_failure && p->part)
                 objstore__mp_upload_gone(mp);
+            if (first_failure && p->chunked)
+                hint_trailer_refused(op);
             objstore__mp_fail(mp);
         } else if (!sl->etag[0]) {
             if (!mp->failed)

@@ -175,7 +175,8 @@ note "ok: S3Proxy -> S3Proxy, CRC64NVME in parts (3 part checksums checked) and 
 # not match the checksum sent with them; faultproxy on that key's PUT): that object
 # fails on its own (class s3-bad-digest, in the report), the others are copied.
 kill "$PROXY_PID" 2>/dev/null; wait "$PROXY_PID" 2>/dev/null || true; rm -f "$WORK/port"
-start_faultproxy "$FERRY_S3_ENDPOINT" --rule "^PUT /$DST_B/bad/CRC32C\$=baddigest"
+start_faultproxy "$FERRY_S3_ENDPOINT" --rule "^PUT /$DST_B/bad/CRC32C\$=baddigest" \
+    --rule "^PUT /$DST_B/notrailer/[A-Z]=notimpl"
 DS3=stck-bad-$RANDOM
 publish "$DS3" "s3://$SRC_B/data/" "s3://$DST_B/bad/"
 FERRY_S3_TARGET_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID FERRY_S3_TARGET_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
@@ -189,4 +190,18 @@ done
 line=$(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "$(state_field "$DS3" report)" data/CRC32C)
 grep -q '"outcome":"failed","class":"s3-bad-digest","message":".*BadDigest' <<<"$line" || fail "$DS3: report line for data/CRC32C: $line"
 note "ok: a BadDigest fails that object alone (s3-bad-digest), 3 others copied"
+kill -TERM "$LAST_PID" 2>/dev/null; wait "$LAST_PID" 2>/dev/null || true
+
+# A target without aws-chunked trailers answers each part with 501 NotImplemented
+# (faultproxy rule on the objects, not on the write probe): the dataset fails at once,
+# permanently (not an outage waited out), and its error names the setting that helps.
+DS4=stck-notrailer-$RANDOM
+publish "$DS4" "s3://$SRC_B/big/" "s3://$DST_B/notrailer/"
+FERRY_S3_TARGET_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID FERRY_S3_TARGET_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
+    start_worker m4 -X s3.target.endpoint="$FAULTPROXY_EP" "${MP[@]}"
+wait_until 60 status_is "$DS4" failed ||
+    { tail -20 "$WORK/m4.log" >&2; fail "$DS4: not failed within 60 s: $(state_field "$DS4" status), $(state_field "$DS4" last_error)"; }
+err=$(state_field "$DS4" last_error)
+[[ "$err" == *"501 NotImplemented"* && "$err" == *"copy.stream_checksums=false"* ]] || fail "$DS4: last_error '$err'"
+note "ok: parts refused with 501 NotImplemented: failed at once, error: $err"
 if grep -l 'Sanitizer\|runtime error:' "$WORK"/*.log 2>/dev/null; then fail "sanitizer report"; fi

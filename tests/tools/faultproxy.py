@@ -31,6 +31,8 @@ REGEX with a permanent fault instead, whatever --kind and --rate say:
              1024 bytes: a key the target cannot hold; match it on the target path)
   baddigest  400 BadDigest (AWS's answer to a body that does not match the checksum sent
              with it; match it on the target path)
+  notimpl    501 NotImplemented (a store's answer to a header or encoding it does not
+             have, e.g. aws-chunked trailers)
 
 Counts also hold "by_op": requests per S3 operation (list, head, get, put, copy,
 delete, other), so a test can prove what a migration asked for.
@@ -136,6 +138,8 @@ RULE_FAULTS = {
                   "The ciphertext refers to a customer master key that does not exist, "
                   "does not exist in this region, or you are not allowed to access."),
     "badkey": (400, "Bad Request", "KeyTooLongError", "Your key is too long."),
+    "notimpl": (501, "Not Implemented", "NotImplemented",
+                "A header you provided implies functionality that is not implemented"),
     "baddigest": (400, "Bad Request", "BadDigest",
                   "The Content-MD5 or checksum value that you specified did not match what "
                   "the server received."),
