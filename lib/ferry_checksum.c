@@ -99,12 +99,25 @@ static const struct {
     {"SHA256", FERRY_CHECKSUM_SHA256, 32},
 };
 
-ferry_checksum_algo ferry_checksum_algo_parse(const char *name)
+ferry_checksum_algo ferry_checksum_algo_parse_n(const char *name, size_t len)
 {
     for (size_t i = 0; name && i < sizeof(algos) / sizeof(algos[0]); i++)
-        if (!strcasecmp(name, algos[i].name))
+        if (len == strlen(algos[i].name) && !strncasecmp(name, algos[i].name, len))
             return algos[i].algo;
     return FERRY_CHECKSUM_NONE;
+}
+
+ferry_checksum_algo ferry_checksum_algo_parse(const char *name)
+{
+    return name ? ferry_checksum_algo_parse_n(name, strlen(name)) : FERRY_CHECKSUM_NONE;
+}
+
+const char *ferry_checksum_algo_name(ferry_checksum_algo algo)
+{
+    for (size_t i = 0; i < sizeof(algos) / sizeof(algos[0]); i++)
+        if (algos[i].algo == algo)
+            return algos[i].name;
+    return NULL;
 }
 
 size_t ferry_checksum_b64_len(ferry_checksum_algo algo)

@@ -26,8 +26,12 @@ typedef struct ferry_checksum {
     void *md; /* SHA: an EVP_MD_CTX, owned; freed by _final or _clear */
 } ferry_checksum;
 
-/* The algorithm S3 names so ("CRC32", case-insensitive), or FERRY_CHECKSUM_NONE. */
+/* The algorithm S3 names so ("CRC32", case-insensitive), or FERRY_CHECKSUM_NONE; _n reads
+ * len bytes of name. */
 ferry_checksum_algo ferry_checksum_algo_parse(const char *name);
+ferry_checksum_algo ferry_checksum_algo_parse_n(const char *name, size_t len);
+/* S3's name of algo ("CRC32"), NULL for NONE. */
+const char *ferry_checksum_algo_name(ferry_checksum_algo algo);
 
 /* Length of the base64 value of algo (8 for a CRC32), 0 for NONE. */
 size_t ferry_checksum_b64_len(ferry_checksum_algo algo);

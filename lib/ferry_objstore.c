@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "ferry_checksum.h"
 #include "ferry_uri.h"
 #include "objstore/objstore_internal.h"
 
@@ -622,11 +623,7 @@ const char *ferry_objstore_classify(int http_status, const char *code, ferry_rc 
 
 const char *ferry_objstore_checksum_algo(const char *name, size_t len)
 {
-    static const char *const algos[] = {"CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"};
-    for (size_t i = 0; i < sizeof(algos) / sizeof(algos[0]); i++)
-        if (len == strlen(algos[i]) && !strncasecmp(name, algos[i], len))
-            return algos[i];
-    return NULL;
+    return ferry_checksum_algo_name(ferry_checksum_algo_parse_n(name, len));
 }
 
 int ferry_objstore_checksum_composite(const char *checksum, const char *type)

@@ -68,6 +68,9 @@ static void test_names(void)
     CHECK_INT(ferry_checksum_algo_parse("MD5"), FERRY_CHECKSUM_NONE);
     CHECK_INT(ferry_checksum_algo_parse(""), FERRY_CHECKSUM_NONE);
     CHECK_INT(ferry_checksum_algo_parse(NULL), FERRY_CHECKSUM_NONE);
+    CHECK_INT(ferry_checksum_algo_parse_n("crc32c-extra", 5), FERRY_CHECKSUM_CRC32);
+    CHECK_STR(ferry_checksum_algo_name(FERRY_CHECKSUM_CRC64NVME), "CRC64NVME");
+    CHECK(ferry_checksum_algo_name(FERRY_CHECKSUM_NONE) == NULL);
     CHECK_INT((int)ferry_checksum_b64_len(FERRY_CHECKSUM_CRC32), 8);
     CHECK_INT((int)ferry_checksum_b64_len(FERRY_CHECKSUM_CRC64NVME), 12);
     CHECK_INT((int)ferry_checksum_b64_len(FERRY_CHECKSUM_SHA1), 28);
