@@ -13,24 +13,12 @@
 #define POLY_CRC32C 0x82F63B78u /* Castagnoli */
 #define POLY_CRC64NVME 0x9A6C9329AC4BC9B5ull
 
-static uint32_t t32[8][256], t32c[8][256];
-static uint64_t t64[8][256];
+/* 64-bit entries for all three: a reflected 32-bit CRC never sets the upper half, so one
+ * table shape and one loop serve them all. */
+static uint64_t t32[8][256], t32c[8][256], t64[8][256];
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
-static void build32(uint32_t t[8][256], uint32_t poly)
-{
-    for (unsigned i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = (c & 1) ? (c >> 1) ^ poly : c >> 1;
-        t[0][i] = c;
-    }
-    for (unsigned i = 0; i < 256; i++)
-        for (int s = 1; s < 8; s++)
-            t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xff];
-}
-
-static void build64(uint64_t t[8][256], uint64_t poly)
+static void build(uint64_t t[8][256], uint64_t poly)
 {
     for (unsigned i = 0; i < 256; i++) {
         uint64_t c = i;
@@ -45,9 +33,9 @@ static void build64(uint64_t t[8][256], uint64_t poly)
 
 static void build_tables(void)
 {
-    build32(t32, POLY_CRC32);
-    build32(t32c, POLY_CRC32C);
-    build64(t64, POLY_CRC64NVME);
+    build(t32, POLY_CRC32);
+    build(t32c, POLY_CRC32C);
+    build(t64, POLY_CRC64NVME);
 }
 
 /* Little-endian load: the byte order slicing-by-8 consumes, whatever the host's. */
@@ -59,7 +47,7 @@ static uint64_t load_le64(const unsigned char *p)
     return v;
 }
 
-static uint32_t crc32_run(uint32_t t[8][256], uint32_t crc, const unsigned char *p, size_t n)
+static uint64_t crc_run(uint64_t t[8][256], uint64_t crc, const unsigned char *p, size_t n)
 {
     while (n >= 8) {
         uint64_t v = load_le64(p) ^ crc;
@@ -71,21 +59,6 @@ static uint32_t crc32_run(uint32_t t[8][256], uint32_t crc, const unsigned char 
     }
     while (n--)
         crc = (crc >> 8) ^ t[0][(crc ^ *p++) & 0xff];
-    return crc;
-}
-
-static uint64_t crc64_run(uint64_t crc, const unsigned char *p, size_t n)
-{
-    while (n >= 8) {
-        uint64_t v = load_le64(p) ^ crc;
-        crc = t64[7][v & 0xff] ^ t64[6][(v >> 8) & 0xff] ^ t64[5][(v >> 16) & 0xff] ^
-              t64[4][(v >> 24) & 0xff] ^ t64[3][(v >> 32) & 0xff] ^ t64[2][(v >> 40) & 0xff] ^
-              t64[1][(v >> 48) & 0xff] ^ t64[0][v >> 56];
-        p += 8;
-        n -= 8;
-    }
-    while (n--)
-        crc = (crc >> 8) ^ t64[0][(crc ^ *p++) & 0xff];
     return crc;
 }
 
@@ -156,9 +129,9 @@ int ferry_checksum_init(ferry_checksum *c, ferry_checksum_algo algo)
 void ferry_checksum_update(ferry_checksum *c, const void *data, size_t len)
 {
     switch (c->algo) {
-    case FERRY_CHECKSUM_CRC32: c->crc = crc32_run(t32, (uint32_t)c->crc, data, len); break;
-    case FERRY_CHECKSUM_CRC32C: c->crc = crc32_run(t32c, (uint32_t)c->crc, data, len); break;
-    case FERRY_CHECKSUM_CRC64NVME: c->crc = crc64_run(c->crc, data, len); break;
+    case FERRY_CHECKSUM_CRC32: c->crc = crc_run(t32, c->crc, data, len); break;
+    case FERRY_CHECKSUM_CRC32C: c->crc = crc_run(t32c, c->crc, data, len); break;
+    case FERRY_CHECKSUM_CRC64NVME: c->crc = crc_run(t64, c->crc, data, len); break;
     case FERRY_CHECKSUM_SHA1:
     case FERRY_CHECKSUM_SHA256:
         if (c->md && !EVP_DigestUpdate(c->md, data, len)) {
