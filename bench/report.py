@@ -58,7 +58,11 @@ def label(tool, variant):
         ("s5cmd", "default"): "s5cmd cp (defaults: 256 workers)",
         ("s5cmd", "c16"): "s5cmd --numworkers 16 cp",
         ("rclone", "c16"): "rclone copy --transfers 16 --checkers 16",
+        ("rclonex", "default"): "rclone copy between two remotes (defaults: 4 transfers, 8 checkers)",
+        ("rclonex", "c16"): "rclone copy between two remotes, --transfers 16 --checkers 16",
     }
+    if (tool, variant) in (("ferry", "default"), ("ferry", "c16")) and cross_label:
+        return names[(tool, variant)] + ", s3.target.endpoint set (streamed)"
     if tool == "ferry" and variant == "default" and meta.get("LARGE_MP_MB"):
         pass
     return names.get((tool, variant), f"{tool} {variant}")
@@ -98,8 +102,9 @@ def summarize(rs):
     return s
 
 
-ORDER = ["ferry/multipart", "ferry/default", "s5cmd/default", "rclone/default", "aws/default", "aws/single",
-         "ferry/c16", "s5cmd/c16", "rclone/c16", "aws/c16"]
+ORDER = ["ferry/multipart", "ferry/default", "s5cmd/default", "rclone/default", "rclonex/default", "aws/default",
+         "aws/single", "ferry/c16", "s5cmd/c16", "rclone/c16", "rclonex/c16", "aws/c16"]
+cross_label = False  # set while the cross-endpoint tables are written
 
 
 def ordered(g):
@@ -283,6 +288,20 @@ if lat:
     w("")
     if fs:
         ferry_phase_table([("latency / ferry", fs)])
+
+# --- across endpoints ----------------------------------------------------------------------
+if group("cross"):
+    w("## 2a. Across endpoints: every object streamed through the client\n")
+    w("ferry with `s3.target.endpoint` set (GET on the source, PUT or UploadPart on the target, "
+      "bytes through a bounded ring buffer) and rclone between two remotes (download, upload); "
+      "s5cmd and aws-cli copy S3 to S3 only server-side, so they are not in this section. Both "
+      "endpoints are the same S3Proxy, so the client's work, not the network, is compared. Every "
+      "tool at its defaults and at 16 in flight.\n")
+    cross_label = True
+    copy_table("cross", "small", f"2a.1 Small objects: {int(meta.get('SMALL_N', 0)):,} × 4 KiB, streamed")
+    copy_table("cross", "large", f"2a.2 Large objects: {int(meta.get('LARGE_N', 0))} × "
+               f"{int(meta.get('LARGE_SIZE', 0)) >> 20} MiB, streamed")
+    cross_label = False
 
 # --- memory --------------------------------------------------------------------------------
 mem = [r for r in rows if r.get("section") == "memory"]
