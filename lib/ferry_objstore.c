@@ -172,28 +172,80 @@ int ferry_objstore__listing_add(ferry_objstore_listing *l, const char *key, size
     return 0;
 }
 
-void ferry_objstore__listing_end(ferry_objstore_listing *l, int is_truncated)
+int ferry_objstore__listing_add_prefix(ferry_objstore_listing *l, const char *prefix,
+                                       size_t len)
+{
+    ferry_objstore_entry e;
+
+    if (ferry_objstore__listing_reserve(l))
+        return -1;
+    memset(&e, 0, sizeof(e));
+    e.key_len = len;
+    e.is_prefix = 1;
+    e.etag_off_ = NO_ETAG;
+    if ((e.key_off_ = ferry_objstore__listing_arena_add(l, prefix, len)) == SIZE_MAX)
+        return -1;
+    l->entries[l->count++] = e;
+    return 0;
+}
+
+/* U+10FFFF, the largest code point: P followed by it sorts after every key under P (keys
+ * are UTF-8, compared byte-wise), so it is a start-after that skips the whole prefix. */
+#define PAST_PREFIX "\xF4\x8F\xBF\xBF"
+
+int ferry_objstore__listing_seal(ferry_objstore_listing *l, size_t last_key_off)
+{
+    size_t i, cursor = last_key_off, last_prefix = SIZE_MAX;
+
+    for (i = 0; i < l->count; i++)
+        if (l->entries[i].is_prefix)
+            last_prefix = i;
+    if (l->is_truncated && last_prefix != SIZE_MAX) {
+        const ferry_objstore_entry *p = &l->entries[last_prefix];
+        size_t n = p->key_len, off;
+        char *past = malloc(n + sizeof(PAST_PREFIX));
+        if (!past)
+            return -1;
+        memcpy(past, l->arena_ + p->key_off_, n);
+        memcpy(past + n, PAST_PREFIX, sizeof(PAST_PREFIX));
+        off = ferry_objstore__listing_arena_add(l, past, n + sizeof(PAST_PREFIX) - 1);
+        free(past);
+        if (off == SIZE_MAX)
+            return -1;
+        if (cursor == SIZE_MAX || strcmp(l->arena_ + off, l->arena_ + cursor) > 0)
+            cursor = off;
+    }
+    /* Only now, with the arena done growing, can entries point into it. */
+    for (i = 0; i < l->count; i++) {
+        ferry_objstore_entry *e = &l->entries[i];
+        e->key = l->arena_ + e->key_off_;
+        e->etag = e->etag_off_ >= NO_ETAG ? "" : l->arena_ + e->etag_off_;
+        e->upload_id = NULL;
+    }
+    l->next_token = l->is_truncated && cursor != SIZE_MAX ? l->arena_ + cursor : NULL;
+    return 0;
+}
+
+int ferry_objstore__listing_end(ferry_objstore_listing *l, int is_truncated)
 {
     size_t i, j, last_off = SIZE_MAX;
 
     for (i = 0, j = 0; i < l->count; i++) {
         ferry_objstore_entry e = l->entries[i];
-        int no_etag = e.etag_off_ == NO_ETAG;
-        last_off = e.key_off_;
+        if (!e.is_prefix)
+            last_off = e.key_off_;
         /* Same rule as the XML listing: a "dir/" entry without an ETag is a directory of a
          * file-system backed server, not an object. */
-        if (no_etag && e.key_len && l->arena_[e.key_off_ + e.key_len - 1] == '/') {
+        if (!e.is_prefix && e.etag_off_ == NO_ETAG && e.key_len &&
+            l->arena_[e.key_off_ + e.key_len - 1] == '/') {
             l->skipped_dirs++;
             continue;
         }
-        e.key = l->arena_ + e.key_off_;
-        e.etag = no_etag ? "" : l->arena_ + e.etag_off_;
-        e.upload_id = NULL;
         l->entries[j++] = e;
     }
     l->count = j;
     l->is_truncated = is_truncated;
-    l->next_token = is_truncated && last_off != SIZE_MAX ? l->arena_ + last_off : NULL;
+    return ferry_objstore__listing_seal(l, last_off);
 }
 
 void ferry_objstore_op_init(ferry_objstore_op *op, ferry_objstore_op_type type)
@@ -461,11 +513,22 @@ ferry_rc ferry_objstore_list(ferry_objstore *os, const char *bucket, const char 
                              const char *start_after, const char *continuation_token,
                              int max_keys, ferry_objstore_listing *out, ferry_error *err)
 {
+    return ferry_objstore_list_delimited(os, bucket, prefix, NULL, start_after,
+                                         continuation_token, max_keys, out, err);
+}
+
+ferry_rc ferry_objstore_list_delimited(ferry_objstore *os, const char *bucket,
+                                       const char *prefix, const char *delimiter,
+                                       const char *start_after, const char *continuation_token,
+                                       int max_keys, ferry_objstore_listing *out,
+                                       ferry_error *err)
+{
     ferry_objstore_op op;
 
     ferry_objstore_op_init(&op, FERRY_OBJSTORE_OP_LIST);
     op.bucket = bucket;
     op.prefix = prefix;
+    op.delimiter = delimiter;
     op.start_after = start_after;
     op.continuation_token = continuation_token;
     op.max_keys = max_keys;
@@ -764,9 +827,12 @@ const char *ferry_objstore__list_args_bad(const ferry_objstore_op *op)
         return "LIST without a listing to fill";
     if (op->max_keys < 0 || op->max_keys > 1000)
         return "max_keys must be 0..1000";
+    /* a cursor may be a common prefix followed by one 4-byte code point (listing_seal) */
     if ((op->prefix && strlen(op->prefix) > FERRY_URI_KEY_MAX) ||
-        (op->start_after && strlen(op->start_after) > FERRY_URI_KEY_MAX) ||
-        (op->continuation_token && strlen(op->continuation_token) > FERRY_URI_KEY_MAX))
+        (op->start_after && strlen(op->start_after) > FERRY_URI_KEY_MAX + 4) ||
+        (op->continuation_token && strlen(op->continuation_token) > FERRY_URI_KEY_MAX + 4))
         return "prefix, start_after or continuation token too long";
+    if (op->delimiter && (!*op->delimiter || strlen(op->delimiter) > 16))
+        return "delimiter must be 1..16 bytes";
     return NULL;
 }

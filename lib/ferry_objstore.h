@@ -109,11 +109,15 @@ typedef struct ferry_objstore_entry {
     const char *etag;         /* without quotes; "" if the server sent none */
     int64_t last_modified_ms; /* ms since the epoch; 0 if unknown */
     const char *upload_id;    /* LIST_UPLOADS: the upload's UploadId; NULL in object listings */
+    int is_prefix; /* LIST with a delimiter: a common prefix (CommonPrefixes), not an object;
+                    * size 0, etag "" */
     size_t key_off_, etag_off_; /* private */
 } ferry_objstore_entry;
 
 /* One ListObjectsV2 page. Reuse one listing across pages: its buffers are kept, so paging
- * through any number of objects allocates nothing after the first page or two. */
+ * through any number of objects allocates nothing after the first page or two. Listed with
+ * a delimiter, the page also holds its common prefixes (is_prefix set): objects are in
+ * key order among themselves, and so are prefixes. */
 typedef struct ferry_objstore_listing {
     ferry_objstore_entry *entries; /* count entries, in key order */
     size_t count;
@@ -122,7 +126,11 @@ typedef struct ferry_objstore_listing {
                              * else NULL. It is ferry's own cursor, the page's last key, sent
                              * as start-after: server tokens are opaque and not portable
                              * (S3Proxy url-encodes its token under encoding-type=url, which
-                             * ferry always requests, and handing it back repeats keys). */
+                             * ferry always requests, and handing it back repeats keys).
+                             * With common prefixes on the page it is the later of the
+                             * last key and the last prefix followed by U+10FFFF, which
+                             * sorts after every key under that prefix: the next page
+                             * does not roll the same prefix up again. */
     size_t skipped_dirs;    /* "dir/" entries without an ETag left out: directories that a
                              * file-system backed server (S3Proxy "filesystem") lists. So a
                              * page may be empty and still truncated: follow is_truncated. */
@@ -261,6 +269,8 @@ struct ferry_objstore_op {
     const char *content_type;             /* PUT: default application/octet-stream */
     size_t max_size;         /* GET: refuse larger objects; 0 -> conf.max_response_bytes */
     const char *prefix;      /* LIST, optional */
+    const char *delimiter;   /* LIST, optional: keys with it after the prefix roll up into
+                                common prefixes (entries with is_prefix) */
     const char *start_after; /* LIST, optional: keys strictly after this one */
     const char *continuation_token;  /* LIST, optional: the previous page's next_token */
     int max_keys;                    /* LIST: 1..1000; 0 -> 1000 */
@@ -372,6 +382,13 @@ ferry_rc ferry_objstore_create_bucket(ferry_objstore *os, const char *bucket, fe
 ferry_rc ferry_objstore_list(ferry_objstore *os, const char *bucket, const char *prefix,
                              const char *start_after, const char *continuation_token,
                              int max_keys, ferry_objstore_listing *out, ferry_error *err);
+/* The same with a delimiter (may be NULL): keys with it after the prefix are rolled up
+ * into common prefixes, entries with is_prefix set. */
+ferry_rc ferry_objstore_list_delimited(ferry_objstore *os, const char *bucket,
+                                       const char *prefix, const char *delimiter,
+                                       const char *start_after, const char *continuation_token,
+                                       int max_keys, ferry_objstore_listing *out,
+                                       ferry_error *err);
 ferry_rc ferry_objstore_head(ferry_objstore *os, const char *bucket, const char *key,
                              ferry_objstore_info *info, ferry_error *err);
 /* Server-side copy; etag_out (may be NULL) receives the new object's ETag. */

@@ -32,6 +32,7 @@ enum field {
     F_C_SIZE,
     F_C_ETAG,
     F_C_LAST_MODIFIED,
+    F_P_PREFIX, /* CommonPrefixes/Prefix */
     /* ListMultipartUploadsResult (Upload/Key and IsTruncated reuse the above) */
     F_U_UPLOAD_ID,
 };
@@ -43,6 +44,7 @@ typedef struct pctx {
     int uploads; /* is_list for a ListMultipartUploadsResult: Upload entries */
     char root[64];
     int in_contents;
+    int in_prefixes;  /* inside CommonPrefixes */
     enum field field; /* element whose text is being collected */
     int field_depth;
     char text[MAX_TEXT + 1];
@@ -208,6 +210,9 @@ static enum field list_field(const pctx *c, const char *name)
             return F_IS_TRUNCATED;
         if (!strcmp(name, "EncodingType"))
             return F_ENCODING_TYPE;
+    } else if (c->depth == 3 && c->in_prefixes) {
+        if (!strcmp(name, "Prefix"))
+            return F_P_PREFIX;
     } else if (c->depth == 3 && c->in_contents && c->uploads) {
         if (!strcmp(name, "Key"))
             return F_C_KEY;
@@ -260,6 +265,8 @@ static void XMLCALL on_start(void *ud, const XML_Char *qname, const XML_Char **a
         memset(&c->cur, 0, sizeof(c->cur));
         c->cur.etag_off_ = SIZE_MAX;
     }
+    if (c->is_list && !c->uploads && c->depth == 2 && !strcmp(name, "CommonPrefixes"))
+        c->in_prefixes = 1;
     c->field = c->is_list ? list_field(c, name) : result_field(c, name);
     if (c->field != F_NONE) {
         c->field_depth = c->depth;
@@ -346,6 +353,18 @@ static void end_list_field(pctx *c)
         c->cur.key_len = c->text_len;
         c->have_key = 1;
         break;
+    case F_P_PREFIX:
+        if (c->l->count >= MAX_ENTRIES) {
+            fail(c, "too many entries in one listing page");
+            return;
+        }
+        if (memchr(c->text, '\0', c->text_len) ||
+            ferry_objstore__listing_add_prefix(l, c->text, c->text_len)) {
+            fail(c, memchr(c->text, '\0', c->text_len) ? "prefix contains a NUL byte"
+                                                       : "out of memory");
+            return;
+        }
+        break;
     case F_C_SIZE:
         if (parse_u64(c->text, &c->cur.size)) {
             fail(c, "malformed Size");
@@ -418,6 +437,8 @@ static void XMLCALL on_end(void *ud, const XML_Char *qname)
         c->in_contents = 0;
         finish_contents(c);
     }
+    if (c->is_list && c->depth == 2 && c->in_prefixes && !strcmp(name, "CommonPrefixes"))
+        c->in_prefixes = 0;
     c->depth--;
 }
 
@@ -486,8 +507,8 @@ int ferry_s3xml_parse_result(const char *xml, size_t len, ferry_s3xml_result *r,
     return rc;
 }
 
-/* ListBucketResult entries: decodes url-encoded keys, drops directories, sets key and etag.
- * *last_off: the page's last key, skipped entries included. 0, or -1 and why. */
+/* ListBucketResult entries: decodes url-encoded keys and prefixes, drops directories.
+ * *last_off: the page's last object key, skipped entries included. 0, or -1 and why. */
 static int finish_objects(ferry_objstore_listing *l, int url_encoded, size_t *last_off,
                           char *why, size_t why_size)
 {
@@ -495,7 +516,8 @@ static int finish_objects(ferry_objstore_listing *l, int url_encoded, size_t *la
 
     for (i = 0, j = 0; i < l->count; i++) {
         ferry_objstore_entry e = l->entries[i];
-        *last_off = e.key_off_;
+        if (!e.is_prefix)
+            *last_off = e.key_off_;
         if (url_encoded) {
             char *k = l->arena_ + e.key_off_;
             size_t n = ferry_uri_pct_decode(k, e.key_len, 1, k, e.key_len + 1);
@@ -512,13 +534,11 @@ static int finish_objects(ferry_objstore_listing *l, int url_encoded, size_t *la
         /* S3 sends an ETag with every object. A "dir/" entry without one is a file-system
          * backend's directory (S3Proxy's jclouds "filesystem" provider lists them), not an
          * object: copying it would fail or invent an object. */
-        if (e.etag_off_ == SIZE_MAX && e.key_len &&
+        if (!e.is_prefix && e.etag_off_ == SIZE_MAX && e.key_len &&
             l->arena_[e.key_off_ + e.key_len - 1] == '/') {
             l->skipped_dirs++;
             continue;
         }
-        e.key = l->arena_ + e.key_off_;
-        e.etag = e.etag_off_ == SIZE_MAX ? "" : l->arena_ + e.etag_off_;
         l->entries[j++] = e;
     }
     l->count = j;
@@ -572,14 +592,22 @@ static int parse_page(const char *xml, size_t len, ferry_objstore_listing *l, in
         snprintf(why, why_size, "empty document");
         goto out;
     }
-    if (uploads ? finish_uploads(l, &last_off, why, why_size)
-                : finish_objects(l, c->url_encoded, &last_off, why, why_size))
-        goto out;
     /* The cursor to the next page is our own: the page's last key (skipped entries
      * included), sent back as start-after. Server tokens are opaque and not portable
      * (S3Proxy url-encodes its token under encoding-type=url, which breaks it). */
-    if (l->is_truncated && last_off != SIZE_MAX)
-        l->next_token = l->arena_ + last_off;
+    if (uploads) {
+        if (finish_uploads(l, &last_off, why, why_size))
+            goto out;
+        if (l->is_truncated && last_off != SIZE_MAX)
+            l->next_token = l->arena_ + last_off;
+    } else {
+        if (finish_objects(l, c->url_encoded, &last_off, why, why_size))
+            goto out;
+        if (ferry_objstore__listing_seal(l, last_off)) {
+            snprintf(why, why_size, "out of memory");
+            goto out;
+        }
+    }
     rc = 0;
 out:
     if (rc) {

@@ -828,6 +828,7 @@ ferry_rc worker_copy_prepare(worker_copier *c, ferry_redis *redis, const ferry_l
 
 ferry_rc worker_copy_boundaries(worker_copier *c, ferry_redis *redis, const ferry_lease *lease,
                                 const ferry_onboard *ev, const char *start_after, int64_t every,
+                                const char *delimiter,
                                 ferry_rc (*cb)(const char *key, void *opaque), void *opaque,
                                 int (*should_stop)(void *), void *stop_opaque, int64_t *walked,
                                 ferry_error *err)
@@ -851,6 +852,16 @@ ferry_rc worker_copy_boundaries(worker_copier *c, ferry_redis *redis, const ferr
                                        i);
         cached = (int64_t)c->nbounds;
         start_after = c->bounds[c->nbounds - 1];
+    }
+    if (delimiter && *delimiter) {
+        int64_t nb = 0;
+        if ((rc = worker_copy__prefix_bounds(&r, delimiter, start_after, cb, opaque, &nb,
+                                             err)) != FERRY_OK)
+            return rc;
+        if (nb > 0) {
+            *walked = -1; /* the keys were not walked: their number is not known yet */
+            return FERRY_OK;
+        }
     }
     rc = walk_selected(&r, start_after, every, 0, cb, opaque, &after, NULL, err);
     *walked = cached * every + after;

@@ -64,9 +64,13 @@ ferry_rc worker_copy_put_object(worker_copier *c, const char *bucket, const char
 /* Lists the selected source keys after start_after (NULL: from the first) in order and
  * calls cb with every `every`-th one: the upper bounds of key-range chunks, as they are
  * found. From the start, the bounds this event's count already found are handed over
- * first. *walked: the selected keys after start_after. Holds one page at a time. */
+ * first. *walked: the selected keys after start_after. Holds one page at a time.
+ * With a delimiter (may be NULL or ""), the bounds after those are the source's common
+ * prefixes where it has at least two (worker_copy_split.c), found without walking the
+ * keys: then *walked is -1. */
 ferry_rc worker_copy_boundaries(worker_copier *c, ferry_redis *redis, const ferry_lease *lease,
                                 const ferry_onboard *ev, const char *start_after, int64_t every,
+                                const char *delimiter,
                                 ferry_rc (*cb)(const char *key, void *opaque), void *opaque,
                                 int (*should_stop)(void *), void *stop_opaque, int64_t *walked,
                                 ferry_error *err);

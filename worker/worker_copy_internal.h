@@ -190,4 +190,13 @@ ferry_rc worker_copy__wait_endpoints(run *r, ferry_error *err);
 /* After a blocking request: whether to send it again (see the definition). */
 int worker_copy__again(run *r, ferry_breaker *b, ferry_rc *rc, int *tries, ferry_error *err);
 
+/* ---- worker_copy_split.c */
+/* Chunk bounds from the source's common prefixes (listed with `delimiter`) after
+ * start_after (may be NULL), each handed to cb in increasing order; *nbounds = how many.
+ * 0 bounds (and FERRY_OK) when the key space does not split that way -- fewer than two
+ * prefixes, or too many of them: then the caller walks the keys. */
+ferry_rc worker_copy__prefix_bounds(run *r, const char *delimiter, const char *start_after,
+                                    ferry_rc (*cb)(const char *bound, void *opaque),
+                                    void *opaque, int64_t *nbounds, ferry_error *err);
+
 #endif

@@ -130,6 +130,7 @@ ferry_rc worker_fanout_split(worker_thread_ctx *t, worker_stop *s, const ferry_o
         rc = publish_upto(t, s, ev, &p.published, p.bounds, FERRY_CHUNK_COUNT_OPEN, err);
         if (rc == FERRY_OK) {
             rc = worker_copy_boundaries(t->copier, t->redis, lease, ev, after, every,
+                                        ferry_conf_str(t->w->conf, "fanout.delimiter"),
                                         add_boundary, &p, worker_should_stop, s, &walked, err);
             if (rc != FERRY_OK && p.err.msg[0])
                 *err = p.err; /* the boundary's own error says more than the walk's */
@@ -138,13 +139,17 @@ ferry_rc worker_fanout_split(worker_thread_ctx *t, worker_stop *s, const ferry_o
         if (rc != FERRY_OK)
             return rc;
         n = p.bounds + 1; /* the last chunk is open-ended: it also takes keys added later */
-        cp.objects_total = had * every + walked;
+        /* split by prefixes, the count is the chunks' sum, known when they are done */
+        cp.objects_total = walked < 0 ? -1 : had * every + walked;
         /* Complete before the last chunk goes out: whichever chunk completes the done set
          * then sees n. */
         if ((rc = ferry_chunks_plan_complete(t->redis, ev->dataset, n, err)) != FERRY_OK)
             return rc;
-        ferry_info(&lctx, "%lld objects: split into %lld chunks of about %lld",
-                   (long long)cp.objects_total, (long long)n, (long long)every);
+        if (walked >= 0)
+            ferry_info(&lctx, "%lld objects: split into %lld chunks of about %lld",
+                       (long long)cp.objects_total, (long long)n, (long long)every);
+        else
+            ferry_info(&lctx, "split into %lld chunks", (long long)n);
     } else if (p.published < n) {
         ferry_info(&lctx, "resuming the split: %lld of %lld chunk events already published",
                    (long long)p.published, (long long)n);

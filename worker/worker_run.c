@@ -71,7 +71,11 @@ const ferry_conf_def worker_conf_defs[] = {
     {"fanout.min_objects", FERRY_CONF_INT, "100000", 0, 1000000000000LL, 0,
      "Split a dataset with more objects than this into chunk events (0: never)"},
     {"fanout.chunk_objects", FERRY_CONF_INT, "10000", 10, 1000000000LL, 0,
-     "Objects per chunk when splitting"},
+     "Objects per chunk when splitting by keys"},
+    {"fanout.delimiter", FERRY_CONF_STR, NULL, 0, 0, 0,
+     "Split by the common prefixes (\"directories\") this delimiter (e.g. /) makes under "
+     "the dataset's prefix, when there are at least two, instead of walking every key; "
+     "for prefixes of similar size. Unset: split by keys"},
     {"lease.ttl_ms", FERRY_CONF_INT, "30000", 1000, 3600000, 0,
      "Lease lifetime; renewed every third of it"},
     {"retry.max_attempts", FERRY_CONF_INT, "6", 1, 1000, 0,

@@ -35,11 +35,22 @@ void *ferry_objstore__impl(ferry_objstore *os, const ferry_objstore_backend *be)
 /* Filling a listing from a backend: begin (forget the previous page, keep the buffers),
  * add each entry in key order (copies key and etag; 0, or -1 when out of memory), end.
  * end() drops "dir/" entries without an ETag (directories of file-system backed servers,
- * counted in skipped_dirs) and sets next_token to the page's last key when truncated. */
+ * counted in skipped_dirs) and sets next_token (see ferry_objstore__listing_seal); 0, or
+ * -1 when out of memory. */
 void ferry_objstore__listing_begin(ferry_objstore_listing *l);
 int ferry_objstore__listing_add(ferry_objstore_listing *l, const char *key, size_t key_len,
                                 uint64_t size, const char *etag, int64_t last_modified_ms);
-void ferry_objstore__listing_end(ferry_objstore_listing *l, int is_truncated);
+int ferry_objstore__listing_end(ferry_objstore_listing *l, int is_truncated);
+/* A common prefix of a delimiter listing, added after the page's objects: 0, or -1 when
+ * out of memory. */
+int ferry_objstore__listing_add_prefix(ferry_objstore_listing *l, const char *prefix,
+                                       size_t len);
+/* The last step of an object listing page whose entries hold arena offsets: points each
+ * entry's key and etag (etag_off_ SIZE_MAX or NO_ETAG: "") into the arena and, when
+ * l->is_truncated, sets next_token from last_key_off (the page's last object key, skipped
+ * directories included; SIZE_MAX if none) and the last common prefix. 0, or -1 when out
+ * of memory. */
+int ferry_objstore__listing_seal(ferry_objstore_listing *l, size_t last_key_off);
 
 /* A FIFO of ops linked through op->next_. Zero-initialized is empty. */
 typedef struct ferry_objstore_opq {

@@ -377,6 +377,14 @@ static int on_put_data(int size, char *buf, void *data)
     return (int)n;
 }
 
+static S3Status list_oom(lop *l)
+{
+    l->list_oom = 1;
+    l->status = S3StatusAbortedByCallback;
+    snprintf(l->detail, sizeof(l->detail), "out of memory");
+    return S3StatusAbortedByCallback;
+}
+
 static S3Status on_list(int truncated, const char *next_marker, int n,
                         const S3ListBucketContent *c, int nprefixes, const char **prefixes,
                         void *data)
@@ -384,7 +392,7 @@ static S3Status on_list(int truncated, const char *next_marker, int n,
     lop *l = data;
     int i;
 
-    (void)next_marker, (void)nprefixes, (void)prefixes;
+    (void)next_marker;
     l->list_truncated = truncated;
     if (l->op->type != FERRY_OBJSTORE_OP_LIST)
         return S3StatusOK; /* HEAD_BUCKET's existence check: the answer is enough */
@@ -398,14 +406,13 @@ static S3Status on_list(int truncated, const char *next_marker, int n,
         }
         strip_etag(c[i].eTag, etag, sizeof(etag));
         if (ferry_objstore__listing_add(l->op->listing, c[i].key, klen, c[i].size, etag,
-                                        c[i].lastModified >= 0 ? c[i].lastModified * 1000
-                                                               : 0)) {
-            l->list_oom = 1;
-            l->status = S3StatusAbortedByCallback;
-            snprintf(l->detail, sizeof(l->detail), "out of memory");
-            return S3StatusAbortedByCallback;
-        }
+                                        c[i].lastModified >= 0 ? c[i].lastModified * 1000 : 0))
+            return list_oom(l);
     }
+    for (i = 0; i < nprefixes; i++)
+        if (ferry_objstore__listing_add_prefix(l->op->listing, prefixes[i],
+                                               strlen(prefixes[i])))
+            return list_oom(l);
     return S3StatusOK;
 }
 
@@ -489,8 +496,9 @@ static void issue(libs3 *s, lop *l, enum lstep st)
         if (op->continuation_token && *op->continuation_token &&
             (!marker || strcmp(op->continuation_token, marker) > 0))
             marker = op->continuation_token;
-        S3_list_bucket(&l->bc, op->prefix && *op->prefix ? op->prefix : NULL, marker, NULL,
-                       op->max_keys > 0 ? op->max_keys : 1000, s->ctx, &list_handler, l);
+        S3_list_bucket(&l->bc, op->prefix && *op->prefix ? op->prefix : NULL, marker,
+                       op->delimiter, op->max_keys > 0 ? op->max_keys : 1000, s->ctx,
+                       &list_handler, l);
         break;
     case FERRY_OBJSTORE_OP_HEAD_BUCKET:
         l->location[0] = '\0';
@@ -618,7 +626,8 @@ static int advance(libs3 *s, lop *l)
         issue(s, l, L_POST_HEAD); /* the location alone does not prove it exists */
         return 0;
     case FERRY_OBJSTORE_OP_LIST:
-        ferry_objstore__listing_end(op->listing, l->list_truncated);
+        if (ferry_objstore__listing_end(op->listing, l->list_truncated))
+            set_op_error(op, L_MAIN, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
         break;
     default: break;
     }

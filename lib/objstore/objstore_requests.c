@@ -263,6 +263,8 @@ static int build_list(sigv4 *s, slot *sl, ferry_objstore_op *op, uint32_t part, 
     r->small = 1;
     r->q[r->nq++] = (ferry_uri_qparam){"list-type", "2"};
     r->q[r->nq++] = (ferry_uri_qparam){"encoding-type", "url"};
+    if (op->delimiter)
+        r->q[r->nq++] = (ferry_uri_qparam){"delimiter", op->delimiter};
     return add_page_params(sl, op, r, "max-keys", "start-after") ? TOO_BIG : 0;
 }
 

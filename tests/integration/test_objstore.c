@@ -329,6 +329,61 @@ static void test_listing(ferry_objstore *os)
     ferry_objstore_listing_free(&l);
 }
 
+/* A listing with a delimiter (the fan-out's split by common prefixes): objects and
+ * common prefixes, each exactly once, also one entry a page -- ferry's cursor after a
+ * prefix is the prefix followed by U+10FFFF, which the server must take as start-after
+ * and which must skip the whole prefix. */
+static void test_delimited(ferry_objstore *os)
+{
+    static const char *const keys[] = {"dl/a.txt",  "dl/d1/x",  "dl/d1/y",       "dl/d2/x",
+                                       "dl/d3/z/w", "dl/e.txt", "dl/f\xC3\xA9/g"};
+    static const char *const want[] = {"dl/a.txt", "dl/d1/",   "dl/d2/",
+                                       "dl/d3/",   "dl/e.txt", "dl/f\xC3\xA9/"};
+    const size_t nwant = sizeof(want) / sizeof(want[0]);
+    int seen[sizeof(want) / sizeof(want[0])] = {0};
+    ferry_objstore_listing l;
+    ferry_error err;
+    char token[2048] = "";
+    size_t i, j, total = 0, pages = 0;
+
+    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        CHECK_INT(ferry_objstore_put(os, bucket_a, keys[i], "x", 1, NULL, NULL, &err),
+                  FERRY_OK);
+    ferry_objstore_listing_init(&l);
+    for (int max_keys = 1000; max_keys >= 1; max_keys = max_keys == 1000 ? 1 : 0) {
+        memset(seen, 0, sizeof(seen));
+        token[0] = '\0';
+        total = pages = 0;
+        do {
+            ferry_rc rc = ferry_objstore_list_delimited(os, bucket_a, "dl/", "/", NULL,
+                                                        token[0] ? token : NULL, max_keys, &l,
+                                                        &err);
+            CHECK_INT(rc, FERRY_OK);
+            if (rc != FERRY_OK || ++pages > 20)
+                break;
+            for (i = 0; i < l.count; i++) {
+                total++;
+                for (j = 0; j < nwant && strcmp(l.entries[i].key, want[j]); j++)
+                    ;
+                CHECK(j < nwant);
+                if (j < nwant) {
+                    seen[j]++;
+                    /* the prefixes are the entries ending in '/' */
+                    CHECK_INT(l.entries[i].is_prefix, want[j][strlen(want[j]) - 1] == '/');
+                }
+            }
+            if (l.is_truncated && l.next_token)
+                snprintf(token, sizeof(token), "%s", l.next_token);
+        } while (l.is_truncated && l.next_token);
+        for (j = 0; j < nwant; j++)
+            CHECK_INT(seen[j], 1);
+        CHECK_INT(total, nwant);
+        fprintf(stderr, "  delimited listing, max_keys %d: %zu entries in %zu pages\n",
+                max_keys, total, pages);
+    }
+    ferry_objstore_listing_free(&l);
+}
+
 typedef struct batch_stats {
     size_t done, ok;
     size_t cancel_after;
@@ -680,6 +735,7 @@ static ferry_objstore *g_os;
 static void buckets(void) { test_buckets(g_os); }
 static void awkward_keys(void) { test_awkward_keys(g_os); }
 static void listing(void) { test_listing(g_os); }
+static void delimited(void) { test_delimited(g_os); }
 static void batch(void) { test_batch(g_os); }
 static void submit_pump(void) { test_submit_pump(g_os); }
 static void deletes(void) { test_delete(g_os); }
@@ -702,6 +758,7 @@ int main(void)
     RUN(buckets);
     RUN(awkward_keys);
     RUN(listing);
+    RUN(delimited);
     RUN(batch);
     RUN(submit_pump);
     RUN(test_multipart);

@@ -544,6 +544,46 @@ static void test_xml_list(void)
         CHECK(l.is_truncated);
         CHECK_STR(l.next_token, "d1/d\xC3\xA9/");
     }
+    {
+        /* A delimiter listing: common prefixes after the objects. The cursor is the later of
+         * the last key and the last prefix followed by U+10FFFF, so the next page starts
+         * past every key under that prefix instead of rolling it up again. */
+        const char *delim =
+            "<ListBucketResult><IsTruncated>true</IsTruncated><EncodingType>url</EncodingType>"
+            "<Contents><Key>ds%2Fa.txt</Key><Size>1</Size><ETag>\"e\"</ETag></Contents>"
+            "<CommonPrefixes><Prefix>ds%2Fd%3D1%2F</Prefix></CommonPrefixes>"
+            "<CommonPrefixes><Prefix>ds%2Fd%3D2%2F</Prefix></CommonPrefixes>"
+            "</ListBucketResult>";
+        const char *later_key =
+            "<ListBucketResult><IsTruncated>true</IsTruncated>"
+            "<CommonPrefixes><Prefix>ds/d=3/</Prefix></CommonPrefixes>"
+            "<Contents><Key>ds/z</Key><Size>1</Size><ETag>\"e\"</ETag></Contents>"
+            "</ListBucketResult>";
+        const char *last = "<ListBucketResult><IsTruncated>false</IsTruncated>"
+                           "<CommonPrefixes><Prefix>ds/e/</Prefix></CommonPrefixes>"
+                           "</ListBucketResult>";
+        CHECK_INT(ferry_s3xml_parse_list(delim, strlen(delim), &l, why, sizeof(why)), 0);
+        CHECK_INT(l.count, 3);
+        CHECK_INT(l.skipped_dirs, 0); /* a prefix is not a directory entry */
+        if (l.count == 3) {
+            CHECK_STR(l.entries[0].key, "ds/a.txt");
+            CHECK(!l.entries[0].is_prefix);
+            CHECK_STR(l.entries[1].key, "ds/d=1/");
+            CHECK(l.entries[1].is_prefix);
+            CHECK_STR(l.entries[1].etag, "");
+            CHECK_INT(l.entries[2].key_len, 7);
+            CHECK_STR(l.entries[2].key, "ds/d=2/");
+        }
+        CHECK_STR(l.next_token, "ds/d=2/\xF4\x8F\xBF\xBF");
+        CHECK_INT(ferry_s3xml_parse_list(later_key, strlen(later_key), &l, why, sizeof(why)),
+                  0);
+        CHECK_INT(l.count, 2);
+        CHECK_STR(l.next_token, "ds/z"); /* the key sorts after "ds/d=3/" + U+10FFFF */
+        CHECK_INT(ferry_s3xml_parse_list(last, strlen(last), &l, why, sizeof(why)), 0);
+        CHECK_INT(l.count, 1);
+        CHECK(l.next_token == NULL);
+        CHECK(l.entries[0].is_prefix);
+    }
 
     /* broken pages */
 #define BAD(doc, needle)                                                                       \
@@ -554,6 +594,9 @@ static void test_xml_list(void)
     } while (0)
     BAD("<Error><Code>AccessDenied</Code></Error>", "Error document");
     BAD("<ListAllMyBucketsResult/>", "not ListBucketResult");
+    BAD("<ListBucketResult><EncodingType>url</EncodingType><CommonPrefixes><Prefix>a%00/"
+        "</Prefix></CommonPrefixes></ListBucketResult>",
+        "url-encoded");
     BAD("<ListBucketResult><Contents><Size>1</Size></Contents></ListBucketResult>",
         "lacks Key");
     BAD("<ListBucketResult><Contents><Key>a</Key></Contents></ListBucketResult>", "lacks Key");
