@@ -2,9 +2,10 @@
 """listserver: a SYNTHETIC S3 endpoint for listing benchmarks (bench/huge-split).
 
 Serves one bucket whose prefix holds --keys objects named <prefix>part-0000000 ...
-(zero-padded, so byte order is index order) without storing anything: ListObjectsV2
-pages are generated on the fly, each answered after --latency-ms (a real store's round
-trip). HEAD of any bucket, PUT and DELETE of any key succeed (a worker's validation
+(zero-padded, so byte order is index order) -- or, with --dirs D, spread evenly over D
+directories, <prefix>d0000/part-0000000 ... -- without storing anything: ListObjectsV2
+pages (with a delimiter too) are generated on the fly, each answered after --latency-ms
+(a real store's round trip). HEAD of any bucket, PUT and DELETE of any key succeed (a worker's validation
 writes a probe); HEAD/GET of an object answer as an empty object. It checks no
 signature. Figures measured against it are listing/splitting figures only, and must be
 labelled synthetic: copies are verified against real servers elsewhere.
@@ -32,6 +33,7 @@ def main():
     p.add_argument("--prefix", default="data/")
     p.add_argument("--keys", type=int, default=1000000)
     p.add_argument("--latency-ms", type=int, default=0)
+    p.add_argument("--dirs", type=int, default=0)
     p.add_argument("--port-file")
     p.add_argument("--counts")
     a = p.parse_args()
@@ -40,7 +42,11 @@ def main():
     lock = threading.Lock()
     counts = {"list": 0, "other": 0}
 
+    per_dir = -(-a.keys // a.dirs) if a.dirs > 0 else 0
+
     def key(i):
+        if per_dir:
+            return "%sd%04d/part-%0*d" % (a.prefix, i // per_dir, width, i)
         return "%spart-%0*d" % (a.prefix, width, i)
 
     class Keys:  # a virtual sorted sequence for bisect
@@ -102,35 +108,51 @@ def main():
             prefix = q.get("prefix", [""])[0]
             after = q.get("continuation-token", [""])[0] or q.get("start-after", [""])[0]
             max_keys = min(int(q.get("max-keys", ["1000"])[0] or 1000), 1000)
-            start = bisect.bisect_right(keys, after) if after else 0
+            start = max(bisect.bisect_right(keys, after) if after else 0,
+                        bisect.bisect_left(keys, prefix))
             out = []
             i = start
             # every key starts with a.prefix: any other prefix selects nothing or all
             if prefix and not (a.prefix.startswith(prefix) or prefix.startswith(a.prefix)):
                 i = a.keys
-            while i < a.keys and len(out) < max_keys:
+            delim = q.get("delimiter", [""])[0]
+            cps = []
+            while i < a.keys and len(out) + len(cps) < max_keys:
                 k = key(i)
-                if k.startswith(prefix):
+                if not k.startswith(prefix):
+                    i += 1
+                    continue
+                d = k.find(delim, len(prefix)) if delim else -1
+                if d < 0:
                     out.append(k)
-                i += 1
-            truncated = i < a.keys
+                    i += 1
+                    continue
+                # rolled up: one CommonPrefixes entry, then past every key under it (the
+                # prefix holding start-after too, as S3 rolls up the keys after it)
+                cp = k[:d + len(delim)]
+                cps.append(cp)
+                i = bisect.bisect_left(keys, cp[:-1] + chr(ord(cp[-1]) + 1))
+            truncated = i < a.keys and key(i).startswith(prefix)
             if a.latency_ms:
                 time.sleep(a.latency_ms / 1000.0)
             x = ["<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
                  "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">",
                  "<Name>%s</Name><Prefix>%s</Prefix><KeyCount>%d</KeyCount>"
                  "<MaxKeys>%d</MaxKeys><IsTruncated>%s</IsTruncated>"
-                 % (a.bucket, prefix, len(out), max_keys, "true" if truncated else "false")]
-            if truncated and out:
-                x.append("<NextContinuationToken>%s</NextContinuationToken>" % out[-1])
+                 % (a.bucket, prefix, len(out) + len(cps), max_keys,
+                    "true" if truncated else "false")]
             for k in out:
                 x.append("<Contents><Key>%s</Key><LastModified>2026-01-01T00:00:00.000Z"
                          "</LastModified><ETag>%s</ETag><Size>0</Size>"
                          "<StorageClass>STANDARD</StorageClass></Contents>"
                          % (k, EMPTY_ETAG.replace('"', "&quot;")))
+            for cp in cps:
+                x.append("<CommonPrefixes><Prefix>%s</Prefix></CommonPrefixes>" % cp)
             x.append("</ListBucketResult>")
             with lock:
                 counts["list"] += 1
+                if delim:
+                    counts["list_delimited"] = counts.get("list_delimited", 0) + 1
                 n = counts["list"]
             if n % 100 == 0:
                 dump()

@@ -312,40 +312,72 @@ ferry_rc ferry_kafka_produce_sync_until(rd_kafka_t *rk, const char *topic, const
                                         const rd_kafka_headers_t *headers, int64_t deadline_ms,
                                         int32_t *partition, int64_t *offset, ferry_error *err)
 {
-    delivery d = {0};
-    rd_kafka_headers_t *hdrs = headers ? rd_kafka_headers_copy(headers) : NULL;
-    rd_kafka_resp_err_t e;
-    int purged = 0;
+    ferry_kafka_msg m = {key, key_len, value, value_len, headers, -1, -1};
+    ferry_rc rc = ferry_kafka_produce_many_until(rk, topic, &m, 1, deadline_ms, err);
 
-    atomic_init(&d.done, 0);
-    e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, key_len),
-                          RD_KAFKA_V_VALUE((void *)value, value_len),
-                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
-                          RD_KAFKA_V_OPAQUE(&d), RD_KAFKA_V_END);
-    if (e) {
-        rd_kafka_headers_destroy(hdrs); /* ownership passes only on success */
-        return ferry_error_set(err, ferry_kafka_classify(e), FERRY_EC_KAFKA,
-                               "producing to %s: %s", topic, rd_kafka_err2str(e));
-    }
-    /* d lives on this stack: wait for its report, which message.timeout.ms bounds. Past
-     * the deadline the message is purged, which makes its report come at once. */
-    while (!atomic_load(&d.done)) {
-        rd_kafka_poll(rk, 20);
-        if (deadline_ms > 0 && !purged && ferry_mono_ms() >= deadline_ms) {
-            rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-            purged = 1;
+    if (rc == FERRY_OK && partition)
+        *partition = m.partition;
+    if (rc == FERRY_OK && offset)
+        *offset = m.offset;
+    return rc;
+}
+
+ferry_rc ferry_kafka_produce_many_until(rd_kafka_t *rk, const char *topic,
+                                        ferry_kafka_msg *msgs, size_t n, int64_t deadline_ms,
+                                        ferry_error *err)
+{
+    delivery one, *d = n == 1 ? &one : calloc(n, sizeof(*d));
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR, failed = RD_KAFKA_RESP_ERR_NO_ERROR;
+    size_t sent = 0, i;
+    int purged = 0;
+    ferry_rc rc = FERRY_OK;
+
+    if (!d)
+        return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
+    for (; sent < n; sent++) {
+        rd_kafka_headers_t *hdrs = msgs[sent].headers
+                                       ? rd_kafka_headers_copy(msgs[sent].headers)
+                                       : NULL;
+        atomic_init(&d[sent].done, 0);
+        d[sent].err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+                              RD_KAFKA_V_KEY((void *)msgs[sent].key, msgs[sent].key_len),
+                              RD_KAFKA_V_VALUE((void *)msgs[sent].value, msgs[sent].value_len),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(&d[sent]),
+                              RD_KAFKA_V_END);
+        if (e) {
+            rd_kafka_headers_destroy(hdrs); /* ownership passes only on success */
+            break;
         }
     }
-    if (d.err)
-        return ferry_error_set(err, ferry_kafka_classify(d.err), FERRY_EC_KAFKA,
-                               "delivery to %s failed: %s", topic,
-                               purged ? "no acknowledgement before the deadline"
-                                      : rd_kafka_err2str(d.err));
-    if (partition)
-        *partition = d.partition;
-    if (offset)
-        *offset = d.offset;
-    return FERRY_OK;
+    /* d lives until here: wait for every report of what went out, which
+     * message.timeout.ms bounds. Past the deadline the messages are purged, which makes
+     * their reports come at once. */
+    for (i = 0; i < sent; i++) {
+        while (!atomic_load(&d[i].done)) {
+            rd_kafka_poll(rk, 20);
+            if (deadline_ms > 0 && !purged && ferry_mono_ms() >= deadline_ms) {
+                rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+                purged = 1;
+            }
+        }
+        if (d[i].err && !failed)
+            failed = d[i].err;
+        msgs[i].partition = d[i].partition;
+        msgs[i].offset = d[i].offset;
+    }
+    if (e)
+        rc = ferry_error_set(err, ferry_kafka_classify(e), FERRY_EC_KAFKA,
+                             "producing to %s: %s", topic, rd_kafka_err2str(e));
+    else if (failed)
+        rc = ferry_error_set(err, ferry_kafka_classify(failed), FERRY_EC_KAFKA,
+                             "delivery to %s failed: %s", topic,
+                             purged ? "no acknowledgement before the deadline"
+                                    : rd_kafka_err2str(failed));
+    if (d != &one)
+        free(d);
+    return rc;
 }
 
 static void find_brokers(const char *prop, const char *value, void *opaque)

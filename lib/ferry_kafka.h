@@ -43,6 +43,25 @@ ferry_rc ferry_kafka_produce_sync_until(rd_kafka_t *rk, const char *topic, const
                                         const rd_kafka_headers_t *headers, int64_t deadline_ms,
                                         int32_t *partition, int64_t *offset, ferry_error *err);
 
+/* One message of a batch: borrowed key, value and headers (copied when produced); where
+ * it landed is filled in. */
+typedef struct ferry_kafka_msg {
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+    const rd_kafka_headers_t *headers; /* may be NULL */
+    int32_t partition;                 /* out */
+    int64_t offset;                    /* out */
+} ferry_kafka_msg;
+
+/* Produces msgs[0..n) at once and waits for every delivery report: one round trip for
+ * the batch instead of one per message. FERRY_OK only if all were delivered; on an error
+ * some may have been (a caller that retries produces them again). deadline_ms as above. */
+ferry_rc ferry_kafka_produce_many_until(rd_kafka_t *rk, const char *topic,
+                                        ferry_kafka_msg *msgs, size_t n, int64_t deadline_ms,
+                                        ferry_error *err);
+
 /* librdkafka's connection errors (broker down, refused, unresolvable, TLS/SASL failed).
  * Long-running programs (the default) log them at error level, at most one line per 10 s
  * with a count of those left out. A one-shot command calls ferry_kafka_set_one_shot(1)

@@ -675,8 +675,8 @@ static ferry_rc validate(run *r, const char *start, ferry_error *err)
  * limit > 0, stops after the page on which *total passed it, *more set if the listing had
  * not ended. Holds one page at a time. */
 static ferry_rc walk_selected(run *r, const char *start_after, int64_t every, int64_t limit,
-                              ferry_rc (*cb)(const char *, void *), void *opaque,
-                              int64_t *total, int *more, ferry_error *err)
+                              worker_copy_bound_cb cb, void *opaque, int64_t *total, int *more,
+                              ferry_error *err)
 {
     worker_copier *c = r->c;
     char *token = NULL;
@@ -706,7 +706,7 @@ static ferry_rc walk_selected(run *r, const char *start_after, int64_t every, in
             if (!selected(r->ev, c->listing.entries[i].key + srclen))
                 continue;
             if (++*total % (every > 0 ? every : 1) == 0 && cb &&
-                (rc = cb(c->listing.entries[i].key, opaque)) != FERRY_OK)
+                (rc = cb(c->listing.entries[i].key, 0, opaque)) != FERRY_OK)
                 return ferry_error_set(err, rc, FERRY_EC_INTERNAL,
                                        "noting the chunk boundary at %s",
                                        c->listing.entries[i].key);
@@ -733,9 +733,10 @@ static ferry_rc walk_selected(run *r, const char *start_after, int64_t every, in
     return FERRY_OK;
 }
 
-static ferry_rc note_bound(const char *key, void *opaque)
+static ferry_rc note_bound(const char *key, int more, void *opaque)
 {
     worker_copier *c = opaque;
+    (void)more;
     if (c->nbounds == c->capbounds) {
         size_t cap = c->capbounds ? c->capbounds * 2 : 16;
         char **n = realloc(c->bounds, cap * sizeof(*n));
@@ -828,8 +829,7 @@ ferry_rc worker_copy_prepare(worker_copier *c, ferry_redis *redis, const ferry_l
 
 ferry_rc worker_copy_boundaries(worker_copier *c, ferry_redis *redis, const ferry_lease *lease,
                                 const ferry_onboard *ev, const char *start_after, int64_t every,
-                                const char *delimiter,
-                                ferry_rc (*cb)(const char *key, void *opaque), void *opaque,
+                                const char *delimiter, worker_copy_bound_cb cb, void *opaque,
                                 int (*should_stop)(void *), void *stop_opaque, int64_t *walked,
                                 ferry_error *err)
 {
@@ -847,7 +847,7 @@ ferry_rc worker_copy_boundaries(worker_copier *c, ferry_redis *redis, const ferr
     if (!start_after && c->bounds_event && every == c->bound_every &&
         !strcmp(c->bounds_event, ev->event_id) && c->nbounds > 0) {
         for (size_t i = 0; i < c->nbounds; i++)
-            if ((rc = cb(c->bounds[i], opaque)) != FERRY_OK)
+            if ((rc = cb(c->bounds[i], i + 1 < c->nbounds, opaque)) != FERRY_OK)
                 return ferry_error_set(err, rc, FERRY_EC_REDIS, "recording chunk boundary %zu",
                                        i);
         cached = (int64_t)c->nbounds;

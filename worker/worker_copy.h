@@ -61,6 +61,10 @@ ferry_rc worker_copy_put_object(worker_copier *c, const char *bucket, const char
                                 const void *data, size_t len, const char *content_type,
                                 ferry_error *err);
 
+/* Receives chunk bounds in increasing order; more = another one follows at once, with no
+ * listing in between (a caller may batch what it does with them). */
+typedef ferry_rc (*worker_copy_bound_cb)(const char *bound, int more, void *opaque);
+
 /* Lists the selected source keys after start_after (NULL: from the first) in order and
  * calls cb with every `every`-th one: the upper bounds of key-range chunks, as they are
  * found. From the start, the bounds this event's count already found are handed over
@@ -70,8 +74,7 @@ ferry_rc worker_copy_put_object(worker_copier *c, const char *bucket, const char
  * keys: then *walked is -1. */
 ferry_rc worker_copy_boundaries(worker_copier *c, ferry_redis *redis, const ferry_lease *lease,
                                 const ferry_onboard *ev, const char *start_after, int64_t every,
-                                const char *delimiter,
-                                ferry_rc (*cb)(const char *key, void *opaque), void *opaque,
+                                const char *delimiter, worker_copy_bound_cb cb, void *opaque,
                                 int (*should_stop)(void *), void *stop_opaque, int64_t *walked,
                                 ferry_error *err);
 

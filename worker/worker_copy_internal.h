@@ -196,7 +196,7 @@ int worker_copy__again(run *r, ferry_breaker *b, ferry_rc *rc, int *tries, ferry
  * 0 bounds (and FERRY_OK) when the key space does not split that way -- fewer than two
  * prefixes, or too many of them: then the caller walks the keys. */
 ferry_rc worker_copy__prefix_bounds(run *r, const char *delimiter, const char *start_after,
-                                    ferry_rc (*cb)(const char *bound, void *opaque),
-                                    void *opaque, int64_t *nbounds, ferry_error *err);
+                                    worker_copy_bound_cb cb, void *opaque, int64_t *nbounds,
+                                    ferry_error *err);
 
 #endif

@@ -142,8 +142,8 @@ static ferry_rc add_cursor_prefix(prefixes *lv, const char *base, const char *de
 }
 
 ferry_rc worker_copy__prefix_bounds(run *r, const char *delimiter, const char *start_after,
-                                    ferry_rc (*cb)(const char *bound, void *opaque),
-                                    void *opaque, int64_t *nbounds, ferry_error *err)
+                                    worker_copy_bound_cb cb, void *opaque, int64_t *nbounds,
+                                    ferry_error *err)
 {
     prefixes lv = {0};
     char *base = NULL;
@@ -157,8 +157,8 @@ ferry_rc worker_copy__prefix_bounds(run *r, const char *delimiter, const char *s
         prefixes_clear(&lv);
         if ((rc = list_level(r, base, delimiter, start_after, &lv, &too_many, err)) !=
                 FERRY_OK ||
-            too_many || (rc = add_cursor_prefix(&lv, base, delimiter, start_after, err)) !=
-                            FERRY_OK)
+            too_many ||
+            (rc = add_cursor_prefix(&lv, base, delimiter, start_after, err)) != FERRY_OK)
             goto out;
         /* one directory and nothing beside it: the split happens below it */
         if (lv.n != 1 || lv.other)
@@ -183,15 +183,15 @@ ferry_rc worker_copy__prefix_bounds(run *r, const char *delimiter, const char *s
             first++, q--;
         g = (q + MAX_PREFIX_CHUNKS - 1) / MAX_PREFIX_CHUNKS;
         for (size_t i = first; i < lv.n; i += g) {
-            if ((rc = cb(lv.v[i], opaque)) != FERRY_OK) {
+            if ((rc = cb(lv.v[i], i + g < lv.n, opaque)) != FERRY_OK) {
                 rc = ferry_error_set(err, rc, FERRY_EC_INTERNAL,
                                      "noting the chunk boundary at %s", lv.v[i]);
                 goto out;
             }
             ++*nbounds;
         }
-        ferry_info(&r->lctx, "split by %zu common prefixes under \"%s\": %lld bounds", q,
-                   base, (long long)*nbounds);
+        ferry_info(&r->lctx, "split by %zu common prefixes under \"%s\": %lld bounds", q, base,
+                   (long long)*nbounds);
     }
 out:
     if (too_many)

@@ -23,15 +23,17 @@ int worker_fanout_wanted(const worker *w, const ferry_onboard *ev, int64_t objec
     return ev->chunk_count == 0 && min > 0 && objects_total > min;
 }
 
-/* Publishing one chunk event: the parent's request with the chunk's range. n is the chunk
- * count, FERRY_CHUNK_COUNT_OPEN while the plan is still growing. */
-static ferry_rc publish_chunk(worker_thread_ctx *t, const ferry_onboard *parent, int64_t i,
-                              int64_t n, ferry_error *err)
+/* Chunk events go out in batches of up to this many: one Kafka round trip for a batch. */
+#define PUBLISH_BATCH 64
+
+/* Chunk i's event, the parent's request with the chunk's range: *buf (heap) and its
+ * Kafka key. n is the chunk count, FERRY_CHUNK_COUNT_OPEN while the plan is growing. */
+static ferry_rc encode_chunk(worker_thread_ctx *t, const ferry_onboard *parent, int64_t i,
+                             int64_t n, void **buf, size_t *len, char *key, size_t key_size,
+                             ferry_error *err)
 {
     ferry_onboard c = *parent; /* borrows the parent's strings; only chunk_* are owned */
-    char id[37], key[FERRY_STATE_DATASET_MAX + 32];
-    void *buf = NULL;
-    size_t len = 0;
+    char id[37];
     ferry_rc rc;
 
     c.chunk_start_after = c.chunk_end_key = NULL;
@@ -43,36 +45,55 @@ static ferry_rc publish_chunk(worker_thread_ctx *t, const ferry_onboard *parent,
     c.chunk_parent_event_id = parent->event_id;
     c.chunk_index = i;
     c.chunk_count = n;
-    rc = ferry_avro_encode_onboard(t->codec, &c, FERRY_AVRO_SINGLE_OBJECT, 0, &buf, &len, err);
-    if (rc == FERRY_OK) {
-        /* Keyed per chunk so the chunks spread over the partitions (and the workers). */
-        ferry_chunks_name(parent->dataset, i, key, sizeof(key));
-        rc = ferry_kafka_produce_sync(t->w->producer,
-                                      ferry_conf_str(t->w->conf, "topic.chunks"), key,
-                                      strlen(key), buf, len, NULL, NULL, NULL, err);
-    }
-    free(buf);
+    rc = ferry_avro_encode_onboard(t->codec, &c, FERRY_AVRO_SINGLE_OBJECT, 0, buf, len, err);
+    /* Keyed per chunk so the chunks spread over the partitions (and the workers). */
+    ferry_chunks_name(parent->dataset, i, key, key_size);
     free(c.chunk_start_after);
     free(c.chunk_end_key);
     return rc;
 }
 
-/* Publishes chunks [*published, upto) and records each as published. Published before it
- * is recorded: a crash in between publishes it twice, with the same event id, and the
- * second delivery finds the chunk running or done. */
+/* Publishes chunks [*published, upto) and records them as published, a batch at a time.
+ * Published before recorded: a crash in between publishes a batch twice, with the same
+ * event ids, and the second delivery finds each chunk running or done. */
 static ferry_rc publish_upto(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *ev,
                              int64_t *published, int64_t upto, int64_t n, ferry_error *err)
 {
-    ferry_rc rc;
-    for (; *published < upto; ++*published) {
+    ferry_kafka_msg msgs[PUBLISH_BATCH];
+    void *bufs[PUBLISH_BATCH];
+    char keys[PUBLISH_BATCH][FERRY_STATE_DATASET_MAX + 32];
+    ferry_rc rc = FERRY_OK;
+
+    while (*published < upto && rc == FERRY_OK) {
+        size_t k = 0, want = (size_t)(upto - *published < PUBLISH_BATCH ? upto - *published
+                                                                        : PUBLISH_BATCH);
         if (worker_should_stop(s))
             return worker_stopped(s, err);
-        if ((rc = publish_chunk(t, ev, *published, n, err)) != FERRY_OK ||
-            (rc = ferry_chunks_set_published(t->redis, ev->dataset, *published + 1, err)) !=
-                FERRY_OK)
-            return rc;
+        memset(msgs, 0, sizeof(msgs));
+        for (; k < want; k++) {
+            bufs[k] = NULL;
+            if ((rc = encode_chunk(t, ev, *published + (int64_t)k, n, &bufs[k],
+                                   &msgs[k].value_len, keys[k], sizeof(keys[k]), err)) !=
+                FERRY_OK) {
+                free(bufs[k]);
+                break;
+            }
+            msgs[k].value = bufs[k];
+            msgs[k].key = keys[k];
+            msgs[k].key_len = strlen(keys[k]);
+        }
+        if (rc == FERRY_OK)
+            rc = ferry_kafka_produce_many_until(t->w->producer,
+                                                ferry_conf_str(t->w->conf, "topic.chunks"),
+                                                msgs, k, 0, err);
+        if (rc == FERRY_OK &&
+            (rc = ferry_chunks_set_published(t->redis, ev->dataset, *published + (int64_t)k,
+                                             err)) == FERRY_OK)
+            *published += (int64_t)k;
+        while (k > 0)
+            free(bufs[--k]);
     }
-    return FERRY_OK;
+    return rc;
 }
 
 /* The splitter's walk: each boundary found closes a chunk, recorded and then published at
@@ -86,7 +107,7 @@ typedef struct planner {
     ferry_error err;
 } planner;
 
-static ferry_rc add_boundary(const char *key, void *opaque)
+static ferry_rc add_boundary(const char *key, int more, void *opaque)
 {
     planner *p = opaque;
     ferry_rc rc;
@@ -94,6 +115,10 @@ static ferry_rc add_boundary(const char *key, void *opaque)
         FERRY_OK)
         return rc;
     p->bounds++;
+    /* a burst of bounds (prefixes, the count's) goes out in batches; a bound found by
+     * listing goes out at once */
+    if (more && p->bounds - p->published < PUBLISH_BATCH)
+        return FERRY_OK;
     return publish_upto(p->t, p->s, p->ev, &p->published, p->bounds, FERRY_CHUNK_COUNT_OPEN,
                         &p->err);
 }
