@@ -6,8 +6,9 @@ Serves one bucket whose prefix holds --keys objects named <prefix>part-0000000 .
 directories, <prefix>d0000/part-0000000 ... -- without storing anything: ListObjectsV2
 pages (with a delimiter too) are generated on the fly, each answered after --latency-ms
 (a real store's round trip). HEAD of any bucket, PUT and DELETE of any key succeed (a worker's validation
-writes a probe); HEAD/GET of an object answer as an empty object. It checks no
-signature. Figures measured against it are listing/splitting figures only, and must be
+writes a probe); HEAD/GET of an object answer as an empty object, except with
+--inventory-dir DIR, where GET of <bucket>/inv/NAME serves the file DIR/NAME (an S3
+Inventory's manifest and data files, after --latency-ms too). It checks no signature. Figures measured against it are listing/splitting figures only, and must be
 labelled synthetic: copies are verified against real servers elsewhere.
 
 Prints "listserver: listening on 127.0.0.1:PORT" and writes PORT to --port-file.
@@ -34,6 +35,7 @@ def main():
     p.add_argument("--keys", type=int, default=1000000)
     p.add_argument("--latency-ms", type=int, default=0)
     p.add_argument("--dirs", type=int, default=0)
+    p.add_argument("--inventory-dir")
     p.add_argument("--port-file")
     p.add_argument("--counts")
     a = p.parse_args()
@@ -99,6 +101,17 @@ def main():
             bucket, obj, q = self.path_parts()
             if bucket != a.bucket:
                 return self.reply(404, b"<Error><Code>NoSuchBucket</Code></Error>")
+            if obj and a.inventory_dir and obj.startswith("inv/"):
+                name = obj[len("inv/"):]
+                path = os.path.join(a.inventory_dir, name)
+                with lock:
+                    counts["inventory_get"] = counts.get("inventory_get", 0) + 1
+                if "/" in name or name.startswith(".") or not os.path.isfile(path):
+                    return self.reply(404, b"<Error><Code>NoSuchKey</Code></Error>")
+                if a.latency_ms:
+                    time.sleep(a.latency_ms / 1000.0)
+                with open(path, "rb") as f:
+                    return self.reply(200, f.read(), [("ETag", '"inventory"')])
             if obj:
                 with lock:
                     counts["other"] += 1

@@ -70,6 +70,9 @@ static json_t *event_json(const ferry_onboard *ev)
                         strv_json(ev->include_prefixes, ev->include_count));
     json_object_set_new(o, "exclude_prefixes",
                         strv_json(ev->exclude_prefixes, ev->exclude_count));
+    /* Only when set: older events (schema v1, v2) print as they always did. */
+    if (ev->source_inventory)
+        json_object_set_new(o, "source_inventory", replayer_json_str(ev->source_inventory));
     return o;
 }
 
@@ -231,6 +234,8 @@ static int show(inspect_ctx *c, const rd_kafka_message_t *m)
     print_kv("overwrite", ferry_overwrite_name(ev.overwrite));
     print_strv("include_prefixes", ev.include_prefixes, ev.include_count);
     print_strv("exclude_prefixes", ev.exclude_prefixes, ev.exclude_count);
+    if (ev.source_inventory)
+        print_kv("source_inventory", ev.source_inventory);
 out:
     ferry_onboard_clear(&ev);
     return 0;

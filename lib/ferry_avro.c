@@ -1018,6 +1018,8 @@ static ferry_rc map_onboard(mapper *m, const slot *root, ferry_onboard *ev)
     STEP(get_string(m, &f, 1, &ev->chunk_start_after));
     STEP(field(m, root, "chunk_end_key", &f));
     STEP(get_string(m, &f, 1, &ev->chunk_end_key));
+    STEP(field(m, root, "source_inventory", &f));
+    STEP(get_string(m, &f, 1, &ev->source_inventory));
 out:
     return rc;
 }
@@ -1265,6 +1267,7 @@ static ferry_rc fill_onboard(avro_value_t *v, const ferry_onboard *ev, ferry_err
     STEP(put_long(v, "chunk_count", ev->chunk_count, err));
     STEP(put_string(v, "chunk_start_after", ev->chunk_start_after, 1, err));
     STEP(put_string(v, "chunk_end_key", ev->chunk_end_key, 1, err));
+    STEP(put_string(v, "source_inventory", ev->source_inventory, 1, err));
 out:
     return rc;
 }

@@ -212,6 +212,7 @@ ferry_rc ferry_backstage_entity_spec(const ferry_backstage_entity *e, ferry_onbo
     const char *vf = ferry_backstage_annotation(e, FERRY_BACKSTAGE_ANN_VERIFY);
     const char *inc = ferry_backstage_annotation(e, FERRY_BACKSTAGE_ANN_INCLUDE);
     const char *exc = ferry_backstage_annotation(e, FERRY_BACKSTAGE_ANN_EXCLUDE);
+    const char *inv = ferry_backstage_annotation(e, FERRY_BACKSTAGE_ANN_INVENTORY);
     ferry_rc rc;
 
     if (!src && !dst)
@@ -250,6 +251,8 @@ ferry_rc ferry_backstage_entity_spec(const ferry_backstage_entity *e, ferry_onbo
     ev->catalog_ref = strdup(e->ref);
     if (e->etag)
         ev->catalog_etag = strdup(e->etag);
+    if (inv)
+        ev->source_inventory = strdup(inv);
     if (e->owner) {
         if (asprintf(&ev->requested_by, "backstage:%s", e->owner) < 0)
             ev->requested_by = NULL;
@@ -257,7 +260,7 @@ ferry_rc ferry_backstage_entity_spec(const ferry_backstage_entity *e, ferry_onbo
         ev->requested_by = strdup("backstage");
     }
     if (!ev->dataset || !ev->source_uri || !ev->target_uri || !ev->catalog_ref ||
-        !ev->requested_by || (e->etag && !ev->catalog_etag))
+        !ev->requested_by || (e->etag && !ev->catalog_etag) || (inv && !ev->source_inventory))
         return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
     return FERRY_OK;
 }

@@ -16,6 +16,8 @@
  *   ferry.io/verify      "true" | "false"                   default true
  *   ferry.io/include     comma-separated key prefixes       default none
  *   ferry.io/exclude     comma-separated key prefixes       default none
+ *   ferry.io/inventory   s3://bucket/key of an S3 Inventory manifest.json of the source
+ *                        bucket (a hint for splitting a large dataset)   default none
  * Annotations ferry writes back (status; never part of the spec, see deploy/backstage/):
  *   ferry.io/status, ferry.io/progress, ferry.io/objects, ferry.io/bytes,
  *   ferry.io/event-id, ferry.io/updated-at, ferry.io/finished-at, ferry.io/error
@@ -39,6 +41,7 @@
 #define FERRY_BACKSTAGE_ANN_VERIFY "ferry.io/verify"
 #define FERRY_BACKSTAGE_ANN_INCLUDE "ferry.io/include"
 #define FERRY_BACKSTAGE_ANN_EXCLUDE "ferry.io/exclude"
+#define FERRY_BACKSTAGE_ANN_INVENTORY "ferry.io/inventory"
 
 /* The fields= the poller asks for: enough to build the spec, nothing else. */
 #define FERRY_BACKSTAGE_FIELDS                                                                 \
@@ -87,8 +90,9 @@ ferry_rc ferry_backstage_parse_page(const char *text, size_t len, ferry_backstag
                                     size_t *skipped, ferry_error *err);
 
 /* Builds the spec from ferry's annotations: dataset, source_uri, target_uri, verify,
- * overwrite, include/exclude; requested_by = "backstage:<spec.owner>" (or "backstage");
- * catalog_ref = e->ref; catalog_etag = e->etag; origin backstage. No event id, no time.
+ * overwrite, include/exclude, source_inventory; requested_by = "backstage:<spec.owner>"
+ * (or "backstage"); catalog_ref = e->ref; catalog_etag = e->etag; origin backstage. No
+ * event id, no time.
  * Returns FERRY_OK; or FERRY_ERR_CANCELLED when the entity carries neither source nor
  * target (not ferry's: ignore it); or FERRY_ERR_PERMANENT invalid-spec for an annotation
  * that cannot be used (the message names it). ev must be zeroed; clear it in every case.

@@ -26,6 +26,7 @@ void ferry_onboard_clear(ferry_onboard *ev)
     free(ev->chunk_parent_event_id);
     free(ev->chunk_start_after);
     free(ev->chunk_end_key);
+    free(ev->source_inventory);
     memset(ev, 0, sizeof(*ev));
 }
 

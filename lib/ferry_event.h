@@ -47,6 +47,10 @@ typedef struct ferry_onboard {
     int64_t chunk_count;
     char *chunk_start_after; /* NULL: from the first key */
     char *chunk_end_key;     /* NULL: to the last key */
+    /* Schema v3: s3://bucket/key of an S3 Inventory manifest.json that lists the source
+     * bucket, or NULL. A hint for splitting a large dataset without listing it; the copy
+     * still lists each chunk's range, so a stale inventory loses nothing. */
+    char *source_inventory;
 } ferry_onboard;
 
 #define FERRY_CHUNK_COUNT_OPEN (-1)

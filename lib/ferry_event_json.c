@@ -112,6 +112,8 @@ ferry_rc ferry_event_json_onboard(const json_t *payload, unsigned flags, ferry_o
             rc = take_string(v, key, &ev->target_uri, err);
         else if (strcmp(key, "requested_by") == 0)
             rc = take_string(v, key, &ev->requested_by, err);
+        else if (strcmp(key, "inventory") == 0)
+            rc = take_string(v, key, &ev->source_inventory, err);
         else if (strcmp(key, "event_id") == 0 && (flags & FERRY_EVENT_JSON_ALLOW_EVENT_ID))
             rc = take_string(v, key, &ev->event_id, err);
         else if (strcmp(key, "catalog_ref") == 0 &&

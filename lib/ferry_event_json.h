@@ -11,6 +11,8 @@
  *      "overwrite": "if_different",                   optional: if_different|always|never
  *      "include": ["2024/"], "exclude": ["tmp/"],     optional key prefixes (<= 100 each)
  *      "requested_by": "jane",                        optional
+ *      "inventory": "s3://inv/legacy/manifest.json",  optional: S3 Inventory manifest of the
+ *                                                     source bucket (source_inventory)
  *      "event_id": "8-4-4-4-12 UUID",                 optional, HTTP only (idempotency key)
  *      "catalog_ref": "component:default/orders"      optional, HTTP only
  *    }}
@@ -39,10 +41,10 @@
 const json_t *ferry_event_json_payload(const json_t *root, ferry_error *err);
 
 /* Fills ev from a payload object: dataset, source_uri, target_uri, verify, overwrite,
- * include/exclude, and (if allowed by flags and present) event_id, requested_by,
- * catalog_ref. ev must be zeroed or cleared; fields it does not set are left alone except
- * verify, which is set to its default (1) when absent. On error ev may be partly filled:
- * the caller clears it. */
+ * include/exclude, source_inventory, and (if allowed by flags and present) event_id,
+ * requested_by, catalog_ref. ev must be zeroed or cleared; fields it does not set are left
+ * alone except verify, which is set to its default (1) when absent. On error ev may be
+ * partly filled: the caller clears it. */
 ferry_rc ferry_event_json_onboard(const json_t *payload, unsigned flags, ferry_onboard *ev,
                                   ferry_error *err);
 

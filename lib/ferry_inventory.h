@@ -10,7 +10,15 @@
  * inventory's non-current versions and delete markers (IsLatest "false", IsDeleteMarker
  * "true") are not objects to copy and are reported as skipped.
  *
- * Pure parsing, no I/O, no allocation: unit-tested and fuzzed (tests/fuzz/fuzz_inventory.c). */
+ * A worker uses an inventory to split a dataset into chunks without listing it
+ * (worker/worker_copy_inventory.c): it reads the manifest, the data files, and keeps a
+ * bounded sample of the keys from which the chunk bounds are taken. The copy itself still
+ * lists each chunk's key range, so an inventory that is out of date makes chunks uneven,
+ * never loses an object.
+ *
+ * No I/O here. Lines are parsed without allocation (ferry_inventory.c: unit-tested and
+ * fuzzed, tests/fuzz/fuzz_inventory.c); the manifest (ferry_inventory_manifest.c) and the
+ * sample (ferry_inventory_sample.c) own what they allocate until their _clear. */
 #ifndef FERRY_INVENTORY_H
 #define FERRY_INVENTORY_H
 
@@ -51,5 +59,63 @@ typedef struct ferry_inventory_row {
  * (field count, quoting, a key that does not decode or is too long, a bad size). */
 ferry_rc ferry_inventory_parse_line(const ferry_inventory_schema *schema, const char *line,
                                     size_t len, ferry_inventory_row *row, ferry_error *err);
+
+/* ---- manifest.json ---------------------------------------------------------------- */
+
+typedef struct ferry_inventory_manifest {
+    char source_bucket[FERRY_URI_BUCKET_MAX + 1]; /* the bucket the inventory lists */
+    ferry_inventory_schema schema;
+    size_t nfiles;
+    char **files;     /* owned: the data files' keys (in the manifest's bucket) */
+    char **files_md5; /* owned: their MD5checksum in hex, or NULL where absent */
+} ferry_inventory_manifest;
+
+/* Parses a manifest.json of len bytes into m (cleared first; ferry_inventory_manifest_clear
+ * frees it, also after a failure). PERMANENT invalid-spec, with the reason, for a manifest
+ * that is not JSON, is not CSV ("only CSV inventories are read"), or lacks sourceBucket, a
+ * valid fileSchema or files[].key. */
+ferry_rc ferry_inventory_manifest_parse(const char *json, size_t len,
+                                        ferry_inventory_manifest *m, ferry_error *err);
+void ferry_inventory_manifest_clear(ferry_inventory_manifest *m);
+
+/* ---- data files -------------------------------------------------------------------- */
+
+#define FERRY_INVENTORY_LINE_MAX (16 * 1024)
+
+/* Called with each non-empty line (without "\n"; a "\r" before it is kept for
+ * ferry_inventory_parse_line to drop). A non-OK return stops the walk and is returned. */
+typedef ferry_rc (*ferry_inventory_line_cb)(const char *line, size_t len, void *opaque,
+                                            ferry_error *err);
+
+/* Calls cb for every line of a data file's len bytes; gzip: they are gzip-compressed
+ * (S3 writes .csv.gz; concatenated members are read as one stream). PERMANENT
+ * invalid-spec for corrupt or truncated gzip data or a line above FERRY_INVENTORY_LINE_MAX;
+ * RETRYABLE when out of memory. */
+ferry_rc ferry_inventory_lines(const char *data, size_t len, int gzip,
+                               ferry_inventory_line_cb cb, void *opaque, ferry_error *err);
+
+/* ---- sample of the keys ------------------------------------------------------------ */
+
+/* A uniform sample of at most cap keys out of every key added (reservoir sampling with a
+ * fixed seed, so one inventory always gives the same bounds). Bounds taken from it split
+ * the keys into chunks of about `every`: exact while every key fits in the sample. */
+typedef struct ferry_inventory_sample {
+    char **keys; /* owned */
+    size_t n, cap;
+    int64_t seen; /* keys added */
+    uint64_t rng;
+} ferry_inventory_sample;
+
+#define FERRY_INVENTORY_SAMPLE_MAX 65536
+
+void ferry_inventory_sample_init(ferry_inventory_sample *s, size_t cap);
+/* Adds a key (copied); -1 when out of memory. */
+int ferry_inventory_sample_add(ferry_inventory_sample *s, const char *key, size_t len);
+/* Turns the sample into the chunk bounds for chunks of about `every` keys (every > 0):
+ * afterwards keys[0, n) are the bounds, strictly increasing in strcmp order (S3's), the
+ * last chunk (after the last bound) taking the rest. n = ceil(seen / every) - 1 at most:
+ * 0 when the keys fit in one chunk. */
+void ferry_inventory_sample_bounds(ferry_inventory_sample *s, int64_t every);
+void ferry_inventory_sample_clear(ferry_inventory_sample *s);
 
 #endif

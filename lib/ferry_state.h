@@ -61,9 +61,9 @@ ferry_rc ferry_state_key(char *buf, size_t size, const char *dataset, const char
 int ferry_state_key_dataset(const char *key, size_t keylen, char *out, size_t outsz);
 
 /* The spec hash stored with a migration: 16 lowercase hex digits (FNV-1a 64) over the
- * source URI, target URI, verify, overwrite policy and include/exclude prefixes (in the
- * order given), each length-prefixed. Two events with equal hashes ask for the same
- * copy. out must hold 17 bytes. */
+ * source URI, target URI, verify, overwrite policy, include/exclude prefixes (in the
+ * order given) and source_inventory if set, each length-prefixed. Two events with equal
+ * hashes ask for the same copy. out must hold 17 bytes. */
 void ferry_state_spec_hash(const ferry_onboard *ev, char out[17]);
 
 /* ---- state ------------------------------------------------------------------------ */

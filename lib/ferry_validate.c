@@ -76,6 +76,21 @@ ferry_rc ferry_onboard_validate(const ferry_onboard *ev, ferry_error *err)
         (ev->chunk_count == 0 && (ev->chunk_parent_event_id || ev->chunk_index)))
         return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC,
                                "inconsistent chunk fields");
+    /* Only a hint, but the worker will GET it: one object on S3, never a prefix (the URI
+     * parser bounds the key and refuses control characters). */
+    if (ev->source_inventory) {
+        ferry_uri inv;
+        size_t n;
+        if (ferry_uri_parse(ev->source_inventory, &inv, err) != FERRY_OK) {
+            ferry_error_prefix(err, "inventory");
+            return err->rc;
+        }
+        n = strlen(inv.prefix);
+        if (n == 0 || inv.prefix[n - 1] == '/')
+            return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC,
+                                   "inventory must be the s3://bucket/key of a manifest.json, "
+                                   "not a bucket or prefix");
+    }
     if (ev->requested_by && !printable_utf8ish(ev->requested_by, 256))
         return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC,
                                "requested_by has control characters or is too long");

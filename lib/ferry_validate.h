@@ -12,7 +12,8 @@
 /* Event id is a UUID; dataset name follows ferry_dataset_name_valid; source and target
  * parse as s3:// URIs (whether they overlap depends on the endpoints: the worker checks
  * it before copying); include/exclude prefixes are safe key
- * prefixes; requested_by is printable. FERRY_ERR_PERMANENT class invalid-spec with a
+ * prefixes; source_inventory, if set, is an s3:// object (bucket and a key not ending in
+ * '/'); requested_by is printable. FERRY_ERR_PERMANENT class invalid-spec with a
  * message naming the field otherwise. src/dst (may be NULL) receive the parsed URIs. */
 ferry_rc ferry_onboard_validate(const ferry_onboard *ev, ferry_error *err);
 ferry_rc ferry_onboard_parse_uris(const ferry_onboard *ev, ferry_uri *src, ferry_uri *dst,

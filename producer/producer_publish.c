@@ -34,6 +34,9 @@ static void usage(FILE *fp)
         "      --no-verify           skip size/ETag verification at the target\n"
         "      --include PREFIX      only keys under PREFIX (relative to source; repeatable)\n"
         "      --exclude PREFIX      skip keys under PREFIX (repeatable)\n"
+        "      --inventory URI       s3://BUCKET/KEY of an S3 Inventory manifest.json of the\n"
+        "                            source bucket: lets fan-out split the dataset without\n"
+        "                            listing it first\n"
         "      --event-id UUID       use this event id instead of a random one\n"
         "      --json                print the result as one JSON object\n" FERRY_CLI_TIMEOUT_HELP
         "  -c, --config FILE         key=value settings file\n"
@@ -50,6 +53,7 @@ enum {
     OPT_NO_VERIFY,
     OPT_INCLUDE,
     OPT_EXCLUDE,
+    OPT_INVENTORY,
     OPT_EVENT_ID,
     OPT_JSON
 };
@@ -77,6 +81,7 @@ int producer_publish_main(int argc, char **argv)
         {"no-verify", no_argument, NULL, OPT_NO_VERIFY},
         {"include", required_argument, NULL, OPT_INCLUDE},
         {"exclude", required_argument, NULL, OPT_EXCLUDE},
+        {"inventory", required_argument, NULL, OPT_INVENTORY},
         {"event-id", required_argument, NULL, OPT_EVENT_ID},
         {"json", no_argument, NULL, OPT_JSON},
         FERRY_CLI_LONGOPTS,
@@ -136,6 +141,10 @@ int producer_publish_main(int argc, char **argv)
         case OPT_EXCLUDE:
             if (push_str(&ev.exclude_prefixes, &ev.exclude_count, optarg))
                 goto oom;
+            break;
+        case OPT_INVENTORY:
+            free(ev.source_inventory);
+            ev.source_inventory = strdup(optarg);
             break;
         case OPT_EVENT_ID:
             free(ev.event_id);

@@ -51,7 +51,8 @@ static int spec_copy(ferry_onboard *d, const ferry_onboard *s)
     d->overwrite = s->overwrite;
     if (!(d->dataset = strdup(s->dataset)) || !(d->source_uri = strdup(s->source_uri)) ||
         !(d->target_uri = strdup(s->target_uri)) ||
-        !(d->requested_by = strdup(s->requested_by ? s->requested_by : "registry")))
+        !(d->requested_by = strdup(s->requested_by ? s->requested_by : "registry")) ||
+        (s->source_inventory && !(d->source_inventory = strdup(s->source_inventory))))
         return -1;
     if (dup_strv(&d->include_prefixes, &d->include_count, s->include_prefixes,
                  s->include_count) ||

@@ -392,7 +392,7 @@ static int grow(worker_copier *c, size_t n, size_t keybytes)
 static int has_prefix(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
 
 /* Include/exclude prefixes are relative to the source prefix. */
-static int selected(const ferry_onboard *ev, const char *rel)
+int worker_copy__selected(const ferry_onboard *ev, const char *rel)
 {
     int inc = ev->include_count == 0;
     for (size_t i = 0; i < ev->include_count && !inc; i++)
@@ -426,7 +426,7 @@ static ferry_rc plan_page(run *r, ferry_error *err)
         memcpy(it->dst_key + dstlen, rel, rl);
         it->dst_key[dstlen + rl] = '\0';
         off += dstlen + rl + 1;
-        it->state = selected(r->ev, rel) ? ITEM_TODO : ITEM_FILTERED;
+        it->state = worker_copy__selected(r->ev, rel) ? ITEM_TODO : ITEM_FILTERED;
         it->started_us = 0;
         memset(&it->mpu, 0, sizeof(it->mpu));
         memset(&it->resume, 0, sizeof(it->resume));
@@ -703,7 +703,7 @@ static ferry_rc walk_selected(run *r, const char *start_after, int64_t every, in
         if (rc != FERRY_OK)
             return rc;
         for (size_t i = 0; i < c->listing.count; i++) {
-            if (!selected(r->ev, c->listing.entries[i].key + srclen))
+            if (!worker_copy__selected(r->ev, c->listing.entries[i].key + srclen))
                 continue;
             if (++*total % (every > 0 ? every : 1) == 0 && cb &&
                 (rc = cb(c->listing.entries[i].key, 0, opaque)) != FERRY_OK)
@@ -853,6 +853,30 @@ ferry_rc worker_copy_boundaries(worker_copier *c, ferry_redis *redis, const ferr
         cached = (int64_t)c->nbounds;
         start_after = c->bounds[c->nbounds - 1];
     }
+    if (ev->source_inventory && *ev->source_inventory) {
+        int64_t nb = 0, matched = 0;
+        ferry_error ierr;
+        rc = worker_copy__inventory_bounds(&r, ev->source_inventory, start_after, every, cb,
+                                           opaque, &nb, &matched, &ierr);
+        if (rc == FERRY_OK && matched > 0) {
+            *walked = -1; /* the store was not listed: the count comes with the chunks */
+            return FERRY_OK;
+        }
+        /* Stopping, or a bound already recorded: the split resumes from its last bound. */
+        if (rc == FERRY_ERR_CANCELLED || nb > 0) {
+            *err = ierr;
+            return rc;
+        }
+        /* The inventory is a shortcut: without it the dataset is split by listing. */
+        if (rc != FERRY_OK)
+            ferry_warn(&r.lctx, "inventory unusable (%s: %s); splitting by listing", ierr.cls,
+                       ierr.msg);
+        else
+            ferry_warn(&r.lctx,
+                       "inventory %s lists none of the dataset's objects%s; "
+                       "splitting by listing",
+                       ev->source_inventory, start_after ? " after the last chunk bound" : "");
+    }
     if (delimiter && *delimiter) {
         int64_t nb = 0;
         if ((rc = worker_copy__prefix_bounds(&r, delimiter, start_after, cb, opaque, &nb,
@@ -1000,7 +1024,7 @@ static ferry_rc copy_pages(run *r, const char *start, int check, int check_all,
         if (prog->total_lower_bound) {
             size_t srclen = strlen(r->src.prefix);
             for (size_t i = 0; i < c->listing.count; i++)
-                listed += selected(ev, c->listing.entries[i].key + srclen);
+                listed += worker_copy__selected(ev, c->listing.entries[i].key + srclen);
             if (listed > prog->objects_total)
                 prog->objects_total = listed;
             if (!more) { /* the listing is complete: the total is exact */

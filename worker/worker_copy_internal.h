@@ -151,6 +151,8 @@ typedef struct run {
 } run;
 
 /* ---- worker_copy.c */
+/* Whether include/exclude select the object at rel (its key relative to the prefix). */
+int worker_copy__selected(const ferry_onboard *ev, const char *rel);
 /* An object is copied and verified at the target (metrics). */
 void worker_copy__count_copied(const item *it, const ferry_objstore_entry *e);
 /* The page fails with e (a PERMANENT error wins over an earlier RETRYABLE one). */
@@ -199,4 +201,13 @@ ferry_rc worker_copy__prefix_bounds(run *r, const char *delimiter, const char *s
                                     worker_copy_bound_cb cb, void *opaque, int64_t *nbounds,
                                     ferry_error *err);
 
+/* ---- worker_copy_inventory.c */
+/* Chunk bounds after start_after (may be NULL) for chunks of about `every` objects, from
+ * the S3 Inventory whose manifest.json is at the URI `manifest` (on the source endpoint),
+ * each handed to cb in increasing order; *nbounds = how many, *matched = the dataset's
+ * objects the inventory lists after start_after. An error before the first bound (an
+ * unreadable or foreign inventory) leaves *nbounds 0: the caller can list instead. */
+ferry_rc worker_copy__inventory_bounds(run *r, const char *manifest, const char *start_after,
+                                       int64_t every, worker_copy_bound_cb cb, void *opaque,
+                                       int64_t *nbounds, int64_t *matched, ferry_error *err);
 #endif

@@ -117,6 +117,7 @@ static void check_onboard(ferry_avro_codec *c, const ferry_onboard *ev)
     check_text(ev->chunk_parent_event_id, 1);
     check_text(ev->chunk_start_after, 1);
     check_text(ev->chunk_end_key, 1);
+    check_text(ev->source_inventory, 1);
 
     (void)ferry_onboard_validate(ev, &err);
 
@@ -152,6 +153,7 @@ static void check_onboard(ferry_avro_codec *c, const ferry_onboard *ev)
     FUZZ_ASSERT(ev->chunk_count == back.chunk_count);
     FUZZ_ASSERT(same_str(ev->chunk_start_after, back.chunk_start_after));
     FUZZ_ASSERT(same_str(ev->chunk_end_key, back.chunk_end_key));
+    FUZZ_ASSERT(same_str(ev->source_inventory, back.source_inventory));
     ferry_onboard_clear(&back);
     free(buf);
 }

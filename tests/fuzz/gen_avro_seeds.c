@@ -34,6 +34,8 @@ static const char *hint_value(const char *field)
         {"chunk_parent_event_id", "5f0c2a9e-7b1d-4e8f-a3c6-1d2e3f405162"},
         {"chunk_start_after", "sales/orders/2024/part-0499.parquet"},
         {"chunk_end_key", "sales/orders/2024/part-0999.parquet"},
+        {"source_inventory",
+         "s3://inventory/legacy-bucket/all/2026-01-01T01-00Z/manifest.json"},
     };
     for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]); i++)
         if (field && strcmp(field, hints[i].field) == 0)
@@ -77,7 +79,8 @@ static int fill(avro_value_t *v, const char *field, int full, int depth)
         int want_null = full ? depth >= 4
                              : strcmp(hint_value(field), "x") == 0 ||
                                    strncmp(field, "catalog_", 8) == 0 ||
-                                   strncmp(field, "chunk_", 6) == 0;
+                                   strncmp(field, "chunk_", 6) == 0 ||
+                                   strcmp(field, "source_inventory") == 0;
         int pick = -1;
         for (size_t i = 0; i < avro_schema_union_size(s); i++) {
             int is_null = is_avro_null(avro_schema_union_branch(s, (int)i));

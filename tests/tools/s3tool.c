@@ -7,10 +7,12 @@
  *   compare s3://SRC s3://DST         GET every source object and its target copy and
  *                                     compare bytes; exit 1 on any difference
  *   count s3://B/P                    prints "<objects> <bytes>"
+ *   ls s3://B/P                       prints "<size> <key>" for each object, in key order
  *   put BUCKET KEY [BODY]             write one object, its body BODY (default: the key);
  *                                     KEY is taken as is (no URI parsing), so keys such as
  *                                     "a//b", "x/../y" or "dir/" can be written;
- *                                     S3TOOL_PUT_CHECKSUM=SHA256 sends its checksum
+ *                                     S3TOOL_PUT_CHECKSUM=SHA256 sends its checksum;
+ *                                     BODY @PATH: the file's bytes (binary is fine)
  * Endpoint and credentials: FERRY_S3_ENDPOINT, FERRY_S3_REGION, AWS_ACCESS_KEY_ID,
  * AWS_SECRET_ACCESS_KEY. */
 #include <inttypes.h>
@@ -186,6 +188,36 @@ static int count_one(ferry_objstore *os, const ferry_uri *u, const ferry_objstor
     return 0;
 }
 
+static int print_one(ferry_objstore *os, const ferry_uri *u, const ferry_objstore_entry *e,
+                     void *opaque)
+{
+    (void)os;
+    (void)u;
+    (void)opaque;
+    printf("%" PRIu64 " %s\n", e->size, e->key);
+    return 0;
+}
+
+/* The whole file at path into a malloc'd buffer; NULL on failure (said on stderr). */
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long n;
+
+    if (!f || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
+        !(buf = malloc((size_t)n + 1)) || fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        fprintf(stderr, "s3tool put: cannot read %s\n", path);
+        free(buf);
+        buf = NULL;
+    } else {
+        *len = (size_t)n;
+    }
+    if (f)
+        fclose(f);
+    return buf;
+}
+
 static int compare_one(ferry_objstore *os, const ferry_uri *u, const ferry_objstore_entry *e,
                        void *opaque)
 {
@@ -256,7 +288,8 @@ int main(int argc, char **argv)
     if (argc < 3) {
         fprintf(stderr, "usage: ferry-s3tool mb BUCKET | seed s3://B/P [--count N] "
                         "[--min-size A] [--max-size B] [--seed S] | compare s3://SRC s3://DST "
-                        "| count s3://B/P | uploads s3://B/P | put BUCKET KEY [BODY] "
+                        "| count s3://B/P | ls s3://B/P | uploads s3://B/P "
+                        "| put BUCKET KEY [BODY|@FILE] "
                         "| sum CRC32|CRC32C|CRC64NVME|SHA1|SHA256 FILE\n");
         return 2;
     }
@@ -272,16 +305,27 @@ int main(int argc, char **argv)
         rc = cmd_seed(os, argc - 2, argv + 2);
     } else if (!strcmp(argv[1], "put") && argc >= 4) {
         const char *body = argc >= 5 ? argv[4] : argv[3];
+        char *file = NULL;
+        size_t len = strlen(body);
         ferry_objstore_op op;
-        ferry_objstore_op_init(&op, FERRY_OBJSTORE_OP_PUT);
-        op.bucket = argv[2];
-        op.key = argv[3];
-        op.put_data = body;
-        op.put_len = strlen(body);
-        op.checksum_algorithm = getenv("S3TOOL_PUT_CHECKSUM"); /* e.g. SHA256 */
-        rc = ferry_objstore_exec(os, &op) == FERRY_OK ? 0 : 1;
-        if (rc)
-            fprintf(stderr, "s3tool put: %s\n", op.err.msg);
+        if (body[0] == '@' && !(body = file = slurp(body + 1, &len))) {
+            rc = 1;
+        } else {
+            ferry_objstore_op_init(&op, FERRY_OBJSTORE_OP_PUT);
+            op.bucket = argv[2];
+            op.key = argv[3];
+            op.put_data = body;
+            op.put_len = len;
+            op.checksum_algorithm = getenv("S3TOOL_PUT_CHECKSUM"); /* e.g. SHA256 */
+            rc = ferry_objstore_exec(os, &op) == FERRY_OK ? 0 : 1;
+            if (rc)
+                fprintf(stderr, "s3tool put: %s\n", op.err.msg);
+        }
+        free(file);
+    } else if (!strcmp(argv[1], "ls")) {
+        ferry_uri u;
+        if (parse_uri(argv[2], &u) == 0)
+            rc = walk(os, &u, print_one, NULL);
     } else if (!strcmp(argv[1], "count")) {
         ferry_uri u;
         counts c = {0};

@@ -3,7 +3,7 @@
  *   ferry-topicdump TOPIC        brokers from $FERRY_KAFKA_BROKERS
  * {"partition":0,"offset":3,"timestamp_ms":...,"key":"d","event_id":"...","dataset":"d",
  *  "origin":"backstage","catalog_ref":"...","catalog_etag":"...","source":"...","target":"...",
- *  "requested_by":"...","verify":true,"overwrite":"if_different"}
+ *  "requested_by":"...","verify":true,"overwrite":"if_different"[,"source_inventory":"..."]}
  * A value that does not decode prints {"partition":..,"offset":..,"error":"..."}. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,6 +108,8 @@ int main(int argc, char **argv)
             json_object_set_new(o, "verify", json_boolean(ev.verify));
             json_object_set_new(o, "overwrite",
                                 json_string(ferry_overwrite_name(ev.overwrite)));
+            if (ev.source_inventory)
+                json_object_set_new(o, "source_inventory", json_string(ev.source_inventory));
         } else {
             json_object_set_new(o, "error", json_string(err.msg));
         }

@@ -234,6 +234,9 @@ static void test_our_schemas(void)
                          "\"type\":\"enum\",\"symbols\":[\"backstage\",\"registry\",\"api\","
                          "\"cli\",\"replay\"]}}") != NULL);
         CHECK(strstr(cf, "{\"name\":\"catalog_etag\",\"type\":[\"null\",\"string\"]}") != NULL);
+        /* version 3: the last field, an optional string */
+        CHECK(strstr(cf, "{\"name\":\"source_inventory\",\"type\":[\"null\",\"string\"]}]}") !=
+              NULL);
         CHECK(strstr(cf, "\"io.ferry.Options\"") != NULL);
         CHECK(strstr(cf, "doc") == NULL && strstr(cf, "default") == NULL &&
               strstr(cf, "logicalType") == NULL && strchr(cf, ' ') == NULL);
@@ -275,6 +278,7 @@ static ferry_onboard sample_onboard(int full)
         ev.include_count = 3;
         ev.exclude_prefixes = exc;
         ev.exclude_count = 1;
+        ev.source_inventory = "s3://inventory/old-bucket/all/2026-01-01T01-00Z/manifest.json";
     }
     return ev;
 }
@@ -306,6 +310,10 @@ static void check_onboard_equal(const ferry_onboard *a, const ferry_onboard *b)
         CHECK_STR(a->exclude_prefixes[i], b->exclude_prefixes[i]);
     if (b->include_count == 0)
         CHECK(a->include_prefixes == NULL);
+    if (b->source_inventory)
+        CHECK_STR(a->source_inventory, b->source_inventory);
+    else
+        CHECK(a->source_inventory == NULL);
 }
 
 static ferry_migrated sample_migrated(void)
@@ -648,6 +656,7 @@ static void test_decode_older_writer(void)
     CHECK(out.include_prefixes == NULL);
     CHECK_INT(out.exclude_count, 0);
     CHECK(out.exclude_prefixes == NULL);
+    CHECK(out.source_inventory == NULL);
     ferry_onboard_clear(&out);
     free(buf);
 
@@ -1042,15 +1051,70 @@ struct ferry_embedded_file {
 };
 extern const struct ferry_embedded_file ferry_schemas_table[];
 
-static uint64_t v1_fingerprint(void)
+/* The fingerprint of an embedded schema file; 0 (and a failed check) if it is missing. */
+static uint64_t embedded_fingerprint(const char *file)
 {
     ferry_error err;
     uint64_t fp = 0;
     for (const struct ferry_embedded_file *f = ferry_schemas_table; f->name; f++)
-        if (!strcmp(f->name, "dataset_onboard.v1.avsc"))
+        if (!strcmp(f->name, file))
             CHECK_INT(ferry_avro_fingerprint(f->text, &fp, &err), FERRY_OK);
     CHECK(fp != 0);
     return fp;
+}
+
+static uint64_t v1_fingerprint(void) { return embedded_fingerprint("dataset_onboard.v1.avsc"); }
+
+/* DatasetOnboard version 2 (schemas/dataset_onboard.v2.avsc, still embedded): a chunk
+ * event written before source_inventory existed keeps its chunk fields and takes the
+ * version 3 default, no inventory. */
+static void test_onboard_v2_decodes(void)
+{
+    uint64_t fp = embedded_fingerprint("dataset_onboard.v2.avsc");
+    ferry_error err;
+    ferry_onboard out;
+    bb *b = calloc(1, sizeof(*b));
+
+    CHECK(fp != v1_fingerprint());
+    CHECK(fp != ferry_avro_codec_fingerprint(codec, FERRY_AVRO_EVENT_ONBOARD));
+    bb_single_object_header(b, fp);
+    build_onboard(b, V_OK); /* the version 1 fields */
+    bb_long(b, 1);          /* chunk_parent_event_id */
+    bb_str(b, "1c9f5d2b-3a4e-4f60-9bac-1d2e3f4a5b6c");
+    bb_long(b, 2);  /* chunk_index */
+    bb_long(b, -1); /* chunk_count: open */
+    bb_long(b, 1);  /* chunk_start_after */
+    bb_str(b, "a/0499");
+    bb_long(b, 1); /* chunk_end_key */
+    bb_str(b, "a/0999");
+    CHECK_INT(ferry_avro_decode_onboard(codec, b->b, b->n, &out, &err), FERRY_OK);
+    CHECK_STR(out.dataset, "sales");
+    CHECK_STR(out.chunk_parent_event_id, "1c9f5d2b-3a4e-4f60-9bac-1d2e3f4a5b6c");
+    CHECK_INT(out.chunk_index, 2);
+    CHECK_INT(out.chunk_count, FERRY_CHUNK_COUNT_OPEN);
+    CHECK_STR(out.chunk_start_after, "a/0499");
+    CHECK_STR(out.chunk_end_key, "a/0999");
+    CHECK(out.source_inventory == NULL);
+    ferry_onboard_clear(&out);
+
+    /* The same body read as version 3 lacks the last union: truncated, not misread. */
+    b->n = 0;
+    bb_single_object_header(b, ferry_avro_codec_fingerprint(codec, FERRY_AVRO_EVENT_ONBOARD));
+    build_onboard(b, V_OK);
+    bb_long(b, 0);
+    bb_long(b, 0);
+    bb_long(b, 0);
+    bb_long(b, 0);
+    bb_long(b, 0);
+    CHECK_INT(ferry_avro_decode_onboard(codec, b->b, b->n, &out, &err), FERRY_ERR_PERMANENT);
+    CHECK_STR(err.cls, FERRY_EC_DECODE);
+    bb_long(b, 1); /* source_inventory */
+    bb_str(b, "s3://inv/src/all/manifest.json");
+    CHECK_INT(ferry_avro_decode_onboard(codec, b->b, b->n, &out, &err), FERRY_OK);
+    CHECK_STR(out.source_inventory, "s3://inv/src/all/manifest.json");
+    CHECK(out.chunk_parent_event_id == NULL);
+    ferry_onboard_clear(&out);
+    free(b);
 }
 
 /* DatasetMigrated version 1 (schemas/dataset_migrated.v1.avsc, still embedded): an event
@@ -1133,8 +1197,9 @@ static void test_crafted_bodies(void)
             CHECK_INT(out.include_count, 2);
             if (out.include_count == 2)
                 CHECK_STR(out.include_prefixes[1], "b/");
-            CHECK_INT(out.chunk_count, 0); /* v2 fields took their defaults */
+            CHECK_INT(out.chunk_count, 0); /* v2 and v3 fields took their defaults */
             CHECK(out.chunk_parent_event_id == NULL && out.chunk_end_key == NULL);
+            CHECK(out.source_inventory == NULL);
         } else {
             CHECK(is_clean_failure(rc, &err));
             CHECK_STR(err.cls, FERRY_EC_DECODE);
@@ -1400,6 +1465,7 @@ int main(void)
     RUN(test_mutated_valid_events);
     RUN(test_crafted_bodies);
     RUN(test_migrated_v1_decodes);
+    RUN(test_onboard_v2_decodes);
     RUN(test_oversized_input);
     RUN(test_encode_rejects_bad_structs);
     RUN(test_guard_direct);

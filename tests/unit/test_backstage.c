@@ -92,6 +92,8 @@ static void test_entity_spec(void)
                           " 2024/ , 2025/,,",
                           "ferry.io/exclude",
                           "tmp/",
+                          "ferry.io/inventory",
+                          "s3://inventory/legacy/all/2026-01-01T01-00Z/manifest.json",
                           "ferry.io/status",
                           "done",
                           NULL};
@@ -111,6 +113,7 @@ static void test_entity_spec(void)
         CHECK_STR(ev.include_prefixes[1], "2025/");
     }
     CHECK_INT(ev.exclude_count, 1);
+    CHECK_STR(ev.source_inventory, "s3://inventory/legacy/all/2026-01-01T01-00Z/manifest.json");
     CHECK_STR(ev.catalog_ref, "component:default/sales-orders");
     CHECK_STR(ev.catalog_etag, "e-9");
     CHECK_STR(ev.requested_by, "backstage:team-data");
@@ -125,6 +128,7 @@ static void test_entity_spec(void)
     CHECK_STR(ev.dataset, "sales-orders"); /* metadata.name */
     CHECK_INT(ev.verify, 1);
     CHECK_INT(ev.overwrite, FERRY_OVERWRITE_IF_DIFFERENT);
+    CHECK(ev.source_inventory == NULL);
     ferry_onboard_clear(&ev);
     ferry_backstage_entity_clear(&e);
 

@@ -60,6 +60,11 @@ static void test_spec_hash(void)
     ferry_changes_spec_hash(&b, h);
     CHECK(strcmp(h, base) != 0);
     ferry_onboard_clear(&b);
+    b = spec(); /* a new inventory is a new spec (the catalog edit is published) */
+    b.source_inventory = strdup("s3://inventory/legacy/all/manifest.json");
+    ferry_changes_spec_hash(&b, h);
+    CHECK(strcmp(h, base) != 0);
+    ferry_onboard_clear(&b);
     ferry_onboard_clear(&a);
 }
 

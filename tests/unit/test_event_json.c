@@ -35,6 +35,7 @@ static void test_minimal(void)
     CHECK_INT(ev.verify, 1);
     CHECK_INT(ev.overwrite, FERRY_OVERWRITE_IF_DIFFERENT);
     CHECK(ev.event_id == NULL && ev.requested_by == NULL && ev.catalog_ref == NULL);
+    CHECK(ev.source_inventory == NULL);
     ferry_onboard_clear(&ev);
 }
 
@@ -47,6 +48,7 @@ static void test_all_fields(void)
         "\"target\":\"s3://b/y/\",\"verify\":false,\"overwrite\":\"never\","
         "\"include\":[\"p1/\",\"p2/\"],\"exclude\":[\"tmp/\"],"
         "\"requested_by\":\"jane\",\"event_id\":\"0b8e4c1a-2f3d-4e5f-8a9b-0c1d2e3f4a5b\","
+        "\"inventory\":\"s3://inv/a/all/manifest.json\","
         "\"catalog_ref\":\"component:default/d1\"},\"type\":\"dataset_onboard\"}";
 
     CHECK_INT(parse(j, FERRY_EVENT_JSON_ALLOW_EVENT_ID | FERRY_EVENT_JSON_ALLOW_CATALOG_REF,
@@ -60,6 +62,7 @@ static void test_all_fields(void)
     CHECK_STR(ev.requested_by, "jane");
     CHECK_STR(ev.event_id, "0b8e4c1a-2f3d-4e5f-8a9b-0c1d2e3f4a5b");
     CHECK_STR(ev.catalog_ref, "component:default/d1");
+    CHECK_STR(ev.source_inventory, "s3://inv/a/all/manifest.json");
     ferry_onboard_clear(&ev);
 
     /* Without the flags, event_id and catalog_ref are unknown fields (the registry). */
@@ -91,6 +94,10 @@ static void test_refused(void)
         {"{\"type\":\"dataset_onboard\",\"payload\":{\"overwrite\":\"maybe\"}}", "overwrite"},
         {"{\"type\":\"dataset_onboard\",\"payload\":{\"include\":\"p/\"}}", "array of strings"},
         {"{\"type\":\"dataset_onboard\",\"payload\":{\"exclude\":[1]}}", "array of strings"},
+        {"{\"type\":\"dataset_onboard\",\"payload\":{\"inventory\":[\"s3://i/m.json\"]}}",
+         "\"inventory\" must be a string"},
+        {"{\"type\":\"dataset_onboard\",\"payload\":{\"inventory\":null}}",
+         "\"inventory\" must be a string"},
         {"{\"type\":\"dataset_onboard\",\"payload\":{\"tagret\":\"s3://b/\"}}", "\"tagret\""},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

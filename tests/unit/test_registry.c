@@ -52,7 +52,8 @@ static void test_parse(void)
         "a",
         "s3://dst-b/a/") ","
                          "{\"dataset_name\":\"b\",\"source\":\"s3://src-b/b/\",\"target\":\"s3://dst-b/b/\","
-                         "\"verify\":false,\"overwrite\":\"always\",\"exclude\":[\"tmp/\"]}]}";
+                         "\"verify\":false,\"overwrite\":\"always\",\"exclude\":[\"tmp/\"],"
+                         "\"inventory\":\"s3://inv-b/src-b/all/manifest.json\"}]}";
 
     CHECK_INT(ferry_registry_parse(ok, strlen(ok), &specs, &n, &err), FERRY_OK);
     CHECK_INT(n, 2);
@@ -61,6 +62,8 @@ static void test_parse(void)
         CHECK_INT(specs[1].verify, 0);
         CHECK_INT(specs[1].overwrite, FERRY_OVERWRITE_ALWAYS);
         CHECK(specs[0].event_id == NULL);
+        CHECK(specs[0].source_inventory == NULL);
+        CHECK_STR(specs[1].source_inventory, "s3://inv-b/src-b/all/manifest.json");
     }
     for (size_t i = 0; i < n; i++)
         ferry_onboard_clear(&specs[i]);
@@ -82,6 +85,12 @@ static void test_parse(void)
          "\"event_id\":\"0b8e4c1a-2f3d-4e5f-8a9b-0c1d2e3f4a5b\"}]}",
          "unknown field"},
         {"{\"datasets\":[[[[[[[[[[1]]]]]]]]]]}", "deeper"},
+        {"{\"datasets\":[{\"dataset_name\":\"a\",\"source\":\"s3://s/\",\"target\":\"s3://t/\","
+         "\"inventory\":42}]}",
+         "\"inventory\" must be a string"},
+        {"{\"datasets\":[{\"dataset_name\":\"a\",\"source\":\"s3://src-b/a/\","
+         "\"target\":\"s3://dst-b/a/\",\"inventory\":\"s3://inv-b/src-b/all/\"}]}",
+         "inventory must be the s3://bucket/key"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         specs = (ferry_onboard *)1;

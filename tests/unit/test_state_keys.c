@@ -134,6 +134,17 @@ static void test_spec_hash(void)
     CHECK_INT(strspn(h1, "0123456789abcdef"), 16);
     ferry_state_spec_hash(&ev, h2);
     CHECK_STR(h1, h2); /* deterministic */
+    /* Pinned: the hash is stored in Redis and in every change record, so a release that
+     * changes it for an unchanged spec would re-publish and re-copy every dataset. */
+    CHECK_STR(h1, "c43bb5c0a6826c6b");
+    ev.include_prefixes = inc;
+    ev.include_count = 2;
+    ev.exclude_prefixes = exc;
+    ev.exclude_count = 1;
+    ferry_state_spec_hash(&ev, h2);
+    CHECK_STR(h2, "03a8775e201f0541");
+    ev.include_prefixes = ev.exclude_prefixes = NULL;
+    ev.include_count = ev.exclude_count = 0;
 
     ev.event_id = "not part of the spec";
     ev.requested_by = "alice";
@@ -175,6 +186,19 @@ static void test_spec_hash(void)
     ev.include_count = 1;
     ferry_state_spec_hash(&ev, h3);
     CHECK(strcmp(h2, h3) != 0);
+
+    /* source_inventory: in the hash when set; NULL hashes as before the field existed */
+    ev.include_prefixes = NULL;
+    ev.include_count = 0;
+    ev.source_inventory = "s3://inv/src/all/manifest.json";
+    ferry_state_spec_hash(&ev, h2);
+    CHECK(strcmp(h1, h2) != 0);
+    ev.source_inventory = "s3://inv/src/all/manifest.jso";
+    ferry_state_spec_hash(&ev, h3);
+    CHECK(strcmp(h2, h3) != 0 && strcmp(h1, h3) != 0);
+    ev.source_inventory = NULL;
+    ferry_state_spec_hash(&ev, h2);
+    CHECK_STR(h1, h2);
 
     /* source/target swapped is a different copy */
     ferry_onboard sw = {0};

@@ -1,4 +1,5 @@
 /* Event validation: the rules that keep hostile input out of Redis keys, S3 keys and logs. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +44,7 @@ static char **f_event(ferry_onboard *e) { return &e->event_id; }
 static char **f_src(ferry_onboard *e) { return &e->source_uri; }
 static char **f_dst(ferry_onboard *e) { return &e->target_uri; }
 static char **f_by(ferry_onboard *e) { return &e->requested_by; }
+static char **f_inv(ferry_onboard *e) { return &e->source_inventory; }
 
 static void test_good(void)
 {
@@ -78,6 +80,40 @@ static void test_ids_and_uris(void)
     /* Overlap depends on the endpoints: the worker decides (see worker_copy.c). */
     CHECK_INT(check_with(f_dst, "s3://src-bucket/data/inside/"), FERRY_OK);
     CHECK_INT(check_with(f_dst, "s3://src-bucket/other/"), FERRY_OK);
+}
+
+/* source_inventory: optional, and then one object on S3 (the manifest), never a prefix. */
+static void test_inventory(void)
+{
+    char long_key[1100];
+    ferry_onboard ev = good();
+    ferry_error err = {0};
+
+    CHECK_INT(check_with(f_inv, NULL), FERRY_OK);
+    CHECK_INT(check_with(f_inv, "s3://inventory-bucket/src-bucket/all/2026-01-01T01-00Z/"
+                                "manifest.json"),
+              FERRY_OK);
+    CHECK_INT(check_with(f_inv, "s3://src-bucket/manifest.json"), FERRY_OK);
+    CHECK_INT(check_with(f_inv, ""), FERRY_ERR_PERMANENT);
+    CHECK_INT(check_with(f_inv, "s3://inventory-bucket"), FERRY_ERR_PERMANENT); /* no key */
+    CHECK_INT(check_with(f_inv, "s3://inventory-bucket/"), FERRY_ERR_PERMANENT);
+    CHECK_INT(check_with(f_inv, "s3://inventory-bucket/src/all/"), FERRY_ERR_PERMANENT);
+    CHECK_INT(check_with(f_inv, "https://inventory-bucket/manifest.json"), FERRY_ERR_PERMANENT);
+    CHECK_INT(check_with(f_inv, "s3://Inventory/manifest.json"), FERRY_ERR_PERMANENT);
+    CHECK_INT(check_with(f_inv, "s3://inventory-bucket/a\nb/manifest.json"),
+              FERRY_ERR_PERMANENT);
+    CHECK_INT(check_with(f_inv, "s3://inventory-bucket/../manifest.json"), FERRY_ERR_PERMANENT);
+    snprintf(long_key, sizeof(long_key), "s3://inventory-bucket/%01070d", 7); /* > 1024 */
+    CHECK_INT(check_with(f_inv, long_key), FERRY_ERR_PERMANENT);
+
+    /* The message names the field, for the key and for the URI. */
+    ev.source_inventory = strdup("s3://inventory-bucket/src/");
+    CHECK_INT(ferry_onboard_validate(&ev, &err), FERRY_ERR_PERMANENT);
+    CHECK(strstr(err.msg, "inventory") != NULL && strstr(err.msg, "prefix") != NULL);
+    replace(&ev.source_inventory, "ftp://x/manifest.json");
+    CHECK_INT(ferry_onboard_validate(&ev, &err), FERRY_ERR_PERMANENT);
+    CHECK(strncmp(err.msg, "inventory: ", 11) == 0);
+    ferry_onboard_clear(&ev);
 }
 
 /* Chunk fields: a closed chunk (index < count), an open one (count -1: published while the
@@ -121,5 +157,6 @@ int main(void)
     RUN(test_hostile_names);
     RUN(test_ids_and_uris);
     RUN(test_chunk_fields);
+    RUN(test_inventory);
     return TEST_EXIT();
 }

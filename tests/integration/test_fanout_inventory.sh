@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Fan-out from an S3 Inventory (publish --inventory): the splitter takes the rest of its
+# plan from the inventory's manifest and gzip CSV files -- a few GETs -- instead of
+# listing the dataset, after the key bounds its count already found. The inventory is a
+# hint for where to cut, never the list of what to copy: objects written after it was
+# taken are copied too, rows of other buckets, other prefixes, old versions and delete
+# markers are ignored, and an inventory that cannot be used (missing, not CSV) is logged
+# at warn and the dataset is split by listing. Every case ends with every object copied
+# and verified once, chunk counts adding up to the dataset, and one announcement.
+source "$(dirname "$0")/lib.sh"
+
+SRC_B=$(bucket fi-src); DST_B=$(bucket fi-dst); INV_B=$(bucket fi-inv)
+read -r N BYTES < <(seed_dataset "$SRC_B" data/ 3000 2000)
+"$S3TOOL" mb "$DST_B"
+"$S3TOOL" mb "$INV_B"
+
+# The inventory, as S3 writes it: the source bucket's objects (with a VersionId column,
+# so old versions and delete markers are rows too), in two gzip files, a manifest naming
+# them with their MD5. Keys are URL-encoded, "+" for a space.
+"$S3TOOL" ls "s3://$SRC_B/data/" > "$WORK/listing" || fail "listing the source"
+[[ $(wc -l < "$WORK/listing") -eq $N ]] || fail "listed $(wc -l < "$WORK/listing") of $N objects"
+python3 - "$WORK" "$SRC_B" <<'EOF' || fail "writing the inventory"
+import gzip, hashlib, json, sys, urllib.parse
+work, bucket = sys.argv[1], sys.argv[2]
+rows = []
+for line in open(f"{work}/listing", encoding="utf-8"):
+    size, key = line.rstrip("\n").split(" ", 1)
+    rows.append((bucket, key, "v1", "true", "false", size))
+# not the dataset's: another prefix, another bucket, an old version, a delete marker
+rows += [(bucket, "other/x.bin", "v1", "true", "false", "1"),
+         ("someone-else", "data/dir00/zzz", "v1", "true", "false", "1"),
+         (bucket, "data/dir03/old-version", "v0", "false", "false", "1"),
+         (bucket, "data/dir07/deleted", "v2", "true", "true", "")]
+rows.sort(key=lambda r: r[1][::-1])  # inventories are in no particular order
+def line(r):
+    enc = urllib.parse.quote_plus(r[1], safe="/")
+    return ",".join('"%s"' % f for f in (r[0], enc, r[2], r[3], r[4], r[5])) + "\n"
+files = []
+half = len(rows) // 2
+for i, part in enumerate((rows[:half], rows[half:])):
+    data = gzip.compress("".join(line(r) for r in part).encode())
+    name = f"inv/{bucket}/data/part-{i}.csv.gz"
+    open(f"{work}/part-{i}.csv.gz", "wb").write(data)
+    files.append({"key": name, "size": len(data), "MD5checksum": hashlib.md5(data).hexdigest()})
+manifest = {"sourceBucket": bucket, "destinationBucket": "arn:aws:s3:::inventory",
+            "version": "2016-11-30", "creationTimestamp": "1764806400000",
+            "fileFormat": "CSV",
+            "fileSchema": "Bucket, Key, VersionId, IsLatest, IsDeleteMarker, Size",
+            "files": files}
+json.dump(manifest, open(f"{work}/manifest.json", "w"))
+json.dump(dict(manifest, fileFormat="Parquet"), open(f"{work}/manifest-parquet.json", "w"))
+EOF
+for i in 0 1; do
+    "$S3TOOL" put "$INV_B" "inv/$SRC_B/data/part-$i.csv.gz" "@$WORK/part-$i.csv.gz" || fail "put part $i"
+done
+"$S3TOOL" put "$INV_B" "inv/$SRC_B/manifest.json" "@$WORK/manifest.json" || fail "put manifest"
+"$S3TOOL" put "$INV_B" "inv/$SRC_B/parquet/manifest.json" "@$WORK/manifest-parquet.json" || fail "put manifest"
+
+# Written after the inventory was taken: in the middle of the key space and at its end.
+LATE=0
+for k in dir11/late-a dir11/late-b dir14/late-c zz-late/1 zz-late/2; do
+    "$S3TOOL" put "$SRC_B" "data/$k" "late object $k" || fail "put data/$k"
+    LATE=$((LATE + 1)); BYTES=$((BYTES + ${#k} + 12))
+done
+N=$((N + LATE))
+
+ARGS=(-X fanout.min_objects=500 -X fanout.chunk_objects=150)
+for w in i1 i2; do start_worker "$w" "${ARGS[@]}"; done
+stable() { grep -q 'assigned [0-9]* partition' "$WORK/$1.log"; }
+for w in i1 i2; do wait_until 60 stable "$w" || fail "$w never joined"; done
+
+# check_split DATASET TARGET: done exactly, the plan's bounds increasing and every chunk
+# done, their counts adding up to the dataset, one announcement so far per dataset.
+check_split() {
+    local ds=$1 dst=$2 n bounds prev="" b sum=0 c
+    wait_until 240 status_is "$ds" done || { tail -5 "$WORK"/i*.log >&2; fail "$ds not done"; }
+    assert_done_exact "$ds" "$N" "$BYTES" "s3://$SRC_B/data/" "$dst"
+    n=$(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$ds}:chunks" n)
+    bounds=$(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$ds}:chunks" bounds)
+    (( n == bounds + 1 && n > 1 )) || fail "$ds plan: n=$n bounds=$bounds"
+    for ((i = 0; i < bounds; i++)); do
+        b=$(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$ds}:chunks" "end:$i")
+        [[ -z "$prev" || "$b" > "$prev" ]] || fail "$ds bound $i ($b) does not follow $prev"
+        prev=$b
+    done
+    for ((i = 0; i < n; i++)); do
+        [[ "$(state_field "$ds#$i" status)" == done ]] || fail "$ds chunk $i: $(state_field "$ds#$i" status)"
+        c=$(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$ds}:chunk_counts" "$i")
+        sum=$((sum + ${c%% *}))
+    done
+    (( sum == N )) || fail "$ds: the chunks copied $sum objects, the dataset has $N"
+    SPLIT_BOUNDS=$bounds
+}
+
+# 1. A good inventory. The count stops after its first page (1,000 keys > 500) with 6 key
+# bounds (every 150th); the inventory gives the bounds after the 900th key.
+DS=fi-$RANDOM
+publish "$DS" "s3://$SRC_B/data/" "s3://$DST_B/copy/" --inventory "s3://$INV_B/inv/$SRC_B/manifest.json"
+check_split "$DS" "s3://$DST_B/copy/"
+INV_N=$((N - LATE - 900)); WANT=$(( (INV_N + 149) / 150 - 1 ))
+grep -h "\"msg\":\"inventory s3://$INV_B/inv/$SRC_B/manifest.json: $INV_N objects of the dataset in 2 files: $WANT chunk bounds\"" \
+    "$WORK"/i*.log | has . || fail "no split from the inventory logged ($INV_N objects, $WANT bounds expected)"
+(( SPLIT_BOUNDS == 6 + WANT )) || fail "plan has $SPLIT_BOUNDS bounds, expected 6 from the count + $WANT from the inventory"
+# the bounds from the inventory are its keys: one of them is the 150th key after the 900th
+key=$(sed -n "$((900 + 150))p" "$WORK/listing" | cut -d' ' -f2-)
+redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$DS}:chunks" end:6 | has -xF "$key" ||
+    fail "bound 6 is $(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$DS}:chunks" end:6), not the inventory's key $key"
+grep -h "inventory unusable\|lists none" "$WORK"/i*.log | has . && fail "a warning about a good inventory"
+
+# 2. Inventories that cannot be used: the split lists the dataset instead, and says why.
+DS2=fi-missing-$RANDOM
+publish "$DS2" "s3://$SRC_B/data/" "s3://$DST_B/copy2/" --inventory "s3://$INV_B/inv/nothing-here/manifest.json"
+check_split "$DS2" "s3://$DST_B/copy2/"
+grep -h '"level":"warn".*inventory unusable' "$WORK"/i*.log | has "$DS2" ||
+    fail "no warning for a missing manifest"
+DS3=fi-parquet-$RANDOM
+publish "$DS3" "s3://$SRC_B/data/" "s3://$DST_B/copy3/" --inventory "s3://$INV_B/inv/$SRC_B/parquet/manifest.json"
+check_split "$DS3" "s3://$DST_B/copy3/"
+grep -h '"level":"warn".*inventory unusable.*only CSV inventories are read' "$WORK"/i*.log | has "$DS3" ||
+    fail "no warning for a Parquet manifest"
+
+wait_committed 60
+[[ $(count_messages "$FERRY_TOPIC_MIGRATED") -eq 3 ]] || fail "expected 3 DatasetMigrated, got $(count_messages "$FERRY_TOPIC_MIGRATED")"
+note "ok: $N objects ($LATE not in the inventory), $SPLIT_BOUNDS bounds (6 counted, $WANT from the inventory); missing and Parquet manifests fell back to listing"
