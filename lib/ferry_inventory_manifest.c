@@ -90,8 +90,7 @@ ferry_rc ferry_inventory_manifest_parse(const char *json, size_t len,
         }
         if (md5 && !is_hex(md5, 32)) {
             rc = ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INVALID_SPEC,
-                                 "inventory manifest: files[%zu].MD5checksum is not an MD5",
-                                 i);
+                                 "inventory manifest: files[%zu].MD5checksum is not an MD5", i);
             goto cleanup;
         }
         m->nfiles++;

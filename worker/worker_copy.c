@@ -879,9 +879,19 @@ ferry_rc worker_copy_boundaries(worker_copier *c, ferry_redis *redis, const ferr
     }
     if (delimiter && *delimiter) {
         int64_t nb = 0;
-        if ((rc = worker_copy__prefix_bounds(&r, delimiter, start_after, cb, opaque, &nb,
-                                             err)) != FERRY_OK)
+        ferry_error perr;
+        rc = worker_copy__prefix_bounds(&r, delimiter, start_after, cb, opaque, &nb, &perr);
+        /* A store whose delimiter listing cannot be trusted (a request refused, a prefix
+         * that is not one): walk the keys instead. Stopping, an outage or a bound already
+         * recorded end the attempt; the split resumes from its last bound. */
+        if (rc == FERRY_ERR_PERMANENT && nb == 0 && strcmp(perr.cls, FERRY_EC_S3_OUTAGE) != 0) {
+            ferry_warn(&r.lctx, "split by common prefixes failed (%s: %s); walking the keys",
+                       perr.cls, perr.msg);
+            nb = 0;
+        } else if (rc != FERRY_OK) {
+            *err = perr;
             return rc;
+        }
         if (nb > 0) {
             *walked = -1; /* the keys were not walked: their number is not known yet */
             return FERRY_OK;

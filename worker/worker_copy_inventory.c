@@ -158,7 +158,8 @@ ferry_rc worker_copy__inventory_bounds(run *r, const char *manifest, const char 
         goto cleanup;
     *matched = s->matched;
     ferry_inventory_sample_bounds(&s->sample, every);
-    ferry_info(&r->lctx, "inventory %s: %lld objects of the dataset in %zu files: %zu chunk "
+    ferry_info(&r->lctx,
+               "inventory %s: %lld objects of the dataset in %zu files: %zu chunk "
                "bounds",
                manifest, (long long)s->matched, nfiles, s->sample.n);
     for (size_t i = 0; i < s->sample.n; i++) {

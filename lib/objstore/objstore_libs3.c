@@ -771,7 +771,14 @@ static const char *validate(const libs3 *s, const ferry_objstore_op *op)
         if (op->if_none_match)
             return "conditional writes (If-None-Match) are not available with libs3 2.0";
         return NULL;
-    case FERRY_OBJSTORE_OP_LIST: return ferry_objstore__list_args_bad(op);
+    case FERRY_OBJSTORE_OP_LIST:
+        /* Tried against S3Proxy: libs3 2.0 drops a common prefix with a non-ASCII
+         * character, and sometimes every one after it, or returns only its tail ("dl/f\xC3\xA9/"
+         * as "\xC3\xA9/"), without an error. The split by prefixes then walks the keys. */
+        if (op->delimiter && *op->delimiter)
+            return "listings with a delimiter are not available with libs3 2.0 (it garbles "
+                   "common prefixes with non-ASCII characters; use the sigv4 backend)";
+        return ferry_objstore__list_args_bad(op);
     case FERRY_OBJSTORE_OP_HEAD_BUCKET:
     case FERRY_OBJSTORE_OP_CREATE_BUCKET:
         return ferry_objstore__bucket_ok(op->bucket) ? NULL : "missing or invalid bucket";
@@ -795,7 +802,9 @@ static void be_submit(void *impl, ferry_objstore_op *op)
         set_op_error(op, L_MAIN, FERRY_ERR_PERMANENT,
                      op->type == FERRY_OBJSTORE_OP_TRANSFER ||
                              op->type == FERRY_OBJSTORE_OP_LIST_UPLOADS ||
-                             op->type == FERRY_OBJSTORE_OP_ABORT_UPLOAD || op->if_none_match
+                             op->type == FERRY_OBJSTORE_OP_ABORT_UPLOAD || op->if_none_match ||
+                             (op->type == FERRY_OBJSTORE_OP_LIST && op->delimiter &&
+                              *op->delimiter)
                          ? FERRY_EC_CONFIG
                          : FERRY_EC_S3_CLIENT,
                      "%s", bad);

@@ -232,6 +232,19 @@ publish() { # DATASET SRC DST [extra...]
     "$PRODUCER" publish --dataset "$ds" --source "$src" --target "$dst" "$@" >/dev/null
 }
 
+# chunks_copied DATASET: the objects its chunks copied, summed from their counts
+# (ferry:{DATASET}:chunk_counts) -- equal to the dataset's when no chunk overlaps another
+# and none left a key out.
+chunks_copied() {
+    local n i c sum=0
+    n=$(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$1}:chunks" n)
+    for ((i = 0; i < ${n:-0}; i++)); do
+        c=$(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$1}:chunk_counts" "$i")
+        sum=$((sum + ${c%% *}))
+    done
+    echo "$sum"
+}
+
 assert_done_exact() { # DATASET OBJECTS BYTES SRC DST
     [[ "$(state_field "$1" status)" == done ]] || fail "$1: status $(state_field "$1" status)"
     [[ "$(state_field "$1" objects_done)" == "$2" ]] || fail "$1: objects_done $(state_field "$1" objects_done) != $2"

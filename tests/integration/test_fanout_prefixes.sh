@@ -48,11 +48,7 @@ for ((i = 0; i < n; i++)); do
     [[ "$(state_field "$DS#$i" status)" == done ]] || fail "chunk $i: $(state_field "$DS#$i" status)"
 done
 # The chunks' counts add up to the dataset: none overlaps another, none left a key out.
-sum=0
-for ((i = 0; i < n; i++)); do
-    c=$(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$DS}:chunk_counts" "$i")
-    sum=$((sum + ${c%% *}))
-done
+sum=$(chunks_copied "$DS")
 (( sum == N )) || fail "the chunks copied $sum objects, the dataset has $N"
 wait_committed 60
 [[ $(count_messages "$FERRY_TOPIC_MIGRATED") -eq 1 ]] || fail "expected one DatasetMigrated, got $(count_messages "$FERRY_TOPIC_MIGRATED")"
