@@ -152,6 +152,7 @@ void worker_copier_destroy(worker_copier *c)
         ferry_objstore_destroy(c->dst_store);
     clear_bounds(c);
     free(c->bounds);
+    free(c->inventory_for);
     ferry_objstore_destroy(c->store);
     ferry_objstore_listing_free(&c->listing);
     ferry_objstore_listing_free(&c->ahead);
@@ -776,6 +777,51 @@ static ferry_rc count_objects(run *r, ferry_error *err)
     return rc;
 }
 
+/* A dataset with an S3 Inventory is not counted by listing: if the inventory lists more
+ * than fanout.min_objects of its objects, their count decides the split and the bounds
+ * cut from them are the plan (worker_copy_boundaries hands them over). An unusable
+ * inventory, or one listing too few (stale, or the dataset is small), leaves the decision
+ * to the count. Only stopping is an error. */
+static ferry_rc plan_from_inventory(run *r, ferry_error *err)
+{
+    worker_copier *c = r->c;
+    int64_t nb = 0, matched = 0;
+    ferry_error ierr;
+    ferry_rc rc;
+
+    clear_bounds(c);
+    free(c->inventory_for);
+    c->inventory_plan = 0;
+    if (!(c->inventory_for = strdup(r->ev->event_id)))
+        return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
+    rc = worker_copy__inventory_bounds(r, r->ev->source_inventory, NULL, c->bound_every,
+                                       note_bound, c, &nb, &matched, &ierr);
+    if (rc == FERRY_OK && matched > c->count_limit &&
+        (c->bounds_event = strdup(r->ev->event_id))) {
+        c->inventory_plan = 1;
+        r->prog->objects_total = matched; /* for the decision: the chunks count exactly */
+        r->prog->total_lower_bound = 1;
+        ferry_info(&r->lctx,
+                   "the inventory lists %lld objects of the dataset: enough to split it",
+                   (long long)matched);
+        return FERRY_OK;
+    }
+    clear_bounds(c);
+    if (rc == FERRY_ERR_CANCELLED) {
+        *err = ierr;
+        return rc;
+    }
+    if (rc != FERRY_OK)
+        ferry_warn(&r->lctx, "inventory unusable (%s: %s); counting by listing", ierr.cls,
+                   ierr.msg);
+    else
+        ferry_info(&r->lctx,
+                   "the inventory lists %lld objects of the dataset, not more than "
+                   "fanout.min_objects: counting by listing",
+                   (long long)matched);
+    return FERRY_OK;
+}
+
 /* A run over ev for prog. redis and lease (may be NULL) record the wait for an endpoint
  * that is down as the migration's last error, and checkpoints. */
 static ferry_rc run_open(run *r, worker_copier *c, ferry_redis *redis, const ferry_lease *lease,
@@ -815,6 +861,13 @@ ferry_rc worker_copy_prepare(worker_copier *c, ferry_redis *redis, const ferry_l
         count = 0;
         prog->total_lower_bound = 1; /* the copy's listing counts, as it goes */
     }
+    if (count && prog->objects_total < 0 && c->bound_every && ev->chunk_count == 0 &&
+        ev->source_inventory && *ev->source_inventory) {
+        if ((rc = plan_from_inventory(&r, err)) != FERRY_OK)
+            return rc;
+        if (c->inventory_plan)
+            return FERRY_OK;
+    }
     if (count && prog->objects_total < 0) {
         if ((rc = count_objects(&r, err)) != FERRY_OK)
             return rc;
@@ -835,6 +888,7 @@ ferry_rc worker_copy_boundaries(worker_copier *c, ferry_redis *redis, const ferr
 {
     worker_copy_progress prog = {0};
     int64_t after = 0, cached = 0;
+    int inventory_tried;
     run r;
     ferry_rc rc;
 
@@ -844,16 +898,23 @@ ferry_rc worker_copy_boundaries(worker_copier *c, ferry_redis *redis, const ferr
         return rc;
     /* The counting pass of this very event already saw the first ones: hand them over and
      * list on from the last (at most `every` keys are listed again). */
+    inventory_tried = c->inventory_for && !strcmp(c->inventory_for, ev->event_id);
     if (!start_after && c->bounds_event && every == c->bound_every &&
-        !strcmp(c->bounds_event, ev->event_id) && c->nbounds > 0) {
+        !strcmp(c->bounds_event, ev->event_id) && (c->nbounds > 0 || c->inventory_plan)) {
         for (size_t i = 0; i < c->nbounds; i++)
             if ((rc = cb(c->bounds[i], i + 1 < c->nbounds, opaque)) != FERRY_OK)
                 return ferry_error_set(err, rc, FERRY_EC_REDIS, "recording chunk boundary %zu",
                                        i);
+        if (c->inventory_plan) {
+            *walked = -1; /* the whole plan, from the inventory */
+            return FERRY_OK;
+        }
         cached = (int64_t)c->nbounds;
         start_after = c->bounds[c->nbounds - 1];
     }
-    if (ev->source_inventory && *ev->source_inventory) {
+    /* (read before the count and found unusable or stale: not again) */
+    if (ev->source_inventory && *ev->source_inventory &&
+        !(inventory_tried && !c->inventory_plan)) {
         int64_t nb = 0, matched = 0;
         ferry_error ierr;
         rc = worker_copy__inventory_bounds(&r, ev->source_inventory, start_after, every, cb,

@@ -51,7 +51,9 @@ typedef struct worker_copy_progress {
  * out as during the copy, and recorded as the migration's last error under lease (redis
  * and lease may be NULL: then only logged). With count set and prog->objects_total < 0,
  * also counts the selected source objects (one LIST per 1000 keys) into it; once the
- * count passes fanout.min_objects it stops there, with prog->total_lower_bound set. */
+ * count passes fanout.min_objects it stops there, with prog->total_lower_bound set. A
+ * dataset with an S3 Inventory listing more than fanout.min_objects of its objects is
+ * counted from the inventory instead, its chunk bounds kept for worker_copy_boundaries. */
 ferry_rc worker_copy_prepare(worker_copier *c, ferry_redis *redis, const ferry_lease *lease,
                              const ferry_onboard *ev, int count, worker_copy_progress *prog,
                              int (*should_stop)(void *), void *opaque, ferry_error *err);

@@ -85,6 +85,11 @@ struct worker_copier {
     char **bounds;
     size_t nbounds, capbounds;
     char *bounds_event;
+    /* The event (inventory_for) whose S3 Inventory was read before the count: with
+     * inventory_plan set, bounds hold the whole plan from it and the count was skipped;
+     * without, it was unusable or stale and the splitter does not read it again. */
+    char *inventory_for;
+    int inventory_plan;
     int64_t next_request_us;
     int64_t max_failed;         /* copy.max_failed_objects; 0 = no limit */
     int64_t max_failed_percent; /* copy.max_failed_percent; 0 = no limit */

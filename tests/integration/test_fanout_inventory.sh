@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Fan-out from an S3 Inventory (publish --inventory): the splitter takes the rest of its
-# plan from the inventory's manifest and gzip CSV files -- a few GETs -- instead of
-# listing the dataset, after the key bounds its count already found. The inventory is a
+# Fan-out from an S3 Inventory (publish --inventory): the worker reads the inventory's
+# manifest and gzip CSV files -- a few GETs -- instead of counting the dataset by listing
+# it; the inventory's count decides the split and its keys give every chunk bound. One
+# that lists too few of the dataset's objects leaves the decision to the count. It is a
 # hint for where to cut, never the list of what to copy: objects written after it was
 # taken are copied too, rows of other buckets, other prefixes, old versions and delete
 # markers are ignored, and an inventory that cannot be used (missing, not CSV) is logged
@@ -49,10 +50,18 @@ manifest = {"sourceBucket": bucket, "destinationBucket": "arn:aws:s3:::inventory
             "files": files}
 json.dump(manifest, open(f"{work}/manifest.json", "w"))
 json.dump(dict(manifest, fileFormat="Parquet"), open(f"{work}/manifest-parquet.json", "w"))
+# a stale one: 100 of the dataset's objects (fewer than fanout.min_objects)
+mine = [r for r in rows if r[0] == bucket and r[1].startswith("data/") and r[3:5] == ("true", "false")]
+data = gzip.compress("".join(line(r) for r in mine[:100]).encode())
+open(f"{work}/part-small.csv.gz", "wb").write(data)
+json.dump(dict(manifest, files=[{"key": f"inv/{bucket}/data/part-small.csv.gz"}]),
+          open(f"{work}/manifest-small.json", "w"))
 EOF
-for i in 0 1; do
+for i in 0 1 small; do
     "$S3TOOL" put "$INV_B" "inv/$SRC_B/data/part-$i.csv.gz" "@$WORK/part-$i.csv.gz" || fail "put part $i"
 done
+"$S3TOOL" put "$INV_B" "inv/$SRC_B/small/manifest.json" "@$WORK/manifest-small.json" || fail "put manifest"
+
 "$S3TOOL" put "$INV_B" "inv/$SRC_B/manifest.json" "@$WORK/manifest.json" || fail "put manifest"
 "$S3TOOL" put "$INV_B" "inv/$SRC_B/parquet/manifest.json" "@$WORK/manifest-parquet.json" || fail "put manifest"
 
@@ -91,33 +100,48 @@ check_split() {
     SPLIT_BOUNDS=$bounds
 }
 
-# 1. A good inventory. The count stops after its first page (1,000 keys > 500) with 6 key
-# bounds (every 150th); the inventory gives the bounds after the 900th key.
+# 1. A good inventory: its 3,000 objects of the dataset (more than 500) decide the split
+# without a count, and every 150th of its keys is a bound.
 DS=fi-$RANDOM
 publish "$DS" "s3://$SRC_B/data/" "s3://$DST_B/copy/" --inventory "s3://$INV_B/inv/$SRC_B/manifest.json"
 check_split "$DS" "s3://$DST_B/copy/"
-INV_N=$((N - LATE - 900)); WANT=$(( (INV_N + 149) / 150 - 1 ))
+INV_N=$((N - LATE)); WANT=$(( (INV_N + 149) / 150 - 1 ))
 grep -h "\"msg\":\"inventory s3://$INV_B/inv/$SRC_B/manifest.json: $INV_N objects of the dataset in 2 files: $WANT chunk bounds\"" \
     "$WORK"/i*.log | has . || fail "no split from the inventory logged ($INV_N objects, $WANT bounds expected)"
-(( SPLIT_BOUNDS == 6 + WANT )) || fail "plan has $SPLIT_BOUNDS bounds, expected 6 from the count + $WANT from the inventory"
-# the bounds from the inventory are its keys: one of them is the 150th key after the 900th
-key=$(sed -n "$((900 + 150))p" "$WORK/listing" | cut -d' ' -f2-)
-redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$DS}:chunks" end:6 | has -xF "$key" ||
-    fail "bound 6 is $(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$DS}:chunks" end:6), not the inventory's key $key"
+grep -h "\"dataset\":\"$DS\".*the inventory lists $INV_N objects of the dataset: enough to split it" "$WORK"/i*.log | has . ||
+    fail "the split was not decided from the inventory"
+grep -h "\"dataset\":\"$DS\".*objects to migrate" "$WORK"/i*.log | has . && fail "$DS was counted by listing"
+(( SPLIT_BOUNDS == WANT )) || fail "plan has $SPLIT_BOUNDS bounds, expected $WANT from the inventory"
+# the bounds are the inventory's keys in order: the second is its 300th key
+key=$(sed -n 300p "$WORK/listing" | cut -d' ' -f2-)
+redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$DS}:chunks" end:1 | has -xF "$key" ||
+    fail "bound 1 is $(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$DS}:chunks" end:1), not the inventory's key $key"
 grep -h "inventory unusable\|lists none" "$WORK"/i*.log | has . && fail "a warning about a good inventory"
 
 # 2. Inventories that cannot be used: the split lists the dataset instead, and says why.
 DS2=fi-missing-$RANDOM
 publish "$DS2" "s3://$SRC_B/data/" "s3://$DST_B/copy2/" --inventory "s3://$INV_B/inv/nothing-here/manifest.json"
 check_split "$DS2" "s3://$DST_B/copy2/"
-grep -h '"level":"warn".*inventory unusable' "$WORK"/i*.log | has "$DS2" ||
-    fail "no warning for a missing manifest"
+[[ $(grep -h '"level":"warn".*inventory unusable.*counting by listing' "$WORK"/i*.log | grep -c "$DS2") -eq 1 ]] ||
+    fail "expected one warning for a missing manifest (read once, before the count)"
 DS3=fi-parquet-$RANDOM
 publish "$DS3" "s3://$SRC_B/data/" "s3://$DST_B/copy3/" --inventory "s3://$INV_B/inv/$SRC_B/parquet/manifest.json"
 check_split "$DS3" "s3://$DST_B/copy3/"
 grep -h '"level":"warn".*inventory unusable.*only CSV inventories are read' "$WORK"/i*.log | has "$DS3" ||
     fail "no warning for a Parquet manifest"
 
+# 4. A stale inventory (100 of the dataset's objects): the count decides, and the split
+# walks the keys (the inventory is not read again).
+DS4=fi-stale-$RANDOM
+publish "$DS4" "s3://$SRC_B/data/" "s3://$DST_B/copy4/" --inventory "s3://$INV_B/inv/$SRC_B/small/manifest.json"
+check_split "$DS4" "s3://$DST_B/copy4/"
+grep -h "\"dataset\":\"$DS4\".*the inventory lists 100 objects of the dataset, not more than fanout.min_objects: counting by listing" \
+    "$WORK"/i*.log | has . || fail "the stale inventory's count is not logged"
+grep -h "\"dataset\":\"$DS4\".*at least [0-9]* objects to migrate" "$WORK"/i*.log | has . || fail "$DS4 was not counted"
+[[ $(grep -h "\"dataset\":\"$DS4\".*\"msg\":\"inventory s3://" "$WORK"/i*.log | grep -c .) -eq 1 ]] ||
+    fail "the stale inventory was read more than once"
+(( SPLIT_BOUNDS == N / 150 )) || fail "$DS4 plan has $SPLIT_BOUNDS bounds, expected every 150th of $N keys"
+
 wait_committed 60
-[[ $(count_messages "$FERRY_TOPIC_MIGRATED") -eq 3 ]] || fail "expected 3 DatasetMigrated, got $(count_messages "$FERRY_TOPIC_MIGRATED")"
-note "ok: $N objects ($LATE not in the inventory), $SPLIT_BOUNDS bounds (6 counted, $WANT from the inventory); missing and Parquet manifests fell back to listing"
+[[ $(count_messages "$FERRY_TOPIC_MIGRATED") -eq 4 ]] || fail "expected 4 DatasetMigrated, got $(count_messages "$FERRY_TOPIC_MIGRATED")"
+note "ok: $N objects ($LATE not in the inventory), $WANT bounds from the inventory without a count; missing, Parquet and stale inventories fell back to listing"
