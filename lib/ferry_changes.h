@@ -40,8 +40,9 @@
 #define FERRY_CHANGES_REF_MAX 1024
 
 /* The hash of what defines a migration: dataset name + ferry_state_spec_hash() (source,
- * target, verify, overwrite, include/exclude, inventory). Status, owner, etag and times
- * are not in it, so ferry's own status write-back never looks like a change. */
+ * target, verify, overwrite, include/exclude). Status, owner, etag, times and the
+ * inventory (a splitting hint that S3 renames daily) are not in it, so ferry's own status
+ * write-back or a new inventory never looks like a change. */
 void ferry_changes_spec_hash(const ferry_onboard *ev, char out[FERRY_CHANGES_HASH_LEN + 1]);
 
 /* Deterministic event id (UUID version 8, RFC 9562) from SHA-256 of the inputs. */

@@ -397,10 +397,9 @@ void ferry_state_spec_hash(const ferry_onboard *ev, char out[17])
     h = fnv_u64(h, ev->exclude_count);
     for (size_t i = 0; i < ev->exclude_count; i++)
         h = fnv_str(h, ev->exclude_prefixes[i]);
-    /* Only when set: a spec without one hashes as before the field existed, so an upgrade
-     * does not make every migrated dataset look changed. */
-    if (ev->source_inventory)
-        h = fnv_str(fnv_str(h, "source_inventory"), ev->source_inventory);
+    /* Not source_inventory: it says where to cut the chunks, not what to copy. S3 writes a
+     * new inventory every day under a new key; a catalog that follows it must not
+     * re-publish the dataset, nor a worker restart it from scratch. */
     snprintf(out, 17, "%016" PRIx64, h);
 }
 

@@ -62,8 +62,9 @@ int ferry_state_key_dataset(const char *key, size_t keylen, char *out, size_t ou
 
 /* The spec hash stored with a migration: 16 lowercase hex digits (FNV-1a 64) over the
  * source URI, target URI, verify, overwrite policy, include/exclude prefixes (in the
- * order given) and source_inventory if set, each length-prefixed. Two events with equal
- * hashes ask for the same copy. out must hold 17 bytes. */
+ * order given), each length-prefixed; not source_inventory (a hint for splitting, not part
+ * of what is copied). Two events with equal hashes ask for the same copy. out must hold 17
+ * bytes. */
 void ferry_state_spec_hash(const ferry_onboard *ev, char out[17]);
 
 /* ---- state ------------------------------------------------------------------------ */
