@@ -312,13 +312,48 @@ ferry_rc ferry_kafka_produce_sync_until(rd_kafka_t *rk, const char *topic, const
                                         const rd_kafka_headers_t *headers, int64_t deadline_ms,
                                         int32_t *partition, int64_t *offset, ferry_error *err)
 {
-    ferry_kafka_msg m = {key, key_len, value, value_len, headers, -1, -1};
+    ferry_kafka_msg m = {.key = key,
+                         .key_len = key_len,
+                         .value = value,
+                         .value_len = value_len,
+                         .headers = headers,
+                         .partition = -1,
+                         .offset = -1};
     ferry_rc rc = ferry_kafka_produce_many_until(rk, topic, &m, 1, deadline_ms, err);
 
     if (rc == FERRY_OK && partition)
         *partition = m.partition;
     if (rc == FERRY_OK && offset)
         *offset = m.offset;
+    return rc;
+}
+
+ferry_rc ferry_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms,
+                                     int32_t *count, ferry_error *err)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e;
+    ferry_rc rc = FERRY_OK;
+
+    if (!rkt)
+        return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_KAFKA, "topic %s: %s", topic,
+                               rd_kafka_err2str(rd_kafka_last_error()));
+    e = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
+    if (e)
+        rc = ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_KAFKA, "metadata of %s: %s",
+                             topic, rd_kafka_err2str(e));
+    else if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt < 1)
+        rc = ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_KAFKA, "metadata of %s: %s",
+                             topic,
+                             md->topic_cnt == 1 && md->topics[0].err
+                                 ? rd_kafka_err2str(md->topics[0].err)
+                                 : "no partitions");
+    else
+        *count = md->topics[0].partition_cnt;
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
     return rc;
 }
 
@@ -341,6 +376,8 @@ ferry_rc ferry_kafka_produce_many_until(rd_kafka_t *rk, const char *topic,
         atomic_init(&d[sent].done, 0);
         d[sent].err = RD_KAFKA_RESP_ERR_NO_ERROR;
         e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+                              RD_KAFKA_V_PARTITION(msgs[sent].pinned ? msgs[sent].pin
+                                                                     : RD_KAFKA_PARTITION_UA),
                               RD_KAFKA_V_KEY((void *)msgs[sent].key, msgs[sent].key_len),
                               RD_KAFKA_V_VALUE((void *)msgs[sent].value, msgs[sent].value_len),
                               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),

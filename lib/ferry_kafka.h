@@ -51,8 +51,10 @@ typedef struct ferry_kafka_msg {
     const void *value;
     size_t value_len;
     const rd_kafka_headers_t *headers; /* may be NULL */
-    int32_t partition;                 /* out */
-    int64_t offset;                    /* out */
+    int pinned;                        /* in: produce to `pin`, not the partitioner's choice */
+    int32_t pin;
+    int32_t partition; /* out */
+    int64_t offset;    /* out */
 } ferry_kafka_msg;
 
 /* Produces msgs[0..n) at once and waits for every delivery report: one round trip for
@@ -61,6 +63,11 @@ typedef struct ferry_kafka_msg {
 ferry_rc ferry_kafka_produce_many_until(rd_kafka_t *rk, const char *topic,
                                         ferry_kafka_msg *msgs, size_t n, int64_t deadline_ms,
                                         ferry_error *err);
+
+/* The number of partitions of topic, from a metadata request (waits up to timeout_ms).
+ * RETRYABLE kafka when the broker does not answer or does not know the topic. */
+ferry_rc ferry_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms,
+                                     int32_t *count, ferry_error *err);
 
 /* librdkafka's connection errors (broker down, refused, unresolvable, TLS/SASL failed).
  * Long-running programs (the default) log them at error level, at most one line per 10 s

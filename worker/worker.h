@@ -115,6 +115,9 @@ typedef struct worker_thread_ctx {
     ferry_avro_codec *codec;
     struct ferry_redis *redis;
     struct worker_copier *copier;
+    /* Partitions of the chunk topic (worker_fanout.c), refreshed once a minute. */
+    int32_t chunk_partitions;
+    int64_t chunk_partitions_at;
 } worker_thread_ctx;
 
 /* Why a migration must stop: revoked or shutting down (job->cancel), or its lease was
