@@ -14,28 +14,18 @@
 
 /* ---- pure helpers ---------------------------------------------------------------- */
 
-static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 void ferry_changes_spec_hash(const ferry_onboard *ev, char out[FERRY_CHANGES_HASH_LEN + 1])
 {
     char spec[17];
-    uint64_t h = 0xcbf29ce484222325ULL, n;
+    uint64_t h = FERRY_FNV1A64_INIT, n;
     const char *ds = ev->dataset ? ev->dataset : "";
 
     ferry_state_spec_hash(ev, spec);
-    h = fnv_bytes(h, "ferry-change-v1", 15);
+    h = ferry_fnv1a64(h, "ferry-change-v1", 15);
     n = strlen(ds);
-    h = fnv_bytes(h, &n, sizeof(n)); /* length-prefixed: no ambiguity between fields */
-    h = fnv_bytes(h, ds, n);
-    h = fnv_bytes(h, spec, 16);
+    h = ferry_fnv1a64(h, &n, sizeof(n)); /* length-prefixed: no ambiguity between fields */
+    h = ferry_fnv1a64(h, ds, n);
+    h = ferry_fnv1a64(h, spec, 16);
     snprintf(out, FERRY_CHANGES_HASH_LEN + 1, "%016" PRIx64, h);
 }
 
@@ -84,7 +74,7 @@ struct ferry_changes {
 
 static uint64_t hash_ref(const char *s)
 {
-    return fnv_bytes(0xcbf29ce484222325ULL, s, strlen(s));
+    return ferry_fnv1a64(FERRY_FNV1A64_INIT, s, strlen(s));
 }
 
 static entry *lookup(ferry_changes *c, const char *ref)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ferry_state.h"
+#include "ferry_util.h"
 
 typedef struct keys {
     char chunks[FERRY_STATE_KEY_MAX + 16];
@@ -260,13 +261,11 @@ void ferry_chunks_event_id(const char *parent, int64_t index, char out[37])
      * chunk published twice is the same event. */
     unsigned char b[16];
     for (int half = 0; half < 2; half++) {
-        uint64_t h = 1469598103934665603ULL ^ (uint64_t)half;
+        /* (a seed of its own, not FERRY_FNV1A64_INIT: ids already published use it) */
         char buf[96];
         int len = snprintf(buf, sizeof(buf), "%s/%" PRId64 "/%d", parent, index, half);
-        for (int i = 0; i < len; i++) {
-            h ^= (unsigned char)buf[i];
-            h *= 1099511628211ULL;
-        }
+        size_t hl = len < 0 ? 0 : (size_t)len < sizeof(buf) ? (size_t)len : sizeof(buf) - 1;
+        uint64_t h = ferry_fnv1a64(1469598103934665603ULL ^ (uint64_t)half, buf, hl);
         for (int i = 0; i < 8; i++)
             b[half * 8 + i] = (unsigned char)(h >> (8 * i));
     }

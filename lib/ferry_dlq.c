@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ferry_kafka.h"
+#include "ferry_util.h"
 
 const char *const ferry_dlq_own_headers[] = {FERRY_DLQ_H_ERROR_CLASS,
                                              FERRY_DLQ_H_ERROR_MESSAGE,
@@ -99,27 +100,18 @@ void ferry_dlq_record_parse(const rd_kafka_headers_t *hdrs, const void *key, siz
     r->replay_count = v >= 0 ? v : -1;
 }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 uint64_t ferry_dlq_fingerprint(const void *key, size_t key_len, const void *value,
                                size_t value_len, int64_t timestamp_ms)
 {
-    uint64_t h = 14695981039346656037ULL;
+    uint64_t h = FERRY_FNV1A64_INIT;
     uint64_t lens[3] = {key ? key_len : UINT64_MAX, value ? value_len : UINT64_MAX,
                         (uint64_t)timestamp_ms};
-    h = fnv(h, lens, sizeof(lens)); /* lengths first: no two inputs share a byte stream */
+    h = ferry_fnv1a64(h, lens,
+                      sizeof(lens)); /* lengths first: no two inputs share a byte stream */
     if (key)
-        h = fnv(h, key, key_len);
+        h = ferry_fnv1a64(h, key, key_len);
     if (value)
-        h = fnv(h, value, value_len);
+        h = ferry_fnv1a64(h, value, value_len);
     return h;
 }
 

@@ -1,6 +1,7 @@
 /* ferry_mpu: see ferry_mpu.h. The Lua scripts are the only writers of the records; each
  * states its KEYS/ARGV and replies in the comment above it. */
 #include "ferry_mpu.h"
+#include "ferry_util.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -55,19 +56,10 @@ static const ferry_redis_script lua_clear = {
     "return {'ok'}\n",
 };
 
-static uint64_t fnv(uint64_t h, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 ferry_rc ferry_mpu_key(char *buf, size_t size, const char *dataset, const char *bucket,
                        const char *key, ferry_error *err)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
+    uint64_t h = FERRY_FNV1A64_INIT;
     int n;
 
     if (size)
@@ -79,9 +71,9 @@ ferry_rc ferry_mpu_key(char *buf, size_t size, const char *dataset, const char *
         return ferry_error_set(err, FERRY_ERR_PERMANENT, FERRY_EC_INTERNAL,
                                "mpu: bucket and key are required");
     /* bucket and key separated by a byte neither contains */
-    h = fnv(h, bucket, strlen(bucket));
-    h = fnv(h, "\n", 1);
-    h = fnv(h, key, strlen(key));
+    h = ferry_fnv1a64(h, bucket, strlen(bucket));
+    h = ferry_fnv1a64(h, "\n", 1);
+    h = ferry_fnv1a64(h, key, strlen(key));
     n = snprintf(buf, size, "ferry:{%s}:mpu:%016" PRIx64, dataset, h);
     if (n < 0 || (size_t)n >= size) {
         if (size)

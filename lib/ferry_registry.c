@@ -14,6 +14,7 @@
 #include "ferry_event_json.h"
 #include "ferry_http.h"
 #include "ferry_log.h"
+#include "ferry_util.h"
 #include "ferry_validate.h"
 
 /* One file's last good contents. */
@@ -40,17 +41,6 @@ static void free_specs(ferry_onboard *specs, size_t n)
     for (size_t i = 0; i < n; i++)
         ferry_onboard_clear(&specs[i]);
     free(specs);
-}
-
-static uint64_t fnv1a(const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
 }
 
 ferry_rc ferry_registry_parse(const char *text, size_t len, ferry_onboard **out, size_t *n,
@@ -260,7 +250,7 @@ static void load_one(ferry_registry *reg, const char *path, ferry_registry_resul
                    why);
         return;
     }
-    h = fnv1a(text, len);
+    h = ferry_fnv1a64(FERRY_FNV1A64_INIT, text, len);
     if ((f->has_good && h == f->good_hash) || (f->has_bad && h == f->bad_hash)) {
         free(text); /* nothing new since the last read */
         return;

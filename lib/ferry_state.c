@@ -1,6 +1,7 @@
 /* ferry_state: see ferry_state.h. The Lua scripts below are the only writers of the keys;
  * each states its KEYS/ARGV and replies in the comment above it. */
 #include "ferry_state.h"
+#include "ferry_util.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -355,22 +356,12 @@ int ferry_state_key_dataset(const char *key, size_t keylen, char *out, size_t ou
 
 /* ---- spec hash -------------------------------------------------------------------- */
 
-static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 static uint64_t fnv_u64(uint64_t h, uint64_t v)
 {
     unsigned char b[8];
     for (int i = 0; i < 8; i++)
         b[i] = (unsigned char)(v >> (8 * i));
-    return fnv_bytes(h, b, 8);
+    return ferry_fnv1a64(h, b, 8);
 }
 
 /* length-prefixed, so ("ab","c") and ("a","bc") differ; NULL differs from "" */
@@ -379,12 +370,12 @@ static uint64_t fnv_str(uint64_t h, const char *s)
     if (!s)
         return fnv_u64(h, UINT64_MAX);
     h = fnv_u64(h, strlen(s));
-    return fnv_bytes(h, s, strlen(s));
+    return ferry_fnv1a64(h, s, strlen(s));
 }
 
 void ferry_state_spec_hash(const ferry_onboard *ev, char out[17])
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
+    uint64_t h = FERRY_FNV1A64_INIT;
 
     h = fnv_str(h, "ferry-spec-v1");
     h = fnv_str(h, ev->source_uri);

@@ -41,6 +41,16 @@ int ferry_uuid_v4(char *out, size_t size)
     return 0;
 }
 
+uint64_t ferry_fnv1a64(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
 uint64_t ferry_rand_below(uint64_t n)
 {
     static __thread uint64_t s;

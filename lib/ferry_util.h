@@ -19,6 +19,11 @@ int64_t ferry_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms);
 char *ferry_read_small_file(const char *path, size_t max, char *errstr, size_t errstr_size);
 /* Constant-time comparison of equal-length secrets; 0 if equal. */
 int ferry_ct_memcmp(const void *a, const void *b, size_t n);
+/* FNV-1a 64 over n bytes of p, continuing from h (FERRY_FNV1A64_INIT to start): the one
+ * non-cryptographic hash of stored keys, fingerprints and spec hashes. Their values are
+ * stored in Redis and Kafka, so the function never changes. */
+#define FERRY_FNV1A64_INIT 0xcbf29ce484222325ULL
+uint64_t ferry_fnv1a64(uint64_t h, const void *p, size_t n);
 /* Human-readable byte count ("12.3 MiB") into out. */
 const char *ferry_fmt_bytes(double bytes, char *out, size_t size);
 

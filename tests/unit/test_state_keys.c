@@ -5,6 +5,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ferry_chunks.h"
+#include "ferry_dlq.h"
+#include "ferry_mpu.h"
 #include "ferry_redis.h"
 #include "ferry_state.h"
 #include "ferry_test.h"
@@ -458,6 +461,22 @@ static void test_new_validates(void)
     ferry_redis_destroy(r);
 }
 
+/* Hashes other modules store in Redis and Kafka (multipart records, chunk event ids, DLQ
+ * fingerprints), pinned: a change to them would orphan uploads, re-run chunks and replay
+ * dead letters twice. The values were computed before these modules shared
+ * ferry_fnv1a64. */
+static void test_stored_hashes(void)
+{
+    char key[FERRY_MPU_KEY_MAX], id[37];
+    ferry_error err;
+
+    CHECK_INT(ferry_mpu_key(key, sizeof(key), "ds-1", "bucket", "a/b c.bin", &err), FERRY_OK);
+    CHECK_STR(key, "ferry:{ds-1}:mpu:8ac7b4da55379cd5");
+    ferry_chunks_event_id("5f0c2a9e-7b1d-4e8f-a3c6-1d2e3f405162", 1000, id);
+    CHECK_STR(id, "aa782d49-af69-461a-a2e7-e050f8cd0dd7");
+    CHECK(ferry_dlq_fingerprint("k", 1, "value", 5, 12345) == 0x5e4aee95a6653fc6ULL);
+}
+
 int main(void)
 {
     RUN(test_key_ok);
@@ -465,6 +484,7 @@ int main(void)
     RUN(test_key_suffix_and_buffer);
     RUN(test_key_dataset);
     RUN(test_spec_hash);
+    RUN(test_stored_hashes);
     RUN(test_status_names);
     RUN(test_url_ok);
     RUN(test_url_bad);
