@@ -46,24 +46,23 @@ static ferry_rc encode_chunk(worker_thread_ctx *t, const ferry_onboard *parent, 
     c.chunk_index = i;
     c.chunk_count = n;
     rc = ferry_avro_encode_onboard(t->codec, &c, FERRY_AVRO_SINGLE_OBJECT, 0, buf, len, err);
-    /* Keyed per chunk (the partition is chosen by chunk_partition) */
+    /* Keyed per chunk (its partition: chunk_partition_count) */
     ferry_chunks_name(parent->dataset, i, key, key_size);
     free(c.chunk_start_after);
     free(c.chunk_end_key);
     return rc;
 }
 
-/* The partition of chunk i: consecutive chunks go to consecutive partitions, from one
- * the dataset's name picks, so n chunks fill the chunk topic's partitions evenly (and the
- * workers that hold them). Hashing each chunk's key instead left partitions empty and
- * others with several chunks: with 32 chunks on 16 partitions the busiest worker had
- * twice the average. The same chunk always goes to the same partition, so one published
- * twice after a crash meets its first copy there. */
-static ferry_rc chunk_partition(worker_thread_ctx *t, const ferry_onboard *ev, int64_t i,
-                                int32_t *out, ferry_error *err)
+/* The chunk topic's partition count, looked up at most once a minute per thread.
+ *
+ * Chunk i goes to partition (FNV-1a(dataset) + i) mod count: consecutive chunks on
+ * consecutive partitions, so n chunks fill the partitions evenly (and the workers that
+ * hold them). Hashing each chunk's key instead left partitions empty and others with
+ * several chunks: with 32 chunks on 16 partitions the busiest worker had twice the
+ * average. The same chunk always goes to the same partition, so one published twice after
+ * a crash meets its first copy there. */
+static ferry_rc chunk_partition_count(worker_thread_ctx *t, int32_t *count, ferry_error *err)
 {
-    uint32_t h = 2166136261u; /* FNV-1a of the dataset name */
-
     if (t->chunk_partitions < 1 || ferry_mono_ms() - t->chunk_partitions_at > 60000) {
         ferry_rc rc = ferry_kafka_partition_count(t->w->producer,
                                                   ferry_conf_str(t->w->conf, "topic.chunks"),
@@ -72,9 +71,7 @@ static ferry_rc chunk_partition(worker_thread_ctx *t, const ferry_onboard *ev, i
             return rc;
         t->chunk_partitions_at = ferry_mono_ms();
     }
-    for (const char *p = ev->dataset; *p; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
-    *out = (int32_t)((h + (uint64_t)i) % (uint64_t)t->chunk_partitions);
+    *count = t->chunk_partitions;
     return FERRY_OK;
 }
 
@@ -87,8 +84,12 @@ static ferry_rc publish_upto(worker_thread_ctx *t, worker_stop *s, const ferry_o
     ferry_kafka_msg msgs[PUBLISH_BATCH];
     void *bufs[PUBLISH_BATCH];
     char keys[PUBLISH_BATCH][FERRY_STATE_DATASET_MAX + 32];
+    uint64_t base = ferry_fnv1a64(FERRY_FNV1A64_INIT, ev->dataset, strlen(ev->dataset));
+    int32_t parts = 1;
     ferry_rc rc = FERRY_OK;
 
+    if (*published < upto && (rc = chunk_partition_count(t, &parts, err)) != FERRY_OK)
+        return rc;
     while (*published < upto && rc == FERRY_OK) {
         size_t k = 0, want = (size_t)(upto - *published < PUBLISH_BATCH ? upto - *published
                                                                         : PUBLISH_BATCH);
@@ -106,12 +107,9 @@ static ferry_rc publish_upto(worker_thread_ctx *t, worker_stop *s, const ferry_o
             msgs[k].value = bufs[k];
             msgs[k].key = keys[k];
             msgs[k].key_len = strlen(keys[k]);
-            msgs[k].pinned = 1;
-            if ((rc = chunk_partition(t, ev, *published + (int64_t)k, &msgs[k].pin, err)) !=
-                FERRY_OK) {
-                free(bufs[k]);
-                break;
-            }
+            msgs[k].pinned = 1; /* see chunk_partition_count */
+            msgs[k].pin = (int32_t)((base + (uint64_t)(*published + (int64_t)k)) %
+                                    (uint64_t)parts);
         }
         if (rc == FERRY_OK)
             rc = ferry_kafka_produce_many_until(t->w->producer,
