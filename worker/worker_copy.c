@@ -25,6 +25,7 @@ static void clear_bounds(worker_copier *c)
     c->nbounds = 0;
     free(c->bounds_event);
     c->bounds_event = NULL;
+    c->inventory_plan = 0; /* the plan is these bounds */
 }
 
 static void forget_first_page(worker_copier *c)
@@ -777,6 +778,21 @@ static ferry_rc count_objects(run *r, ferry_error *err)
     return rc;
 }
 
+/* After a shortcut to the split (the inventory, the common prefixes) failed with e having
+ * recorded nb bounds: 1 if the caller goes on the usual way (logged at warn), 0 if the
+ * attempt ends with e -- stopping, an endpoint down past its limit (the usual way would
+ * wait as long again), or a bound already recorded (the split resumes from it). A
+ * shortcut never fails a migration on its own. */
+static int shortcut_falls_back(run *r, ferry_rc rc, int64_t nb, const ferry_error *e,
+                               const char *what, const char *instead)
+{
+    if (rc == FERRY_OK || rc == FERRY_ERR_CANCELLED || nb > 0 ||
+        !strcmp(e->cls, FERRY_EC_S3_OUTAGE))
+        return 0;
+    ferry_warn(&r->lctx, "%s (%s: %s); %s", what, e->cls, e->msg, instead);
+    return 1;
+}
+
 /* A dataset with an S3 Inventory is not counted by listing: if the inventory lists more
  * than fanout.min_objects of its objects, their count decides the split and the bounds
  * cut from them are the plan (worker_copy_boundaries hands them over). An unusable
@@ -807,18 +823,16 @@ static ferry_rc plan_from_inventory(run *r, ferry_error *err)
         return FERRY_OK;
     }
     clear_bounds(c);
-    if (rc == FERRY_ERR_CANCELLED) {
+    if (rc != FERRY_OK) {
+        if (shortcut_falls_back(r, rc, 0, &ierr, "inventory unusable", "counting by listing"))
+            return FERRY_OK;
         *err = ierr;
         return rc;
     }
-    if (rc != FERRY_OK)
-        ferry_warn(&r->lctx, "inventory unusable (%s: %s); counting by listing", ierr.cls,
-                   ierr.msg);
-    else
-        ferry_info(&r->lctx,
-                   "the inventory lists %lld objects of the dataset, not more than "
-                   "fanout.min_objects: counting by listing",
-                   (long long)matched);
+    ferry_info(&r->lctx,
+               "the inventory lists %lld objects of the dataset, not more than "
+               "fanout.min_objects: counting by listing",
+               (long long)matched);
     return FERRY_OK;
 }
 
@@ -888,7 +902,7 @@ ferry_rc worker_copy_boundaries(worker_copier *c, ferry_redis *redis, const ferr
 {
     worker_copy_progress prog = {0};
     int64_t after = 0, cached = 0;
-    int inventory_tried;
+    int inventory_refused;
     run r;
     ferry_rc rc;
 
@@ -898,7 +912,9 @@ ferry_rc worker_copy_boundaries(worker_copier *c, ferry_redis *redis, const ferr
         return rc;
     /* The counting pass of this very event already saw the first ones: hand them over and
      * list on from the last (at most `every` keys are listed again). */
-    inventory_tried = c->inventory_for && !strcmp(c->inventory_for, ev->event_id);
+    /* read before the count and found unusable or stale: not again */
+    inventory_refused = c->inventory_for && !strcmp(c->inventory_for, ev->event_id) &&
+                        !c->inventory_plan;
     if (!start_after && c->bounds_event && every == c->bound_every &&
         !strcmp(c->bounds_event, ev->event_id) && (c->nbounds > 0 || c->inventory_plan)) {
         for (size_t i = 0; i < c->nbounds; i++)
@@ -912,9 +928,7 @@ ferry_rc worker_copy_boundaries(worker_copier *c, ferry_redis *redis, const ferr
         cached = (int64_t)c->nbounds;
         start_after = c->bounds[c->nbounds - 1];
     }
-    /* (read before the count and found unusable or stale: not again) */
-    if (ev->source_inventory && *ev->source_inventory &&
-        !(inventory_tried && !c->inventory_plan)) {
+    if (ev->source_inventory && *ev->source_inventory && !inventory_refused) {
         int64_t nb = 0, matched = 0;
         ferry_error ierr;
         rc = worker_copy__inventory_bounds(&r, ev->source_inventory, start_after, every, cb,
@@ -923,33 +937,27 @@ ferry_rc worker_copy_boundaries(worker_copier *c, ferry_redis *redis, const ferr
             *walked = -1; /* the store was not listed: the count comes with the chunks */
             return FERRY_OK;
         }
-        /* Stopping, or a bound already recorded: the split resumes from its last bound. */
-        if (rc == FERRY_ERR_CANCELLED || nb > 0) {
-            *err = ierr;
-            return rc;
-        }
-        /* The inventory is a shortcut: without it the dataset is split by listing. */
-        if (rc != FERRY_OK)
-            ferry_warn(&r.lctx, "inventory unusable (%s: %s); splitting by listing", ierr.cls,
-                       ierr.msg);
-        else
+        if (rc != FERRY_OK) {
+            if (!shortcut_falls_back(&r, rc, nb, &ierr, "inventory unusable",
+                                     "splitting by listing")) {
+                *err = ierr;
+                return rc;
+            }
+        } else {
             ferry_warn(&r.lctx,
                        "inventory %s lists none of the dataset's objects%s; "
                        "splitting by listing",
                        ev->source_inventory, start_after ? " after the last chunk bound" : "");
+        }
     }
     if (delimiter && *delimiter) {
         int64_t nb = 0;
         ferry_error perr;
         rc = worker_copy__prefix_bounds(&r, delimiter, start_after, cb, opaque, &nb, &perr);
-        /* A store whose delimiter listing cannot be trusted (a request refused, a prefix
-         * that is not one): walk the keys instead. Stopping, an outage or a bound already
-         * recorded end the attempt; the split resumes from its last bound. */
-        if (rc == FERRY_ERR_PERMANENT && nb == 0 && strcmp(perr.cls, FERRY_EC_S3_OUTAGE) != 0) {
-            ferry_warn(&r.lctx, "split by common prefixes failed (%s: %s); walking the keys",
-                       perr.cls, perr.msg);
-            nb = 0;
-        } else if (rc != FERRY_OK) {
+        /* e.g. a store whose delimiter listing cannot be trusted (libs3) */
+        if (rc != FERRY_OK &&
+            !shortcut_falls_back(&r, rc, nb, &perr, "split by common prefixes failed",
+                                 "walking the keys")) {
             *err = perr;
             return rc;
         }

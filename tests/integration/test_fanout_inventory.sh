@@ -73,7 +73,8 @@ for k in dir11/late-a dir11/late-b dir14/late-c zz-late/1 zz-late/2; do
 done
 N=$((N + LATE))
 
-ARGS=(-X fanout.min_objects=500 -X fanout.chunk_objects=150)
+# One migration at a time per worker: case 1b needs the thread that split case 1.
+ARGS=(-X fanout.min_objects=500 -X fanout.chunk_objects=150 -X worker.concurrency=1)
 for w in i1 i2; do start_worker "$w" "${ARGS[@]}"; done
 stable() { grep -q 'assigned [0-9]* partition' "$WORK/$1.log"; }
 for w in i1 i2; do wait_until 60 stable "$w" || fail "$w never joined"; done
@@ -118,6 +119,22 @@ redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$DS}:chunks" end:1 | has -xF 
     fail "bound 1 is $(redis-cli -u "$FERRY_REDIS_URL" --raw HGET "ferry:{$DS}:chunks" end:1), not the inventory's key $key"
 grep -h "inventory unusable\|lists none" "$WORK"/i*.log | has . && fail "a warning about a good inventory"
 
+# 1b. The next dataset without an inventory, on the thread that split case 1 (same
+# onboarding partition, one migration per worker): counted and split by walking the keys,
+# all of them -- the first dataset's inventory plan must not cut this one's split short
+# after the count's bounds.
+P_ON=$(kcat -b "$FERRY_KAFKA_BROKERS" -L -t "$FERRY_TOPIC_ONBOARD" | grep -c 'partition [0-9]*,')
+DS1B=$(python3 -c 'import random, sys, zlib
+ds, parts = sys.argv[1], int(sys.argv[2])
+want = zlib.crc32(ds.encode()) % parts
+while True:
+    name = "fi-next-%d" % random.randrange(10**6)
+    if zlib.crc32(name.encode()) % parts == want: print(name); break' "$DS" "$P_ON")
+publish "$DS1B" "s3://$SRC_B/data/" "s3://$DST_B/copy1b/"
+check_split "$DS1B" "s3://$DST_B/copy1b/"
+(( SPLIT_BOUNDS == N / 150 )) ||
+    fail "$DS1B plan has $SPLIT_BOUNDS bounds, expected every 150th of $N keys (6 counted, the rest walked)"
+
 # 2. Inventories that cannot be used: the split lists the dataset instead, and says why.
 DS2=fi-missing-$RANDOM
 publish "$DS2" "s3://$SRC_B/data/" "s3://$DST_B/copy2/" --inventory "s3://$INV_B/inv/nothing-here/manifest.json"
@@ -143,5 +160,5 @@ grep -h "\"dataset\":\"$DS4\".*at least [0-9]* objects to migrate" "$WORK"/i*.lo
 (( SPLIT_BOUNDS == N / 150 )) || fail "$DS4 plan has $SPLIT_BOUNDS bounds, expected every 150th of $N keys"
 
 wait_committed 60
-[[ $(count_messages "$FERRY_TOPIC_MIGRATED") -eq 4 ]] || fail "expected 4 DatasetMigrated, got $(count_messages "$FERRY_TOPIC_MIGRATED")"
-note "ok: $N objects ($LATE not in the inventory), $WANT bounds from the inventory without a count; missing, Parquet and stale inventories fell back to listing"
+[[ $(count_messages "$FERRY_TOPIC_MIGRATED") -eq 5 ]] || fail "expected 5 DatasetMigrated, got $(count_messages "$FERRY_TOPIC_MIGRATED")"
+note "ok: $N objects ($LATE not in the inventory), $WANT bounds from the inventory without a count; the next dataset on that thread split by keys; missing, Parquet and stale inventories fell back to listing"
