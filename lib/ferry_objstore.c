@@ -89,6 +89,11 @@ int ferry_objstore_max_in_flight(const ferry_objstore *os) { return os->max_in_f
 
 const char *ferry_objstore_backend_name(const ferry_objstore *os) { return os->be->name; }
 
+const char *ferry_objstore_key_refused(const ferry_objstore *os, const char *key)
+{
+    return os->be->key_refused && key ? os->be->key_refused(key) : NULL;
+}
+
 void *ferry_objstore__impl(ferry_objstore *os, const ferry_objstore_backend *be)
 {
     return os && os->be == be ? os->impl : NULL;

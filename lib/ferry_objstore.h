@@ -99,6 +99,9 @@ void ferry_objstore_destroy(ferry_objstore *os);
 int ferry_objstore_max_in_flight(const ferry_objstore *os);
 /* Backend name, e.g. "sigv4". */
 const char *ferry_objstore_backend_name(const ferry_objstore *os);
+/* Why os's backend cannot read or write key under its exact name, or NULL. A request for
+ * such a key fails PERMANENT; callers check first to fail that object alone. */
+const char *ferry_objstore_key_refused(const ferry_objstore *os, const char *key);
 
 /* ---------------------------------------------------------------- listings */
 

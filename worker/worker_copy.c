@@ -432,11 +432,19 @@ static ferry_rc plan_page(run *r, ferry_error *err)
         it->started_us = 0;
         memset(&it->mpu, 0, sizeof(it->mpu));
         memset(&it->resume, 0, sizeof(it->resume));
-        if (it->state == ITEM_TODO && dstlen + rl > FERRY_URI_KEY_MAX) {
-            char msg[128];
-            snprintf(msg, sizeof(msg), "the target key would exceed %d bytes",
-                     FERRY_URI_KEY_MAX);
-            worker_copy__object_failed(r, i, 0, FERRY_EC_S3_INVALID_KEY, msg);
+        if (it->state == ITEM_TODO) {
+            /* a key the target cannot hold, or one a backend cannot address faithfully */
+            char msg[64];
+            const char *why = ferry_objstore_key_refused(c->store, e->key);
+            if (!why)
+                why = ferry_objstore_key_refused(c->dst_store, it->dst_key);
+            if (!why && dstlen + rl > FERRY_URI_KEY_MAX) {
+                snprintf(msg, sizeof(msg), "the target key would exceed %d bytes",
+                         FERRY_URI_KEY_MAX);
+                why = msg;
+            }
+            if (why)
+                worker_copy__object_failed(r, i, 0, FERRY_EC_S3_INVALID_KEY, why);
         }
     }
     return FERRY_OK;

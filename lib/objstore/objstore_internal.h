@@ -23,6 +23,8 @@ typedef struct ferry_objstore_backend {
     void (*submit)(void *impl, ferry_objstore_op *op);
     size_t (*pump)(void *impl, int timeout_ms);
     void (*cancel_queued)(void *impl);
+    /* Why the backend cannot address key faithfully, or NULL (NULL hook: every key). */
+    const char *(*key_refused)(const char *key);
 } ferry_objstore_backend;
 
 extern const ferry_objstore_backend ferry_objstore_sigv4_backend;

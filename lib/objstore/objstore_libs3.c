@@ -262,6 +262,15 @@ static void fail_status(lop *l, enum lstep st)
         set_op_error(op, st, FERRY_ERR_RETRYABLE, FERRY_EC_S3_SERVER,
                      "error not known to libs3 2.0: %s", detail);
         return;
+    case S3StatusXmlParseFailure:
+        /* The body was not the XML libs3 expected -- in practice an error page (a 502
+         * from a load balancer, a 500 from the server itself; tried: moto's 500s under
+         * load). libs3 2.0 hides the status behind it, so retry (bounded) as a server
+         * error rather than dead-letter the dataset as a client error. */
+        set_op_error(op, st, FERRY_ERR_RETRYABLE, FERRY_EC_S3_SERVER,
+                     "libs3 could not parse the response (an error page? status hidden "
+                     "by libs3 2.0)");
+        return;
     case S3StatusHttpErrorUnknown:
         set_op_error(op, st, FERRY_ERR_RETRYABLE, FERRY_EC_S3_SERVER,
                      "HTTP error (status not reported by libs3 2.0)");
@@ -547,6 +556,17 @@ static int advance(libs3 *s, lop *l)
             op->listing->is_truncated = 0;
             op->listing->next_token = NULL;
         }
+        /* libs3 2.0 reports a CopyObject or PutObject answered by an error page (a 502
+         * from a proxy, tried with faultproxy) as done: the HEAD after it is what finds
+         * nothing there. That write failed on the server's side; send it again. */
+        if (st == L_POST_HEAD &&
+            (op->type == FERRY_OBJSTORE_OP_COPY || op->type == FERRY_OBJSTORE_OP_PUT) &&
+            l->status == S3StatusHttpErrorNotFound) {
+            set_op_error(op, st, FERRY_ERR_RETRYABLE, FERRY_EC_S3_SERVER,
+                         "not there after libs3 2.0 reported the write done (an error page "
+                         "it took for success?)");
+            return 1;
+        }
         fail_status(l, st);
         return 1;
     }
@@ -747,6 +767,17 @@ static size_t be_pump(void *impl, int timeout_ms)
 
 static int key_ok(const char *k) { return k && *k && strlen(k) <= FERRY_URI_KEY_MAX; }
 
+/* libs3 2.0 writes a space in the request path as '+'. AWS and S3Proxy read that '+' as a
+ * space; moto (and stores that follow RFC 3986) keep a '+', so "a b" was written as "a+b"
+ * and then verified under that same wrong name -- tried against moto. (Fixed in libs3
+ * after 2.0, not in Debian's package.) */
+static const char *key_refused(const char *key)
+{
+    return strchr(key, ' ') ? "libs3 2.0 sends a space in a key as '+', which a store may "
+                              "keep as a plus: keys with spaces need the sigv4 backend"
+                            : NULL;
+}
+
 static const char *validate(const libs3 *s, const ferry_objstore_op *op)
 {
     (void)s;
@@ -754,6 +785,8 @@ static const char *validate(const libs3 *s, const ferry_objstore_op *op)
     case FERRY_OBJSTORE_OP_COPY:
         if (!ferry_objstore__bucket_ok(op->src_bucket) || !key_ok(op->src_key))
             return "missing or invalid source bucket or key";
+        if (key_refused(op->src_key))
+            return key_refused(op->src_key);
         if (op->src_size != FERRY_OBJSTORE_SIZE_UNKNOWN && op->src_size > MAX_COPY)
             return "object is above CopyObject's 5 GiB limit, and libs3 2.0 has no "
                    "multipart copy (use the sigv4 backend)";
@@ -766,6 +799,8 @@ static const char *validate(const libs3 *s, const ferry_objstore_op *op)
             return "missing or invalid bucket";
         if (!key_ok(op->key))
             return "missing key, or key longer than 1024 bytes";
+        if (key_refused(op->key))
+            return key_refused(op->key);
         if (op->type == FERRY_OBJSTORE_OP_PUT && op->put_len && !op->put_data)
             return "PUT without data";
         if (op->if_none_match)
@@ -961,5 +996,5 @@ fail:
 }
 
 const ferry_objstore_backend ferry_objstore_libs3_backend = {
-    "libs3", be_create, be_destroy, be_submit, be_pump, be_cancel_queued,
+    "libs3", be_create, be_destroy, be_submit, be_pump, be_cancel_queued, key_refused,
 };

@@ -320,5 +320,5 @@ fail:
 }
 
 const ferry_objstore_backend ferry_objstore_sigv4_backend = {
-    "sigv4", be_create, be_destroy, be_submit, be_pump, be_cancel_queued,
+    "sigv4", be_create, be_destroy, be_submit, be_pump, be_cancel_queued, NULL,
 };

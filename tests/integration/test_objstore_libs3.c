@@ -23,7 +23,7 @@ static ferry_objstore *v2, *v4;
 /* Keys that need escaping somewhere: path, copy source, listing. */
 static const char *const keys[] = {
     "plain.txt",
-    "with space.txt",
+    "bracket[1]{2}.txt",
     "unicode/\xC3\xA9\xE6\xBC\xA2\xE5\xAD\x97.bin",
     "plus+sign+",
     "percent%20literal%",
@@ -189,10 +189,10 @@ static void libs3_put_head_get(void)
         CHECK_STR(err.cls, FERRY_EC_S3_CLIENT);
         CHECK(strstr(err.msg, "larger") != NULL);
         CHECK(data == NULL);
-        CHECK_INT(ferry_objstore_head(v2, bucket_a, "no/such key", &info, &err),
+        CHECK_INT(ferry_objstore_head(v2, bucket_a, "no/such-key", &info, &err),
                   FERRY_ERR_PERMANENT);
         CHECK_STR(err.cls, FERRY_EC_S3_NOT_FOUND);
-        CHECK_INT(ferry_objstore_get(v2, bucket_a, "no/such key", 10, &data, &len, &err),
+        CHECK_INT(ferry_objstore_get(v2, bucket_a, "no/such-key", 10, &data, &len, &err),
                   FERRY_ERR_PERMANENT);
         CHECK_STR(err.cls, FERRY_EC_S3_NOT_FOUND);
         fprintf(stderr, "  get missing: %s\n", err.msg);
@@ -340,7 +340,7 @@ static void libs3_copy(void)
     op.src_bucket = bucket_a;
     op.src_key = keys[1];
     op.bucket = bucket_a;
-    op.key = "copies/unknown size";
+    op.key = "copies/unknown-size";
     CHECK_INT(ferry_objstore_exec(v2, &op), FERRY_OK);
     CHECK(op.etag[0] != '\0');
     /* a stale expected ETag: the copy's ETag gives it away -> 412 */
@@ -361,7 +361,7 @@ static void libs3_copy(void)
     CHECK(strstr(op.err.msg, "5 GiB") != NULL && strstr(op.err.msg, "multipart") != NULL);
     fprintf(stderr, "  copy > 5 GiB: %s\n", op.err.msg);
     /* missing source */
-    CHECK_INT(ferry_objstore_copy(v2, bucket_a, "no/such key", bucket_b, "x", NULL, &err),
+    CHECK_INT(ferry_objstore_copy(v2, bucket_a, "no/such-key", bucket_b, "x", NULL, &err),
               FERRY_ERR_PERMANENT);
     CHECK_STR(err.cls, FERRY_EC_S3_NOT_FOUND);
     CHECK(strstr(err.msg, "CopyObject") != NULL);
@@ -490,6 +490,28 @@ static void libs3_errors(void)
 /* libs3 2.0 garbles common prefixes with non-ASCII characters (dropped, or only their
  * tail returned, without an error): a listing with a delimiter is refused with the reason,
  * and the split by prefixes walks the keys instead (test_worker_libs3.sh). */
+/* libs3 2.0 sends a space in a key as '+' (moto kept the '+': "a b" written as "a+b" and
+ * verified under that name). Such keys are refused, by name, before any request; the
+ * sigv4 backend takes them. */
+static void libs3_refuses_spaces(void)
+{
+    ferry_error err;
+
+    CHECK(ferry_objstore_key_refused(v2, "with space.txt") != NULL);
+    CHECK(ferry_objstore_key_refused(v2, "plus+sign") == NULL);
+    CHECK(ferry_objstore_key_refused(v4, "with space.txt") == NULL);
+    CHECK_INT(ferry_objstore_put(v2, bucket_a, "with space.txt", "x", 1, NULL, NULL, &err),
+              FERRY_ERR_PERMANENT);
+    CHECK(strstr(err.msg, "keys with spaces need the sigv4 backend") != NULL);
+    fprintf(stderr, "  space: %s\n", err.msg);
+    CHECK_INT(ferry_objstore_put(v4, bucket_a, "with space.txt", "x", 1, NULL, NULL, &err),
+              FERRY_OK);
+    CHECK_INT(ferry_objstore_copy(v2, bucket_a, "with space.txt", bucket_b, "copied", NULL,
+                                  &err),
+              FERRY_ERR_PERMANENT);
+    CHECK_INT(ferry_objstore_delete(v4, bucket_a, "with space.txt", &err), FERRY_OK);
+}
+
 static void libs3_list_delimited(void)
 {
     ferry_objstore_listing l;
@@ -556,6 +578,7 @@ int main(void)
     RUN(libs3_delete);
     RUN(libs3_errors);
     RUN(libs3_list_delimited);
+    RUN(libs3_refuses_spaces);
     cleanup(bucket_a);
     cleanup(bucket_b);
     ferry_objstore_destroy(v2);

@@ -44,6 +44,8 @@ delete, other), so a test can prove what a migration asked for.
              reset when its next request arrives
   badgateway answer 502 Bad Gateway with a non-S3 body (a load balancer whose backends
              are down; request not forwarded)
+  errorpage  answer 500 Internal Server Error with an HTML page (a server's own crash
+             page, as moto's werkzeug sends; request not forwarded)
 
 --aws-part-checksums makes multipart uploads created with x-amz-checksum-algorithm
 behave as AWS S3 documents, where S3Proxy and moto do not:
@@ -126,7 +128,7 @@ def crc_reflected(data, table, ones):
 
 MAX_HEADER = 64 * 1024
 KINDS = ["none", "slowdown", "reset", "latency", "truncate", "badlen", "forbidden", "hang",
-         "badgateway", "refuse", "throttle"]
+         "badgateway", "errorpage", "refuse", "throttle"]
 
 RULE_FAULTS = {
     "forbidden": (403, "Forbidden", "AccessDenied", "Access Denied (faultproxy rule)"),
@@ -581,6 +583,11 @@ class Proxy:
         if kind == "badgateway":
             page = b"<html><body>502 Bad Gateway</body></html>"
             csock.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\n"
+                          b"Content-Length: %d\r\n\r\n" % len(page) + page)
+            return up, False
+        if kind == "errorpage":
+            page = b"<!doctype html><title>500 Internal Server Error</title><h1>Internal Server Error</h1>"
+            csock.sendall(b"HTTP/1.1 500 INTERNAL SERVER ERROR\r\nContent-Type: text/html; charset=utf-8\r\n"
                           b"Content-Length: %d\r\n\r\n" % len(page) + page)
             return up, False
         if kind == "hang":

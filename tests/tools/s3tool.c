@@ -8,6 +8,7 @@
  *                                     compare bytes; exit 1 on any difference
  *   count s3://B/P                    prints "<objects> <bytes>"
  *   ls s3://B/P                       prints "<size> <key>" for each object, in key order
+ *   rm BUCKET KEY                     deletes one object (KEY as is, like put)
  *   put BUCKET KEY [BODY]             write one object, its body BODY (default: the key);
  *                                     KEY is taken as is (no URI parsing), so keys such as
  *                                     "a//b", "x/../y" or "dir/" can be written;
@@ -288,7 +289,7 @@ int main(int argc, char **argv)
     if (argc < 3) {
         fprintf(stderr, "usage: ferry-s3tool mb BUCKET | seed s3://B/P [--count N] "
                         "[--min-size A] [--max-size B] [--seed S] | compare s3://SRC s3://DST "
-                        "| count s3://B/P | ls s3://B/P | uploads s3://B/P "
+                        "| count s3://B/P | ls s3://B/P | rm BUCKET KEY | uploads s3://B/P "
                         "| put BUCKET KEY [BODY|@FILE] "
                         "| sum CRC32|CRC32C|CRC64NVME|SHA1|SHA256 FILE\n");
         return 2;
@@ -322,6 +323,10 @@ int main(int argc, char **argv)
                 fprintf(stderr, "s3tool put: %s\n", op.err.msg);
         }
         free(file);
+    } else if (!strcmp(argv[1], "rm") && argc >= 4) {
+        rc = ferry_objstore_delete(os, argv[2], argv[3], &err) == FERRY_OK ? 0 : 1;
+        if (rc)
+            fprintf(stderr, "s3tool rm: %s\n", err.msg);
     } else if (!strcmp(argv[1], "ls")) {
         ferry_uri u;
         if (parse_uri(argv[2], &u) == 0)
