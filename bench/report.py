@@ -493,18 +493,17 @@ if fsm and fsm.get("copy_ms") and fsm.get("validate_count_ms") is not None:
     w(f"- **Not the worker's CPU.** On the small workload the worker was on a CPU for "
       f"{fsm['cpu'] / fsm['wall'] * 100:.0f}% of the wall time ({f(fsm['us_obj'], 0)} µs per object, "
       f"{f(fsm['cpu'], 2)} s in {f(fsm['wall'], 1)} s); it waits on S3 the rest of the time.")
-    w(f"- **Listing that copies nothing.** {fsm['validate_count_ms'] / eng * 100:.0f}% of the engine time "
-      f"({f(fsm['validate_count_ms'] / 1000, 1)} s of {f(eng / 1000, 1)} s) is validation plus the counting "
-      "pass, a full ListObjectsV2 walk before the first copy. The copy pass lists again, page by page, and "
-      "does not overlap the next page's LIST with the current page's copies, so the copy pipeline drains "
-      "at every page boundary. On S3Proxy a LIST page costs O(objects under the prefix); on S3 it is "
-      "~50–100 ms per 1,000 keys, still a sizeable share when 1,000 copies take well under a second.")
+    w(f"- **Before the first copy.** {fsm['validate_count_ms'] / eng * 100:.0f}% of the engine time "
+      f"({f(fsm['validate_count_ms'] / 1000, 2)} s of {f(eng / 1000, 1)} s) went to validation and, if any, "
+      "a counting pass. A dataset below `fanout.copy_before_count` keys is not counted: it is listed once, "
+      "by the copy, which requests the next page while the current one is copied. On S3Proxy a LIST page "
+      "costs O(objects under the prefix); on S3 it is ~50–100 ms per 1,000 keys.")
     if s5:
         w(f"- **The S3 server.** S3Proxy spent {f(fsm['srv'] / fsm['objects'] * 1e3, 2)} ms of CPU per object "
           f"for ferry and {f(s5['srv'] / s5['objects'] * 1e3, 2)} ms for s5cmd, against ferry's own "
-          f"{f(fsm['us_obj'] / 1e3, 2)} ms: the server, not the client, sets the pace here. ferry's extra "
-          "server work comes mostly from the second listing pass and the validation requests "
-          "(whether the conditional `x-amz-copy-source-if-match` copy costs S3Proxy more is not measured).")
+          f"{f(fsm['us_obj'] / 1e3, 2)} ms: the server, not the client, sets the pace here. Per object ferry "
+          "sends one CopyObject (with `x-amz-copy-source-if-match`, so a source that changed after it was "
+          "listed is not copied) and, when the copy's ETag does not settle it, HEADs to verify.")
     w("")
 
 notes = []

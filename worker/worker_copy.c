@@ -131,6 +131,9 @@ worker_copier *worker_copier_new(const ferry_conf *conf, ferry_limiters *limiter
     c->mp_threshold = (uint64_t)ferry_conf_int(conf, "copy.multipart_threshold_mb") << 20;
     if ((c->count_limit = ferry_conf_int(conf, "fanout.min_objects")) > 0)
         c->bound_every = ferry_conf_int(conf, "fanout.chunk_objects");
+    c->copy_before_count = ferry_conf_int(conf, "fanout.copy_before_count");
+    if (c->copy_before_count > c->count_limit)
+        c->copy_before_count = c->count_limit;
     c->checkpoint_interval_ms = ferry_conf_int(conf, "copy.checkpoint_interval_ms");
     c->max_failed = ferry_conf_int(conf, "copy.max_failed_objects");
     c->max_failed_percent = ferry_conf_int(conf, "copy.max_failed_percent");
@@ -844,6 +847,21 @@ static ferry_rc plan_from_inventory(run *r, ferry_error *err)
     return FERRY_OK;
 }
 
+/* The count that decides the split, logged. */
+static ferry_rc count_and_log(run *r, ferry_error *err)
+{
+    ferry_rc rc;
+
+    if ((rc = count_objects(r, err)) != FERRY_OK)
+        return rc;
+    if (r->prog->total_lower_bound)
+        ferry_info(&r->lctx, "at least %lld objects to migrate: enough to split it",
+                   (long long)r->prog->objects_total);
+    else
+        ferry_info(&r->lctx, "%lld objects to migrate", (long long)r->prog->objects_total);
+    return FERRY_OK;
+}
+
 /* A run over ev for prog. redis and lease (may be NULL) record the wait for an endpoint
  * that is down as the migration's last error, and checkpoints. */
 static ferry_rc run_open(run *r, worker_copier *c, ferry_redis *redis, const ferry_lease *lease,
@@ -890,16 +908,35 @@ ferry_rc worker_copy_prepare(worker_copier *c, ferry_redis *redis, const ferry_l
         if (c->inventory_plan)
             return FERRY_OK;
     }
-    if (count && prog->objects_total < 0) {
-        if ((rc = count_objects(&r, err)) != FERRY_OK)
-            return rc;
-        if (prog->total_lower_bound)
-            ferry_info(&r.lctx, "at least %lld objects to migrate: enough to split it",
-                       (long long)prog->objects_total);
-        else
-            ferry_info(&r.lctx, "%lld objects to migrate", (long long)prog->objects_total);
+    /* A fresh dataset is copied at once: most are smaller than fanout.min_objects, and
+     * counting them first would list them twice and hold back the first copy. The copy
+     * stops for the count only once its listing has passed copy_before_count keys. */
+    if (count && prog->objects_total < 0 && c->bound_every && c->copy_before_count > 0 &&
+        !prog->checkpoint && ev->chunk_count == 0 && c->listing.is_truncated) {
+        count = 0;
+        prog->total_lower_bound = 1;
+        prog->count_after = c->copy_before_count;
     }
+    if (count && prog->objects_total < 0)
+        return count_and_log(&r, err);
     return FERRY_OK;
+}
+
+ferry_rc worker_copy_count(worker_copier *c, ferry_redis *redis, const ferry_lease *lease,
+                           const ferry_onboard *ev, worker_copy_progress *prog,
+                           int (*should_stop)(void *), void *opaque, ferry_error *err)
+{
+    run r;
+    ferry_rc rc;
+
+    prog->count_due = 0;
+    prog->count_after = 0;
+    prog->total_lower_bound = 0;
+    if ((rc = run_open(&r, c, redis, lease, ev, prog, should_stop, opaque, err)) != FERRY_OK)
+        return rc;
+    ferry_info(&r.lctx, "more than %lld objects listed: counting the rest to decide the split",
+               (long long)c->copy_before_count);
+    return count_and_log(&r, err);
 }
 
 ferry_rc worker_copy_boundaries(worker_copier *c, ferry_redis *redis, const ferry_lease *lease,
@@ -1119,6 +1156,10 @@ static ferry_rc copy_pages(run *r, const char *start, int check, int check_all,
                 prog->total_lower_bound = 0;
             }
         }
+        if (more && prog->count_after > 0 && listed > prog->count_after) {
+            more = 0; /* this page, then the count decides (worker_copy_count) */
+            prog->count_due = 1;
+        }
         if (more) {
             char *token;
             if (!c->listing.next_token) {
@@ -1183,7 +1224,7 @@ ferry_rc worker_copy_dataset(worker_copier *c, ferry_redis *redis, const ferry_l
         worker_copy__sweep_orphans(&r);
     if ((rc = copy_pages(&r, start, check, prog->recheck, err)) != FERRY_OK)
         return rc;
-    if (prog->objects_total < 0 || accounted(prog) == prog->objects_total)
+    if (prog->count_due || prog->objects_total < 0 || accounted(prog) == prog->objects_total)
         return FERRY_OK;
     /* The counts disagree (issue 13.4): never a success without a look. A fresh count
      * that agrees means the source changed during the migration (objects deleted before

@@ -44,6 +44,11 @@ typedef struct worker_copy_progress {
                                  size is ferry's own copy. 0 = unknown */
     int recheck;                 /* in: check every object at the target before copying it (a
                                  replay after failed_objects copies only what is missing) */
+    /* internal (set by prepare): the copy began without the count that decides the split;
+     * once it has listed more than this many keys with more to come, it stops after the
+     * page, with count_due set (out) and the checkpoint written, for worker_copy_count */
+    int64_t count_after;
+    int count_due;
 } worker_copy_progress;
 
 /* Before any byte moves: the source is listable, the target bucket exists and takes
@@ -52,11 +57,21 @@ typedef struct worker_copy_progress {
  * and lease may be NULL: then only logged). With count set and prog->objects_total < 0,
  * also counts the selected source objects (one LIST per 1000 keys) into it; once the
  * count passes fanout.min_objects it stops there, with prog->total_lower_bound set. A
+ * fresh dataset of more than one page is not counted here when fanout.copy_before_count
+ * is set: the copy counts as it lists and stops for worker_copy_count past that many. A
  * dataset with an S3 Inventory listing more than fanout.min_objects of its objects is
  * counted from the inventory instead, its chunk bounds kept for worker_copy_boundaries. */
 ferry_rc worker_copy_prepare(worker_copier *c, ferry_redis *redis, const ferry_lease *lease,
                              const ferry_onboard *ev, int count, worker_copy_progress *prog,
                              int (*should_stop)(void *), void *opaque, ferry_error *err);
+
+/* For a copy that stopped with prog->count_due: counts the selected source objects from
+ * the start, as worker_copy_prepare does, into prog->objects_total (a lower bound once
+ * past fanout.min_objects), so that the caller decides the split; the copy then goes on
+ * from prog->checkpoint if it is not split. */
+ferry_rc worker_copy_count(worker_copier *c, ferry_redis *redis, const ferry_lease *lease,
+                           const ferry_onboard *ev, worker_copy_progress *prog,
+                           int (*should_stop)(void *), void *opaque, ferry_error *err);
 
 /* Writes one small object to the target endpoint (the JSON-lines failure report). */
 ferry_rc worker_copy_put_object(worker_copier *c, const char *bucket, const char *key,

@@ -80,8 +80,12 @@ struct worker_copier {
      * pass, so a dataset that is split is not listed a second time to find them. Bounded:
      * one key per chunk. Valid for the event id in bounds_event. */
     int64_t bound_every;
-    int64_t count_limit; /* fanout.min_objects: the count stops once it is passed (the
-                          * dataset will be split; the splitter lists the rest once) */
+    /* fanout.min_objects: the count stops once it is passed (the dataset will be split;
+     * the splitter lists the rest once) */
+    int64_t count_limit;
+    /* fanout.copy_before_count: a fresh dataset is copied at once, and counted only if it
+     * has more keys than this */
+    int64_t copy_before_count;
     char **bounds;
     size_t nbounds, capbounds;
     char *bounds_event;

@@ -70,6 +70,10 @@ const ferry_conf_def worker_conf_defs[] = {
      "Write the checkpoint at most this often while a page is copied"},
     {"fanout.min_objects", FERRY_CONF_INT, "100000", 0, 1000000000000LL, 0,
      "Split a dataset with more objects than this into chunk events (0: never)"},
+    {"fanout.copy_before_count", FERRY_CONF_INT, "10000", 0, 1000000000000LL, 0,
+     "A new dataset is copied at once, without the count that decides the split; only once "
+     "the copy has listed more keys than this is it counted (and split if above "
+     "fanout.min_objects). 0: count first"},
     {"fanout.chunk_objects", FERRY_CONF_INT, "10000", 10, 1000000000LL, 0,
      "Objects per chunk when splitting by keys"},
     {"fanout.delimiter", FERRY_CONF_STR, NULL, 0, 0, 0,

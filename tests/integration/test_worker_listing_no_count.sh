@@ -4,6 +4,15 @@
 # runs, its total is a lower bound ("n of >= m": the state's objects_total_lower_bound,
 # `ferry-worker status` and its JSON say so) that grows as pages are listed; when the
 # listing ends the total is exact and the dataset is done with exact counts.
+#
+# With fan-out on (parts 2-4), a new dataset is not counted before its first copy either:
+# it is copied at once and counted only once the copy has listed more than
+# fanout.copy_before_count keys. Part 2 counts the LIST requests through a faultproxy: a
+# dataset below that is listed once (counting it first listed it twice, and the first copy
+# waited for the count). Part 3: past
+# copy_before_count but below fanout.min_objects, the count decides "no split" and the
+# copy goes on from its checkpoint. Part 4: past fanout.min_objects, the dataset is split
+# after all, and its chunks copy every key exactly once between them.
 source "$(dirname "$0")/lib.sh"
 
 U=$(tr -cd 0-9 <<<"$RUN_ID" | tail -c 12)
@@ -43,5 +52,56 @@ assert_done_exact "$DS" "$OBJS" "$BYTES" "s3://$SRC_B/data/" "s3://$DST_B/copy/"
 first_copy=$(awk '/"msg":"copied /{print NR; exit}' "$WORK/nc1.log")
 last_page=$(awk '/"msg":"page done/{n = NR} END{print n + 0}' "$WORK/nc1.log")
 (( first_copy > 0 && first_copy < last_page )) || fail "no copy before the listing ended"
-if grep -l 'Sanitizer\|runtime error:' "$WORK"/*.log 2>/dev/null; then fail "sanitizer report (files above)"; fi
 note "ok: $OBJS objects copied while listing, total shown as a lower bound until the listing ended"
+kill -TERM "$LAST_PID"; wait "$LAST_PID" || fail "worker nc1 exited with $?"
+
+# --- part 2: fan-out on, a dataset below fanout.copy_before_count: one listing ---------
+start_faultproxy "$FERRY_S3_ENDPOINT" --kind none
+DS2=nc2-$U
+start_worker nc2 -X s3.endpoint="$FAULTPROXY_EP" -X fanout.min_objects=1000 \
+    -X fanout.chunk_objects=100 -X fanout.copy_before_count=1000 -X copy.page_size=20
+wait_until 60 grep -q 'assigned [0-9]* partition' "$WORK/nc2.log" || fail "worker nc2 never joined"
+lists_now() { # LIST requests through the proxy so far (no file before its first request)
+    python3 -c 'import json,os,sys; p=sys.argv[1]; print(json.load(open(p))["by_op"].get("list", 0) if os.path.exists(p) else 0)' "$WORK/counts.json"
+}
+lists0=$(lists_now)
+publish "$DS2" "s3://$SRC_B/data/" "s3://$DST_B/copy2/"
+wait_until 120 status_is "$DS2" done || fail "$DS2 not done (status $(state_field "$DS2" status))"
+assert_done_exact "$DS2" "$OBJS" "$BYTES" "s3://$SRC_B/data/" "s3://$DST_B/copy2/"
+lists=$(( $(lists_now) - lists0 ))
+# 400 keys, 20 a page: 20 pages, plus an empty one if the server cuts exactly at the end.
+# Counting first listed them all once more (1,000 keys a LIST: 2 more requests here, 23)
+(( lists <= N / 20 + 1 )) || fail "$DS2: $lists LIST requests for $((N / 20)) pages: listed more than once"
+! grep -q 'objects to migrate' "$WORK/nc2.log" || fail "$DS2 was counted before copying"
+[[ "$(state_field "$DS2" objects_total)" == "$OBJS" ]] || fail "$DS2: total $(state_field "$DS2" objects_total)"
+note "ok: fan-out on, $OBJS objects copied with one listing ($lists LIST requests), no count"
+kill -TERM "$LAST_PID"; wait "$LAST_PID" || fail "worker nc2 exited with $?"
+
+# --- part 3: past copy_before_count, below min_objects: counted, copied on ------------
+DS3=nc3-$U
+start_worker nc3 -X fanout.min_objects=1000 -X fanout.chunk_objects=100 \
+    -X fanout.copy_before_count=100 -X copy.page_size=20
+wait_until 60 grep -q 'assigned [0-9]* partition' "$WORK/nc3.log" || fail "worker nc3 never joined"
+publish "$DS3" "s3://$SRC_B/data/" "s3://$DST_B/copy3/"
+wait_until 120 status_is "$DS3" done || fail "$DS3 not done (status $(state_field "$DS3" status))"
+assert_done_exact "$DS3" "$OBJS" "$BYTES" "s3://$SRC_B/data/" "s3://$DST_B/copy3/"
+has 'more than 100 objects listed: counting' "$WORK/nc3.log" || fail "$DS3: the copy did not stop for the count"
+has "\"$OBJS objects to migrate\"" "$WORK/nc3.log" || fail "$DS3: no exact count of $OBJS"
+! has 'split into' "$WORK/nc3.log" || fail "$DS3 was split below fanout.min_objects"
+[[ "$(state_field "$DS3" objects_copied)" == "$OBJS" ]] || fail "$DS3: objects_copied $(state_field "$DS3" objects_copied), expected every object once"
+note "ok: counted after the first 100 keys were copied, then copied on ($OBJS objects)"
+kill -TERM "$LAST_PID"; wait "$LAST_PID" || fail "worker nc3 exited with $?"
+
+# --- part 4: past min_objects: split after all ------------------------------------------
+DS4=nc4-$U
+start_worker nc4 -X fanout.min_objects=200 -X fanout.chunk_objects=100 \
+    -X fanout.copy_before_count=100 -X copy.page_size=20
+wait_until 60 grep -q 'assigned [0-9]* partition' "$WORK/nc4.log" || fail "worker nc4 never joined"
+publish "$DS4" "s3://$SRC_B/data/" "s3://$DST_B/copy4/"
+wait_until 180 status_is "$DS4" done || fail "$DS4 not done (status $(state_field "$DS4" status))"
+assert_done_exact "$DS4" "$OBJS" "$BYTES" "s3://$SRC_B/data/" "s3://$DST_B/copy4/"
+has 'more than 100 objects listed: counting' "$WORK/nc4.log" || fail "$DS4: the copy did not stop for the count"
+has 'split into chunk events' "$WORK/nc4.log" || fail "$DS4 was not split"
+[[ "$(chunks_copied "$DS4")" == "$OBJS" ]] || fail "$DS4: chunks copied $(chunks_copied "$DS4") objects, expected $OBJS"
+note "ok: split after the first 100 keys were copied; the chunks copied all $OBJS"
+if grep -l 'Sanitizer\|runtime error:' "$WORK"/*.log 2>/dev/null; then fail "sanitizer report (files above)"; fi
