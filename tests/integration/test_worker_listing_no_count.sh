@@ -77,15 +77,22 @@ lists=$(( $(lists_now) - lists0 ))
 note "ok: fan-out on, $OBJS objects copied with one listing ($lists LIST requests), no count"
 kill -TERM "$LAST_PID"; wait "$LAST_PID" || fail "worker nc2 exited with $?"
 
+# copy_past_threshold N MIN_OBJECTS: worker ncN (copy_before_count 100, 20 keys a page)
+# copies the dataset ncN-$U to copyN/; asserts it is done exactly and stopped for the count
+copy_past_threshold() {
+    local n=$1 ds=nc$1-$U
+    start_worker "nc$n" -X fanout.min_objects="$2" -X fanout.chunk_objects=100 \
+        -X fanout.copy_before_count=100 -X copy.page_size=20
+    wait_until 60 grep -q 'assigned [0-9]* partition' "$WORK/nc$n.log" || fail "worker nc$n never joined"
+    publish "$ds" "s3://$SRC_B/data/" "s3://$DST_B/copy$n/"
+    wait_until 180 status_is "$ds" done || fail "$ds not done (status $(state_field "$ds" status))"
+    assert_done_exact "$ds" "$OBJS" "$BYTES" "s3://$SRC_B/data/" "s3://$DST_B/copy$n/"
+    has 'more than 100 objects listed: counting' "$WORK/nc$n.log" || fail "$ds: the copy did not stop for the count"
+}
+
 # --- part 3: past copy_before_count, below min_objects: counted, copied on ------------
 DS3=nc3-$U
-start_worker nc3 -X fanout.min_objects=1000 -X fanout.chunk_objects=100 \
-    -X fanout.copy_before_count=100 -X copy.page_size=20
-wait_until 60 grep -q 'assigned [0-9]* partition' "$WORK/nc3.log" || fail "worker nc3 never joined"
-publish "$DS3" "s3://$SRC_B/data/" "s3://$DST_B/copy3/"
-wait_until 120 status_is "$DS3" done || fail "$DS3 not done (status $(state_field "$DS3" status))"
-assert_done_exact "$DS3" "$OBJS" "$BYTES" "s3://$SRC_B/data/" "s3://$DST_B/copy3/"
-has 'more than 100 objects listed: counting' "$WORK/nc3.log" || fail "$DS3: the copy did not stop for the count"
+copy_past_threshold 3 1000
 has "\"$OBJS objects to migrate\"" "$WORK/nc3.log" || fail "$DS3: no exact count of $OBJS"
 ! has 'split into' "$WORK/nc3.log" || fail "$DS3 was split below fanout.min_objects"
 [[ "$(state_field "$DS3" objects_copied)" == "$OBJS" ]] || fail "$DS3: objects_copied $(state_field "$DS3" objects_copied), expected every object once"
@@ -94,13 +101,7 @@ kill -TERM "$LAST_PID"; wait "$LAST_PID" || fail "worker nc3 exited with $?"
 
 # --- part 4: past min_objects: split after all ------------------------------------------
 DS4=nc4-$U
-start_worker nc4 -X fanout.min_objects=200 -X fanout.chunk_objects=100 \
-    -X fanout.copy_before_count=100 -X copy.page_size=20
-wait_until 60 grep -q 'assigned [0-9]* partition' "$WORK/nc4.log" || fail "worker nc4 never joined"
-publish "$DS4" "s3://$SRC_B/data/" "s3://$DST_B/copy4/"
-wait_until 180 status_is "$DS4" done || fail "$DS4 not done (status $(state_field "$DS4" status))"
-assert_done_exact "$DS4" "$OBJS" "$BYTES" "s3://$SRC_B/data/" "s3://$DST_B/copy4/"
-has 'more than 100 objects listed: counting' "$WORK/nc4.log" || fail "$DS4: the copy did not stop for the count"
+copy_past_threshold 4 200
 has 'split into chunk events' "$WORK/nc4.log" || fail "$DS4 was not split"
 [[ "$(chunks_copied "$DS4")" == "$OBJS" ]] || fail "$DS4: chunks copied $(chunks_copied "$DS4") objects, expected $OBJS"
 note "ok: split after the first 100 keys were copied; the chunks copied all $OBJS"
