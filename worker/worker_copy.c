@@ -894,13 +894,6 @@ ferry_rc worker_copy_prepare(worker_copier *c, ferry_redis *redis, const ferry_l
     if ((rc = validate(&r, prog->checkpoint ? prog->checkpoint : ev->chunk_start_after, err)) !=
         FERRY_OK)
         return rc;
-    /* The count decides the fan-out and gives progress a denominator. Without fan-out, a
-     * dataset of more than one page is not listed twice for it: its total is known when
-     * the copy's listing ends. (One page is counted for free: it is already here.) */
-    if (count && !c->bound_every && c->listing.is_truncated) {
-        count = 0;
-        prog->total_lower_bound = 1; /* the copy's listing counts, as it goes */
-    }
     if (count && prog->objects_total < 0 && c->bound_every && ev->chunk_count == 0 &&
         ev->source_inventory && *ev->source_inventory) {
         if ((rc = plan_from_inventory(&r, err)) != FERRY_OK)
@@ -908,14 +901,19 @@ ferry_rc worker_copy_prepare(worker_copier *c, ferry_redis *redis, const ferry_l
         if (c->inventory_plan)
             return FERRY_OK;
     }
-    /* A fresh dataset is copied at once: most are smaller than fanout.min_objects, and
-     * counting them first would list them twice and hold back the first copy. The copy
-     * stops for the count only once its listing has passed copy_before_count keys. */
-    if (count && prog->objects_total < 0 && c->bound_every && c->copy_before_count > 0 &&
-        !prog->checkpoint && ev->chunk_count == 0 && c->listing.is_truncated) {
+    /* The count decides the fan-out and gives progress a denominator, but a dataset of
+     * more than one page is not listed twice for it (one page is counted for free: it is
+     * already here): the copy's listing counts as it goes, and the total is known when it
+     * ends. Without fan-out that is always so; with it, for a fresh dataset -- most are
+     * smaller than fanout.min_objects -- until the copy has listed more than
+     * copy_before_count keys and stops for the count (count_due). */
+    if (count && c->listing.is_truncated &&
+        (!c->bound_every || (prog->objects_total < 0 && c->copy_before_count > 0 &&
+                             !prog->checkpoint && ev->chunk_count == 0))) {
         count = 0;
         prog->total_lower_bound = 1;
-        prog->count_after = c->copy_before_count;
+        if (c->bound_every)
+            prog->count_after = c->copy_before_count;
     }
     if (count && prog->objects_total < 0)
         return count_and_log(&r, err);
@@ -1220,8 +1218,10 @@ ferry_rc worker_copy_dataset(worker_copier *c, ferry_redis *redis, const ferry_l
 
     if ((rc = run_open(&r, c, redis, lease, ev, prog, should_stop, opaque, err)) != FERRY_OK)
         return rc;
-    if (redis && lease && ev->chunk_count == 0)
+    if (redis && lease && ev->chunk_count == 0 && !prog->swept) {
         worker_copy__sweep_orphans(&r);
+        prog->swept = 1;
+    }
     if ((rc = copy_pages(&r, start, check, prog->recheck, err)) != FERRY_OK)
         return rc;
     if (prog->count_due || prog->objects_total < 0 || accounted(prog) == prog->objects_total)

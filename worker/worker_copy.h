@@ -49,6 +49,7 @@ typedef struct worker_copy_progress {
      * page, with count_due set (out) and the checkpoint written, for worker_copy_count */
     int64_t count_after;
     int count_due;
+    int swept; /* internal: the target's stale multipart uploads were swept (once a run) */
 } worker_copy_progress;
 
 /* Before any byte moves: the source is listable, the target bucket exists and takes

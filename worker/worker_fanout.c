@@ -161,7 +161,13 @@ ferry_rc worker_fanout_split(worker_thread_ctx *t, worker_stop *s, const ferry_o
     planner p = {t, s, ev, 0, 0, {0}};
     ferry_rc rc;
 
-    if ((rc = ferry_chunks_plan_get(t->redis, ev->dataset, ev->event_id, &n, &p.published,
+    /* The dataset's own checkpoint goes first: a copy that began before the count
+     * (fanout.copy_before_count) left one, and a redelivery after a crash must start
+     * fresh and find this plan, not copy on from it alone beside the chunks. */
+    cp.objects_copied = cp.objects_identical = cp.objects_vanished = cp.objects_failed = 0;
+    cp.event_id = ev->event_id;
+    if ((rc = ferry_state_checkpoint(t->redis, lease, &cp, err)) != FERRY_OK ||
+        (rc = ferry_chunks_plan_get(t->redis, ev->dataset, ev->event_id, &n, &p.published,
                                     &p.bounds, err)) != FERRY_OK)
         return rc;
     if (n < 0) {

@@ -285,27 +285,24 @@ static ferry_rc end_failed_objects(worker_thread_ctx *t, const char *name,
 }
 
 /* The copy began without a count and has listed more than fanout.copy_before_count keys:
- * count them, and either hand the dataset off (split: the chunks copy it all, the first
- * keys again) or copy on from the checkpoint. Before a hand-off the checkpoint is cleared,
- * so that a redelivery after a crash starts as a fresh dataset and finds the split's plan
- * instead of copying on alone beside the chunks. */
+ * count them, then the unit's hand-off decides as it would have before the copy (a split
+ * copies the dataset again from its first key); if it does not take the dataset, copy on
+ * from the checkpoint. */
 static ferry_rc count_then_go_on(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *ev,
                                  const worker_unit *u, const ferry_lease *lease,
                                  worker_copy_progress *prog, int *taken, ferry_error *err)
 {
-    ferry_checkpoint fresh = {"", 0, 0, -1, 0, 0, 0, 0, NULL, NULL, 0, 0};
     ferry_rc rc;
 
     if ((rc = worker_copy_count(t->copier, t->redis, lease, ev, prog, worker_should_stop, s,
                                 err)) != FERRY_OK)
         return rc;
-    if (!u->hand_off || !worker_fanout_wanted(t->w, ev, prog->objects_total))
-        return worker_copy_dataset(t->copier, t->redis, lease, ev, 0, prog, worker_should_stop,
-                                   s, err);
-    fresh.event_id = ev->event_id;
-    if ((rc = ferry_state_checkpoint(t->redis, lease, &fresh, err)) != FERRY_OK)
+    if (u->hand_off &&
+        ((rc = u->hand_off(t, s, ev, lease, prog->objects_total, taken, err)) != FERRY_OK ||
+         *taken))
         return rc;
-    return u->hand_off(t, s, ev, lease, prog->objects_total, taken, err);
+    return worker_copy_dataset(t->copier, t->redis, lease, ev, 0, prog, worker_should_stop, s,
+                               err);
 }
 
 ferry_rc worker_pipeline_run(worker_thread_ctx *t, worker_stop *s, const ferry_onboard *ev,
@@ -348,11 +345,11 @@ ferry_rc worker_pipeline_run(worker_thread_ctx *t, worker_stop *s, const ferry_o
     }
     rc = worker_copy_dataset(t->copier, t->redis, &res.lease, ev, res.resumed, &prog,
                              worker_should_stop, s, err);
-    if (rc == FERRY_OK && prog.count_due && !worker_should_stop(s))
+    if (rc == FERRY_OK && prog.count_due && !worker_should_stop(s)) {
         rc = count_then_go_on(t, s, ev, u, &res.lease, &prog, &taken, err);
-    taken = taken && rc == FERRY_OK;
-    if (rc != FERRY_OK || taken)
-        goto out;
+        if ((taken = taken && rc == FERRY_OK))
+            goto out;
+    }
     if (rc == FERRY_OK && worker_should_stop(s))
         rc = worker_stopped(s, err);
     if (rc != FERRY_OK)
