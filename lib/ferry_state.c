@@ -399,6 +399,19 @@ void ferry_state_spec_hash(const ferry_onboard *ev, char out[17])
 static const char *const status_names[] = {"none",   "pending",        "running", "done",
                                            "failed", "failed_objects", "unknown"};
 
+double ferry_migration_progress(const ferry_migration_state *st)
+{
+    if (st->status == FERRY_MIG_DONE)
+        return 1;
+    if (st->objects_total < 0 || st->objects_total_lower_bound)
+        return -1;
+    if (st->objects_total == 0)
+        return 0;
+    return st->objects_done >= st->objects_total
+               ? 1
+               : (double)st->objects_done / (double)st->objects_total;
+}
+
 const char *ferry_mig_status_name(ferry_mig_status s)
 {
     if ((unsigned)s > FERRY_MIG_UNKNOWN)

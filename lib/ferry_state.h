@@ -123,6 +123,10 @@ typedef struct ferry_migration_state {
 
 void ferry_migration_state_clear(ferry_migration_state *st);
 
+/* 0..1 (done: 1), or -1 when unknown: no total yet, or the total is only a lower bound
+ * (the source is still being listed: done/listed would show a nearly full bar). */
+double ferry_migration_progress(const ferry_migration_state *st);
+
 /* Reads the state of one dataset. FERRY_OK with out->status FERRY_MIG_NONE when there is
  * none. out is overwritten (clear it before reusing). */
 ferry_rc ferry_state_get(ferry_redis *r, const char *dataset, ferry_migration_state *out,

@@ -184,6 +184,7 @@ static void on_dataset(ferry_http_req *req, void *opaque)
     ferry_redis *r;
     char why[160];
     json_t *o;
+    double prog;
     ferry_rc rc;
 
     if (!ferry_dataset_name_valid(name, why, sizeof(why))) {
@@ -216,11 +217,11 @@ static void on_dataset(ferry_http_req *req, void *opaque)
         json_object_set_new(o, "objects_total",
                             st.objects_total >= 0 ? json_integer(st.objects_total)
                                                   : json_null());
-        json_object_set_new(o, "progress",
-                            st.status == FERRY_MIG_DONE ? json_real(1.0)
-                            : st.objects_total > 0
-                                ? json_real((double)st.objects_done / (double)st.objects_total)
-                                : json_null());
+        json_object_set_new(o, "objects_total_lower_bound",
+                            json_boolean(st.objects_total_lower_bound &&
+                                         st.objects_total >= 0));
+        prog = ferry_migration_progress(&st);
+        json_object_set_new(o, "progress", prog >= 0 ? json_real(prog) : json_null());
         set_time(o, "started_at_ms", st.started_at_ms);
         set_time(o, "updated_at_ms", st.updated_at_ms);
         set_time(o, "finished_at_ms", st.finished_at_ms);

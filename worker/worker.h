@@ -51,6 +51,8 @@ typedef struct worker_partition {
     int64_t rewind_to;    /* first unprocessed offset to seek back to, -1 if none; the
                                 partition stays paused until that seek succeeded */
     int64_t retry_at;     /* ferry_mono_ms() to retry a failed seek/resume, 0 = none */
+    int paused;           /* 1 while this worker holds it paused (librdkafka keeps an
+                             application's pause across assignments) */
 } worker_partition;
 
 struct worker {
@@ -105,6 +107,10 @@ int worker_consume_run(worker *w);  /* returns an exit code */
 extern rd_kafka_error_t *(*worker_consume_seek)(rd_kafka_t *rk,
                                                 rd_kafka_topic_partition_list_t *parts,
                                                 int timeout_ms);
+/* Test hook: rd_kafka_pause_partitions (pause 1) or rd_kafka_resume_partitions (0). */
+extern rd_kafka_resp_err_t (*worker_consume_pause)(rd_kafka_t *rk,
+                                                   rd_kafka_topic_partition_list_t *parts,
+                                                   int pause);
 
 /* worker_migrate.c: processes one job on a migration thread. Sets job->store. */
 struct ferry_redis;

@@ -43,19 +43,30 @@ static worker_partition *part_get(worker *w, int topic, int32_t partition, int c
     return n;
 }
 
+static rd_kafka_resp_err_t pause_or_resume(rd_kafka_t *rk,
+                                           rd_kafka_topic_partition_list_t *parts, int pause)
+{
+    return pause ? rd_kafka_pause_partitions(rk, parts) : rd_kafka_resume_partitions(rk, parts);
+}
+
+rd_kafka_resp_err_t (*worker_consume_pause)(rd_kafka_t *rk,
+                                            rd_kafka_topic_partition_list_t *parts,
+                                            int pause) = pause_or_resume;
+
 /* Returns 0, or -1 when librdkafka refused (for the call or for this partition). */
-static int set_paused(worker *w, int topic, int32_t partition, int pause)
+static int set_paused(worker *w, worker_partition *p, int pause)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_resp_err_t e;
-    rd_kafka_topic_partition_list_add(l, w->topics[topic], partition);
-    e = pause ? rd_kafka_pause_partitions(w->consumer, l)
-              : rd_kafka_resume_partitions(w->consumer, l);
+    rd_kafka_topic_partition_list_add(l, w->topics[p->topic], p->partition);
+    e = worker_consume_pause(w->consumer, l, pause);
     if (!e)
         e = l->elems[0].err;
     if (e)
-        ferry_warn(NULL, "%s partition %d: %s", pause ? "pausing" : "resuming", (int)partition,
-                   rd_kafka_err2str(e));
+        ferry_warn(NULL, "%s partition %d: %s", pause ? "pausing" : "resuming",
+                   (int)p->partition, rd_kafka_err2str(e));
+    else
+        p->paused = pause;
     rd_kafka_topic_partition_list_destroy(l);
     return e ? -1 : 0;
 }
@@ -97,19 +108,24 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                    cooperative ? "incremental" : "eager");
         worker_http_note_joined(1); /* in the group, even with 0 partitions */
         mark(w, parts, 1);
+        /* Our pause outlives an assignment: a partition whose previous event is still
+         * stopping stays paused until that is done (then it resumes from the committed
+         * offset), the others flow. Changed before the assign, and only where it
+         * changes: a pause or resume takes a new op version of the partition, and one
+         * taken while librdkafka starts the assigned partition's fetcher can make that
+         * start outdated -- the partition is then assigned but never fetched, with no
+         * error (librdkafka #5591; most likely why an event on a fresh worker waited
+         * 60 s in CI on 5 December). */
+        for (int i = 0; i < parts->cnt; i++) {
+            worker_partition *p = part_get(w, topic_index(w, parts->elems[i].topic),
+                                           parts->elems[i].partition, 0);
+            if (p && p->paused != (p->inflight != NULL))
+                set_paused(w, p, p->inflight != NULL);
+        }
         if (cooperative)
             error = rd_kafka_incremental_assign(rk, parts);
         else
             e = rd_kafka_assign(rk, parts);
-        /* A pause can outlive an assignment; say explicitly what each partition does:
-         * one whose previous event is still stopping stays paused until that is done
-         * (then it resumes from the committed offset), the others flow. */
-        for (int i = 0; !error && !e && i < parts->cnt; i++) {
-            worker_partition *p = part_get(w, topic_index(w, parts->elems[i].topic),
-                                           parts->elems[i].partition, 0);
-            if (p)
-                set_paused(w, p->topic, p->partition, p->inflight != NULL);
-        }
     } else {
         int lost = rd_kafka_assignment_lost(rk);
         ferry_info(NULL, "revoked %d partition(s)%s", parts->cnt,
@@ -220,7 +236,7 @@ static void settle(worker *w, worker_partition *p)
         p->rewind_to = -1;
     }
     p->retry_at = 0;
-    if (!atomic_load(&w->stopping) && set_paused(w, p->topic, p->partition, 0) != 0)
+    if (p->paused && !atomic_load(&w->stopping) && set_paused(w, p, 0) != 0)
         p->retry_at = ferry_mono_ms() + WORKER_CONSUME_RETRY_MS;
 }
 
@@ -289,7 +305,7 @@ static void dispatch(worker *w, rd_kafka_message_t *msg)
         /* Come back to it: paused here, the poll loop seeks back and resumes later. */
         p->rewind_to = msg->offset;
         p->retry_at = ferry_mono_ms() + WORKER_CONSUME_RETRY_MS;
-        set_paused(w, topic, msg->partition, 1);
+        set_paused(w, p, 1);
         rd_kafka_message_destroy(msg);
         return;
     }
@@ -301,7 +317,7 @@ static void dispatch(worker *w, rd_kafka_message_t *msg)
     atomic_init(&job->cancel, 0);
     p->inflight = job;
     w->inflight++;
-    set_paused(w, topic, msg->partition, 1);
+    set_paused(w, p, 1);
     worker_pool_submit(w, job);
     ferry_counter_inc(worker_metric.events_consumed);
 }

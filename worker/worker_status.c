@@ -116,18 +116,6 @@ double worker_status_byte_rate(const ferry_migration_state *st, int64_t now)
     return secs > 0.5 ? (double)since_attempt(st->bytes_done, st->attempt_bytes, st) / secs : 0;
 }
 
-/* 0..1, or -1 when there is no total to compare with. */
-static double progress_of(const ferry_migration_state *st)
-{
-    if (st->status == FERRY_MIG_DONE)
-        return 1;
-    if (st->objects_total > 0)
-        return st->objects_done >= st->objects_total
-                   ? 1
-                   : (double)st->objects_done / (double)st->objects_total;
-    return st->objects_total == 0 ? 0 : -1;
-}
-
 double worker_status_eta(const ferry_migration_state *st, double rate)
 {
     if (st->status != FERRY_MIG_RUNNING || rate <= 0 || st->objects_total < 0 ||
@@ -163,7 +151,7 @@ static json_t *state_json(const ferry_migration_state *st, int64_t now)
 {
     json_t *o = json_object();
     const char *hash = strchr(st->dataset, '#');
-    double rate = worker_status_rate(st, now), prog = progress_of(st);
+    double rate = worker_status_rate(st, now), prog = ferry_migration_progress(st);
     double eta = worker_status_eta(st, rate);
     char *parent = hash ? strndup(st->dataset, (size_t)(hash - st->dataset)) : NULL;
 
@@ -181,7 +169,7 @@ static json_t *state_json(const ferry_migration_state *st, int64_t now)
     json_object_set_new(o, "objects_done", json_integer(st->objects_done));
     json_object_set_new(o, "objects_total",
                         st->objects_total >= 0 ? json_integer(st->objects_total) : json_null());
-    /* still listing: objects_total is "at least" (progress and ETA are then estimates) */
+    /* still listing: objects_total is "at least" (progress and ETA are then unknown) */
     json_object_set_new(o, "objects_total_lower_bound",
                         json_boolean(st->objects_total_lower_bound && st->objects_total >= 0));
     json_object_set_new(o, "bytes_done", json_integer(st->bytes_done));
@@ -290,7 +278,7 @@ static void print_text(const ferry_migration_state *st, size_t n, const seen *pr
         char bar[31], objs[48], bytes[24], rate[40] = "-", eta[24] = "-", brate[24];
         char name[64], shown[68], who[160], error[300], how[96];
         int chunk = strchr(s->dataset, '#') != NULL; /* "<dataset>#<i>", after its parent */
-        double frac = progress_of(s), r = worker_status_rate(s, now),
+        double frac = ferry_migration_progress(s), r = worker_status_rate(s, now),
                br = worker_status_byte_rate(s, now);
         int fill = frac < 0 ? 0 : (int)(frac * 30 + 0.5);
 

@@ -318,6 +318,44 @@ seek_fail_partition(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, int 
     return rd_kafka_seek_partitions(rk, parts, timeout_ms);
 }
 
+/* ---- pause hook ------------------------------------------------------------------------ */
+
+/* Pause state per (topic, partition) as the loop's own calls set it, and the resumes of
+ * a partition the loop did not hold paused. */
+static pthread_mutex_t pause_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char topic[64];
+    int32_t partition;
+    int paused;
+} pause_seen[8];
+static int npause_seen, pauses, resumes, stray_resumes;
+static rd_kafka_resp_err_t (*pause_real)(rd_kafka_t *, rd_kafka_topic_partition_list_t *, int);
+
+static rd_kafka_resp_err_t pause_recorded(rd_kafka_t *rk,
+                                          rd_kafka_topic_partition_list_t *parts, int pause)
+{
+    pthread_mutex_lock(&pause_lock);
+    for (int i = 0; i < parts->cnt; i++) {
+        int k = 0;
+        while (k < npause_seen && (strcmp(pause_seen[k].topic, parts->elems[i].topic) ||
+                                   pause_seen[k].partition != parts->elems[i].partition))
+            k++;
+        if (k == npause_seen && npause_seen < 8) {
+            snprintf(pause_seen[k].topic, sizeof(pause_seen[k].topic), "%s",
+                     parts->elems[i].topic);
+            pause_seen[k].partition = parts->elems[i].partition;
+            pause_seen[k].paused = 0;
+            npause_seen++;
+        }
+        if (!pause && !pause_seen[k].paused)
+            stray_resumes++;
+        pause_seen[k].paused = pause;
+        pause ? pauses++ : resumes++;
+    }
+    pthread_mutex_unlock(&pause_lock);
+    return pause_real(rk, parts, pause);
+}
+
 /* ---- tests ------------------------------------------------------------------------------ */
 
 /* The event at offset 4 is not durable on its first attempt, and the seek back to it
@@ -374,6 +412,37 @@ static void test_offsets_stored_after_durable_outcome(void)
     CHECK_INT(committed(group, topic), NMSG);
     for (int i = 0; i < NMSG; i++)
         CHECK_INT(seen_all[i], i == 7 ? 2 : 1);
+}
+
+/* A partition is paused while its event is in flight and resumed after, and never
+ * resumed when it was not paused: a resume takes a new op version of the partition, and
+ * one taken while librdkafka starts the fetcher of a just-assigned partition can make
+ * that start outdated, leaving the partition assigned but never fetched (the worker used
+ * to resume every partition right after rd_kafka_assign). */
+static void test_no_resume_of_unpaused_partition(void)
+{
+    char topic[64], chunks[64], group[64];
+    fake f;
+
+    names(topic, chunks, group, sizeof(topic));
+    reset_seen();
+    produce(topic, NMSG);
+    pthread_mutex_lock(&pause_lock);
+    npause_seen = pauses = resumes = stray_resumes = 0;
+    pthread_mutex_unlock(&pause_lock);
+    pause_real = worker_consume_pause;
+    worker_consume_pause = pause_recorded;
+    fake_start(&f, topic, chunks, group);
+    fake_run(&f);
+    CHECK(wait_processed(-1, "every offset processed"));
+    CHECK(wait_committed(group, topic, NMSG, "the end committed"));
+    fake_stop(&f);
+    worker_consume_pause = pause_real;
+    pthread_mutex_lock(&pause_lock);
+    CHECK_INT(pauses, NMSG);    /* one per event in flight */
+    CHECK(resumes >= NMSG - 1); /* after each (the last may meet the stop) */
+    CHECK_INT(stray_resumes, 0);
+    pthread_mutex_unlock(&pause_lock);
 }
 
 /* A second member joins while the first has an event in flight: the first's partition
@@ -450,7 +519,7 @@ int main(void)
         return 1;
     }
     snprintf(bootstraps, sizeof(bootstraps), "%s", rd_kafka_mock_cluster_bootstraps(mc));
-    for (int i = 1; i <= 4; i++) {
+    for (int i = 1; i <= 5; i++) {
         char t[64];
         snprintf(t, sizeof(t), "onboard-%d", i);
         rd_kafka_mock_topic_create(mc, t, 1, 1);
@@ -461,6 +530,7 @@ int main(void)
     RUN(test_offsets_stored_after_durable_outcome);
     RUN(test_seek_error_is_retried);
     RUN(test_seek_partition_error_is_retried);
+    RUN(test_no_resume_of_unpaused_partition);
     RUN(test_rebalance_loses_nothing);
 
     rd_kafka_mock_cluster_destroy(mc);

@@ -1,6 +1,7 @@
 /* `ferry-worker status` rates and ETA (worker/worker_status.c) come from the current
  * attempt: a dataset that failed, waited and was retried must not be averaged with the
- * time before the retry. Pure computation on a ferry_migration_state. */
+ * time before the retry. Progress (lib/ferry_state.c) is unknown while the total is only
+ * a lower bound. Pure computation on a ferry_migration_state. */
 #include <math.h>
 
 #include "ferry_state.h"
@@ -63,11 +64,31 @@ static void test_just_started_has_no_rate(void)
     CHECK_INT((long long)worker_status_eta(&st, 0), -1);
 }
 
+static void test_progress_unknown_while_listing(void)
+{
+    ferry_migration_state st = retried();
+    CHECK_NEAR(ferry_migration_progress(&st), 1232.0 / 2490.0);
+    /* Copied while listed: 200 of >= 200 is not 100 %, and there is no ETA. */
+    st.objects_done = st.objects_total = 200;
+    st.objects_total_lower_bound = 1;
+    CHECK_INT((long long)ferry_migration_progress(&st), -1);
+    CHECK_INT((long long)worker_status_eta(&st, 10), -1);
+    st.objects_total_lower_bound = 0;
+    CHECK_NEAR(ferry_migration_progress(&st), 1);
+    st.objects_total = -1;
+    CHECK_INT((long long)ferry_migration_progress(&st), -1);
+    st.objects_done = st.objects_total = 0;
+    CHECK_NEAR(ferry_migration_progress(&st), 0);
+    st.status = FERRY_MIG_DONE;
+    CHECK_NEAR(ferry_migration_progress(&st), 1);
+}
+
 int main(void)
 {
     RUN(test_rate_of_current_attempt);
     RUN(test_finished_attempt_ends_at_finish);
     RUN(test_no_attempt_fields_uses_whole_life);
     RUN(test_just_started_has_no_rate);
+    RUN(test_progress_unknown_while_listing);
     return TEST_EXIT();
 }

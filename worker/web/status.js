@@ -44,6 +44,7 @@
     tr.setAttribute("data-status", String(m.status));
     tr.setAttribute("data-objects-done", String(objs));
     tr.setAttribute("data-objects-total", total === null ? "" : String(total));
+    tr.setAttribute("data-total-lower-bound", m.objects_total_lower_bound ? "true" : "false");
     tr.setAttribute("data-bytes-done", String(bytes));
     tr.setAttribute("data-verify", m.verify ? String(m.verify) : "");
 
@@ -71,7 +72,7 @@
       bar.appendChild(p);
       bar.appendChild(el("span", "pct", (Number(m.progress) * 100).toFixed(1) + "%"));
     } else {
-      p.removeAttribute("value"); // indeterminate: the source is still being counted
+      p.removeAttribute("value"); // indeterminate: the source is still being counted or listed
       bar.appendChild(p);
       bar.appendChild(el("span", "pct", "?"));
     }
