@@ -292,6 +292,16 @@ static void names(char *topic, char *chunks, char *group, size_t size)
     snprintf(group, size, "group-%d", topic_seq);
 }
 
+/* New topic and group holding NMSG events, nothing seen yet, a fake worker set up
+ * (not yet running). Names are written to topic, chunks, group (64 bytes each). */
+static void fresh_scene(fake *f, char *topic, char *chunks, char *group)
+{
+    names(topic, chunks, group, 64);
+    reset_seen();
+    produce(topic, NMSG);
+    fake_start(f, topic, chunks, group);
+}
+
 /* ---- seek hooks ----------------------------------------------------------------------- */
 
 static atomic_int seek_calls;
@@ -401,10 +411,7 @@ static void test_offsets_stored_after_durable_outcome(void)
     char topic[64], chunks[64], group[64];
     fake f;
 
-    names(topic, chunks, group, sizeof(topic));
-    reset_seen();
-    produce(topic, NMSG);
-    fake_start(&f, topic, chunks, group);
+    fresh_scene(&f, topic, chunks, group);
     f.fail_first = 7;
     fake_run(&f);
     CHECK(wait_processed(7, "every offset processed and offset 7 processed again"));
@@ -424,15 +431,12 @@ static void test_no_resume_of_unpaused_partition(void)
     char topic[64], chunks[64], group[64];
     fake f;
 
-    names(topic, chunks, group, sizeof(topic));
-    reset_seen();
-    produce(topic, NMSG);
     pthread_mutex_lock(&pause_lock);
     npause_seen = pauses = resumes = stray_resumes = 0;
     pthread_mutex_unlock(&pause_lock);
     pause_real = worker_consume_pause;
     worker_consume_pause = pause_recorded;
-    fake_start(&f, topic, chunks, group);
+    fresh_scene(&f, topic, chunks, group);
     fake_run(&f);
     CHECK(wait_processed(-1, "every offset processed"));
     CHECK(wait_committed(group, topic, NMSG, "the end committed"));
