@@ -26,6 +26,14 @@ rd_kafka_t *ferry_kafka_consumer_new(const ferry_conf *conf, const char *group_i
                                      ferry_kafka_conf_cb customize, void *opaque, char *errstr,
                                      size_t errstr_size);
 
+/* For a rebalance callback, before it assigns `parts`: every partition whose offset is
+ * RD_KAFKA_OFFSET_INVALID gets its committed offset or, without one, the offset
+ * auto.offset.reset picks (earliest/latest; "error" is left to librdkafka). Anything
+ * not found within timeout_ms (per request) stays INVALID: librdkafka then does the
+ * same lookups itself, only slower. Returns the number of partitions resolved. */
+int ferry_kafka_resolve_start_offsets(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts,
+                                      int timeout_ms);
+
 /* Produces one message and waits for its delivery report (bounded by the producer's
  * message.timeout.ms). `headers` may be NULL; it is copied, the caller keeps ownership.
  * partition/offset (may be NULL) receive where it landed. Thread-safe: many threads may

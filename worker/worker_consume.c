@@ -122,6 +122,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             if (p && p->paused != (p->inflight != NULL))
                 set_paused(w, p, p->inflight != NULL);
         }
+        /* Concrete start offsets: every partition fetchable at once, not after
+         * librdkafka's 100 ms offset-reset backoff (ferry_kafka_offsets.c). */
+        ferry_kafka_resolve_start_offsets(rk, parts, 3000);
         if (cooperative)
             error = rd_kafka_incremental_assign(rk, parts);
         else
