@@ -7,7 +7,6 @@
  * cooperative-sticky is broken on the 2.0.2 mock (shared/notes/machine-facts.md §1). */
 #include <fcntl.h>
 #include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 
 #include "ferry_log.h"
 #include "ferry_test.h"
+#include "ferry_test_mock.h"
 #include "ferry_util.h"
 #include "worker.h"
 
@@ -170,22 +170,7 @@ static void fake_stop(fake *f)
 
 static void produce(const char *topic, int n)
 {
-    char errstr[256];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    rd_kafka_t *p;
-    rd_kafka_conf_set(c, "bootstrap.servers", bootstraps, errstr, sizeof(errstr));
-    p = rd_kafka_new(RD_KAFKA_PRODUCER, c, errstr, sizeof(errstr));
-    if (!p)
-        abort();
-    for (int i = 0; i < n; i++) {
-        char v[32];
-        snprintf(v, sizeof(v), "event-%d", i);
-        rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(0),
-                          RD_KAFKA_V_VALUE(v, strlen(v)),
-                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-    }
-    CHECK_INT(rd_kafka_flush(p, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
-    rd_kafka_destroy(p);
+    CHECK_INT(ferry_test_mock_produce(bootstraps, topic, 0, n), 0);
 }
 
 /* The group's committed offset of topic[0], -1 if none. */
@@ -498,8 +483,6 @@ static void test_rebalance_loses_nothing(void)
 
 int main(void)
 {
-    char errstr[256];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
     rd_kafka_t *host;
     rd_kafka_mock_cluster_t *mc;
 
@@ -509,20 +492,9 @@ int main(void)
         if (scale > 0 && scale <= 100)
             deadline_ms *= scale;
     }
-    /* FERRY_TEST_MOCK_DEBUG=mock,cgrp prints the mock brokers' group state machine. */
-    if (getenv("FERRY_TEST_MOCK_DEBUG"))
-        rd_kafka_conf_set(c, "debug", getenv("FERRY_TEST_MOCK_DEBUG"), errstr, sizeof(errstr));
-    host = rd_kafka_new(RD_KAFKA_PRODUCER, c, errstr, sizeof(errstr));
-    if (!host) {
-        fprintf(stderr, "rd_kafka_new: %s\n", errstr);
+    mc = ferry_test_mock_start(&host, bootstraps, sizeof(bootstraps));
+    if (!mc)
         return 1;
-    }
-    mc = rd_kafka_mock_cluster_new(host, 1);
-    if (!mc) {
-        fprintf(stderr, "rd_kafka_mock_cluster_new failed\n");
-        return 1;
-    }
-    snprintf(bootstraps, sizeof(bootstraps), "%s", rd_kafka_mock_cluster_bootstraps(mc));
     for (int i = 1; i <= 5; i++) {
         char t[64];
         snprintf(t, sizeof(t), "onboard-%d", i);

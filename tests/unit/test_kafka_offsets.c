@@ -2,7 +2,6 @@
  * committed offset when there is one, else what auto.offset.reset picks, an offset the
  * caller chose left alone, and nothing invented when the cluster cannot answer. */
 #include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include "ferry_kafka.h"
 #include "ferry_log.h"
 #include "ferry_test.h"
+#include "ferry_test_mock.h"
 
 #define TOPIC "offsets"
 static char bootstraps[256];
@@ -117,51 +117,17 @@ static void test_unreachable_cluster_resolves_nothing(void)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-static int produce_three(void)
-{
-    char errstr[256];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    rd_kafka_t *p;
-    int rc = 0;
-    if (rd_kafka_conf_set(c, "bootstrap.servers", bootstraps, errstr, sizeof(errstr))) {
-        rd_kafka_conf_destroy(c);
-        return -1;
-    }
-    p = rd_kafka_new(RD_KAFKA_PRODUCER, c, errstr, sizeof(errstr));
-    if (!p)
-        return -1;
-    for (int i = 0; i < 3; i++)
-        if (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_PARTITION(0),
-                              RD_KAFKA_V_VALUE("x", 1), RD_KAFKA_V_END))
-            rc = -1;
-    if (rd_kafka_flush(p, 10000))
-        rc = -1;
-    rd_kafka_destroy(p);
-    return rc;
-}
-
 int main(void)
 {
-    char errstr[256];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
     rd_kafka_t *host;
     rd_kafka_mock_cluster_t *mc;
 
     ferry_log_set_level(getenv("FERRY_TEST_DEBUG") ? FERRY_LOG_DEBUG : FERRY_LOG_ERROR);
-    host = rd_kafka_new(RD_KAFKA_PRODUCER, c, errstr, sizeof(errstr));
-    if (!host) {
-        fprintf(stderr, "rd_kafka_new: %s\n", errstr);
+    mc = ferry_test_mock_start(&host, bootstraps, sizeof(bootstraps));
+    if (!mc)
         return 1;
-    }
-    mc = rd_kafka_mock_cluster_new(host, 1);
-    if (!mc) {
-        fprintf(stderr, "rd_kafka_mock_cluster_new failed\n");
-        rd_kafka_destroy(host);
-        return 1;
-    }
-    snprintf(bootstraps, sizeof(bootstraps), "%s", rd_kafka_mock_cluster_bootstraps(mc));
     rd_kafka_mock_topic_create(mc, TOPIC, 2, 1);
-    if (produce_three() != 0) {
+    if (ferry_test_mock_produce(bootstraps, TOPIC, 0, 3) != 0) {
         fprintf(stderr, "producing to the mock cluster failed\n");
         ferry_test_failures++;
     } else {
