@@ -46,13 +46,16 @@ typedef struct worker_partition {
     int topic; /* index in worker.topics */
     int32_t partition;
     int assigned;
-    uint64_t epoch;       /* bumped on every assign/revoke */
-    worker_job *inflight; /* at most one event per partition: keeps per-key order */
-    int64_t rewind_to;    /* first unprocessed offset to seek back to, -1 if none; the
+    uint64_t epoch;           /* bumped on every assign/revoke */
+    worker_job *inflight;     /* at most one event per partition: keeps per-key order */
+    int64_t rewind_to;        /* first unprocessed offset to seek back to, -1 if none; the
                                 partition stays paused until that seek succeeded */
-    int64_t retry_at;     /* ferry_mono_ms() to retry a failed seek/resume, 0 = none */
-    int paused;           /* 1 while this worker holds it paused (librdkafka keeps an
+    int64_t retry_at;         /* ferry_mono_ms() to retry a failed seek/resume, 0 = none */
+    int paused;               /* 1 while this worker holds it paused (librdkafka keeps an
                              application's pause across assignments) */
+    rd_kafka_message_t *next; /* owned: the event after `inflight`, fetched while that one
+                                 runs and started the moment it ends (no resume and fetch in
+                                 between); the partition is paused while one waits here */
 } worker_partition;
 
 struct worker {
@@ -61,6 +64,7 @@ struct worker {
     const char *topics[2]; /* onboard events, chunk events */
     rd_kafka_t *consumer;
     rd_kafka_t *producer;            /* shared, thread-safe: DLQ and notifications */
+    rd_kafka_topic_t *ahead[3];      /* owned: the producer's topics, known from the start */
     struct ferry_limiters *limiters; /* one in-flight limiter per S3 endpoint, shared by
                                       * the migration threads' stores */
     atomic_int stopping;             /* 1 after the first SIGTERM/SIGINT */
@@ -74,7 +78,8 @@ struct worker {
     worker_job *done_head;               /* finished, waiting for the poll thread */
     int idle_threads;
     int quit_threads;
-    int wake_fd[2]; /* completions wake the poll thread */
+    rd_kafka_queue_t *wake_q; /* the consumer's queue, yielded by a completion to wake the
+                               * poll thread; set (under lock) by worker_consume_run */
 
     /* poll-thread-only state */
     worker_partition *parts;
@@ -97,6 +102,8 @@ int worker_run(const ferry_conf *conf, const char *id, int *abandoned);
 int worker_pool_start(worker *w, char *errstr, size_t errstr_size);
 void worker_pool_stop(worker *w); /* joins the threads */
 void worker_pool_submit(worker *w, worker_job *job);
+/* A migration thread hands its finished job back and wakes the poll thread. */
+void worker_pool_finish(worker *w, worker_job *job);
 worker_job *worker_pool_take_done(worker *w); /* list of finished jobs, or NULL */
 
 /* worker_consume.c */

@@ -1,7 +1,8 @@
-/* The poll loop: the only thread that touches the consumer. It dispatches one event per
- * partition at a time (pausing that partition), keeps polling while migrations run, and
- * stores an event's offset only after the migration thread reported its outcome durable
- * (state done in Redis, or the DLQ produce acknowledged). */
+/* The poll loop: the only thread that touches the consumer. It runs one event per
+ * partition at a time and holds the partition's next one ready (pausing the partition
+ * while it waits), keeps polling while migrations run, and stores an event's offset only
+ * after the migration thread reported its outcome durable (state done in Redis, or the
+ * DLQ produce acknowledged). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,13 @@ static int set_paused(worker *w, worker_partition *p, int pause)
     return e ? -1 : 0;
 }
 
+static void drop_next(worker_partition *p)
+{
+    if (p->next)
+        rd_kafka_message_destroy(p->next);
+    p->next = NULL;
+}
+
 /* Marks partitions (un)assigned; a revoked partition's in-flight migration is told to
  * stop at an object boundary. Its offset will not be stored: the next owner resumes it
  * from the Redis checkpoint. */
@@ -85,6 +93,7 @@ static void mark(worker *w, const rd_kafka_topic_partition_list_t *parts, int as
         p->epoch++;
         p->rewind_to = -1;
         p->retry_at = 0;
+        drop_next(p); /* not stored: the next owner (or we, again) fetches it anew */
         if (!assigned && p->inflight) {
             atomic_store(&p->inflight->cancel, 1);
             ferry_info(NULL,
@@ -257,8 +266,51 @@ static void retry_settles(worker *w)
     }
 }
 
+/* Runs msg as the partition's event in flight. The partition keeps flowing, so that
+ * its next event is fetched meanwhile and waits in p->next. */
+static void start(worker *w, worker_partition *p, rd_kafka_message_t *msg)
+{
+    worker_job *job = calloc(1, sizeof(*job));
+
+    if (!job) {
+        /* Come back to it: paused here, the poll loop seeks back and resumes later. */
+        p->rewind_to = msg->offset;
+        p->retry_at = ferry_mono_ms() + WORKER_CONSUME_RETRY_MS;
+        set_paused(w, p, 1);
+        rd_kafka_message_destroy(msg);
+        return;
+    }
+    job->msg = msg;
+    job->topic = p->topic;
+    job->partition = msg->partition;
+    job->offset = msg->offset;
+    job->epoch = p->epoch;
+    atomic_init(&job->cancel, 0);
+    p->inflight = job;
+    w->inflight++;
+    worker_pool_submit(w, job);
+    ferry_counter_inc(worker_metric.events_consumed);
+}
+
+/* The partition's event ended: start the one waiting behind it, unless the partition
+ * goes back to an earlier offset (the ended one was not durable) or we are stopping. */
+static void start_next(worker *w, worker_partition *p)
+{
+    rd_kafka_message_t *msg = p->next;
+
+    p->next = NULL;
+    if (!msg)
+        return;
+    if (atomic_load(&w->stopping) || (p->rewind_to >= 0 && msg->offset >= p->rewind_to)) {
+        rd_kafka_message_destroy(msg);
+        return;
+    }
+    start(w, p, msg);
+}
+
 /* Completions: store the offset if the outcome is durable and we still own the
- * partition under the same assignment; then let the partition flow again. */
+ * partition under the same assignment; start the partition's next event, and let the
+ * partition flow again. */
 static void drain_completions(worker *w)
 {
     worker_job *job = worker_pool_take_done(w), *next;
@@ -276,6 +328,7 @@ static void drain_completions(worker *w)
                  * committed offset since the new assignment.) */
                 if (current && !job->store && (p->rewind_to < 0 || job->offset < p->rewind_to))
                     p->rewind_to = job->offset;
+                start_next(w, p);
                 settle(w, p);
             }
         }
@@ -289,10 +342,16 @@ static void dispatch(worker *w, rd_kafka_message_t *msg)
 {
     int topic = topic_index(w, rd_kafka_topic_name(msg->rkt));
     worker_partition *p = part_get(w, topic, msg->partition, 1);
-    worker_job *job;
 
     if (!p || !p->assigned) {
         rd_kafka_message_destroy(msg);
+        return;
+    }
+    if (p->inflight && !p->next && p->rewind_to < 0 && p->inflight->epoch == p->epoch &&
+        msg->offset > p->inflight->offset) {
+        /* The next event: it waits here, paused, until the one in flight ends. */
+        p->next = msg;
+        set_paused(w, p, 1);
         return;
     }
     if (p->inflight || p->rewind_to >= 0) {
@@ -303,26 +362,16 @@ static void dispatch(worker *w, rd_kafka_message_t *msg)
         rd_kafka_message_destroy(msg);
         return;
     }
-    job = calloc(1, sizeof(*job));
-    if (!job) {
-        /* Come back to it: paused here, the poll loop seeks back and resumes later. */
-        p->rewind_to = msg->offset;
-        p->retry_at = ferry_mono_ms() + WORKER_CONSUME_RETRY_MS;
-        set_paused(w, p, 1);
-        rd_kafka_message_destroy(msg);
-        return;
-    }
-    job->msg = msg;
-    job->topic = topic;
-    job->partition = msg->partition;
-    job->offset = msg->offset;
-    job->epoch = p->epoch;
-    atomic_init(&job->cancel, 0);
-    p->inflight = job;
-    w->inflight++;
-    set_paused(w, p, 1);
-    worker_pool_submit(w, job);
-    ferry_counter_inc(worker_metric.events_consumed);
+    start(w, p, msg);
+}
+
+static void unwake(worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    if (w->wake_q)
+        rd_kafka_queue_destroy(w->wake_q);
+    w->wake_q = NULL;
+    pthread_mutex_unlock(&w->lock);
 }
 
 static void cancel_all(worker *w)
@@ -347,6 +396,9 @@ int worker_consume_run(worker *w)
         ferry_err(NULL, "creating the consumer: %s", errstr);
         return 1;
     }
+    pthread_mutex_lock(&w->lock);
+    w->wake_q = rd_kafka_queue_get_consumer(w->consumer);
+    pthread_mutex_unlock(&w->lock);
     sub = rd_kafka_topic_partition_list_new(2);
     rd_kafka_topic_partition_list_add(sub, w->topics[0], RD_KAFKA_PARTITION_UA);
     rd_kafka_topic_partition_list_add(sub, w->topics[1], RD_KAFKA_PARTITION_UA);
@@ -355,6 +407,7 @@ int worker_consume_run(worker *w)
     if (e) {
         ferry_err(NULL, "subscribing to %s and %s: %s", w->topics[0], w->topics[1],
                   rd_kafka_err2str(e));
+        unwake(w);
         rd_kafka_destroy(w->consumer);
         w->consumer = NULL;
         return 1;
@@ -410,12 +463,16 @@ int worker_consume_run(worker *w)
         dispatch(w, msg);
     }
 
+    for (size_t i = 0; i < w->nparts; i++)
+        drop_next(&w->parts[i]); /* not stored: redelivered */
     /* Commits stored offsets and leaves the group. */
     e = rd_kafka_consumer_close(w->consumer);
     if (e)
         ferry_warn(NULL, "closing the consumer: %s", rd_kafka_err2str(e));
-    /* Jobs still running past the deadline reference the message: leave them. */
+    /* Jobs still running past the deadline reference the message (and will wake the
+     * queue when they end): leave both. */
     if (w->inflight == 0) {
+        unwake(w);
         rd_kafka_destroy(w->consumer);
         w->consumer = NULL;
     }

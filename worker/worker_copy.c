@@ -629,12 +629,23 @@ ferry_rc worker_copy_put_object(worker_copier *c, const char *bucket, const char
     return ferry_objstore_put(c->dst_store, bucket, key, data, len, content_type, NULL, err);
 }
 
+/* The result of a request made beforehand, as a first try for worker_copy__again(). */
+static ferry_rc tried(const ferry_objstore_op *op, ferry_error *err)
+{
+    if (op->rc != FERRY_OK)
+        *err = op->err;
+    return op->rc;
+}
+
 /* Before any byte moves: the source is listable, the target bucket exists and takes
  * writes, the locations do not overlap. Which check failed is in the message. */
 static ferry_rc validate(run *r, const char *start, ferry_error *err)
 {
     worker_copier *c = r->c;
     char probe[FERRY_URI_KEY_MAX + 64];
+    ferry_objstore_op list, head, put;
+    ferry_objstore *stores[3] = {c->store, c->dst_store, c->dst_store};
+    ferry_objstore_op *ops[3] = {&list, &head, &put};
     ferry_rc rc;
     int tries = 0;
 
@@ -644,29 +655,50 @@ static ferry_rc validate(run *r, const char *start, ferry_error *err)
                                "validation: source %s and target %s overlap on the same "
                                "endpoint",
                                r->ev->source_uri, r->ev->target_uri);
-    /* (an endpoint that is down is waited for here too: see worker_copy__again()) */
     forget_first_page(c);
-    if ((rc = list_source(r, start, NULL, c->page_size, err)) != FERRY_OK) {
+    snprintf(probe, sizeof(probe), "%s.ferry-write-probe-%s", r->dst.prefix, r->ev->event_id);
+    /* The first page, the target bucket and the write probe are asked for at once: on a
+     * store tens of milliseconds away that is one round trip before the copy, not three.
+     * A failed one is then retried on its own, in the order of the checks, so the
+     * message names the first check that failed. */
+    ferry_objstore_op_init(&list, FERRY_OBJSTORE_OP_LIST);
+    list.bucket = r->src.bucket;
+    list.prefix = r->src.prefix;
+    list.start_after = start;
+    list.max_keys = c->page_size;
+    list.listing = &c->listing;
+    ferry_objstore_op_init(&head, FERRY_OBJSTORE_OP_HEAD_BUCKET);
+    head.bucket = r->dst.bucket;
+    ferry_objstore_op_init(&put, FERRY_OBJSTORE_OP_PUT);
+    put.bucket = r->dst.bucket;
+    put.key = probe;
+    put.put_data = "";
+    ferry_objstore_exec_all(stores, ops, 3);
+
+    /* (an endpoint that is down is waited for here too: see worker_copy__again()) */
+    for (rc = tried(&list, err); worker_copy__again(r, c->src_brk, &rc, &tries, err);)
+        rc = ferry_objstore_list(c->store, r->src.bucket, r->src.prefix, start, NULL,
+                                 c->page_size, &c->listing, err);
+    if (rc != FERRY_OK) {
         ferry_error_prefix(err, "validation: source %s is not listable", r->ev->source_uri);
-        return rc;
+        goto early;
     }
     if (!(c->first_for = strdup(r->ev->event_id)) ||
         (start && !(c->first_from = strdup(start)))) {
         forget_first_page(c);
-        return ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
+        rc = ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
+        goto early;
     }
-    do
+    tries = 0;
+    for (rc = tried(&head, err); worker_copy__again(r, c->dst_brk, &rc, &tries, err);)
         rc = ferry_objstore_head_bucket(c->dst_store, r->dst.bucket, err);
-    while (worker_copy__again(r, c->dst_brk, &rc, &tries, err));
     if (rc != FERRY_OK) {
         ferry_error_prefix(err, "validation: target bucket %s", r->dst.bucket);
-        return rc;
+        goto early;
     }
-    snprintf(probe, sizeof(probe), "%s.ferry-write-probe-%s", r->dst.prefix, r->ev->event_id);
     tries = 0;
-    do
+    for (rc = tried(&put, err); worker_copy__again(r, c->dst_brk, &rc, &tries, err);)
         rc = ferry_objstore_put(c->dst_store, r->dst.bucket, probe, "", 0, NULL, NULL, err);
-    while (worker_copy__again(r, c->dst_brk, &rc, &tries, err));
     if (rc != FERRY_OK) {
         ferry_error_prefix(err, "validation: target %s does not accept writes",
                            r->ev->target_uri);
@@ -676,11 +708,17 @@ static ferry_rc validate(run *r, const char *start, ferry_error *err)
     do
         rc = ferry_objstore_delete(c->dst_store, r->dst.bucket, probe, err);
     while (worker_copy__again(r, c->dst_brk, &rc, &tries, err));
-    if (rc != FERRY_OK) {
+    if (rc != FERRY_OK)
         ferry_error_prefix(err, "validation: deleting the write probe %s", probe);
-        return rc;
+    return rc;
+
+early: /* an earlier check failed, but the probe went in: it must not stay behind */
+    if (put.rc == FERRY_OK) {
+        ferry_error derr;
+        if (ferry_objstore_delete(c->dst_store, r->dst.bucket, probe, &derr) != FERRY_OK)
+            ferry_warn(&r->lctx, "deleting the write probe %s: %s", probe, derr.msg);
     }
-    return FERRY_OK;
+    return rc;
 }
 
 /* Lists the source after start_after (NULL: from the first key), counting the selected

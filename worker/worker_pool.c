@@ -1,11 +1,8 @@
 /* Migration threads: migrations run here, off the poll thread, so a migration of hours
  * never keeps the consumer from polling (max.poll.interval.ms). */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "ferry_log.h"
 #include "worker.h"
@@ -19,7 +16,6 @@ static void *thread_main(void *p)
 {
     thread_arg *a = p;
     worker *w = a->w;
-    char one = 1;
 
     for (;;) {
         worker_job *job;
@@ -40,14 +36,7 @@ static void *thread_main(void *p)
         pthread_mutex_unlock(&w->lock);
 
         worker_migrate_job(a->ctx, job);
-
-        pthread_mutex_lock(&w->lock);
-        job->next = w->done_head;
-        w->done_head = job;
-        pthread_mutex_unlock(&w->lock);
-        /* Best effort: the poll loop also checks on every iteration. */
-        if (write(w->wake_fd[1], &one, 1) < 0 && errno != EAGAIN)
-            ferry_warn(NULL, "waking the poll thread: %s", strerror(errno));
+        worker_pool_finish(w, job);
     }
     worker_thread_ctx_destroy(a->ctx);
     free(a);
@@ -58,10 +47,6 @@ int worker_pool_start(worker *w, char *errstr, size_t errstr_size)
 {
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
-    if (pipe2(w->wake_fd, O_NONBLOCK | O_CLOEXEC) != 0) {
-        snprintf(errstr, errstr_size, "pipe: %s", strerror(errno));
-        return -1;
-    }
     w->threads = calloc((size_t)w->nthreads, sizeof(*w->threads));
     if (!w->threads) {
         snprintf(errstr, errstr_size, "out of memory");
@@ -103,8 +88,6 @@ void worker_pool_stop(worker *w)
             pthread_join(w->threads[i], NULL);
     free(w->threads);
     w->threads = NULL;
-    close(w->wake_fd[0]);
-    close(w->wake_fd[1]);
 }
 
 void worker_pool_submit(worker *w, worker_job *job)
@@ -120,12 +103,24 @@ void worker_pool_submit(worker *w, worker_job *job)
     pthread_mutex_unlock(&w->lock);
 }
 
+void worker_pool_finish(worker *w, worker_job *job)
+{
+    rd_kafka_queue_t *wake;
+
+    pthread_mutex_lock(&w->lock);
+    job->next = w->done_head;
+    w->done_head = job;
+    wake = w->wake_q; /* set before the first job was dispatched */
+    pthread_mutex_unlock(&w->lock);
+    /* The poll thread waits in rd_kafka_consumer_poll() for up to 100 ms: cut that wait
+     * short, so the partition's next event starts now, not a poll timeout later. */
+    if (wake)
+        rd_kafka_queue_yield(wake);
+}
+
 worker_job *worker_pool_take_done(worker *w)
 {
     worker_job *list;
-    char buf[64];
-    while (read(w->wake_fd[0], buf, sizeof(buf)) > 0)
-        ;
     pthread_mutex_lock(&w->lock);
     list = w->done_head;
     w->done_head = NULL;

@@ -155,6 +155,12 @@ int worker_run(const ferry_conf *conf, const char *id, int *abandoned)
         ferry_err(NULL, "creating the producer: %s", errstr);
         goto out;
     }
+    /* Else every worker's first DatasetMigrated, dead letter and chunk event waited up
+     * to 1 s for librdkafka to look the topic up (32 datasets on 8 workers: 0.6 s lost
+     * per worker). */
+    w.ahead[0] = ferry_kafka_topic_ahead(w.producer, ferry_conf_str(conf, "topic.migrated"));
+    w.ahead[1] = ferry_kafka_topic_ahead(w.producer, ferry_conf_str(conf, "topic.dlq"));
+    w.ahead[2] = ferry_kafka_topic_ahead(w.producer, ferry_conf_str(conf, "topic.chunks"));
     {
         ferry_limiter_conf lc;
         ferry_limiter_conf_init(&lc);
@@ -195,6 +201,9 @@ out:
     worker_http_stop(http);  /* before the metrics it serves */
     worker_health_destroy(); /* after the migration threads, before the metrics */
     worker_metrics_destroy();
+    for (int i = 0; i < 3; i++)
+        if (w.ahead[i])
+            rd_kafka_topic_destroy(w.ahead[i]);
     if (w.producer && ferry_kafka_producer_destroy(w.producer, 10000) > 0)
         ferry_warn(NULL, "some notifications were not delivered before exit");
     free(w.parts);

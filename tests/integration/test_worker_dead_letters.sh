@@ -57,6 +57,10 @@ for ((k = 0; k < i; k++)); do
 done
 [[ "$(state_field dl-missing status)" == failed ]] || fail "dl-missing: status $(state_field dl-missing status)"
 grep -q 'validation: source' <<<"$(state_field dl-missing last_error)" || fail "dl-missing: last_error does not say which check failed"
+# The target's write probe goes out together with the source's listing: when the
+# listing fails, the probe must not stay behind in the target.
+read -r left _ < <("$S3TOOL" count "s3://$DST_B/m/") || fail "counting s3://$DST_B/m/"
+[[ "$left" == 0 ]] || fail "dl-missing: the write probe stayed in the target: $("$S3TOOL" ls "s3://$DST_B/m/")"
 
 # Wrong credentials: a worker whose S3 secret is wrong dead-letters with s3-auth.
 export FERRY_TOPIC_ONBOARD="$TOPIC_PREFIX.creds.onboard" FERRY_WORKER_GROUP="$FERRY_WORKER_GROUP-creds"
