@@ -250,11 +250,6 @@ int ferry_kafka_producer_destroy(rd_kafka_t *rk, int timeout_ms)
     return left;
 }
 
-rd_kafka_topic_t *ferry_kafka_topic_ahead(rd_kafka_t *rk, const char *topic)
-{
-    return topic && *topic ? rd_kafka_topic_new(rk, topic, NULL) : NULL;
-}
-
 rd_kafka_t *ferry_kafka_consumer_new(const ferry_conf *conf, const char *group_id,
                                      ferry_kafka_conf_cb customize, void *opaque, char *errstr,
                                      size_t errstr_size)

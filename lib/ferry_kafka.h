@@ -17,12 +17,6 @@
 rd_kafka_t *ferry_kafka_producer_new(const ferry_conf *conf, char *errstr, size_t errstr_size);
 /* Flushes up to timeout_ms, then destroys. Returns the number of messages NOT delivered. */
 int ferry_kafka_producer_destroy(rd_kafka_t *rk, int timeout_ms);
-/* A handle of `topic` on producer rk (owned: rd_kafka_topic_destroy() it before rk), made
- * ahead of the first message to it, so that librdkafka learns its partitions now and
- * keeps them refreshed. librdkafka 2.0 asks the brokers about a topic it has not seen only
- * on its 1 s topic scan, so without this the first message a long-running producer sends
- * to a topic waits up to a second. NULL if librdkafka refused (then nothing is gained). */
-rd_kafka_topic_t *ferry_kafka_topic_ahead(rd_kafka_t *rk, const char *topic);
 
 /* Consumer in `group_id`: enable.auto.offset.store=false, auto.offset.reset=earliest,
  * plus pass-through properties (which win). The caller sets callbacks on the conf via

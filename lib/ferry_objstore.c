@@ -368,17 +368,11 @@ static void exec_all_done(ferry_objstore_op *op, void *opaque)
 void ferry_objstore_exec_all(ferry_objstore *const *stores, ferry_objstore_op *const *ops,
                              size_t n)
 {
-    ferry_objstore *distinct[8];
-    size_t finished = 0, nd = 0, i, k;
+    size_t finished = 0, i;
+    int one_store = 1;
 
     for (i = 0; i < n; i++) {
-        for (k = 0; k < nd && distinct[k] != stores[i]; k++)
-            ;
-        if (k == nd) {
-            if (nd == sizeof(distinct) / sizeof(distinct[0]))
-                abort(); /* a caller's bug: see the header */
-            distinct[nd++] = stores[i];
-        }
+        one_store = one_store && stores[i] == stores[0];
         ops[i]->done = exec_all_done;
         ops[i]->done_opaque = &finished;
         ferry_objstore_submit(stores[i], ops[i]);
@@ -386,8 +380,9 @@ void ferry_objstore_exec_all(ferry_objstore *const *stores, ferry_objstore_op *c
     /* One store: wait on it. Several: take turns, none waited on for long, since an
      * answer may come from any of them. */
     while (finished < n)
-        for (k = 0; k < nd && finished < n; k++)
-            ferry_objstore_pump(distinct[k], nd > 1 ? 2 : 1000);
+        for (i = 0; i < n && finished < n; i++)
+            if (i == 0 || stores[i] != stores[i - 1])
+                ferry_objstore_pump(stores[i], one_store ? 1000 : 2);
 }
 
 /* ---------------------------------------------------------------- batch */

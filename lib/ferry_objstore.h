@@ -353,7 +353,7 @@ void ferry_objstore_cancel_queued(ferry_objstore *os);
  * ops may run meanwhile. Sets op->done/done_opaque itself. */
 ferry_rc ferry_objstore_exec(ferry_objstore *os, ferry_objstore_op *op);
 
-/* Submits ops[i] to stores[i] (stores may repeat; at most 8 different ones) and pumps
+/* Submits ops[i] to stores[i] (stores may repeat) and pumps
  * until every op completed: requests of different kinds, even on different endpoints,
  * in flight together. Sets each op's done/done_opaque itself; results are in the ops. */
 void ferry_objstore_exec_all(ferry_objstore *const *stores, ferry_objstore_op *const *ops,

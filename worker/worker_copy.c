@@ -629,12 +629,22 @@ ferry_rc worker_copy_put_object(worker_copier *c, const char *bucket, const char
     return ferry_objstore_put(c->dst_store, bucket, key, data, len, content_type, NULL, err);
 }
 
-/* The result of a request made beforehand, as a first try for worker_copy__again(). */
-static ferry_rc tried(const ferry_objstore_op *op, ferry_error *err)
+/* A request already made once (by ferry_objstore_exec_all): its result, or, while
+ * worker_copy__again() says so (an endpoint failure, an endpoint that is down), the result
+ * of the same request made again on store os. */
+static ferry_rc retried(run *r, ferry_objstore *os, ferry_breaker *b, ferry_objstore_op *op,
+                        ferry_error *err)
 {
-    if (op->rc != FERRY_OK)
-        *err = op->err;
-    return op->rc;
+    int tries = 0;
+    ferry_rc rc;
+
+    for (;;) {
+        if ((rc = op->rc) != FERRY_OK)
+            *err = op->err;
+        if (!worker_copy__again(r, b, &rc, &tries, err))
+            return rc;
+        ferry_objstore_exec(os, op);
+    }
 }
 
 /* Before any byte moves: the source is listable, the target bucket exists and takes
@@ -660,7 +670,8 @@ static ferry_rc validate(run *r, const char *start, ferry_error *err)
     /* The first page, the target bucket and the write probe are asked for at once: on a
      * store tens of milliseconds away that is one round trip before the copy, not three.
      * A failed one is then retried on its own, in the order of the checks, so the
-     * message names the first check that failed. */
+     * message names the first check that failed (an endpoint that is down is waited for
+     * here too: see worker_copy__again()). */
     ferry_objstore_op_init(&list, FERRY_OBJSTORE_OP_LIST);
     list.bucket = r->src.bucket;
     list.prefix = r->src.prefix;
@@ -675,11 +686,7 @@ static ferry_rc validate(run *r, const char *start, ferry_error *err)
     put.put_data = "";
     ferry_objstore_exec_all(stores, ops, 3);
 
-    /* (an endpoint that is down is waited for here too: see worker_copy__again()) */
-    for (rc = tried(&list, err); worker_copy__again(r, c->src_brk, &rc, &tries, err);)
-        rc = ferry_objstore_list(c->store, r->src.bucket, r->src.prefix, start, NULL,
-                                 c->page_size, &c->listing, err);
-    if (rc != FERRY_OK) {
+    if ((rc = retried(r, c->store, c->src_brk, &list, err)) != FERRY_OK) {
         ferry_error_prefix(err, "validation: source %s is not listable", r->ev->source_uri);
         goto early;
     }
@@ -689,22 +696,15 @@ static ferry_rc validate(run *r, const char *start, ferry_error *err)
         rc = ferry_error_set(err, FERRY_ERR_RETRYABLE, FERRY_EC_INTERNAL, "out of memory");
         goto early;
     }
-    tries = 0;
-    for (rc = tried(&head, err); worker_copy__again(r, c->dst_brk, &rc, &tries, err);)
-        rc = ferry_objstore_head_bucket(c->dst_store, r->dst.bucket, err);
-    if (rc != FERRY_OK) {
+    if ((rc = retried(r, c->dst_store, c->dst_brk, &head, err)) != FERRY_OK) {
         ferry_error_prefix(err, "validation: target bucket %s", r->dst.bucket);
         goto early;
     }
-    tries = 0;
-    for (rc = tried(&put, err); worker_copy__again(r, c->dst_brk, &rc, &tries, err);)
-        rc = ferry_objstore_put(c->dst_store, r->dst.bucket, probe, "", 0, NULL, NULL, err);
-    if (rc != FERRY_OK) {
+    if ((rc = retried(r, c->dst_store, c->dst_brk, &put, err)) != FERRY_OK) {
         ferry_error_prefix(err, "validation: target %s does not accept writes",
                            r->ev->target_uri);
         return rc;
     }
-    tries = 0;
     do
         rc = ferry_objstore_delete(c->dst_store, r->dst.bucket, probe, err);
     while (worker_copy__again(r, c->dst_brk, &rc, &tries, err));

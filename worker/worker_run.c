@@ -155,12 +155,15 @@ int worker_run(const ferry_conf *conf, const char *id, int *abandoned)
         ferry_err(NULL, "creating the producer: %s", errstr);
         goto out;
     }
-    /* Else every worker's first DatasetMigrated, dead letter and chunk event waited up
-     * to 1 s for librdkafka to look the topic up (32 datasets on 8 workers: 0.6 s lost
-     * per worker). */
-    w.ahead[0] = ferry_kafka_topic_ahead(w.producer, ferry_conf_str(conf, "topic.migrated"));
-    w.ahead[1] = ferry_kafka_topic_ahead(w.producer, ferry_conf_str(conf, "topic.dlq"));
-    w.ahead[2] = ferry_kafka_topic_ahead(w.producer, ferry_conf_str(conf, "topic.chunks"));
+    /* The producer's topics, known from the start: librdkafka 2.0 looks up a topic it has
+     * not seen only on its 1 s topic scan, so every worker's first DatasetMigrated, dead
+     * letter and chunk event waited up to 1 s (32 datasets on 8 workers: 0.6 s lost per
+     * worker). A handle kept keeps the topic's metadata refreshed. */
+    {
+        const char *names[3] = {"topic.migrated", "topic.dlq", "topic.chunks"};
+        for (int i = 0; i < 3; i++)
+            w.ahead[i] = rd_kafka_topic_new(w.producer, ferry_conf_str(conf, names[i]), NULL);
+    }
     {
         ferry_limiter_conf lc;
         ferry_limiter_conf_init(&lc);

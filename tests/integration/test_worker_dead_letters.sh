@@ -62,7 +62,12 @@ grep -q 'validation: source' <<<"$(state_field dl-missing last_error)" || fail "
 read -r left _ < <("$S3TOOL" count "s3://$DST_B/m/") || fail "counting s3://$DST_B/m/"
 [[ "$left" == 0 ]] || fail "dl-missing: the write probe stayed in the target: $("$S3TOOL" ls "s3://$DST_B/m/")"
 
-# Wrong credentials: a worker whose S3 secret is wrong dead-letters with s3-auth.
+# Wrong credentials: a worker whose S3 secret is wrong dead-letters with s3-auth. Not
+# against moto: it accepts any credentials (scripts/stack), so there is nothing to refuse.
+if [[ $FERRY_TEST_S3 == moto ]]; then
+    note "ok: $i pills dead-lettered with the right classes; good event migrated (moto: no credential check to test)"
+    exit 0
+fi
 export FERRY_TOPIC_ONBOARD="$TOPIC_PREFIX.creds.onboard" FERRY_WORKER_GROUP="$FERRY_WORKER_GROUP-creds"
 publish dl-creds "s3://$SRC_B/data/" "s3://$DST_B/creds/"
 AWS_SECRET_ACCESS_KEY=wrong-secret start_worker w2 >/dev/null
