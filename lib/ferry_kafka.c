@@ -223,7 +223,10 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 rd_kafka_t *ferry_kafka_producer_new(const ferry_conf *conf, char *errstr, size_t errstr_size)
 {
     static const char *const defaults[] = {
-        "enable.idempotence", "true", "acks", "all", "linger.ms", "5",
+        /* Every produce waits for its delivery report (ferry_kafka_produce_many_until), so a
+         * linger would only delay it: 5 ms more for each published event, DatasetMigrated
+         * and dead-letter record. Messages produced together still share a request. */
+        "enable.idempotence", "true", "acks", "all", "linger.ms", "0",
         /* A delivery report always arrives within this bound, so a synchronous produce
          * never waits forever. */
         "message.timeout.ms", "60000", NULL};

@@ -653,9 +653,11 @@ static ferry_rc validate(run *r, const char *start, ferry_error *err)
 {
     worker_copier *c = r->c;
     char probe[FERRY_URI_KEY_MAX + 64];
-    ferry_objstore_op list, head, put;
-    ferry_objstore *stores[3] = {c->store, c->dst_store, c->dst_store};
-    ferry_objstore_op *ops[3] = {&list, &head, &put};
+    ferry_objstore_op list, head, put, uploads;
+    ferry_objstore *stores[4] = {c->store, c->dst_store, c->dst_store, c->dst_store};
+    ferry_objstore_op *ops[4] = {&list, &head, &put, &uploads};
+    /* A whole dataset's first run sweeps the target's orphaned multipart uploads. */
+    int sweep = r->redis && r->lease && r->ev->chunk_count == 0 && !r->prog->swept;
     ferry_rc rc;
     int tries = 0;
 
@@ -667,11 +669,11 @@ static ferry_rc validate(run *r, const char *start, ferry_error *err)
                                r->ev->source_uri, r->ev->target_uri);
     forget_first_page(c);
     snprintf(probe, sizeof(probe), "%s.ferry-write-probe-%s", r->dst.prefix, r->ev->event_id);
-    /* The first page, the target bucket and the write probe are asked for at once: on a
-     * store tens of milliseconds away that is one round trip before the copy, not three.
-     * A failed one is then retried on its own, in the order of the checks, so the
-     * message names the first check that failed (an endpoint that is down is waited for
-     * here too: see worker_copy__again()). */
+    /* The first page, the target bucket, the write probe and the sweep's first page are
+     * asked for at once: on a store tens of milliseconds away that is one round trip
+     * before the copy, not four. A failed check is then retried on its own, in the order
+     * of the checks, so the message names the first check that failed (an endpoint that
+     * is down is waited for here too: see worker_copy__again()). */
     ferry_objstore_op_init(&list, FERRY_OBJSTORE_OP_LIST);
     list.bucket = r->src.bucket;
     list.prefix = r->src.prefix;
@@ -684,7 +686,9 @@ static ferry_rc validate(run *r, const char *start, ferry_error *err)
     put.bucket = r->dst.bucket;
     put.key = probe;
     put.put_data = "";
-    ferry_objstore_exec_all(stores, ops, 3);
+    if (sweep)
+        worker_copy__sweep_first(r, &uploads);
+    ferry_objstore_exec_all(stores, ops, sweep ? 4 : 3);
 
     if ((rc = retried(r, c->store, c->src_brk, &list, err)) != FERRY_OK) {
         ferry_error_prefix(err, "validation: source %s is not listable", r->ev->source_uri);
@@ -708,9 +712,15 @@ static ferry_rc validate(run *r, const char *start, ferry_error *err)
     do
         rc = ferry_objstore_delete(c->dst_store, r->dst.bucket, probe, err);
     while (worker_copy__again(r, c->dst_brk, &rc, &tries, err));
-    if (rc != FERRY_OK)
+    if (rc != FERRY_OK) {
         ferry_error_prefix(err, "validation: deleting the write probe %s", probe);
-    return rc;
+        return rc;
+    }
+    if (sweep) {
+        worker_copy__sweep_orphans(r, &uploads);
+        r->prog->swept = 1;
+    }
+    return FERRY_OK;
 
 early: /* an earlier check failed, but the probe went in: it must not stay behind */
     if (put.rc == FERRY_OK) {
@@ -1257,7 +1267,7 @@ ferry_rc worker_copy_dataset(worker_copier *c, ferry_redis *redis, const ferry_l
     if ((rc = run_open(&r, c, redis, lease, ev, prog, should_stop, opaque, err)) != FERRY_OK)
         return rc;
     if (redis && lease && ev->chunk_count == 0 && !prog->swept) {
-        worker_copy__sweep_orphans(&r);
+        worker_copy__sweep_orphans(&r, NULL); /* validate() did it, if this run was prepared */
         prog->swept = 1;
     }
     if ((rc = copy_pages(&r, start, check, prog->recheck, err)) != FERRY_OK)

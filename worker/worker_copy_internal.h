@@ -190,8 +190,11 @@ void worker_copy__mpu_prepare(run *r, ferry_objstore_op *op, item *it,
                               const ferry_objstore_entry *e);
 /* Forgets the multipart record of a finished or failed copy. */
 void worker_copy__mpu_forget(run *r, const item *it);
-/* Aborts the uploads under the target prefix that no record tracks (a crash's leftovers). */
-void worker_copy__sweep_orphans(run *r);
+/* Aborts the uploads under the target prefix that no record tracks (a crash's leftovers).
+ * first: its first request (ListMultipartUploads), already made together with others
+ * (prepared by worker_copy__sweep_first), or NULL to make it here. */
+void worker_copy__sweep_first(run *r, ferry_objstore_op *op);
+void worker_copy__sweep_orphans(run *r, ferry_objstore_op *first);
 
 /* ---- worker_copy_outage.c */
 /* Whether every endpoint this copier uses lets requests through (breakers closed). */

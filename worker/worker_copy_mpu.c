@@ -96,11 +96,19 @@ void worker_copy__mpu_forget(run *r, const item *it)
         ferry_warn(&r->lctx, "forgetting the multipart record of %s: %s", it->dst_key, err.msg);
 }
 
+void worker_copy__sweep_first(run *r, ferry_objstore_op *op)
+{
+    ferry_objstore_op_init(op, FERRY_OBJSTORE_OP_LIST_UPLOADS);
+    op->bucket = r->dst.bucket;
+    op->prefix = r->dst.prefix;
+    op->listing = &r->c->ahead; /* idle before the first page; c->listing may hold it */
+}
+
 /* At the start of a whole-dataset migration: abort the multipart uploads under the
  * target prefix that no record tracks and that are older than the lease TTL -- what a
  * worker that crashed (or a ferry before records existed) left behind. Younger ones may
  * belong to a previous owner still finishing a part; uploads of unknown age are kept. */
-void worker_copy__sweep_orphans(run *r)
+void worker_copy__sweep_orphans(run *r, ferry_objstore_op *first)
 {
     worker_copier *c = r->c;
     int64_t cutoff = (int64_t)time(NULL) * 1000 - r->lease->ttl_ms;
@@ -109,12 +117,14 @@ void worker_copy__sweep_orphans(run *r)
 
     do {
         ferry_objstore_op op;
-        ferry_objstore_op_init(&op, FERRY_OBJSTORE_OP_LIST_UPLOADS);
-        op.bucket = r->dst.bucket;
-        op.prefix = r->dst.prefix;
-        op.continuation_token = marker;
-        op.listing = &c->ahead; /* idle before the first page; c->listing may hold it */
-        ferry_objstore_exec(c->dst_store, &op);
+        if (first) {
+            op = *first;
+            first = NULL;
+        } else {
+            worker_copy__sweep_first(r, &op);
+            op.continuation_token = marker;
+            ferry_objstore_exec(c->dst_store, &op);
+        }
         free(marker);
         marker = NULL;
         if (op.rc != FERRY_OK) {

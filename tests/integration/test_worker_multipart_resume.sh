@@ -14,6 +14,8 @@
 #  3. fenced: the lease is taken from the worker mid-object; its next record write is
 #     refused, so it aborts the upload (the proxy sees the AbortMultipartUpload) and no
 #     upload is left behind.
+# In every run the sweep's ListMultipartUploads goes out with the validation's write probe
+# (before the probe's DELETE), not one round trip after it.
 source "$(dirname "$0")/lib.sh"
 
 FAULTPROXY=$SRC/tests/tools/faultproxy.py
@@ -57,7 +59,16 @@ run_copy() {
 WARGS=(-X copy.multipart_threshold_mb=5 -X copy.multipart_part_size_mb=5 -X copy.max_in_flight=2
        -X lease.ttl_ms=$TTL_MS -X s3.timeout_ms=20000)
 
-# scenario MODE KIND : KIND resume | sweep
+# swept_with_probe LOG: every migration's probe DELETE follows a ListMultipartUploads sent
+# after that probe's PUT, i.e. together with it (the DELETE waits for the PUT's answer)
+swept_with_probe() {
+    awk '/^[a-z]+ PUT [^ ]*\.ferry-write-probe-/ { put = 1; up = 0 }
+         /^[a-z]+ GET [^ ]*[?&]uploads/ { if (put) up = 1 }
+         /^[a-z]+ DELETE [^ ]*\.ferry-write-probe-/ { n++; if (!up) bad++; put = 0 }
+         END { exit !(n > 0 && !bad) }' "$1"
+}
+
+# scenario MODE KIND : KIND resume | sweep | fenced
 scenario() {
     local mode=$1 kind=$2 ds="mpr-$1-$2-$U" dst="$1-$2/" log first_id rec id n
     export FERRY_TOPIC_ONBOARD="$TOPIC_PREFIX.mpr-$mode-$kind.onboard" FERRY_WORKER_GROUP="ferry-test-$RUN_ID-$mode-$kind"
@@ -86,6 +97,7 @@ scenario() {
         (( n < PARTS )) || fail "$ds: all $n parts were copied after the lease was lost"
         note "ok: $ds: lease lost after $(parts_recorded "$ds" | wc -l) recorded parts, upload aborted ($n part requests)"
         TABLE+=("$mode|$kind|$(parts_recorded "$ds" | wc -l)|$n|1")
+        swept_with_probe "$log" || fail "$ds: the sweep's listing waited for the probe's DELETE: $(grep -E 'probe|uploads' "$log")"
         kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
         return 0
     fi
@@ -124,6 +136,7 @@ scenario() {
     fi
     (( $(uploads_under "$dst") == 0 )) || fail "$ds: uploads left behind: $("$S3TOOL_UPLOADS" uploads "s3://$DST_B/$dst")"
     [[ -z "$(mpu_key "$ds")" ]] || fail "$ds: multipart record left in Redis"
+    swept_with_probe "$log" || fail "$ds: the sweep's listing waited for the probe's DELETE: $(grep -E 'probe|uploads' "$log")"
     local total; total=$(grep -c '^latency PUT [^ ]*?partNumber=' "$log" || true)
     note "ok: $ds: $PARTS parts, $total part requests in all, $creates CreateMultipartUpload"
     TABLE+=("$mode|$kind|$(wc -w <<<"$rec")|$total|$creates")
