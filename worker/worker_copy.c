@@ -28,6 +28,14 @@ static void clear_bounds(worker_copier *c)
     c->inventory_plan = 0; /* the plan is these bounds */
 }
 
+static void forget_uploads(worker_copier *c)
+{
+    free(c->uploads_for);
+    c->uploads_for = NULL;
+    ferry_objstore_listing_free(&c->uploads);
+    ferry_objstore_listing_init(&c->uploads);
+}
+
 static void forget_first_page(worker_copier *c)
 {
     free(c->first_for);
@@ -142,6 +150,7 @@ worker_copier *worker_copier_new(const ferry_conf *conf, ferry_limiters *limiter
         c->request_interval_us = 1000000 / ferry_conf_int(conf, "copy.max_requests_per_second");
     ferry_objstore_listing_init(&c->listing);
     ferry_objstore_listing_init(&c->ahead);
+    ferry_objstore_listing_init(&c->uploads);
     return c;
 fail:
     worker_copier_destroy(c);
@@ -160,6 +169,7 @@ void worker_copier_destroy(worker_copier *c)
     ferry_objstore_destroy(c->store);
     ferry_objstore_listing_free(&c->listing);
     ferry_objstore_listing_free(&c->ahead);
+    forget_uploads(c);
     free(c->ahead_token);
     free(c->ahead_next);
     free(c->first_for);
@@ -653,10 +663,10 @@ static ferry_rc validate(run *r, const char *start, ferry_error *err)
 {
     worker_copier *c = r->c;
     char probe[FERRY_URI_KEY_MAX + 64];
-    ferry_objstore_op list, head, put, uploads;
+    ferry_objstore_op list, head, put;
     ferry_objstore *stores[4] = {c->store, c->dst_store, c->dst_store, c->dst_store};
-    ferry_objstore_op *ops[4] = {&list, &head, &put, &uploads};
-    /* A whole dataset's first run sweeps the target's orphaned multipart uploads. */
+    ferry_objstore_op *ops[4] = {&list, &head, &put, &c->uploads_op};
+    /* A whole dataset's copy begins with the sweep of orphaned multipart uploads. */
     int sweep = r->redis && r->lease && r->ev->chunk_count == 0 && !r->prog->swept;
     ferry_rc rc;
     int tries = 0;
@@ -668,6 +678,7 @@ static ferry_rc validate(run *r, const char *start, ferry_error *err)
                                "endpoint",
                                r->ev->source_uri, r->ev->target_uri);
     forget_first_page(c);
+    forget_uploads(c);
     snprintf(probe, sizeof(probe), "%s.ferry-write-probe-%s", r->dst.prefix, r->ev->event_id);
     /* The first page, the target bucket, the write probe and the sweep's first page are
      * asked for at once: on a store tens of milliseconds away that is one round trip
@@ -687,7 +698,7 @@ static ferry_rc validate(run *r, const char *start, ferry_error *err)
     put.key = probe;
     put.put_data = "";
     if (sweep)
-        worker_copy__sweep_first(r, &uploads);
+        worker_copy__sweep_first(r, &c->uploads_op, &c->uploads);
     ferry_objstore_exec_all(stores, ops, sweep ? 4 : 3);
 
     if ((rc = retried(r, c->store, c->src_brk, &list, err)) != FERRY_OK) {
@@ -716,10 +727,11 @@ static ferry_rc validate(run *r, const char *start, ferry_error *err)
         ferry_error_prefix(err, "validation: deleting the write probe %s", probe);
         return rc;
     }
-    if (sweep) {
-        worker_copy__sweep_orphans(r, &uploads);
-        r->prog->swept = 1;
-    }
+    /* Held for the copy (without memory, or after a failure, the sweep asks again). Its
+     * bucket and prefix belonged to this run. */
+    c->uploads_op.bucket = c->uploads_op.prefix = NULL;
+    if (sweep && c->uploads_op.rc == FERRY_OK)
+        c->uploads_for = strdup(r->ev->event_id);
     return FERRY_OK;
 
 early: /* an earlier check failed, but the probe went in: it must not stay behind */
@@ -1267,9 +1279,11 @@ ferry_rc worker_copy_dataset(worker_copier *c, ferry_redis *redis, const ferry_l
     if ((rc = run_open(&r, c, redis, lease, ev, prog, should_stop, opaque, err)) != FERRY_OK)
         return rc;
     if (redis && lease && ev->chunk_count == 0 && !prog->swept) {
-        worker_copy__sweep_orphans(&r, NULL); /* validate() did it, if this run was prepared */
+        int held = c->uploads_for && !strcmp(c->uploads_for, ev->event_id);
+        worker_copy__sweep_orphans(&r, held ? &c->uploads_op : NULL);
         prog->swept = 1;
     }
+    forget_uploads(c);
     if ((rc = copy_pages(&r, start, check, prog->recheck, err)) != FERRY_OK)
         return rc;
     if (prog->count_due || prog->objects_total < 0 || accounted(prog) == prog->objects_total)

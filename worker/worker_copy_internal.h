@@ -117,6 +117,13 @@ struct worker_copier {
      * first_for, listed after first_from (NULL: from the start), until the copy or a
      * walk uses the listing. Saves a round trip before the first copy. */
     char *first_for, *first_from;
+    /* The sweep's first ListMultipartUploads page, asked for with the validation of the
+     * event uploads_for (NULL: none held) and used by that event's copy of the whole
+     * dataset (worker_copy_dataset). Only there: a parent that hands off to chunks must
+     * not sweep their uploads. Saves a round trip before the first copy. */
+    ferry_objstore_listing uploads;
+    ferry_objstore_op uploads_op;
+    char *uploads_for;
     ferry_objstore_op *ops;
     item *items;
     size_t cap;
@@ -190,11 +197,12 @@ void worker_copy__mpu_prepare(run *r, ferry_objstore_op *op, item *it,
                               const ferry_objstore_entry *e);
 /* Forgets the multipart record of a finished or failed copy. */
 void worker_copy__mpu_forget(run *r, const item *it);
+/* The sweep's first request into op: ListMultipartUploads of the target prefix, answered
+ * into into; to be sent together with others. */
+void worker_copy__sweep_first(run *r, ferry_objstore_op *op, ferry_objstore_listing *into);
 /* Aborts the uploads under the target prefix that no record tracks (a crash's leftovers).
- * first: its first request (ListMultipartUploads), already made together with others
- * (prepared by worker_copy__sweep_first), or NULL to make it here. */
-void worker_copy__sweep_first(run *r, ferry_objstore_op *op);
-void worker_copy__sweep_orphans(run *r, ferry_objstore_op *first);
+ * first: its first request, already answered (worker_copy__sweep_first), or NULL. */
+void worker_copy__sweep_orphans(run *r, const ferry_objstore_op *first);
 
 /* ---- worker_copy_outage.c */
 /* Whether every endpoint this copier uses lets requests through (breakers closed). */

@@ -96,19 +96,19 @@ void worker_copy__mpu_forget(run *r, const item *it)
         ferry_warn(&r->lctx, "forgetting the multipart record of %s: %s", it->dst_key, err.msg);
 }
 
-void worker_copy__sweep_first(run *r, ferry_objstore_op *op)
+void worker_copy__sweep_first(run *r, ferry_objstore_op *op, ferry_objstore_listing *into)
 {
     ferry_objstore_op_init(op, FERRY_OBJSTORE_OP_LIST_UPLOADS);
     op->bucket = r->dst.bucket;
     op->prefix = r->dst.prefix;
-    op->listing = &r->c->ahead; /* idle before the first page; c->listing may hold it */
+    op->listing = into;
 }
 
 /* At the start of a whole-dataset migration: abort the multipart uploads under the
  * target prefix that no record tracks and that are older than the lease TTL -- what a
  * worker that crashed (or a ferry before records existed) left behind. Younger ones may
  * belong to a previous owner still finishing a part; uploads of unknown age are kept. */
-void worker_copy__sweep_orphans(run *r, ferry_objstore_op *first)
+void worker_copy__sweep_orphans(run *r, const ferry_objstore_op *first)
 {
     worker_copier *c = r->c;
     int64_t cutoff = (int64_t)time(NULL) * 1000 - r->lease->ttl_ms;
@@ -117,11 +117,13 @@ void worker_copy__sweep_orphans(run *r, ferry_objstore_op *first)
 
     do {
         ferry_objstore_op op;
+        const ferry_objstore_listing *l;
         if (first) {
             op = *first;
             first = NULL;
         } else {
-            worker_copy__sweep_first(r, &op);
+            /* c->ahead is idle before the first page; c->listing may hold it */
+            worker_copy__sweep_first(r, &op, &c->ahead);
             op.continuation_token = marker;
             ferry_objstore_exec(c->dst_store, &op);
         }
@@ -131,8 +133,9 @@ void worker_copy__sweep_orphans(run *r, ferry_objstore_op *first)
             ferry_debug(&r->lctx, "no sweep of multipart uploads: %s", op.err.msg);
             return;
         }
-        for (size_t i = 0; i < c->ahead.count; i++) {
-            const ferry_objstore_entry *e = &c->ahead.entries[i];
+        l = op.listing;
+        for (size_t i = 0; i < l->count; i++) {
+            const ferry_objstore_entry *e = &l->entries[i];
             ferry_mpu_record rec;
             ferry_error err;
             int found = 0;
@@ -148,8 +151,7 @@ void worker_copy__sweep_orphans(run *r, ferry_objstore_op *first)
             abort_upload(r, e->key, e->upload_id);
             aborted++;
         }
-        if (c->ahead.is_truncated && c->ahead.next_token &&
-            !(marker = strdup(c->ahead.next_token)))
+        if (l->is_truncated && l->next_token && !(marker = strdup(l->next_token)))
             return;
     } while (marker);
     if (aborted)
