@@ -7,22 +7,28 @@
 source "$(dirname "$0")/lib.sh"
 
 SRC_B=$(bucket fc-src); DST_B=$(bucket fc-dst)
-read -r N BYTES < <(seed_dataset "$SRC_B" data/ 2500 1000)
+# 3,500 keys: the split's walk lists 1,000 keys a page (copy.page_size sets the copy's
+# pages, not the walk's), and the first three rounds each need a wait for a next page
+# with the plan still open to kill in (below).
+read -r N BYTES < <(seed_dataset "$SRC_B" data/ 3500 1000)
 "$S3TOOL" mb "$DST_B"
 DS=fc-$RANDOM
-# Small chunks: ~125 chunk events, so a kill often lands in the middle of publishing.
+# Small chunks: ~88 chunk events, so a kill often lands in the middle of publishing.
 # lease.ttl_ms 6 s: a restarted worker may get the event on another migration thread than
 # the one that held the lease ("splitter/1" vs "splitter/0"); it then waits for the dead
 # one's lease to lapse, and the 30 s default outlasted every later round's kill (seen on
 # moto once chunks were there to keep both threads busy: no round got past the wait).
-ARGS=(-X fanout.min_objects=500 -X fanout.chunk_objects=20 -X group.instance.id=splitter
+ARGS=(-X fanout.min_objects=500 -X fanout.chunk_objects=40 -X group.instance.id=splitter
       -X copy.max_requests_per_second=300 -X lease.ttl_ms=6000 -X log.level=debug)
-# The first rounds reach S3 through a proxy that delays every request by 300 ms and list
-# 100 keys a page, so the split (listing on from the 500th key, publishing each chunk as
-# its bound is found) takes several seconds. Those rounds kill on what they observe, not
-# at a guessed moment: once the plan has chunks published and is still open (a fixed
-# delay after the split's log line was seen to land before the first publish on a slow
-# CI machine, and after the plan closed without the proxy).
+# The first rounds reach S3 through a proxy that delays every request by 300 ms, so the
+# split (listing on from the last bound, publishing each chunk as its bound is found)
+# takes several seconds. Those rounds kill on what they observe, not at a guessed moment:
+# once the plan has chunks published and is still open (a fixed delay after the split's
+# log line was seen to land before the first publish on a slow CI machine, and after the
+# plan closed without the proxy). A page's bounds go out within milliseconds of each
+# other (since the producer stopped lingering 5 ms on each), so the poll sees the plan
+# open only while the walk waits for its next page: with 2,500 keys the third round
+# found the last page's bounds published and the plan closed at once.
 start_faultproxy "$FERRY_S3_ENDPOINT" --kind none --delay-ms 300
 publish "$DS" "s3://$SRC_B/data/" "s3://$DST_B/copy/"
 kills=0
@@ -71,8 +77,8 @@ for round in $(seq 1 8); do
 done
 start_worker s-final "${ARGS[@]}" -X worker.id=splitter
 start_worker helper "${ARGS[@]/group.instance.id=splitter/group.instance.id=helper}"
-# ~126 chunks after 8 kills: minutes on a loaded machine (240 s was seen to run out at
-# 114 of 126 with every chunk progressing).
+# ~88 chunks after 8 kills: minutes on a loaded machine (240 s was seen to run out at
+# 114 of 126 chunks of 20 with every chunk progressing).
 wait_until 600 status_is "$DS" done || { tail -5 "$WORK"/s-final.log >&2; fail "waited 600 s for $DS to be done after the kills: $(state_field "$DS" status)"; }
 assert_done_exact "$DS" "$N" "$BYTES" "s3://$SRC_B/data/" "s3://$DST_B/copy/"
 
