@@ -28,6 +28,12 @@ static void clear_bounds(worker_copier *c)
     c->inventory_plan = 0; /* the plan is these bounds */
 }
 
+/* A whole dataset's copy begins with the sweep of orphaned multipart uploads (once). */
+static int sweep_due(const run *r)
+{
+    return r->redis && r->lease && r->ev->chunk_count == 0 && !r->prog->swept;
+}
+
 static void forget_uploads(worker_copier *c)
 {
     free(c->uploads_for);
@@ -663,11 +669,10 @@ static ferry_rc validate(run *r, const char *start, ferry_error *err)
 {
     worker_copier *c = r->c;
     char probe[FERRY_URI_KEY_MAX + 64];
-    ferry_objstore_op list, head, put;
+    ferry_objstore_op list, head, put, uploads;
     ferry_objstore *stores[4] = {c->store, c->dst_store, c->dst_store, c->dst_store};
-    ferry_objstore_op *ops[4] = {&list, &head, &put, &c->uploads_op};
-    /* A whole dataset's copy begins with the sweep of orphaned multipart uploads. */
-    int sweep = r->redis && r->lease && r->ev->chunk_count == 0 && !r->prog->swept;
+    ferry_objstore_op *ops[4] = {&list, &head, &put, &uploads};
+    int sweep = sweep_due(r);
     ferry_rc rc;
     int tries = 0;
 
@@ -698,7 +703,7 @@ static ferry_rc validate(run *r, const char *start, ferry_error *err)
     put.key = probe;
     put.put_data = "";
     if (sweep)
-        worker_copy__sweep_first(r, &c->uploads_op, &c->uploads);
+        worker_copy__sweep_first(r, &uploads, &c->uploads);
     ferry_objstore_exec_all(stores, ops, sweep ? 4 : 3);
 
     if ((rc = retried(r, c->store, c->src_brk, &list, err)) != FERRY_OK) {
@@ -727,10 +732,8 @@ static ferry_rc validate(run *r, const char *start, ferry_error *err)
         ferry_error_prefix(err, "validation: deleting the write probe %s", probe);
         return rc;
     }
-    /* Held for the copy (without memory, or after a failure, the sweep asks again). Its
-     * bucket and prefix belonged to this run. */
-    c->uploads_op.bucket = c->uploads_op.prefix = NULL;
-    if (sweep && c->uploads_op.rc == FERRY_OK)
+    /* Held for the copy (without memory, or after a failure, the sweep asks again) */
+    if (sweep && uploads.rc == FERRY_OK)
         c->uploads_for = strdup(r->ev->event_id);
     return FERRY_OK;
 
@@ -1278,9 +1281,9 @@ ferry_rc worker_copy_dataset(worker_copier *c, ferry_redis *redis, const ferry_l
 
     if ((rc = run_open(&r, c, redis, lease, ev, prog, should_stop, opaque, err)) != FERRY_OK)
         return rc;
-    if (redis && lease && ev->chunk_count == 0 && !prog->swept) {
+    if (sweep_due(&r)) {
         int held = c->uploads_for && !strcmp(c->uploads_for, ev->event_id);
-        worker_copy__sweep_orphans(&r, held ? &c->uploads_op : NULL);
+        worker_copy__sweep_orphans(&r, held ? &c->uploads : NULL);
         prog->swept = 1;
     }
     forget_uploads(c);

@@ -122,7 +122,6 @@ struct worker_copier {
      * dataset (worker_copy_dataset). Only there: a parent that hands off to chunks must
      * not sweep their uploads. Saves a round trip before the first copy. */
     ferry_objstore_listing uploads;
-    ferry_objstore_op uploads_op;
     char *uploads_for;
     ferry_objstore_op *ops;
     item *items;
@@ -201,8 +200,8 @@ void worker_copy__mpu_forget(run *r, const item *it);
  * into into; to be sent together with others. */
 void worker_copy__sweep_first(run *r, ferry_objstore_op *op, ferry_objstore_listing *into);
 /* Aborts the uploads under the target prefix that no record tracks (a crash's leftovers).
- * first: its first request, already answered (worker_copy__sweep_first), or NULL. */
-void worker_copy__sweep_orphans(run *r, const ferry_objstore_op *first);
+ * first: its first page, already listed (worker_copy__sweep_first), or NULL. */
+void worker_copy__sweep_orphans(run *r, const ferry_objstore_listing *first);
 
 /* ---- worker_copy_outage.c */
 /* Whether every endpoint this copier uses lets requests through (breakers closed). */

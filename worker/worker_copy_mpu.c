@@ -108,7 +108,7 @@ void worker_copy__sweep_first(run *r, ferry_objstore_op *op, ferry_objstore_list
  * target prefix that no record tracks and that are older than the lease TTL -- what a
  * worker that crashed (or a ferry before records existed) left behind. Younger ones may
  * belong to a previous owner still finishing a part; uploads of unknown age are kept. */
-void worker_copy__sweep_orphans(run *r, const ferry_objstore_op *first)
+void worker_copy__sweep_orphans(run *r, const ferry_objstore_listing *first)
 {
     worker_copier *c = r->c;
     int64_t cutoff = (int64_t)time(NULL) * 1000 - r->lease->ttl_ms;
@@ -116,24 +116,23 @@ void worker_copy__sweep_orphans(run *r, const ferry_objstore_op *first)
     int aborted = 0;
 
     do {
-        ferry_objstore_op op;
-        const ferry_objstore_listing *l;
-        if (first) {
-            op = *first;
-            first = NULL;
-        } else {
+        const ferry_objstore_listing *l = first;
+        if (!l) {
+            ferry_objstore_op op;
             /* c->ahead is idle before the first page; c->listing may hold it */
             worker_copy__sweep_first(r, &op, &c->ahead);
             op.continuation_token = marker;
             ferry_objstore_exec(c->dst_store, &op);
+            if (op.rc != FERRY_OK) {
+                ferry_debug(&r->lctx, "no sweep of multipart uploads: %s", op.err.msg);
+                free(marker);
+                return;
+            }
+            l = &c->ahead;
         }
+        first = NULL;
         free(marker);
         marker = NULL;
-        if (op.rc != FERRY_OK) {
-            ferry_debug(&r->lctx, "no sweep of multipart uploads: %s", op.err.msg);
-            return;
-        }
-        l = op.listing;
         for (size_t i = 0; i < l->count; i++) {
             const ferry_objstore_entry *e = &l->entries[i];
             ferry_mpu_record rec;
